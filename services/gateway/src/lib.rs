@@ -1,0 +1,318 @@
+//! The `city` gateway: composes every service's API into one portal (all-in-one), runs one
+//! service alone (`--only`), or forwards each path prefix to the services (`--gateway`).
+//!
+//! Start reading at [`build`]: it turns settings and a [`Mode`] into an [`App`], the endpoint
+//! with the cross-cutting middleware applied exactly once, plus its background tasks.
+//!
+//! Invariants: this crate holds no domain logic; it only composes. The middleware order is
+//! fixed here and nowhere else.
+
+pub mod ops;
+pub mod proxy;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use city_platform::edge::{self, RateLimiter};
+use city_platform::idempotency::{self, Idempotency, IdempotencyStore, RedisIdempotencyStore, SqlIdempotencyStore};
+use city_platform::outbox::Relay;
+use city_platform::shutdown::{self, Shutdown, ShutdownTrigger};
+use city_platform::{Db, Platform, Settings};
+use poem::endpoint::BoxEndpoint;
+use poem::middleware::Cors;
+use poem::{EndpointExt, IntoResponse, Route};
+use poem_openapi::OpenApiService;
+use sqlx::migrate::Migrator;
+use tokio::task::JoinHandle;
+
+use crate::ops::{CatalogueApi, OpsApi, Readiness};
+
+/// The services `city serve --only` can run.
+pub const SERVICES: &[&str] = &[city_air::NAME];
+
+/// How this process serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Every service and the gateway's own routes in one process (the default).
+    AllInOne,
+    /// One service alone, with the operational routes.
+    Only(String),
+    /// The gateway's own routes; every service prefix forwarded to its configured URL.
+    Gateway,
+}
+
+/// A built portal: the endpoint to serve and what must stop with it.
+pub struct App {
+    /// The whole route tree with middleware.
+    pub endpoint: BoxEndpoint<'static>,
+    /// The OpenAPI document this process describes.
+    pub spec: String,
+    /// Fires the shutdown of background tasks.
+    pub trigger: ShutdownTrigger,
+    /// Background loops (outbox relays, sweepers).
+    pub tasks: Vec<JoinHandle<()>>,
+    /// Where the data lives, for the start-up banner.
+    pub backend: String,
+}
+
+const TITLE: &str = "City Services API";
+const DESCRIPTION: &str = "The municipal City Services portal: doctor appointments, household bills and traffic fines, incident reports with Open311 GeoReport v2, and air quality. Errors are RFC 9457 application/problem+json with a stable `type`; unsafe requests accept an `Idempotency-Key` header.";
+
+/// Builds the portal for `mode`.
+pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
+    city_platform::telemetry::prometheus();
+    let (trigger, signal) = shutdown::channel();
+    let process = format!("{}-{}", mode_name(&mode), std::process::id());
+    let platform = Platform::build(settings.clone(), &process, signal.clone())
+        .await
+        .context("starting the cache and event bus")?;
+    let backend = if settings.is_distributed() {
+        format!("PostgreSQL + {}", platform.cache.kind())
+    } else {
+        format!("SQLite in {} + in-process cache and bus", settings.data_dir.display())
+    };
+    let catalogue = Arc::new(ops::load_catalogue().context("reading seeds/services.json")?);
+    let mut tasks = Vec::new();
+
+    let (route, spec, idem_db) = match &mode {
+        Mode::AllInOne => {
+            let gateway_db = open(&settings, "gateway", &Migrator::DEFAULT).await?;
+            let (air_api, air_db) = city_air::AirService::start(platform.clone()).await?;
+            let dbs = vec![gateway_db.clone(), air_db];
+            tasks.extend(relays(&dbs, &platform, &signal));
+            let readiness = Readiness { dbs, cache: platform.cache.clone(), bus: platform.bus.clone() };
+            let api = OpenApiService::new(
+                (CatalogueApi { catalogue, districts: platform.districts.clone() }, OpsApi { readiness }, air_api),
+                TITLE,
+                env!("CARGO_PKG_VERSION"),
+            )
+            .description(DESCRIPTION);
+            let spec = api.spec();
+            (documented(api), spec, gateway_db)
+        }
+        Mode::Only(name) => {
+            let (route, spec, db) = match name.as_str() {
+                city_air::NAME => {
+                    let (air_api, air_db) = city_air::AirService::start(platform.clone()).await?;
+                    let readiness = Readiness {
+                        dbs: vec![air_db.clone()],
+                        cache: platform.cache.clone(),
+                        bus: platform.bus.clone(),
+                    };
+                    let api = OpenApiService::new((OpsApi { readiness }, air_api), TITLE, env!("CARGO_PKG_VERSION"))
+                        .description(DESCRIPTION);
+                    let spec = api.spec();
+                    (documented(api), spec, air_db)
+                }
+                other => anyhow::bail!("unknown service `{other}`; one of: {}", SERVICES.join(", ")),
+            };
+            tasks.extend(relays(std::slice::from_ref(&db), &platform, &signal));
+            (route, spec, db)
+        }
+        Mode::Gateway => {
+            let gateway_db = open(&settings, "gateway", &Migrator::DEFAULT).await?;
+            let readiness =
+                Readiness { dbs: vec![gateway_db.clone()], cache: platform.cache.clone(), bus: platform.bus.clone() };
+            let own = OpenApiService::new(
+                (CatalogueApi { catalogue, districts: platform.districts.clone() }, OpsApi { readiness }),
+                TITLE,
+                env!("CARGO_PKG_VERSION"),
+            );
+            // The whole portal's document, as the services generate it when they run together.
+            let (spec, docs_html) = whole_document().await?;
+            let served_spec = spec.clone();
+            let client = proxy::client();
+            let mut route = Route::new()
+                .nest("/", own)
+                .at(
+                    "/openapi.json",
+                    poem::endpoint::make_sync(move |_| {
+                        poem::Response::builder().content_type("application/json").body(served_spec.clone())
+                    }),
+                )
+                .at("/docs", poem::endpoint::make_sync(move |_| poem::web::Html(docs_html.clone()).into_response()));
+            for (prefix, upstream) in proxy::routes(&settings.services) {
+                route = route.nest_no_strip(prefix, proxy::Forward::new(upstream, client.clone()));
+            }
+            (route, spec, gateway_db)
+        }
+    };
+
+    let trusted: Arc<[IpAddr]> = trusted_proxies().into();
+    let store: Arc<dyn IdempotencyStore> = match &settings.redis_url {
+        Some(url) => Arc::new(
+            RedisIdempotencyStore::connect(url.expose(), &settings.redis_prefix)
+                .await
+                .context("connecting the idempotency store to Redis")?,
+        ),
+        None => Arc::new(SqlIdempotencyStore::new(idem_db.clone())),
+    };
+    let idem = Idempotency {
+        store,
+        ttl: Duration::from_secs(settings.idempotency_ttl_secs),
+        trusted_proxies: trusted.clone(),
+    };
+    if settings.redis_url.is_none() {
+        tasks.push(sweep_idempotency(SqlIdempotencyStore::new(idem_db), signal.clone()));
+    }
+    // In distributed mode the gateway limits rates and the services keep idempotency records:
+    // each concern once, where it has what it needs.
+    let limiter = RateLimiter::new(platform.cache.clone(), settings.rate_limit.clone(), trusted.to_vec());
+    let with_idempotency = !matches!(mode, Mode::Gateway);
+    let with_rate_limit = !matches!(mode, Mode::Only(_));
+    let endpoint = edge_stack(route, &settings, limiter, with_rate_limit, with_idempotency.then_some(idem));
+    Ok(App { endpoint, spec, trigger, tasks, backend })
+}
+
+/// The cross-cutting middleware, each exactly once, outermost last.
+fn edge_stack(
+    route: Route,
+    settings: &Settings,
+    limiter: RateLimiter,
+    with_rate_limit: bool,
+    idem: Option<Idempotency>,
+) -> BoxEndpoint<'static> {
+    let max_body = settings.max_body_bytes;
+    let mut cors = Cors::new()
+        .allow_methods(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+        .allow_headers(["authorization", "content-type", "idempotency-key", "x-api-key", "x-request-id", "if-match"])
+        .expose_headers(["x-request-id", "retry-after", "etag", "location", "idempotent-replayed"])
+        .max_age(600);
+    for origin in &settings.cors_origins {
+        cors = cors.allow_origin(origin.as_str());
+    }
+    let inner: BoxEndpoint<'static> = match idem {
+        Some(cfg) => route.around(move |ep, req| idempotency::idempotent(ep, req, cfg.clone())).boxed(),
+        None => route.map_to_response().boxed(),
+    };
+    let inner: BoxEndpoint<'static> = if with_rate_limit {
+        inner.around(move |ep, req| edge::rate_limit(ep, req, limiter.clone())).boxed()
+    } else {
+        inner
+    };
+    inner.around(move |ep, req| edge::limit_body(ep, req, max_body)).around(edge::observe).with(cors).boxed()
+}
+
+fn documented<T: poem_openapi::OpenApi + 'static>(api: OpenApiService<T, ()>) -> Route {
+    let spec = api.spec_endpoint();
+    let ui = api.swagger_ui();
+    Route::new().nest("/", api).at("/openapi.json", spec).nest("/docs", ui)
+}
+
+async fn open(settings: &Settings, service: &'static str, migrator: &'static Migrator) -> anyhow::Result<Db> {
+    Db::open(settings, service, migrator).await.with_context(|| format!("opening the {service} store"))
+}
+
+fn relays(dbs: &[Db], platform: &Platform, signal: &Shutdown) -> Vec<JoinHandle<()>> {
+    dbs.iter()
+        .map(|db| {
+            let relay = Relay::new(db.clone(), platform.bus.clone());
+            tokio::spawn(relay.run(Duration::from_millis(200), signal.clone()))
+        })
+        .collect()
+}
+
+fn sweep_idempotency(store: SqlIdempotencyStore, mut signal: Shutdown) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(300)) => {
+                    if let Err(err) = store.sweep().await {
+                        tracing::warn!(error = %err, "sweeping idempotency records failed");
+                    }
+                }
+                _ = signal.wait() => return,
+            }
+        }
+    })
+}
+
+fn trusted_proxies() -> Vec<IpAddr> {
+    // The gateway and the services share a host or a private network behind it; loopback is the
+    // only peer whose X-Forwarded-For we believe by default.
+    vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)]
+}
+
+fn mode_name(mode: &Mode) -> String {
+    match mode {
+        Mode::AllInOne => "portal".into(),
+        Mode::Only(s) => s.clone(),
+        Mode::Gateway => "gateway".into(),
+    }
+}
+
+/// The whole portal's OpenAPI document and its Swagger UI page, generated by building every
+/// service over a throwaway embedded store (`city openapi`, and the gateway's `/openapi.json`).
+pub async fn whole_document() -> anyhow::Result<(String, String)> {
+    let dir = std::env::temp_dir().join(format!("city-openapi-{}", uuid_like()));
+    let settings = Settings {
+        data_dir: dir.clone(),
+        database_url: None,
+        redis_url: None,
+        seed_demo_data: false,
+        ..Settings::default()
+    };
+    let (trigger, signal) = shutdown::channel();
+    trigger.fire();
+    let platform = Platform::build(settings, "openapi", signal).await?;
+    let (air_api, _) = city_air::AirService::start(platform.clone()).await?;
+    let readiness = Readiness { dbs: vec![], cache: platform.cache.clone(), bus: platform.bus.clone() };
+    let catalogue = Arc::new(ops::load_catalogue()?);
+    let api = OpenApiService::new(
+        (CatalogueApi { catalogue, districts: platform.districts.clone() }, OpsApi { readiness }, air_api),
+        TITLE,
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(DESCRIPTION);
+    let spec = api.spec();
+    let html = api.swagger_ui_html();
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok((spec, html))
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    )
+}
+
+/// Serves `app` on `listener` until `stop` resolves, then lets in-flight requests finish for
+/// up to `grace` and stops the background tasks.
+pub async fn serve(
+    app: App,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let acceptor = poem::listener::TcpAcceptor::from_tokio(listener)?;
+    let result =
+        poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(app.endpoint, stop, Some(grace)).await;
+    app.trigger.fire();
+    for task in app.tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
+    result
+}
+
+/// Where a mode listens by default: the configured address for the portal and the gateway,
+/// the port of the service's configured URL for `--only`.
+pub fn default_listen(settings: &Settings, mode: &Mode) -> SocketAddr {
+    if let Mode::Only(name) = mode {
+        let url = match name.as_str() {
+            "identity" => &settings.services.identity,
+            "booking" => &settings.services.booking,
+            "payments" => &settings.services.payments,
+            "incidents" => &settings.services.incidents,
+            "air" => &settings.services.air,
+            _ => &settings.services.wechat,
+        };
+        if let Some(port) = url.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse::<u16>().ok()) {
+            return SocketAddr::new(settings.listen.ip(), port);
+        }
+    }
+    settings.listen
+}

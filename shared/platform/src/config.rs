@@ -1,0 +1,327 @@
+//! Layered configuration: built-in defaults, then an optional `city.toml`, then `CITY_*` variables.
+//!
+//! Parsed once at start-up into typed values; nothing reads the environment after that.
+//! A bad value stops the program with a message naming the key.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// A configuration value that must not reach logs: `Debug` prints `****`.
+/// Serialisable so figment can layer it; `city config` masks it before printing.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The value itself, for the one place that needs it (a connection).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines, for development.
+    Pretty,
+    /// One JSON object per line, for log shippers in distributed mode.
+    Json,
+}
+
+/// The whole portal's settings. Every field has a default so the all-in-one portal runs with none.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Where the HTTP server listens (`CITY_LISTEN`).
+    pub listen: SocketAddr,
+    /// Where embedded data lives: SQLite files, the e-mail outbox (`CITY_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL; unset means one SQLite file per service under `data_dir` (`CITY_DATABASE_URL`).
+    pub database_url: Option<Secret>,
+    /// Prefix for PostgreSQL schema names, so tests can get a fresh set of schemas each
+    /// (`CITY_SCHEMA_PREFIX`). Empty in production: the schema is the service name.
+    pub schema_prefix: String,
+    /// Largest number of pooled connections per service.
+    pub db_max_connections: u32,
+    /// Redis URL; unset means the in-process cache and event bus (`CITY_REDIS_URL`).
+    pub redis_url: Option<Secret>,
+    /// Prefix for every Redis key and stream, so tests and cities can share one Redis.
+    pub redis_prefix: String,
+    /// `pretty` or `json` (`CITY_LOG_FORMAT`).
+    pub log_format: LogFormat,
+    /// The `tracing` filter, e.g. `info,city=debug` (`CITY_LOG`).
+    pub log: String,
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Origins allowed by CORS; empty allows any origin (the Mini Program has none).
+    pub cors_origins: Vec<String>,
+    /// Rate limits.
+    pub rate_limit: RateLimitSettings,
+    /// How long a stored `Idempotency-Key` response is replayed, in seconds.
+    pub idempotency_ttl_secs: u64,
+    /// Seconds that in-flight requests get to finish on shutdown.
+    pub shutdown_grace_secs: u64,
+    /// Load the demo seeds when a store is empty at start.
+    pub seed_demo_data: bool,
+    /// Where each service lives when the gateway runs apart from them (`city serve --gateway`).
+    pub services: ServiceUrls,
+}
+
+/// Requests allowed per window, per client IP and per identity (bearer token or API key).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Turns rate limiting off entirely (load tests measure the ceiling with it on).
+    pub enabled: bool,
+    /// Length of one counting window, in seconds.
+    pub window_secs: u64,
+    /// Requests per window from one IP address.
+    pub per_ip: u64,
+    /// Requests per window for one identity, wherever it calls from.
+    pub per_identity: u64,
+}
+
+/// Base URLs of the services for the gateway in distributed mode.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceUrls {
+    /// Identity: `/v1/auth`, `/v1/me`, `/v1/staff`.
+    pub identity: String,
+    /// Booking: `/v1/booking`.
+    pub booking: String,
+    /// Payments: `/v1/payments`.
+    pub payments: String,
+    /// Incidents: `/v1/incidents`, `/open311/v2`.
+    pub incidents: String,
+    /// Air quality: `/v1/air`.
+    pub air: String,
+    /// The Service Account channel: `/wechat`.
+    pub wechat: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            schema_prefix: String::new(),
+            db_max_connections: 10,
+            redis_url: None,
+            redis_prefix: "city:".into(),
+            log_format: LogFormat::Pretty,
+            log: "info".into(),
+            max_body_bytes: 2 * 1024 * 1024,
+            cors_origins: Vec::new(),
+            rate_limit: RateLimitSettings { enabled: true, window_secs: 60, per_ip: 1200, per_identity: 600 },
+            idempotency_ttl_secs: 24 * 3600,
+            shutdown_grace_secs: 10,
+            seed_demo_data: true,
+            services: ServiceUrls {
+                identity: "http://127.0.0.1:8081".into(),
+                booking: "http://127.0.0.1:8082".into(),
+                payments: "http://127.0.0.1:8083".into(),
+                incidents: "http://127.0.0.1:8084".into(),
+                air: "http://127.0.0.1:8085".into(),
+                wechat: "http://127.0.0.1:8086".into(),
+            },
+        }
+    }
+}
+
+/// Why the configuration could not be loaded; the message names the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Settings {
+    /// Defaults, then `city.toml` in the working directory when present, then `CITY_*` variables
+    /// (`CITY_RATE_LIMIT__PER_IP` sets `rate_limit.per_ip`).
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::load_from(Figment::new().merge(Toml::file("city.toml")).merge(env_provider()))
+    }
+
+    /// Defaults overlaid by the given providers; for tests and `--config`.
+    pub fn load_from(overlay: Figment) -> Result<Self, ConfigError> {
+        Figment::from(Serialized::defaults(Settings::default()))
+            .merge(overlay)
+            .extract::<Settings>()
+            .map_err(|err| ConfigError(describe(err)))
+            .and_then(Settings::checked)
+    }
+
+    /// Whether the stores are PostgreSQL (and the cache Redis) rather than the embedded ones.
+    pub fn is_distributed(&self) -> bool {
+        self.database_url.is_some()
+    }
+
+    /// The effective configuration as TOML, with every secret masked (`city config`).
+    pub fn to_masked_toml(&self) -> String {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(map) = value.as_object_mut() {
+            for key in ["database_url", "redis_url"] {
+                if let Some(v) = map.get_mut(key) {
+                    if let Some(url) = v.as_str() {
+                        *v = serde_json::Value::String(mask_url(url));
+                    }
+                }
+            }
+        }
+        toml_from_json(&value)
+    }
+
+    fn checked(mut self) -> Result<Self, ConfigError> {
+        // An empty variable means "unset", so `CITY_DATABASE_URL=` goes back to SQLite.
+        if self.database_url.as_ref().is_some_and(|u| u.expose().is_empty()) {
+            self.database_url = None;
+        }
+        if self.redis_url.as_ref().is_some_and(|u| u.expose().is_empty()) {
+            self.redis_url = None;
+        }
+        if let Some(url) = &self.database_url {
+            let url = url.expose();
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(ConfigError(
+                    "database_url (CITY_DATABASE_URL): must be a postgres:// URL; leave it unset for SQLite".into(),
+                ));
+            }
+        }
+        if let Some(url) = &self.redis_url {
+            let url = url.expose();
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(ConfigError("redis_url (CITY_REDIS_URL): must be a redis:// URL".into()));
+            }
+        }
+        if !self.schema_prefix.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+            return Err(ConfigError(
+                "schema_prefix (CITY_SCHEMA_PREFIX): only lowercase letters, digits and '_'".into(),
+            ));
+        }
+        if self.rate_limit.window_secs == 0 {
+            return Err(ConfigError(
+                "rate_limit.window_secs (CITY_RATE_LIMIT__WINDOW_SECS): must be at least 1".into(),
+            ));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError("max_body_bytes (CITY_MAX_BODY_BYTES): must be at least 1024".into()));
+        }
+        Ok(self)
+    }
+}
+
+/// `CITY_*` variables; `__` separates nested keys. Empty values count as unset, so
+/// `CITY_DATABASE_URL=` goes back to SQLite.
+pub fn env_provider() -> Env {
+    Env::prefixed("CITY_").split("__").filter(|key| {
+        // Test-only switches share the prefix but are not settings.
+        !key.as_str().starts_with("test_")
+    })
+}
+
+fn describe(err: figment::Error) -> String {
+    let mut parts = Vec::new();
+    for e in err {
+        let key = e.path.join(".");
+        let env_name = format!("CITY_{}", e.path.join("__").to_ascii_uppercase());
+        if key.is_empty() {
+            parts.push(e.kind.to_string());
+        } else {
+            parts.push(format!("{key} ({env_name}): {}", e.kind));
+        }
+    }
+    parts.join("; ")
+}
+
+fn mask_url(url: &str) -> String {
+    // Keep scheme, host and path; hide the user-info part, where passwords live.
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => format!("{}://****{}", &url[..scheme_end], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+fn toml_from_json(value: &serde_json::Value) -> String {
+    // Scalars first, then one [table] per nested object, as a person would write the file.
+    fn scalar(v: &serde_json::Value) -> Option<String> {
+        match v {
+            serde_json::Value::Null => None,
+            serde_json::Value::Object(_) => None,
+            other => Some(other.to_string()),
+        }
+    }
+    let mut out = String::new();
+    let mut tables = String::new();
+    if let Some(map) = value.as_object() {
+        for (k, v) in map {
+            match v {
+                serde_json::Value::Object(inner) => {
+                    tables.push_str(&format!("\n[{k}]\n"));
+                    for (ik, iv) in inner {
+                        if let Some(s) = scalar(iv) {
+                            tables.push_str(&format!("{ik} = {s}\n"));
+                        }
+                    }
+                }
+                serde_json::Value::Null => out.push_str(&format!("# {k} is unset\n")),
+                other => {
+                    if let Some(s) = scalar(other) {
+                        out.push_str(&format!("{k} = {s}\n"));
+                    }
+                }
+            }
+        }
+    }
+    out + &tables
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::Serialized as S;
+
+    #[test]
+    fn defaults_run_the_embedded_portal_on_port_8080() {
+        let s = Settings::load_from(Figment::new()).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert!(!s.is_distributed());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key_and_variable() {
+        let err = Settings::load_from(Figment::new().merge(S::default("listen", "not-an-address"))).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("listen (CITY_LISTEN)"), "{msg}");
+    }
+
+    #[test]
+    fn a_mysql_url_is_refused_with_the_key_named() {
+        let err = Settings::load_from(Figment::new().merge(S::default("database_url", "mysql://x"))).unwrap_err();
+        assert!(err.to_string().contains("CITY_DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn the_masked_view_hides_passwords() {
+        let s = Settings::load_from(
+            Figment::new().merge(S::default("database_url", "postgres://app:hunter2@db:5432/city")),
+        )
+        .unwrap();
+        let shown = s.to_masked_toml();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("postgres://****@db:5432/city"), "{shown}");
+    }
+}

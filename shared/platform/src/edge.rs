@@ -1,0 +1,172 @@
+//! Cross-cutting HTTP middleware, applied once around every route: request ids and spans, error
+//! rendering, metrics, body size limits and rate limits.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use poem::http::{HeaderValue, StatusCode};
+use poem::PathPattern;
+use poem::{Body, Endpoint, IntoResponse, Request, Response, Result};
+use sha2::{Digest, Sha256};
+use tracing::Instrument;
+
+use crate::cache::Cache;
+use crate::config::RateLimitSettings;
+use crate::problem::{render_error, Problem};
+use crate::request_id;
+
+/// Request ids, a span per request, one access log line, metrics, and the rendering of every
+/// error that reached the top as problem+json. The outermost layer.
+pub async fn observe<E: Endpoint>(ep: Arc<E>, req: Request) -> Result<Response> {
+    let id = req
+        .header(request_id::HEADER)
+        .filter(|v| request_id::accept(v))
+        .map(str::to_owned)
+        .unwrap_or_else(crate::ids::new_request_id);
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
+    let started = Instant::now();
+    let mut resp = request_id::scope(id.clone(), async {
+        match ep.call(req).await {
+            Ok(r) => r.into_response(),
+            Err(err) => {
+                let pattern = err.data::<PathPattern>().cloned();
+                let mut r = render_error(err);
+                if let Some(p) = pattern {
+                    r.set_data(p);
+                }
+                r
+            }
+        }
+    })
+    .instrument(span.clone())
+    .await;
+    let elapsed = started.elapsed();
+    let status = resp.status();
+    let route = resp.data::<PathPattern>().map(|p| p.0.to_string()).unwrap_or_else(|| "unmatched".into());
+    crate::telemetry::record_request(method.as_str(), &route, status.as_u16(), elapsed);
+    span.in_scope(|| {
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), latency_ms = elapsed.as_secs_f64() * 1e3, "request failed");
+        } else {
+            tracing::info!(status = status.as_u16(), latency_ms = elapsed.as_secs_f64() * 1e3, "request done");
+        }
+    });
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(request_id::HEADER, v);
+    }
+    Ok(resp)
+}
+
+/// Refuses bodies over `max` bytes with 413, whether or not the client declared a length.
+pub async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request, max: usize) -> Result<Response> {
+    let declared = req.header(poem::http::header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > max as u64 => return Err(too_large(max)),
+        Some(_) => {}
+        None => {
+            // Chunked or unknown length: read at most `max` bytes before anything parses it.
+            if req.header(poem::http::header::TRANSFER_ENCODING).is_some() {
+                let bytes = req.take_body().into_bytes_limit(max).await.map_err(|_| too_large(max))?;
+                req.set_body(Body::from_bytes(bytes));
+            }
+        }
+    }
+    ep.call(req).await.map(IntoResponse::into_response)
+}
+
+fn too_large(max: usize) -> poem::Error {
+    Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Request body too large")
+        .with_detail(format!("the body must be at most {max} bytes"))
+        .into()
+}
+
+impl From<Problem> for poem::Error {
+    fn from(p: Problem) -> Self {
+        let status = p.status_code();
+        poem::Error::new(p, status)
+    }
+}
+
+/// Fixed-window request counters per client IP and per identity, in the shared cache.
+#[derive(Clone)]
+pub struct RateLimiter {
+    cache: Arc<dyn Cache>,
+    settings: RateLimitSettings,
+    trusted_proxies: Arc<[IpAddr]>,
+}
+
+impl RateLimiter {
+    /// A limiter counting in `cache`; `X-Forwarded-For` is believed only from `trusted_proxies`.
+    pub fn new(cache: Arc<dyn Cache>, settings: RateLimitSettings, trusted_proxies: Vec<IpAddr>) -> Self {
+        Self { cache, settings, trusted_proxies: trusted_proxies.into() }
+    }
+
+    /// Counts this request; `Err` with a 429 problem when a limit is exceeded.
+    pub async fn check(&self, req: &Request) -> std::result::Result<(), Problem> {
+        if !self.settings.enabled || is_operational(req.uri().path()) {
+            return Ok(());
+        }
+        let window = self.settings.window_secs.max(1);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let slot = now / window;
+        let retry_after = window - now % window;
+        let ttl = Duration::from_secs(window + 1);
+        let mut checks = Vec::with_capacity(2);
+        if let Some(ip) = client_ip(req, &self.trusted_proxies) {
+            checks.push((format!("rl:ip:{ip}:{slot}"), self.settings.per_ip, "this address"));
+        }
+        if let Some(identity) = identity_key(req) {
+            checks.push((format!("rl:id:{identity}:{slot}"), self.settings.per_identity, "these credentials"));
+        }
+        for (key, limit, whom) in checks {
+            match self.cache.increment(&key, ttl).await {
+                Ok(count) if count > limit => {
+                    let mut p = Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too many requests")
+                        .with_detail(format!("at most {limit} requests per {window} s from {whom}"));
+                    p.retry_after = Some(retry_after);
+                    return Err(p);
+                }
+                Ok(_) => {}
+                // A cache outage must not take the portal down with it: fail open, loudly.
+                Err(err) => tracing::warn!(error = %err, "rate limiter cache failed; allowing request"),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The rate-limit middleware body.
+pub async fn rate_limit<E: Endpoint>(ep: Arc<E>, req: Request, limiter: RateLimiter) -> Result<Response> {
+    limiter.check(&req).await?;
+    ep.call(req).await.map(IntoResponse::into_response)
+}
+
+/// Probes and scrapes are never limited, so an overloaded portal still reports its health.
+fn is_operational(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | "/metrics")
+}
+
+/// The caller's IP: the socket peer, or the first `X-Forwarded-For` hop when the peer is a
+/// trusted proxy (the gateway in distributed mode).
+pub fn client_ip(req: &Request, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
+    let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
+    match peer {
+        Some(ip) if trusted_proxies.contains(&ip) => req
+            .header("x-forwarded-for")
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+            .or(Some(ip)),
+        other => other,
+    }
+}
+
+/// A short, irreversible key for the caller's credentials (bearer token or API key), so limits
+/// and idempotency records follow an identity without storing its secret.
+pub fn identity_key(req: &Request) -> Option<String> {
+    let credential = req.header(poem::http::header::AUTHORIZATION).or_else(|| req.header("x-api-key"))?;
+    let digest = Sha256::digest(credential.as_bytes());
+    Some(hex::encode(&digest[..12]))
+}

@@ -1,0 +1,363 @@
+//! `Idempotency-Key` for unsafe requests: the same key and body replay the stored response; the
+//! same key with another body is a 422; a request still running under that key is a 409.
+//!
+//! Records live in the database (or Redis when configured) with an expiry, keyed by a hash of the
+//! caller's identity and the key, so one client can never replay another's response.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use poem::http::{header, HeaderValue, Method, StatusCode};
+use poem::{Body, Endpoint, IntoResponse, Request, Response, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::db::Db;
+use crate::edge::{client_ip, identity_key};
+use crate::problem::Problem;
+use crate::time::now_ms;
+
+/// The request header.
+pub const HEADER: &str = "idempotency-key";
+/// Set on a replayed response.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// How long a request may run under its key before a retry may take the key over (the first
+/// attempt's process died).
+const PENDING_TTL: Duration = Duration::from_secs(60);
+
+/// A stored response.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type`, if any.
+    pub content_type: Option<String>,
+    /// `Location`, if any (a created resource).
+    pub location: Option<String>,
+    /// The body bytes.
+    pub body: Vec<u8>,
+}
+
+/// What the store knows about a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// This request owns the key now and must complete or release it.
+    Acquired,
+    /// Another request with this key is still running.
+    InProgress {
+        /// Hash of that request.
+        request_hash: String,
+    },
+    /// A finished request stored this response.
+    Done {
+        /// Hash of that request.
+        request_hash: String,
+        /// Its response.
+        response: StoredResponse,
+    },
+}
+
+/// Where idempotency records live.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync + 'static {
+    /// Claims `key` for a request with `request_hash`, or says who has it.
+    async fn claim(&self, key: &str, request_hash: &str) -> Result<Claim, Problem>;
+    /// Stores the response of the request that claimed `key`.
+    async fn complete(&self, key: &str, response: &StoredResponse, ttl: Duration) -> Result<(), Problem>;
+    /// Gives the key back (the request failed in a way a retry may fix).
+    async fn release(&self, key: &str) -> Result<(), Problem>;
+}
+
+/// Records in a service's database (`platform_idempotency`).
+pub struct SqlIdempotencyStore {
+    db: Db,
+}
+
+impl SqlIdempotencyStore {
+    /// A store in `db`.
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// Deletes expired records; returns how many.
+    pub async fn sweep(&self) -> Result<u64, sqlx::Error> {
+        let res = sqlx::query("DELETE FROM platform_idempotency WHERE expires_at < $1")
+            .bind(now_ms())
+            .execute(&self.db.pool)
+            .await?;
+        Ok(res.rows_affected())
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for SqlIdempotencyStore {
+    async fn claim(&self, key: &str, request_hash: &str) -> Result<Claim, Problem> {
+        use sqlx::Row;
+        for _ in 0..2 {
+            let now = now_ms();
+            let inserted = sqlx::query(
+                "INSERT INTO platform_idempotency (key_hash, request_hash, state, expires_at)
+                 VALUES ($1, $2, 'pending', $3) ON CONFLICT (key_hash) DO NOTHING",
+            )
+            .bind(key)
+            .bind(request_hash)
+            .bind(now + PENDING_TTL.as_millis() as i64)
+            .execute(&self.db.pool)
+            .await?;
+            if inserted.rows_affected() == 1 {
+                return Ok(Claim::Acquired);
+            }
+            let row = sqlx::query(
+                "SELECT request_hash, state, status, content_type, location, body, expires_at
+                 FROM platform_idempotency WHERE key_hash = $1",
+            )
+            .bind(key)
+            .fetch_optional(&self.db.pool)
+            .await?;
+            let Some(row) = row else { continue };
+            let expires_at: i64 = row.try_get("expires_at")?;
+            if expires_at < now {
+                // Expired (or a pending claim whose process died): take it over, once.
+                sqlx::query("DELETE FROM platform_idempotency WHERE key_hash = $1 AND expires_at < $2")
+                    .bind(key)
+                    .bind(now)
+                    .execute(&self.db.pool)
+                    .await?;
+                continue;
+            }
+            let request_hash: String = row.try_get("request_hash")?;
+            let state: String = row.try_get("state")?;
+            if state != "done" {
+                return Ok(Claim::InProgress { request_hash });
+            }
+            let status: i64 = row.try_get("status")?;
+            return Ok(Claim::Done {
+                request_hash,
+                response: StoredResponse {
+                    status: status as u16,
+                    content_type: row.try_get("content_type")?,
+                    location: row.try_get("location")?,
+                    body: row.try_get::<Option<Vec<u8>>, _>("body")?.unwrap_or_default(),
+                },
+            });
+        }
+        Ok(Claim::InProgress { request_hash: String::new() })
+    }
+
+    async fn complete(&self, key: &str, response: &StoredResponse, ttl: Duration) -> Result<(), Problem> {
+        sqlx::query(
+            "UPDATE platform_idempotency SET state = 'done', status = $2, content_type = $3, location = $4,
+             body = $5, expires_at = $6 WHERE key_hash = $1",
+        )
+        .bind(key)
+        .bind(i64::from(response.status))
+        .bind(response.content_type.clone())
+        .bind(response.location.clone())
+        .bind(response.body.clone())
+        .bind(now_ms() + ttl.as_millis() as i64)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn release(&self, key: &str) -> Result<(), Problem> {
+        sqlx::query("DELETE FROM platform_idempotency WHERE key_hash = $1 AND state = 'pending'")
+            .bind(key)
+            .execute(&self.db.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Records in Redis, for replicas that share it.
+pub struct RedisIdempotencyStore {
+    conn: redis::aio::ConnectionManager,
+    prefix: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RedisRecord {
+    request_hash: String,
+    response: Option<StoredResponse>,
+}
+
+impl RedisIdempotencyStore {
+    /// A store in Redis under `prefix`.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, redis::RedisError> {
+        let conn = redis::aio::ConnectionManager::new(redis::Client::open(url)?).await?;
+        Ok(Self { conn, prefix: format!("{prefix}idem:") })
+    }
+}
+
+fn redis_problem(err: redis::RedisError) -> Problem {
+    tracing::error!(error = %err, "idempotency store (Redis) failed");
+    Problem::unavailable("the idempotency store is not answering")
+}
+
+#[async_trait]
+impl IdempotencyStore for RedisIdempotencyStore {
+    async fn claim(&self, key: &str, request_hash: &str) -> Result<Claim, Problem> {
+        let mut conn = self.conn.clone();
+        let k = format!("{}{key}", self.prefix);
+        let pending = serde_json::to_vec(&RedisRecord { request_hash: request_hash.into(), response: None })
+            .map_err(|e| Problem::internal_from(&e))?;
+        let set: Option<String> = redis::cmd("SET")
+            .arg(&k)
+            .arg(pending)
+            .arg("NX")
+            .arg("PX")
+            .arg(PENDING_TTL.as_millis() as u64)
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_problem)?;
+        if set.is_some() {
+            return Ok(Claim::Acquired);
+        }
+        let raw: Option<Vec<u8>> = redis::cmd("GET").arg(&k).query_async(&mut conn).await.map_err(redis_problem)?;
+        let Some(raw) = raw else {
+            // It expired between the two commands: the caller may retry.
+            return Ok(Claim::InProgress { request_hash: request_hash.into() });
+        };
+        let rec: RedisRecord = serde_json::from_slice(&raw).map_err(|e| Problem::internal_from(&e))?;
+        Ok(match rec.response {
+            None => Claim::InProgress { request_hash: rec.request_hash },
+            Some(response) => Claim::Done { request_hash: rec.request_hash, response },
+        })
+    }
+
+    async fn complete(&self, key: &str, response: &StoredResponse, ttl: Duration) -> Result<(), Problem> {
+        let mut conn = self.conn.clone();
+        let k = format!("{}{key}", self.prefix);
+        let raw: Option<Vec<u8>> = redis::cmd("GET").arg(&k).query_async(&mut conn).await.map_err(redis_problem)?;
+        let request_hash = raw
+            .and_then(|r| serde_json::from_slice::<RedisRecord>(&r).ok())
+            .map(|r| r.request_hash)
+            .unwrap_or_default();
+        let rec = serde_json::to_vec(&RedisRecord { request_hash, response: Some(response.clone()) })
+            .map_err(|e| Problem::internal_from(&e))?;
+        redis::cmd("SET")
+            .arg(&k)
+            .arg(rec)
+            .arg("PX")
+            .arg(ttl.as_millis() as u64)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(redis_problem)
+    }
+
+    async fn release(&self, key: &str) -> Result<(), Problem> {
+        let mut conn = self.conn.clone();
+        redis::cmd("DEL").arg(format!("{}{key}", self.prefix)).query_async::<()>(&mut conn).await.map_err(redis_problem)
+    }
+}
+
+/// The middleware's configuration.
+#[derive(Clone)]
+pub struct Idempotency {
+    /// Where records live.
+    pub store: Arc<dyn IdempotencyStore>,
+    /// How long a completed response is replayed.
+    pub ttl: Duration,
+    /// Proxies whose `X-Forwarded-For` is believed (anonymous callers are keyed by IP).
+    pub trusted_proxies: Arc<[std::net::IpAddr]>,
+}
+
+/// The middleware body: wraps POST requests that carry an `Idempotency-Key`.
+pub async fn idempotent<E: Endpoint>(ep: Arc<E>, mut req: Request, cfg: Idempotency) -> Result<Response> {
+    if req.method() != Method::POST {
+        return ep.call(req).await.map(IntoResponse::into_response);
+    }
+    let Some(key) = req.header(HEADER).map(str::to_owned) else {
+        return ep.call(req).await.map(IntoResponse::into_response);
+    };
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Problem::malformed(Some("Idempotency-Key"), "must be 1 to 255 visible ASCII characters").into());
+    }
+    let caller = identity_key(&req).unwrap_or_else(|| {
+        format!("anon:{}", client_ip(&req, &cfg.trusted_proxies).map(|ip| ip.to_string()).unwrap_or_default())
+    });
+    let body = req.take_body().into_bytes().await?;
+    let request_hash = {
+        let mut h = Sha256::new();
+        h.update(req.method().as_str());
+        h.update(b" ");
+        h.update(req.uri().path_and_query().map(|p| p.as_str()).unwrap_or(""));
+        h.update(b"\n");
+        h.update(&body);
+        hex::encode(h.finalize())
+    };
+    let key_hash = hex::encode(Sha256::digest(format!("{caller}\n{key}").as_bytes()));
+    req.set_body(Body::from_bytes(body));
+
+    match cfg.store.claim(&key_hash, &request_hash).await? {
+        Claim::Done { request_hash: stored, response } => {
+            if stored != request_hash {
+                return Err(reused_key());
+            }
+            return Ok(replay(response));
+        }
+        Claim::InProgress { request_hash: stored } => {
+            if !stored.is_empty() && stored != request_hash {
+                return Err(reused_key());
+            }
+            let mut p =
+                Problem::conflict("idempotency-in-progress", "A request with this Idempotency-Key is still running")
+                    .with_field("Idempotency-Key", "wait for the first request to finish, then retry");
+            p.retry_after = Some(1);
+            return Err(p.into());
+        }
+        Claim::Acquired => {}
+    }
+
+    let resp = match ep.call(req).await {
+        Ok(r) => r.into_response(),
+        Err(err) => {
+            // Rejections (bad body, unknown route) are stored like any 4xx: the same request
+            // would get the same answer.
+            crate::problem::render_error(err)
+        }
+    };
+    let status = resp.status();
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        // Not an answer to this request, only to this moment: let a retry run it again.
+        cfg.store.release(&key_hash).await?;
+        return Ok(resp);
+    }
+    let (parts, body) = resp.into_parts();
+    let bytes = body.into_vec().await.unwrap_or_default();
+    let stored = StoredResponse {
+        status: parts.status.as_u16(),
+        content_type: parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        location: parts.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        body: bytes.clone(),
+    };
+    cfg.store.complete(&key_hash, &stored, cfg.ttl).await?;
+    let mut resp = Response::from_parts(parts, Body::from_vec(bytes));
+    resp.headers_mut().insert(REPLAYED_HEADER, HeaderValue::from_static("false"));
+    Ok(resp)
+}
+
+fn reused_key() -> poem::Error {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency-key-reused",
+        "Idempotency-Key reused with a different request",
+    )
+    .with_field("Idempotency-Key", "this key was already used for a different request; use a new key")
+    .into()
+}
+
+fn replay(stored: StoredResponse) -> Response {
+    let mut resp = Response::builder()
+        .status(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK))
+        .header(REPLAYED_HEADER, "true");
+    if let Some(ct) = stored.content_type {
+        resp = resp.header(header::CONTENT_TYPE, ct);
+    }
+    if let Some(loc) = stored.location {
+        resp = resp.header(header::LOCATION, loc);
+    }
+    resp.body(stored.body)
+}
