@@ -1,1 +1,6 @@
+//! End-to-end tests: the whole portal on a random port, over real HTTP, on whichever backend
+//! the environment selects (see `harness`). One test binary for every suite.
 
+mod harness;
+mod platform;
+mod two_processes;

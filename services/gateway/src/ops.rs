@@ -7,7 +7,7 @@ use city_platform::bus::EventBus;
 use city_platform::cache::Cache;
 use city_platform::coords::LatLon;
 use city_platform::districts::Districts;
-use city_platform::{Db, Problem, ProblemResponse};
+use city_platform::{Db, JsonBody, Problem, ProblemResponse};
 use poem_openapi::param::Query;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
@@ -135,14 +135,41 @@ pub struct DistrictView {
 }
 
 /// Coordinate system of a point sent by a client.
-#[derive(Debug, Clone, Copy, Enum, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Enum, PartialEq, Eq, Default, Deserialize)]
 #[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum CoordSystem {
     /// GPS / WGS-84.
     #[default]
     Wgs84,
     /// China's GCJ-02, as WeChat's map and `wx.getLocation({type: 'gcj02'})` give it.
     Gcj02,
+}
+
+/// Points to place in districts.
+#[derive(Debug, Object, Deserialize)]
+pub struct LocateRequest {
+    /// Coordinate system of every point (default `wgs84`).
+    pub coord: Option<CoordSystem>,
+    /// The points, at most 1,000.
+    #[oai(validator(max_items = 1000))]
+    pub points: Vec<PointDto>,
+}
+
+/// A point as a client sends it.
+#[derive(Debug, Object, Deserialize)]
+pub struct PointDto {
+    /// Latitude in degrees.
+    pub lat: f64,
+    /// Longitude in degrees.
+    pub lon: f64,
+}
+
+/// Where each point fell, in request order.
+#[derive(Debug, Object)]
+pub struct LocateResult {
+    /// One entry per point; `null` where the point lies outside the city.
+    pub districts: Vec<Option<DistrictView>>,
 }
 
 #[derive(ApiResponse)]
@@ -226,8 +253,33 @@ impl CatalogueApi {
         let d = self.districts.locate(at).ok_or_else(|| {
             Problem::not_found("district").with_detail("the point lies outside every district of the city")
         })?;
-        Ok(Json(DistrictView { code: d.code.clone(), name_zh: d.name_zh.clone(), name_en: d.name_en.clone() }))
+        Ok(Json(view(d)))
     }
+
+    /// Find the districts of many points
+    ///
+    /// For integrators placing a batch of addresses (an import of incident reports, say).
+    /// Points outside the city come back as `null`; a point that is not a coordinate at all
+    /// is a 422 naming it (`points[3].lat`).
+    #[oai(path = "/v1/districts/locate", method = "post", operation_id = "locate_districts")]
+    async fn locate_districts(&self, body: JsonBody<LocateRequest>) -> Result<Json<LocateResult>, ProblemResponse> {
+        let coord = body.0.coord.unwrap_or_default();
+        let mut districts = Vec::with_capacity(body.0.points.len());
+        for (i, p) in body.0.points.iter().enumerate() {
+            let at = parse_point(p.lat, p.lon, coord).map_err(|mut problem| {
+                for e in &mut problem.errors {
+                    e.field = format!("points[{i}].{}", e.field);
+                }
+                problem
+            })?;
+            districts.push(self.districts.locate(at).map(view));
+        }
+        Ok(Json(LocateResult { districts }))
+    }
+}
+
+fn view(d: &city_platform::districts::District) -> DistrictView {
+    DistrictView { code: d.code.clone(), name_zh: d.name_zh.clone(), name_en: d.name_en.clone() }
 }
 
 /// A client's point in WGS-84, or a 422 naming the bad field.

@@ -14,6 +14,7 @@
 //! Invariants: no module here knows any service's tables or types; nothing reads the
 //! environment after [`config::Settings::load`].
 
+pub mod body;
 pub mod bus;
 pub mod cache;
 pub mod config;
@@ -34,6 +35,7 @@ pub mod time;
 use std::sync::Arc;
 
 pub use config::Settings;
+pub use body::JsonBody;
 pub use db::Db;
 pub use problem::{Problem, ProblemResponse};
 

@@ -289,6 +289,10 @@ impl From<sqlx::Error> for ProblemResponse {
 /// Turns any error that reached the top of the route tree into a problem response.
 /// poem and poem-openapi reject requests with typed errors; each becomes its 4xx here.
 pub fn render_error(err: poem::Error) -> Response {
+    if err.is_from_response() {
+        // A handler's own ApiResponse error, already a problem body: pass it on untouched.
+        return err.into_response();
+    }
     problem_from_error(err).into_response()
 }
 

@@ -1,0 +1,135 @@
+//! Starts the whole portal on 127.0.0.1:0 with a fresh store per test.
+//!
+//! Embedded by default: a temporary SQLite directory and the in-process cache and bus. With
+//! `CITY_TEST_DATABASE_URL` / `CITY_TEST_REDIS_URL` set: fresh PostgreSQL schemas (a random
+//! prefix) and a fresh Redis key prefix, dropped again when the test ends.
+
+use std::time::Duration;
+
+use city::{App, Mode};
+use city_platform::config::{Secret, Settings};
+use tokio::sync::oneshot;
+
+/// A running portal for one test.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// A client with no cookies or redirects, like a Mini Program's `wx.request`.
+    pub http: reqwest::Client,
+    /// The settings it runs with.
+    pub settings: Settings,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+/// Settings for a fresh, isolated store on whichever backend the environment selects.
+pub fn test_settings() -> (Settings, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
+    let mut s = Settings {
+        data_dir: dir.path().to_path_buf(),
+        log: "warn".into(),
+        seed_demo_data: true,
+        ..Settings::default()
+    };
+    if let Some(url) = std::env::var("CITY_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        s.database_url = Some(Secret::new(url));
+        s.schema_prefix = format!("t{tag}_");
+    }
+    if let Some(url) = std::env::var("CITY_TEST_REDIS_URL").ok().filter(|u| !u.is_empty()) {
+        s.redis_url = Some(Secret::new(url));
+        s.redis_prefix = format!("test:{tag}:");
+    }
+    (s, dir)
+}
+
+/// The portal, all-in-one, with default test settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// The portal, all-in-one, after `tweak` has adjusted the test settings.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_mode(Mode::AllInOne, tweak).await
+}
+
+/// The portal in `mode`.
+pub async fn spawn_mode(mode: Mode, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let (mut settings, dir) = test_settings();
+    tweak(&mut settings);
+    city_platform::telemetry::init_logging(settings.log_format, &std::env::var("TEST_LOG").unwrap_or("off".into()));
+    let app: App = city::build(settings.clone(), mode).await.expect("the portal builds with test settings");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let base = format!("http://{}", listener.local_addr().expect("a bound address"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let _ = city::serve(
+            app,
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+            Duration::from_secs(5),
+        )
+        .await;
+    });
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a client");
+    TestApp { base, http, settings, stop: Some(stop), server: Some(server), _dir: dir }
+}
+
+impl TestApp {
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// GET and parse the JSON body, with the status.
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let resp = self.http.get(self.url(path)).send().await.expect("the portal answers");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Stops the server, waits for it, and drops this test's schemas.
+    pub async fn stop(mut self) {
+        self.shutdown().await;
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+        }
+        if let Some(url) = &self.settings.database_url {
+            for service in ["gateway", "air", "identity", "booking", "payments", "incidents", "notify", "wechat"] {
+                let schema = format!("{}{}", self.settings.schema_prefix, service);
+                let _ = city_platform::db::drop_schema(url.expose(), &schema).await;
+            }
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Asserts that a response is an RFC 9457 problem with `status`, and returns its body.
+pub async fn expect_problem(resp: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(resp.status().as_u16(), status, "status");
+    let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert!(ct.starts_with("application/problem+json"), "content type was {ct:?}");
+    let request_id = resp.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body: serde_json::Value = resp.json().await.expect("a JSON problem body");
+    assert_eq!(body["status"], status, "{body}");
+    assert!(body["type"].as_str().is_some_and(|t| t.starts_with("/problems/")), "{body}");
+    assert!(body["title"].is_string(), "{body}");
+    assert_eq!(body["instance"].as_str(), request_id.as_deref(), "instance is the request id: {body}");
+    body
+}

@@ -1,0 +1,261 @@
+//! The platform through the gateway: catalogue, districts, errors as problem+json, request ids,
+//! idempotency, rate limits, readiness and metrics.
+
+use serde_json::json;
+
+use crate::harness::{expect_problem, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn the_catalogue_lists_city_services_and_linked_outside_ones() {
+    let app = spawn_app().await;
+    let (status, body) = app.get_json("/v1/services").await;
+    assert_eq!(status, 200);
+    let services = body["services"].as_array().unwrap();
+    let ids: Vec<&str> = services.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    for id in ["booking", "bills", "fines", "incidents", "air", "traffic-cameras", "transport-booking"] {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+    let air = services.iter().find(|s| s["id"] == "air").unwrap();
+    assert_eq!(air["name_zh"], "空气质量");
+    assert_eq!(air["provider"], "city");
+    assert_eq!(air["openapi_tag"], "Air");
+    let outside = services.iter().find(|s| s["id"] == "transport-booking").unwrap();
+    assert_eq!(outside["provider"], "external");
+    assert!(outside["url"].as_str().unwrap().starts_with("https://"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn districts_are_a_geojson_feature_collection_and_points_are_located() {
+    let app = spawn_app().await;
+    let resp = app.http.get(app.url("/v1/districts")).send().await.unwrap();
+    assert_eq!(resp.headers()["content-type"], "application/geo+json");
+    let fc: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(fc["type"], "FeatureCollection");
+    let n = fc["features"].as_array().unwrap().len();
+    assert!((6..=10).contains(&n), "{n} districts");
+
+    let (status, d) = app.get_json("/v1/districts/locate?lat=30.6552&lon=104.0811").await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["code"], "510104");
+    assert_eq!(d["name_zh"], "锦江区");
+
+    let resp = app.http.get(app.url("/v1/districts/locate?lat=31.2304&lon=121.4737")).send().await.unwrap();
+    expect_problem(resp, 404).await;
+    let resp = app.http.get(app.url("/v1/districts/locate?lat=95&lon=104")).send().await.unwrap();
+    let p = expect_problem(resp, 422).await;
+    assert_eq!(p["errors"][0]["field"], "lat");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_of_every_kind_is_a_4xx_problem_naming_the_field() {
+    let app = spawn_app().await;
+    let post = |body: &'static str| {
+        app.http
+            .post(app.url("/v1/districts/locate"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+
+    // Malformed JSON.
+    let p = expect_problem(post("{\"points\": [").await.unwrap(), 400).await;
+    assert_eq!(p["type"], "/problems/malformed-request");
+
+    // A missing required field.
+    let p = expect_problem(post("{}").await.unwrap(), 400).await;
+    assert_eq!(p["errors"][0]["field"], "points", "{p}");
+
+    // A field of the wrong type.
+    let p = expect_problem(post("{\"points\": [{\"lat\": \"north\", \"lon\": 104}]}").await.unwrap(), 400).await;
+    assert!(p["errors"][0]["field"].is_string(), "{p}");
+
+    // A value out of range names its place in the array.
+    let p = expect_problem(post("{\"points\": [{\"lat\": 30.6, \"lon\": 104.0}, {\"lat\": 91, \"lon\": 104}]}").await.unwrap(), 422).await;
+    assert_eq!(p["errors"][0]["field"], "points[1].lat", "{p}");
+
+    // A wrong content type.
+    let resp = app.http.post(app.url("/v1/districts/locate")).header("content-type", "text/plain").body("hello").send().await.unwrap();
+    let p = expect_problem(resp, 415).await;
+    assert_eq!(p["type"], "/problems/unsupported-media-type");
+
+    // A query parameter of the wrong type.
+    let resp = app.http.get(app.url("/v1/districts/locate?lat=abc&lon=104")).send().await.unwrap();
+    let p = expect_problem(resp, 400).await;
+    assert_eq!(p["errors"][0]["field"], "lat");
+
+    // An unknown route and a wrong method.
+    let p = expect_problem(app.http.get(app.url("/v1/nowhere")).send().await.unwrap(), 404).await;
+    assert_eq!(p["type"], "/problems/not-found");
+    let p = expect_problem(app.http.delete(app.url("/v1/services")).send().await.unwrap(), 405).await;
+    assert_eq!(p["type"], "/problems/method-not-allowed");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_with_413_whether_declared_or_streamed() {
+    let app = spawn_app_with(|s| s.max_body_bytes = 4096).await;
+    let big = format!("{{\"points\": [{}]}}", vec!["{\"lat\": 30.6, \"lon\": 104.0}"; 400].join(","));
+    assert!(big.len() > 4096);
+    let resp = app.http.post(app.url("/v1/districts/locate")).header("content-type", "application/json").body(big.clone()).send().await.unwrap();
+    let p = expect_problem(resp, 413).await;
+    assert_eq!(p["type"], "/problems/payload-too-large");
+
+    // Chunked, with no Content-Length to trust.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big.into_bytes().chunks(1000).map(|c| Ok(c.to_vec())).collect();
+    let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
+    let resp = app.http.post(app.url("/v1/districts/locate")).header("content-type", "application/json").body(body).send().await.unwrap();
+    expect_problem(resp, 413).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_id_is_accepted_echoed_and_becomes_the_problem_instance() {
+    let app = spawn_app().await;
+    let resp = app.http.get(app.url("/v1/services")).header("x-request-id", "trace-abc-123").send().await.unwrap();
+    assert_eq!(resp.headers()["x-request-id"], "trace-abc-123");
+    let resp = app.http.get(app.url("/v1/services")).header("x-request-id", "bad id with spaces").send().await.unwrap();
+    let generated = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_ne!(generated, "bad id with spaces");
+    assert_eq!(generated.len(), 32);
+    let resp = app.http.get(app.url("/missing")).header("x-request-id", "trace-404").send().await.unwrap();
+    let p = expect_problem(resp, 404).await;
+    assert_eq!(p["instance"], "trace-404");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_same_request_and_refuses_a_different_one() {
+    let app = spawn_app().await;
+    let send = |key: &'static str, body: serde_json::Value| {
+        app.http.post(app.url("/v1/districts/locate")).header("idempotency-key", key).json(&body).send()
+    };
+    let first_body = json!({"points": [{"lat": 30.6552, "lon": 104.0811}]});
+    let first = send("k-1", first_body.clone()).await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.headers()["idempotent-replayed"], "false");
+    let first_json: serde_json::Value = first.json().await.unwrap();
+
+    let again = send("k-1", first_body.clone()).await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<serde_json::Value>().await.unwrap(), first_json);
+
+    let other = send("k-1", json!({"points": []})).await.unwrap();
+    let p = expect_problem(other, 422).await;
+    assert_eq!(p["type"], "/problems/idempotency-key-reused");
+    assert_eq!(p["errors"][0]["field"], "Idempotency-Key");
+
+    // The same key from another identity is another key.
+    let resp = app
+        .http
+        .post(app.url("/v1/districts/locate"))
+        .header("idempotency-key", "k-1")
+        .header("authorization", "Bearer someone-else")
+        .json(&json!({"points": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["idempotent-replayed"], "false");
+
+    let bad = send("", first_body).await.unwrap();
+    expect_problem(bad, 400).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_requests_with_one_idempotency_key_have_one_effect() {
+    let app = spawn_app().await;
+    let body = json!({"points": [{"lat": 30.6552, "lon": 104.0811}]});
+    let sends = (0..8).map(|_| {
+        app.http.post(app.url("/v1/districts/locate")).header("idempotency-key", "same").json(&body).send()
+    });
+    let results = futures::future::join_all(sends).await;
+    let mut fresh = 0;
+    for r in results {
+        let r = r.unwrap();
+        match r.status().as_u16() {
+            200 if r.headers()["idempotent-replayed"] == "false" => fresh += 1,
+            200 => {}
+            409 => {
+                let p = expect_problem(r, 409).await;
+                assert_eq!(p["type"], "/problems/idempotency-in-progress");
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(fresh, 1, "exactly one request ran");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn too_many_requests_from_one_address_or_identity_get_429_with_retry_after() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit.per_ip = 5;
+        s.rate_limit.per_identity = 3;
+        s.rate_limit.window_secs = 60;
+    })
+    .await;
+    for _ in 0..3 {
+        let r = app.http.get(app.url("/v1/services")).header("authorization", "Bearer t1").send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let r = app.http.get(app.url("/v1/services")).header("authorization", "Bearer t1").send().await.unwrap();
+    assert!(r.headers().contains_key("retry-after"));
+    let p = expect_problem(r, 429).await;
+    assert_eq!(p["type"], "/problems/rate-limited");
+
+    // The address has used 4 of its 5; one more passes, the next is refused.
+    assert_eq!(app.http.get(app.url("/v1/services")).send().await.unwrap().status(), 200);
+    expect_problem(app.http.get(app.url("/v1/services")).send().await.unwrap(), 429).await;
+    // Probes are never limited.
+    assert_eq!(app.http.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn readiness_checks_every_store_and_metrics_count_by_route_template() {
+    let app = spawn_app().await;
+    let (status, ready) = app.get_json("/readyz").await;
+    assert_eq!(status, 200, "{ready}");
+    let names: Vec<&str> = ready["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"db:gateway") && names.contains(&"db:air"), "{names:?}");
+    let expected_cache = if app.settings.redis_url.is_some() { "cache:redis" } else { "cache:memory" };
+    assert!(names.contains(&expected_cache), "{names:?}");
+
+    let _ = app.get_json("/v1/districts/locate?lat=30.6552&lon=104.0811").await;
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("http_request_duration_seconds_bucket"), "histogram present");
+    assert!(metrics.contains("route=\"/v1/districts/locate\""), "labelled by template");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_committed_openapi_document_matches_the_code() {
+    let (generated, _) = city::whole_document().await.unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/city.json");
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed.trim_end() == generated.trim_end(),
+        "openapi/city.json is out of date; regenerate it with: cargo run -q -- openapi > openapi/city.json"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&generated).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for tag in ["Catalogue", "Operations", "Air"] {
+        assert!(doc["tags"].as_array().unwrap().iter().any(|t| t["name"] == tag), "tag {tag}");
+    }
+}
+
+#[tokio::test]
+async fn the_docs_page_and_the_document_are_served() {
+    let app = spawn_app().await;
+    let resp = app.http.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("swagger"));
+    let (status, doc) = app.get_json("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(doc["paths"]["/v1/services"].is_object());
+    app.stop().await;
+}
