@@ -52,11 +52,7 @@ async fn districts_are_a_geojson_feature_collection_and_points_are_located() {
 async fn bad_input_of_every_kind_is_a_4xx_problem_naming_the_field() {
     let app = spawn_app().await;
     let post = |body: &'static str| {
-        app.http
-            .post(app.url("/v1/districts/locate"))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
+        app.http.post(app.url("/v1/districts/locate")).header("content-type", "application/json").body(body).send()
     };
 
     // Malformed JSON.
@@ -72,11 +68,22 @@ async fn bad_input_of_every_kind_is_a_4xx_problem_naming_the_field() {
     assert!(p["errors"][0]["field"].is_string(), "{p}");
 
     // A value out of range names its place in the array.
-    let p = expect_problem(post("{\"points\": [{\"lat\": 30.6, \"lon\": 104.0}, {\"lat\": 91, \"lon\": 104}]}").await.unwrap(), 422).await;
+    let p = expect_problem(
+        post("{\"points\": [{\"lat\": 30.6, \"lon\": 104.0}, {\"lat\": 91, \"lon\": 104}]}").await.unwrap(),
+        422,
+    )
+    .await;
     assert_eq!(p["errors"][0]["field"], "points[1].lat", "{p}");
 
     // A wrong content type.
-    let resp = app.http.post(app.url("/v1/districts/locate")).header("content-type", "text/plain").body("hello").send().await.unwrap();
+    let resp = app
+        .http
+        .post(app.url("/v1/districts/locate"))
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
     let p = expect_problem(resp, 415).await;
     assert_eq!(p["type"], "/problems/unsupported-media-type");
 
@@ -98,14 +105,28 @@ async fn an_oversized_body_is_refused_with_413_whether_declared_or_streamed() {
     let app = spawn_app_with(|s| s.max_body_bytes = 4096).await;
     let big = format!("{{\"points\": [{}]}}", vec!["{\"lat\": 30.6, \"lon\": 104.0}"; 400].join(","));
     assert!(big.len() > 4096);
-    let resp = app.http.post(app.url("/v1/districts/locate")).header("content-type", "application/json").body(big.clone()).send().await.unwrap();
+    let resp = app
+        .http
+        .post(app.url("/v1/districts/locate"))
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
     let p = expect_problem(resp, 413).await;
     assert_eq!(p["type"], "/problems/payload-too-large");
 
     // Chunked, with no Content-Length to trust.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big.into_bytes().chunks(1000).map(|c| Ok(c.to_vec())).collect();
     let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
-    let resp = app.http.post(app.url("/v1/districts/locate")).header("content-type", "application/json").body(body).send().await.unwrap();
+    let resp = app
+        .http
+        .post(app.url("/v1/districts/locate"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     expect_problem(resp, 413).await;
     app.stop().await;
 }
@@ -169,9 +190,8 @@ async fn an_idempotency_key_replays_the_same_request_and_refuses_a_different_one
 async fn concurrent_requests_with_one_idempotency_key_have_one_effect() {
     let app = spawn_app().await;
     let body = json!({"points": [{"lat": 30.6552, "lon": 104.0811}]});
-    let sends = (0..8).map(|_| {
-        app.http.post(app.url("/v1/districts/locate")).header("idempotency-key", "same").json(&body).send()
-    });
+    let sends = (0..8)
+        .map(|_| app.http.post(app.url("/v1/districts/locate")).header("idempotency-key", "same").json(&body).send());
     let results = futures::future::join_all(sends).await;
     let mut fresh = 0;
     for r in results {

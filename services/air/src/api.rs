@@ -5,6 +5,7 @@ use std::sync::Arc;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
 
+use crate::domain::Scheme;
 use crate::AirState;
 
 #[derive(Tags)]
@@ -31,8 +32,12 @@ impl AirApi {
 pub struct SchemeView {
     /// Stable id used in `?scheme=`.
     pub id: String,
-    /// The standard it implements.
+    /// The standard it implements, e.g. `HJ 633-2026`.
     pub standard: String,
+    /// Its name in English.
+    pub name_en: String,
+    /// Its name in Chinese.
+    pub name_zh: String,
     /// Whether citizens see this one unless they ask for another.
     pub default: bool,
 }
@@ -44,16 +49,17 @@ impl AirApi {
     /// The schemes every air-quality answer can be computed in; each answer names its scheme.
     #[oai(path = "/schemes", method = "get", operation_id = "list_aqi_schemes")]
     async fn list_schemes(&self) -> Json<Vec<SchemeView>> {
-        let scheme =
-            |id: &str, standard: &str, default| SchemeView { id: id.into(), standard: standard.into(), default };
-        Json(vec![
-            scheme(
-                "cn-2026",
-                "HJ 633-2026 Technical Regulation on Ambient Air Quality Index (in force since 2026-03-01)",
-                true,
-            ),
-            scheme("cn-2012", "HJ 633-2012 Technical Regulation on Ambient Air Quality Index (on trial)", false),
-            scheme("us", "US EPA AQI, Technical Assistance Document (May 2024)", false),
-        ])
+        Json(
+            Scheme::ALL
+                .iter()
+                .map(|s| SchemeView {
+                    id: s.id().into(),
+                    standard: s.standard().into(),
+                    name_en: s.name_en().into(),
+                    name_zh: s.name_zh().into(),
+                    default: *s == Scheme::default(),
+                })
+                .collect(),
+        )
     }
 }

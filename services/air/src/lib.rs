@@ -9,6 +9,7 @@
 //! service reads no other service's tables.
 
 mod api;
+pub mod domain;
 
 use std::sync::Arc;
 

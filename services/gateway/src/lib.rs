@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use city_platform::auth::SharedAuthenticator;
 use city_platform::edge::{self, RateLimiter};
 use city_platform::idempotency::{self, Idempotency, IdempotencyStore, RedisIdempotencyStore, SqlIdempotencyStore};
 use city_platform::outbox::Relay;
@@ -30,7 +31,46 @@ use tokio::task::JoinHandle;
 use crate::ops::{CatalogueApi, OpsApi, Readiness};
 
 /// The services `city serve --only` can run.
-pub const SERVICES: &[&str] = &[city_air::NAME];
+pub const SERVICES: &[&str] =
+    &[city_identity::NAME, city_booking::NAME, city_payments::NAME, city_incidents::NAME, city_air::NAME];
+
+/// Every service's API, in the order the document lists them.
+type ServiceApis = (
+    city_identity::IdentityApi,
+    city_booking::BookingApi,
+    city_payments::PaymentsApi,
+    city_incidents::IncidentsApi,
+    city_air::AirApi,
+);
+
+struct Started {
+    apis: ServiceApis,
+    dbs: Vec<Db>,
+    authenticator: SharedAuthenticator,
+}
+
+/// Starts every service over one platform (all-in-one).
+async fn start_all(platform: &Platform) -> anyhow::Result<Started> {
+    let (identity, identity_db, authenticator) = city_identity::IdentityService::start(platform.clone()).await?;
+    let (booking, booking_db) = city_booking::BookingService::start(platform.clone()).await?;
+    let (payments, payments_db) = city_payments::PaymentsService::start(platform.clone()).await?;
+    let (incidents, incidents_db) = city_incidents::IncidentsService::start(platform.clone()).await?;
+    let (air, air_db) = city_air::AirService::start(platform.clone()).await?;
+    Ok(Started {
+        apis: (identity, booking, payments, incidents, air),
+        dbs: vec![identity_db, booking_db, payments_db, incidents_db, air_db],
+        authenticator,
+    })
+}
+
+/// The one OpenAPI service of the whole portal.
+fn whole_api(
+    catalogue: CatalogueApi,
+    ops: OpsApi,
+    apis: ServiceApis,
+) -> OpenApiService<(CatalogueApi, OpsApi, ServiceApis), ()> {
+    OpenApiService::new((catalogue, ops, apis), TITLE, env!("CARGO_PKG_VERSION")).description(DESCRIPTION)
+}
 
 /// How this process serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,50 +113,72 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
     } else {
         format!("SQLite in {} + in-process cache and bus", settings.data_dir.display())
     };
-    let catalogue = Arc::new(ops::load_catalogue().context("reading seeds/services.json")?);
+    let catalogue = ops::load_catalogue().context("reading seeds/services.json")?;
     let mut tasks = Vec::new();
 
-    let (route, spec, idem_db) = match &mode {
+    let (route, spec, idem_db, authenticator) = match &mode {
         Mode::AllInOne => {
             let gateway_db = open(&settings, "gateway", &Migrator::DEFAULT).await?;
-            let (air_api, air_db) = city_air::AirService::start(platform.clone()).await?;
-            let dbs = vec![gateway_db.clone(), air_db];
+            let all = start_all(&platform).await?;
+            let mut dbs = vec![gateway_db.clone()];
+            dbs.extend(all.dbs.iter().cloned());
             tasks.extend(relays(&dbs, &platform, &signal));
             let readiness = Readiness { dbs, cache: platform.cache.clone(), bus: platform.bus.clone() };
-            let api = OpenApiService::new(
-                (CatalogueApi { catalogue, districts: platform.districts.clone() }, OpsApi { readiness }, air_api),
-                TITLE,
-                env!("CARGO_PKG_VERSION"),
-            )
-            .description(DESCRIPTION);
+            let api =
+                whole_api(CatalogueApi::new(&catalogue, platform.districts.clone()), OpsApi { readiness }, all.apis);
             let spec = api.spec();
-            (documented(api), spec, gateway_db)
+            (documented(api), spec, gateway_db, all.authenticator)
         }
         Mode::Only(name) => {
-            let (route, spec, db) = match name.as_str() {
-                city_air::NAME => {
-                    let (air_api, air_db) = city_air::AirService::start(platform.clone()).await?;
-                    let readiness = Readiness {
-                        dbs: vec![air_db.clone()],
-                        cache: platform.cache.clone(),
-                        bus: platform.bus.clone(),
-                    };
-                    let api = OpenApiService::new((OpsApi { readiness }, air_api), TITLE, env!("CARGO_PKG_VERSION"))
+            let authenticator = city_identity::remote_authenticator(&settings.services.identity, &platform);
+            macro_rules! alone {
+                ($start:expr) => {{
+                    let (svc_api, db) = $start.await?;
+                    let readiness =
+                        Readiness { dbs: vec![db.clone()], cache: platform.cache.clone(), bus: platform.bus.clone() };
+                    let api = OpenApiService::new((OpsApi { readiness }, svc_api), TITLE, env!("CARGO_PKG_VERSION"))
                         .description(DESCRIPTION);
                     let spec = api.spec();
-                    (documented(api), spec, air_db)
+                    (documented(api), spec, db)
+                }};
+            }
+            let (route, spec, db, authenticator) = match name.as_str() {
+                city_identity::NAME => {
+                    let (svc_api, db, local) = city_identity::IdentityService::start(platform.clone()).await?;
+                    let readiness =
+                        Readiness { dbs: vec![db.clone()], cache: platform.cache.clone(), bus: platform.bus.clone() };
+                    let api = OpenApiService::new((OpsApi { readiness }, svc_api), TITLE, env!("CARGO_PKG_VERSION"))
+                        .description(DESCRIPTION);
+                    let spec = api.spec();
+                    (documented(api), spec, db, local)
+                }
+                city_booking::NAME => {
+                    let (r, s, d) = alone!(city_booking::BookingService::start(platform.clone()));
+                    (r, s, d, authenticator)
+                }
+                city_payments::NAME => {
+                    let (r, s, d) = alone!(city_payments::PaymentsService::start(platform.clone()));
+                    (r, s, d, authenticator)
+                }
+                city_incidents::NAME => {
+                    let (r, s, d) = alone!(city_incidents::IncidentsService::start(platform.clone()));
+                    (r, s, d, authenticator)
+                }
+                city_air::NAME => {
+                    let (r, s, d) = alone!(city_air::AirService::start(platform.clone()));
+                    (r, s, d, authenticator)
                 }
                 other => anyhow::bail!("unknown service `{other}`; one of: {}", SERVICES.join(", ")),
             };
             tasks.extend(relays(std::slice::from_ref(&db), &platform, &signal));
-            (route, spec, db)
+            (route, spec, db, authenticator)
         }
         Mode::Gateway => {
             let gateway_db = open(&settings, "gateway", &Migrator::DEFAULT).await?;
             let readiness =
                 Readiness { dbs: vec![gateway_db.clone()], cache: platform.cache.clone(), bus: platform.bus.clone() };
             let own = OpenApiService::new(
-                (CatalogueApi { catalogue, districts: platform.districts.clone() }, OpsApi { readiness }),
+                (CatalogueApi::new(&catalogue, platform.districts.clone()), OpsApi { readiness }),
                 TITLE,
                 env!("CARGO_PKG_VERSION"),
             );
@@ -136,9 +198,12 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
             for (prefix, upstream) in proxy::routes(&settings.services) {
                 route = route.nest_no_strip(prefix, proxy::Forward::new(upstream, client.clone()));
             }
-            (route, spec, gateway_db)
+            // The gateway checks no credentials itself; each service does, so this one is unused.
+            let authenticator = city_identity::remote_authenticator(&settings.services.identity, &platform);
+            (route, spec, gateway_db, authenticator)
         }
     };
+    let route = route.data(authenticator).boxed();
 
     let trusted: Arc<[IpAddr]> = trusted_proxies().into();
     let store: Arc<dyn IdempotencyStore> = match &settings.redis_url {
@@ -168,7 +233,7 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
 
 /// The cross-cutting middleware, each exactly once, outermost last.
 fn edge_stack(
-    route: Route,
+    route: BoxEndpoint<'static>,
     settings: &Settings,
     limiter: RateLimiter,
     with_rate_limit: bool,
@@ -185,7 +250,7 @@ fn edge_stack(
     }
     let inner: BoxEndpoint<'static> = match idem {
         Some(cfg) => route.around(move |ep, req| idempotency::idempotent(ep, req, cfg.clone())).boxed(),
-        None => route.map_to_response().boxed(),
+        None => route,
     };
     let inner: BoxEndpoint<'static> = if with_rate_limit {
         inner.around(move |ep, req| edge::rate_limit(ep, req, limiter.clone())).boxed()
@@ -257,15 +322,10 @@ pub async fn whole_document() -> anyhow::Result<(String, String)> {
     let (trigger, signal) = shutdown::channel();
     trigger.fire();
     let platform = Platform::build(settings, "openapi", signal).await?;
-    let (air_api, _) = city_air::AirService::start(platform.clone()).await?;
+    let all = start_all(&platform).await?;
     let readiness = Readiness { dbs: vec![], cache: platform.cache.clone(), bus: platform.bus.clone() };
-    let catalogue = Arc::new(ops::load_catalogue()?);
-    let api = OpenApiService::new(
-        (CatalogueApi { catalogue, districts: platform.districts.clone() }, OpsApi { readiness }, air_api),
-        TITLE,
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(DESCRIPTION);
+    let catalogue = ops::load_catalogue()?;
+    let api = whole_api(CatalogueApi::new(&catalogue, platform.districts.clone()), OpsApi { readiness }, all.apis);
     let spec = api.spec();
     let html = api.swagger_ui_html();
     let _ = std::fs::remove_dir_all(&dir);

@@ -7,7 +7,7 @@ use city_platform::bus::EventBus;
 use city_platform::cache::Cache;
 use city_platform::coords::LatLon;
 use city_platform::districts::Districts;
-use city_platform::{Db, JsonBody, Problem, ProblemResponse};
+use city_platform::{CachedJson, Db, JsonBody, Problem, ProblemResponse};
 use poem_openapi::param::Query;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
@@ -102,10 +102,18 @@ pub struct Readiness {
 
 /// Catalogue and districts.
 pub struct CatalogueApi {
-    /// The services, in seed order.
-    pub catalogue: Arc<Vec<CatalogueEntry>>,
+    /// The catalogue response, serialised once.
+    catalogue: CachedJson<CatalogueView>,
     /// The districts.
-    pub districts: Arc<Districts>,
+    districts: Arc<Districts>,
+}
+
+impl CatalogueApi {
+    /// The catalogue of `entries` for the city of `districts`.
+    pub fn new(entries: &[CatalogueEntry], districts: Arc<Districts>) -> Self {
+        let view = CatalogueView { city: districts.city.clone(), services: entries.to_vec() };
+        Self { catalogue: CachedJson::new(&view), districts }
+    }
 }
 
 /// Liveness, readiness and metrics.
@@ -225,8 +233,8 @@ impl CatalogueApi {
     /// it links to, with names in Chinese and English, the Mini Program page and the Service
     /// Account menu key of each.
     #[oai(path = "/v1/services", method = "get", operation_id = "list_services")]
-    async fn list_services(&self) -> Json<CatalogueView> {
-        Json(CatalogueView { city: self.districts.city.clone(), services: self.catalogue.as_ref().clone() })
+    async fn list_services(&self) -> CachedJson<CatalogueView> {
+        self.catalogue.clone()
     }
 
     /// Get the city's districts as GeoJSON

@@ -106,7 +106,10 @@ mod tests {
     #[test]
     fn errors_name_the_field_that_failed() {
         assert_eq!(field("{}"), (400, "points".into()));
-        assert_eq!(field(r#"{"points": [{"lat": 1, "lon": 2}, {"lat": "x", "lon": 2}]}"#), (400, "points[1].lat".into()));
+        assert_eq!(
+            field(r#"{"points": [{"lat": 1, "lon": 2}, {"lat": "x", "lon": 2}]}"#),
+            (400, "points[1].lat".into())
+        );
         assert_eq!(field(r#"{"points": [{"lat": 1}]}"#), (400, "points[0].lon".into()));
         assert_eq!(field("{\"points\": ["), (400, "body".into()));
         assert_eq!(field(""), (400, "body".into()));
@@ -116,5 +119,73 @@ mod tests {
     fn declared_validators_still_apply() {
         let three = r#"{"points": [{"lat": 1, "lon": 2}, {"lat": 1, "lon": 2}, {"lat": 1, "lon": 2}]}"#;
         assert_eq!(field(three).0, 422);
+    }
+}
+
+/// A JSON response serialised once and served as bytes: for reference data that changes only
+/// with a deploy (the catalogue, the districts). Documented in OpenAPI exactly as `Json<T>`.
+pub struct CachedJson<T> {
+    bytes: bytes::Bytes,
+    _doc: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for CachedJson<T> {
+    fn clone(&self) -> Self {
+        Self { bytes: self.bytes.clone(), _doc: std::marker::PhantomData }
+    }
+}
+
+impl<T: poem_openapi::types::ToJSON> CachedJson<T> {
+    /// Serialises `value` now.
+    pub fn new(value: &T) -> Self {
+        let bytes = serde_json::to_vec(&value.to_json()).unwrap_or_default().into();
+        Self { bytes, _doc: std::marker::PhantomData }
+    }
+}
+
+impl<T: Type> Payload for CachedJson<T> {
+    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+
+    fn check_content_type(content_type: &str) -> bool {
+        JsonBody::<T>::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Send> poem::IntoResponse for CachedJson<T> {
+    fn into_response(self) -> poem::Response {
+        poem::Response::builder().content_type(Self::CONTENT_TYPE_STR).body(self.bytes)
+    }
+}
+
+impl<T> CachedJson<T> {
+    const CONTENT_TYPE_STR: &'static str = "application/json; charset=utf-8";
+}
+
+impl<T: Type + Send> poem_openapi::ApiResponse for CachedJson<T> {
+    fn meta() -> poem_openapi::registry::MetaResponses {
+        poem_openapi::registry::MetaResponses {
+            responses: vec![poem_openapi::registry::MetaResponse {
+                description: "",
+                status: Some(200),
+                status_range: None,
+                content: vec![poem_openapi::registry::MetaMediaType {
+                    content_type: Self::CONTENT_TYPE,
+                    schema: Self::schema_ref(),
+                }],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
     }
 }

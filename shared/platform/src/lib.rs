@@ -14,6 +14,8 @@
 //! Invariants: no module here knows any service's tables or types; nothing reads the
 //! environment after [`config::Settings::load`].
 
+pub mod audit;
+pub mod auth;
 pub mod body;
 pub mod bus;
 pub mod cache;
@@ -34,8 +36,8 @@ pub mod time;
 
 use std::sync::Arc;
 
+pub use body::{CachedJson, JsonBody};
 pub use config::Settings;
-pub use body::JsonBody;
 pub use db::Db;
 pub use problem::{Problem, ProblemResponse};
 

@@ -125,7 +125,12 @@ async fn every_group_sees_every_event_and_a_failed_delivery_comes_again() {
                 })
             })
         };
-        bus.clone().subscribe("t.happened", "group-a", handler(seen_a.clone(), Some(failed_once.clone())), signal.clone());
+        bus.clone().subscribe(
+            "t.happened",
+            "group-a",
+            handler(seen_a.clone(), Some(failed_once.clone())),
+            signal.clone(),
+        );
         bus.clone().subscribe("t.happened", "group-b", handler(seen_b.clone(), None), signal.clone());
         tokio::time::sleep(Duration::from_millis(100)).await;
         for n in 0..5 {
@@ -208,7 +213,12 @@ async fn idempotency_stores_claim_once_replay_and_release() {
         assert_eq!(store.claim(&key, "h1").await.unwrap(), Claim::InProgress { request_hash: "h1".into() });
         store.release(&key).await.unwrap();
         assert_eq!(store.claim(&key, "h1").await.unwrap(), Claim::Acquired, "released keys can be claimed again");
-        let resp = StoredResponse { status: 201, content_type: Some("application/json".into()), location: None, body: b"{}".to_vec() };
+        let resp = StoredResponse {
+            status: 201,
+            content_type: Some("application/json".into()),
+            location: None,
+            body: b"{}".to_vec(),
+        };
         store.complete(&key, &resp, Duration::from_secs(60)).await.unwrap();
         assert_eq!(store.claim(&key, "h1").await.unwrap(), Claim::Done { request_hash: "h1".into(), response: resp });
     }
