@@ -80,48 +80,6 @@ fn missing_field(message: &str) -> Option<String> {
     Some(rest[..rest.find('`')?].to_owned())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use poem_openapi::Object;
-    use serde::Deserialize;
-
-    #[derive(Debug, Object, Deserialize)]
-    struct Point {
-        lat: f64,
-        lon: f64,
-    }
-
-    #[derive(Debug, Object, Deserialize)]
-    struct Batch {
-        #[oai(validator(max_items = 2))]
-        points: Vec<Point>,
-    }
-
-    fn field(data: &str) -> (u16, String) {
-        let p = parse_json::<Batch>(data.as_bytes()).unwrap_err();
-        (p.status, p.errors[0].field.clone())
-    }
-
-    #[test]
-    fn errors_name_the_field_that_failed() {
-        assert_eq!(field("{}"), (400, "points".into()));
-        assert_eq!(
-            field(r#"{"points": [{"lat": 1, "lon": 2}, {"lat": "x", "lon": 2}]}"#),
-            (400, "points[1].lat".into())
-        );
-        assert_eq!(field(r#"{"points": [{"lat": 1}]}"#), (400, "points[0].lon".into()));
-        assert_eq!(field("{\"points\": ["), (400, "body".into()));
-        assert_eq!(field(""), (400, "body".into()));
-    }
-
-    #[test]
-    fn declared_validators_still_apply() {
-        let three = r#"{"points": [{"lat": 1, "lon": 2}, {"lat": 1, "lon": 2}, {"lat": 1, "lon": 2}]}"#;
-        assert_eq!(field(three).0, 422);
-    }
-}
-
 /// A JSON response serialised once and served as bytes: for reference data that changes only
 /// with a deploy (the catalogue, the districts). Documented in OpenAPI exactly as `Json<T>`.
 pub struct CachedJson<T> {
@@ -187,5 +145,47 @@ impl<T: Type + Send> poem_openapi::ApiResponse for CachedJson<T> {
 
     fn register(registry: &mut Registry) {
         T::register(registry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poem_openapi::Object;
+    use serde::Deserialize;
+
+    #[derive(Debug, Object, Deserialize)]
+    struct Point {
+        lat: f64,
+        lon: f64,
+    }
+
+    #[derive(Debug, Object, Deserialize)]
+    struct Batch {
+        #[oai(validator(max_items = 2))]
+        points: Vec<Point>,
+    }
+
+    fn field(data: &str) -> (u16, String) {
+        let p = parse_json::<Batch>(data.as_bytes()).unwrap_err();
+        (p.status, p.errors[0].field.clone())
+    }
+
+    #[test]
+    fn errors_name_the_field_that_failed() {
+        assert_eq!(field("{}"), (400, "points".into()));
+        assert_eq!(
+            field(r#"{"points": [{"lat": 1, "lon": 2}, {"lat": "x", "lon": 2}]}"#),
+            (400, "points[1].lat".into())
+        );
+        assert_eq!(field(r#"{"points": [{"lat": 1}]}"#), (400, "points[0].lon".into()));
+        assert_eq!(field("{\"points\": ["), (400, "body".into()));
+        assert_eq!(field(""), (400, "body".into()));
+    }
+
+    #[test]
+    fn declared_validators_still_apply() {
+        let three = r#"{"points": [{"lat": 1, "lon": 2}, {"lat": 1, "lon": 2}, {"lat": 1, "lon": 2}]}"#;
+        assert_eq!(field(three).0, 422);
     }
 }
