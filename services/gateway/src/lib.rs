@@ -17,12 +17,11 @@ use std::time::Duration;
 use anyhow::Context;
 use city_platform::auth::SharedAuthenticator;
 use city_platform::edge::{self, RateLimiter};
-use city_platform::idempotency::{self, Idempotency, IdempotencyStore, RedisIdempotencyStore, SqlIdempotencyStore};
+use city_platform::idempotency::{Idempotency, IdempotencyStore, RedisIdempotencyStore, SqlIdempotencyStore};
 use city_platform::outbox::Relay;
 use city_platform::shutdown::{self, Shutdown, ShutdownTrigger};
 use city_platform::{Db, Platform, Settings};
 use poem::endpoint::BoxEndpoint;
-use poem::middleware::Cors;
 use poem::{EndpointExt, IntoResponse, Route};
 use poem_openapi::OpenApiService;
 use sqlx::migrate::Migrator;
@@ -227,37 +226,8 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
     let limiter = RateLimiter::new(platform.cache.clone(), settings.rate_limit.clone(), trusted.to_vec());
     let with_idempotency = !matches!(mode, Mode::Gateway);
     let with_rate_limit = !matches!(mode, Mode::Only(_));
-    let endpoint = edge_stack(route, &settings, limiter, with_rate_limit, with_idempotency.then_some(idem));
+    let endpoint = edge::stack(route, &settings, limiter, with_rate_limit, with_idempotency.then_some(idem));
     Ok(App { endpoint, spec, trigger, tasks, backend })
-}
-
-/// The cross-cutting middleware, each exactly once, outermost last.
-fn edge_stack(
-    route: BoxEndpoint<'static>,
-    settings: &Settings,
-    limiter: RateLimiter,
-    with_rate_limit: bool,
-    idem: Option<Idempotency>,
-) -> BoxEndpoint<'static> {
-    let max_body = settings.max_body_bytes;
-    let mut cors = Cors::new()
-        .allow_methods(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
-        .allow_headers(["authorization", "content-type", "idempotency-key", "x-api-key", "x-request-id", "if-match"])
-        .expose_headers(["x-request-id", "retry-after", "etag", "location", "idempotent-replayed"])
-        .max_age(600);
-    for origin in &settings.cors_origins {
-        cors = cors.allow_origin(origin.as_str());
-    }
-    let inner: BoxEndpoint<'static> = match idem {
-        Some(cfg) => route.around(move |ep, req| idempotency::idempotent(ep, req, cfg.clone())).boxed(),
-        None => route,
-    };
-    let inner: BoxEndpoint<'static> = if with_rate_limit {
-        inner.around(move |ep, req| edge::rate_limit(ep, req, limiter.clone())).boxed()
-    } else {
-        inner
-    };
-    inner.around(move |ep, req| edge::limit_body(ep, req, max_body)).around(edge::observe).with(cors).boxed()
 }
 
 fn documented<T: poem_openapi::OpenApi + 'static>(api: OpenApiService<T, ()>) -> Route {

@@ -5,9 +5,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use poem::endpoint::BoxEndpoint;
 use poem::http::{HeaderValue, StatusCode};
 use poem::PathPattern;
-use poem::{Body, Endpoint, IntoResponse, Request, Response, Result};
+use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Result};
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
@@ -169,4 +170,30 @@ pub fn identity_key(req: &Request) -> Option<String> {
     let credential = req.header(poem::http::header::AUTHORIZATION).or_else(|| req.header("x-api-key"))?;
     let digest = Sha256::digest(credential.as_bytes());
     Some(hex::encode(&digest[..12]))
+}
+
+/// The cross-cutting middleware, each exactly once, outermost last.
+pub fn stack(
+    route: BoxEndpoint<'static>,
+    settings: &crate::config::Settings,
+    limiter: RateLimiter,
+    with_rate_limit: bool,
+    idem: Option<crate::idempotency::Idempotency>,
+) -> BoxEndpoint<'static> {
+    let max_body = settings.max_body_bytes;
+    let mut cors = poem::middleware::Cors::new()
+        .allow_methods(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+        .allow_headers(["authorization", "content-type", "idempotency-key", "x-api-key", "x-request-id", "if-match"])
+        .expose_headers(["x-request-id", "retry-after", "etag", "location", "idempotent-replayed"])
+        .max_age(600);
+    for origin in &settings.cors_origins {
+        cors = cors.allow_origin(origin.as_str());
+    }
+    let inner: BoxEndpoint<'static> = match idem {
+        Some(cfg) => route.around(move |ep, req| crate::idempotency::idempotent(ep, req, cfg.clone())).boxed(),
+        None => route,
+    };
+    let inner: BoxEndpoint<'static> =
+        if with_rate_limit { inner.around(move |ep, req| rate_limit(ep, req, limiter.clone())).boxed() } else { inner };
+    inner.around(move |ep, req| limit_body(ep, req, max_body)).around(observe).with(cors).boxed()
 }

@@ -32,6 +32,8 @@ pub mod problem;
 pub mod request_id;
 pub mod shutdown;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod time;
 
 use std::sync::Arc;
