@@ -59,9 +59,11 @@ pub async fn spawn_mode(mode: Mode, tweak: impl FnOnce(&mut Settings)) -> TestAp
     let (mut settings, dir) = test_settings();
     tweak(&mut settings);
     city_platform::telemetry::init_logging(settings.log_format, &std::env::var("TEST_LOG").unwrap_or("off".into()));
-    let app: App = city::build(settings.clone(), mode).await.expect("the portal builds with test settings");
+    // Bound first, so the portal knows its own address (its WeChat sandbox lives there).
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-    let base = format!("http://{}", listener.local_addr().expect("a bound address"));
+    settings.listen = listener.local_addr().expect("a bound address");
+    let base = format!("http://{}", settings.listen);
+    let app: App = city::build(settings.clone(), mode).await.expect("the portal builds with test settings");
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         let _ = city::serve(

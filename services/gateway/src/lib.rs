@@ -126,7 +126,9 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
             let api =
                 whole_api(CatalogueApi::new(&catalogue, platform.districts.clone()), OpsApi { readiness }, all.apis);
             let spec = api.spec();
-            (documented(api), spec, gateway_db, all.authenticator)
+            // The WeChat sandbox is the embedded default's WeChat; never mounted by the gateway.
+            let route = documented(api).nest("/sandbox/wechat", city_wechat_sandbox::endpoint(&settings));
+            (route, spec, gateway_db, all.authenticator)
         }
         Mode::Only(name) => {
             let authenticator = city_identity::remote_authenticator(&settings.services.identity, &platform);

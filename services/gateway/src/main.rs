@@ -96,9 +96,10 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let listen = args.listen.unwrap_or_else(|| city::default_listen(&settings, &mode));
             let grace = Duration::from_secs(settings.shutdown_grace_secs);
             let started = std::time::Instant::now();
-            let app = city::build(settings, mode.clone()).await?;
             let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
             let addr = listener.local_addr()?;
+            // The portal's own address is where its WeChat sandbox answers.
+            let app = city::build(Settings { listen: addr, ..settings }, mode.clone()).await?;
             tracing::info!(
                 ready_ms = started.elapsed().as_millis() as u64,
                 "city {:?} ready on http://{addr} ({}); Swagger UI at http://{addr}/docs",

@@ -80,6 +80,61 @@ pub struct Settings {
     pub seed_demo_data: bool,
     /// Where each service lives when the gateway runs apart from them (`city serve --gateway`).
     pub services: ServiceUrls,
+    /// WeChat apps, WeChat Pay merchant, and where their servers are.
+    pub wechat: WechatSettings,
+}
+
+/// WeChat credentials and server addresses. The defaults are the demo apps of the local
+/// sandbox, which the all-in-one portal serves at `/sandbox/wechat`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WechatSettings {
+    /// Base URL of WeChat's server API (`https://api.weixin.qq.com` in production;
+    /// `CITY_WECHAT__API_BASE`). Unset: this portal's own sandbox, `http://<listen>/sandbox/wechat`.
+    pub api_base: Option<String>,
+    /// Base URL of WeChat Pay API v3 (`https://api.mch.weixin.qq.com` in production). Unset: the
+    /// sandbox's merchant simulator, `http://<listen>/sandbox/wechat/pay`.
+    pub pay_api_base: Option<String>,
+    /// The Mini Program's AppID.
+    pub mp_appid: String,
+    /// The Mini Program's AppSecret.
+    pub mp_secret: Secret,
+    /// The Service Account's AppID (`CITY_WECHAT_OA_APPID` is also accepted as `CITY_WECHAT__OA_APPID`).
+    pub oa_appid: String,
+    /// The Service Account's AppSecret.
+    pub oa_secret: Secret,
+    /// The Service Account's server-configuration Token (signatures of pushes).
+    pub oa_token: Secret,
+    /// The Service Account's 43-character EncodingAESKey (safe mode).
+    pub oa_aes_key: Secret,
+}
+
+impl Default for WechatSettings {
+    fn default() -> Self {
+        // Demo credentials of the sandbox; not valid anywhere else.
+        Self {
+            api_base: None,
+            pay_api_base: None,
+            mp_appid: "wxcity0000000mp01".into(),
+            mp_secret: Secret::new("sandbox-mp-secret-0000000000000001"),
+            oa_appid: "wxcity0000000oa01".into(),
+            oa_secret: Secret::new("sandbox-oa-secret-0000000000000001"),
+            oa_token: Secret::new("citysandboxtoken"),
+            oa_aes_key: Secret::new("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"),
+        }
+    }
+}
+
+impl Settings {
+    /// Where this process's WeChat API calls go.
+    pub fn wechat_api_base(&self) -> String {
+        self.wechat.api_base.clone().unwrap_or_else(|| format!("http://{}/sandbox/wechat", self.listen))
+    }
+
+    /// Where this process's WeChat Pay calls go.
+    pub fn wechat_pay_base(&self) -> String {
+        self.wechat.pay_api_base.clone().unwrap_or_else(|| format!("http://{}/sandbox/wechat/pay", self.listen))
+    }
 }
 
 /// Requests allowed per window, per client IP and per identity (bearer token or API key).
@@ -140,6 +195,7 @@ impl Default for Settings {
                 air: "http://127.0.0.1:8085".into(),
                 wechat: "http://127.0.0.1:8086".into(),
             },
+            wechat: WechatSettings::default(),
         }
     }
 }
@@ -178,6 +234,13 @@ impl Settings {
                 if let Some(v) = map.get_mut(key) {
                     if let Some(url) = v.as_str() {
                         *v = serde_json::Value::String(mask_url(url));
+                    }
+                }
+            }
+            if let Some(wechat) = map.get_mut("wechat").and_then(|w| w.as_object_mut()) {
+                for (key, v) in wechat.iter_mut() {
+                    if key.contains("secret") || key.contains("token") || key.contains("key") {
+                        *v = serde_json::Value::String("****".into());
                     }
                 }
             }
@@ -227,10 +290,20 @@ impl Settings {
 /// `CITY_*` variables; `__` separates nested keys. Empty values count as unset, so
 /// `CITY_DATABASE_URL=` goes back to SQLite.
 pub fn env_provider() -> Env {
-    Env::prefixed("CITY_").split("__").filter(|key| {
-        // Test-only switches share the prefix but are not settings.
-        !key.as_str().starts_with("test_")
-    })
+    Env::prefixed("CITY_")
+        .filter(|key| {
+            // Test-only switches share the prefix but are not settings.
+            !key.as_str().starts_with("test_")
+        })
+        .map(|key| {
+            // `__` nests (`CITY_RATE_LIMIT__PER_IP`); the WeChat keys are also accepted in the
+            // flat form the operators' runbooks use (`CITY_WECHAT_OA_APPID`).
+            let nested = key.as_str().to_ascii_lowercase().replace("__", ".");
+            match nested.strip_prefix("wechat_") {
+                Some(rest) => format!("wechat.{rest}").into(),
+                None => nested.into(),
+            }
+        })
 }
 
 fn describe(err: figment::Error) -> String {
@@ -312,6 +385,20 @@ mod tests {
     fn a_mysql_url_is_refused_with_the_key_named() {
         let err = Settings::load_from(Figment::new().merge(S::default("database_url", "mysql://x"))).unwrap_err();
         assert!(err.to_string().contains("CITY_DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn flat_wechat_variables_reach_the_wechat_section() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CITY_WECHAT_OA_APPID", "wx123");
+            jail.set_env("CITY_WECHAT__MP_APPID", "wx456");
+            jail.set_env("CITY_RATE_LIMIT__PER_IP", "7");
+            let s = Settings::load_from(Figment::new().merge(env_provider())).unwrap();
+            assert_eq!(s.wechat.oa_appid, "wx123");
+            assert_eq!(s.wechat.mp_appid, "wx456");
+            assert_eq!(s.rate_limit.per_ip, 7);
+            Ok(())
+        });
     }
 
     #[test]

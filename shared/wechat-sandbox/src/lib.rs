@@ -1,0 +1,22 @@
+//! The WeChat sandbox: a local simulator of WeChat's servers with the same paths, parameters,
+//! JSON shapes, error codes, signatures and encryption, mounted at `/sandbox/wechat` in the
+//! all-in-one portal and usable alone in tests. Helpers that WeChat does not have live under
+//! `/_test/`.
+//!
+//! Layout: [`platform`] simulates the Mini Program and Service Account APIs
+//! (`/sns/jscode2session`, `/cgi-bin/stable_token`, OAuth, ...); [`pay`] simulates a WeChat Pay
+//! v3 merchant account (`/pay/v3/...`).
+//!
+//! Invariant: it is a peer, not a library of the services: they reach it only over HTTP, at the
+//! base URL in their configuration, exactly as they would reach WeChat.
+
+pub mod pay;
+pub mod platform;
+
+use city_platform::config::Settings;
+use poem::Route;
+
+/// Every sandbox route, to be nested at `/sandbox/wechat`.
+pub fn endpoint(settings: &Settings) -> Route {
+    Route::new().nest("/pay", pay::routes(settings)).nest("/", platform::routes(settings))
+}
