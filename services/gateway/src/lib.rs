@@ -30,8 +30,14 @@ use tokio::task::JoinHandle;
 use crate::ops::{CatalogueApi, OpsApi, Readiness};
 
 /// The services `city serve --only` can run.
-pub const SERVICES: &[&str] =
-    &[city_identity::NAME, city_booking::NAME, city_payments::NAME, city_incidents::NAME, city_air::NAME];
+pub const SERVICES: &[&str] = &[
+    city_identity::NAME,
+    city_booking::NAME,
+    city_payments::NAME,
+    city_incidents::NAME,
+    city_air::NAME,
+    city_channel::NAME,
+];
 
 /// Every service's API, in the order the document lists them.
 type ServiceApis = (
@@ -40,10 +46,14 @@ type ServiceApis = (
     city_payments::PaymentsApi,
     city_incidents::IncidentsApi,
     city_air::AirApi,
+    city_channel::ChannelApi,
 );
 
 struct Started {
     apis: ServiceApis,
+    /// Routes that are not JSON operations (XML callbacks, Open311), each with the prefix it
+    /// serves under, full paths kept.
+    plain: Vec<(&'static str, Route)>,
     dbs: Vec<Db>,
     authenticator: SharedAuthenticator,
 }
@@ -55,9 +65,11 @@ async fn start_all(platform: &Platform) -> anyhow::Result<Started> {
     let (payments, payments_db) = city_payments::PaymentsService::start(platform.clone()).await?;
     let (incidents, incidents_db) = city_incidents::IncidentsService::start(platform.clone()).await?;
     let (air, air_db) = city_air::AirService::start(platform.clone()).await?;
+    let (channel, channel_routes, channel_db) = city_channel::ChannelService::start(platform.clone()).await?;
     Ok(Started {
-        apis: (identity, booking, payments, incidents, air),
-        dbs: vec![identity_db, booking_db, payments_db, incidents_db, air_db],
+        apis: (identity, booking, payments, incidents, air, channel),
+        plain: vec![("/wechat", channel_routes)],
+        dbs: vec![identity_db, booking_db, payments_db, incidents_db, air_db, channel_db],
         authenticator,
     })
 }
@@ -127,7 +139,10 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
                 whole_api(CatalogueApi::new(&catalogue, platform.districts.clone()), OpsApi { readiness }, all.apis);
             let spec = api.spec();
             // The WeChat sandbox is the embedded default's WeChat; never mounted by the gateway.
-            let route = documented(api).nest("/sandbox/wechat", city_wechat_sandbox::endpoint(&settings));
+            let mut route = documented(api).nest("/sandbox/wechat", city_wechat_sandbox::endpoint(&settings));
+            for (prefix, plain) in all.plain {
+                route = route.nest_no_strip(prefix, plain);
+            }
             (route, spec, gateway_db, all.authenticator)
         }
         Mode::Only(name) => {
@@ -168,6 +183,15 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
                 city_air::NAME => {
                     let (r, s, d) = alone!(city_air::AirService::start(platform.clone()));
                     (r, s, d, authenticator)
+                }
+                city_channel::NAME => {
+                    let (svc_api, plain, db) = city_channel::ChannelService::start(platform.clone()).await?;
+                    let readiness =
+                        Readiness { dbs: vec![db.clone()], cache: platform.cache.clone(), bus: platform.bus.clone() };
+                    let api = OpenApiService::new((OpsApi { readiness }, svc_api), TITLE, env!("CARGO_PKG_VERSION"))
+                        .description(DESCRIPTION);
+                    let spec = api.spec();
+                    (documented(api).nest_no_strip("/wechat", plain), spec, db, authenticator)
                 }
                 other => anyhow::bail!("unknown service `{other}`; one of: {}", SERVICES.join(", ")),
             };
@@ -340,7 +364,8 @@ pub fn default_listen(settings: &Settings, mode: &Mode) -> SocketAddr {
             "payments" => &settings.services.payments,
             "incidents" => &settings.services.incidents,
             "air" => &settings.services.air,
-            _ => &settings.services.wechat,
+            "wechat" => &settings.services.wechat,
+            _ => return settings.listen,
         };
         if let Some(port) = url.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse::<u16>().ok()) {
             return SocketAddr::new(settings.listen.ip(), port);

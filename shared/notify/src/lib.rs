@@ -1,0 +1,2 @@
+//! Notifications: the `notify.requested` events services emit through their outbox, delivered
+//! once per (event, channel, recipient) with retries, backoff and a dead-letter record.
