@@ -3,17 +3,33 @@
 //!
 //! Entry points: [`BookingService::start`] opens the store and returns the API; [`BookingApi`] is
 //! the poem-openapi surface the gateway mounts (or `city serve --only booking` serves alone).
+//! Layout: `domain` (pure rules: release, slots, limits, no-shows), `store` (every SQL statement
+//! and the transactions), `api` (handlers, DTOs), `people` (identity's patients through a client
+//! trait), `seed` (the demo catalogue), [`BookingState::run_due_work`] (holds, offers, no-shows,
+//! reminders, waitlist clearing: driven by a clock so tests can move time).
 //!
-//! Invariants: this service reads no other service's tables.
+//! Invariants: this service reads no other service's tables; a slot is taken only by a
+//! conditional update; per-patient limits are counted by the keyed ID-number hash while that
+//! patient's lock row is held; every state change writes its events in the same transaction.
 
 mod api;
+pub mod domain;
+pub mod people;
+mod seed;
+pub mod store;
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
+use city_platform::bus::{Event, Handler};
+use city_platform::time::{city_date, from_ms, now_ms};
 use city_platform::{Db, Platform};
 use sqlx::migrate::Migrator;
 
 pub use api::BookingApi;
+use domain::{BookingLimits, NoShowRule};
+use people::{HttpPeople, PeopleDirectory};
 
 /// The service's name: its SQLite file, PostgreSQL schema and `--only` argument.
 pub const NAME: &str = "booking";
@@ -21,8 +37,78 @@ pub const NAME: &str = "booking";
 /// The path prefixes this service owns.
 pub const PREFIXES: &[&str] = &["/v1/booking"];
 
-/// This service's migrations (none yet).
-pub static MIGRATOR: Migrator = Migrator::DEFAULT;
+/// This service's migrations, compiled in.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/booking");
+
+/// The service's clock: the system's, or one a test sets and moves.
+#[derive(Clone, Default)]
+pub struct Clock(Option<Arc<AtomicI64>>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Self(None)
+    }
+
+    /// A clock standing at `ms` until moved.
+    pub fn fixed(ms: i64) -> Self {
+        Self(Some(Arc::new(AtomicI64::new(ms))))
+    }
+
+    /// Now, UTC ms.
+    pub fn now(&self) -> i64 {
+        self.0.as_ref().map_or_else(now_ms, |t| t.load(Ordering::SeqCst))
+    }
+
+    /// Moves a fixed clock to `ms` (no effect on the system clock).
+    pub fn set(&self, ms: i64) {
+        if let Some(t) = &self.0 {
+            t.store(ms, Ordering::SeqCst);
+        }
+    }
+}
+
+/// What the service can be configured with beyond the platform's settings.
+#[derive(Clone)]
+pub struct BookingOptions {
+    /// The clock.
+    pub clock: Clock,
+    /// Where patients come from (identity).
+    pub people: Arc<dyn PeopleDirectory>,
+    /// Real-name limits.
+    pub limits: BookingLimits,
+    /// The no-show rule engine.
+    pub no_show: NoShowRule,
+    /// How often the background loop runs holds, offers, no-shows and reminders; None: never
+    /// (tests call [`BookingState::run_due_work`] themselves).
+    pub sweep_every: Option<Duration>,
+    /// Minutes after a number's window ends before an unattended booking is a no-show.
+    pub no_show_grace_minutes: i64,
+    /// Load the demo catalogue and schedules when the store is empty.
+    pub seed: bool,
+}
+
+impl BookingOptions {
+    /// Production defaults for `platform`: identity over HTTP, the system clock.
+    pub fn for_platform(platform: &Platform) -> Self {
+        // All-in-one, identity answers on the portal's own address; apart, where it is configured.
+        let configured = &platform.settings.services.identity;
+        let base = if *configured == city_platform::Settings::default().services.identity {
+            format!("http://{}", platform.settings.listen)
+        } else {
+            configured.clone()
+        };
+        Self {
+            clock: Clock::system(),
+            people: Arc::new(HttpPeople::new(base)),
+            limits: BookingLimits::default(),
+            no_show: NoShowRule::default(),
+            sweep_every: Some(Duration::from_secs(5)),
+            no_show_grace_minutes: 60,
+            seed: platform.settings.seed_demo_data,
+        }
+    }
+}
 
 /// What the booking handlers share.
 pub struct BookingState {
@@ -30,6 +116,8 @@ pub struct BookingState {
     pub db: Db,
     /// Cache, bus and reference data.
     pub platform: Platform,
+    /// Clock, identity client, rules.
+    pub options: BookingOptions,
 }
 
 /// The running service.
@@ -38,8 +126,137 @@ pub struct BookingService;
 impl BookingService {
     /// Opens and migrates the store and builds the API.
     pub async fn start(platform: Platform) -> Result<(BookingApi, Db), city_platform::db::DbError> {
+        let options = BookingOptions::for_platform(&platform);
+        let (api, db, _) = Self::start_with(platform, options).await?;
+        Ok((api, db))
+    }
+
+    /// [`BookingService::start`] with explicit options; also returns the shared state so tests
+    /// can drive time-based work.
+    pub async fn start_with(
+        platform: Platform,
+        options: BookingOptions,
+    ) -> Result<(BookingApi, Db, Arc<BookingState>), city_platform::db::DbError> {
         let db = Db::open(&platform.settings, NAME, &MIGRATOR).await?;
-        let state = Arc::new(BookingState { db: db.clone(), platform });
-        Ok((BookingApi::new(state), db))
+        if options.seed {
+            if let Err(err) = seed::load(&db, options.clock.now()).await {
+                tracing::warn!(error = %err, "loading the booking demo data failed");
+            }
+        }
+        let state = Arc::new(BookingState { db: db.clone(), platform, options });
+        state.subscribe();
+        if let Some(every) = state.options.sweep_every {
+            let worker = state.clone();
+            let mut stop = state.platform.shutdown.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(every) => {
+                            if let Err(err) = worker.run_due_work().await {
+                                tracing::warn!(error = %err, "booking background work failed; will retry");
+                            }
+                        }
+                        _ = stop.wait() => return,
+                    }
+                }
+            });
+        }
+        Ok((BookingApi::new(state.clone()), db, state))
+    }
+}
+
+impl BookingService {
+    /// Loads the demo hospitals, departments and doctors without schedules (tests publish
+    /// their own sessions).
+    pub async fn load_demo_catalogue(db: &Db) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        seed::load_catalogue(db, None).await
+    }
+}
+
+/// Counts of what one pass of [`BookingState::run_due_work`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DueWork {
+    /// Holds and offers that lapsed.
+    pub expired: usize,
+    /// Bookings marked no-show.
+    pub no_shows: usize,
+    /// Reminders sent.
+    pub reminders: usize,
+    /// Waitlist entries cleared.
+    pub cleared: u64,
+}
+
+impl BookingState {
+    /// Does whatever time made due: lapsed holds and offers return their slots, unattended
+    /// bookings become no-shows, tomorrow's patients are reminded, and queues for tomorrow close
+    /// at 23:00 Beijing time.
+    pub async fn run_due_work(&self) -> Result<DueWork, sqlx::Error> {
+        let now = self.options.clock.now();
+        let mut done = DueWork::default();
+        for id in store::lapsed_holds(&self.db, now).await? {
+            if let Some(appt) = store::expire_hold(&self.db, &id, &self.options.limits, now).await? {
+                self.slots_changed(&appt.doctor_id, &appt.visit_date).await;
+                done.expired += 1;
+            }
+        }
+        let grace = self.options.no_show_grace_minutes * 60_000;
+        for appt in store::overdue_unattended(&self.db, now, grace).await? {
+            if store::mark_no_show(&self.db, None, &appt, &self.options.no_show, now).await.is_ok() {
+                done.no_shows += 1;
+            }
+        }
+        let today = city_date(from_ms(now));
+        let tomorrow = today.succ_opt().unwrap_or(today);
+        done.reminders = store::send_reminders(&self.db, &tomorrow.to_string(), now).await?;
+        let at_23 = domain::local_instant(today, 23 * 60);
+        let last_cleared = if now >= at_23 { tomorrow } else { today };
+        done.cleared = store::clear_waitlists(&self.db, &last_cleared.to_string()).await?;
+        Ok(done)
+    }
+
+    /// Invalidates the cached free-slot list of a doctor-day (after the change committed).
+    pub async fn slots_changed(&self, doctor_id: &str, date: &str) {
+        // A fresh random generation, not a counter: whichever writer sets it last, any reader
+        // who sees it read the store after that write, so no stale list is kept under it.
+        let key = api::slot_generation_key(doctor_id, date);
+        let generation = city_platform::ids::new_id();
+        if let Err(err) = self.platform.cache.set(&key, generation.as_bytes(), Duration::from_secs(86_400)).await {
+            tracing::warn!(error = %err, "could not invalidate the slot cache");
+        }
+    }
+
+    fn subscribe(self: &Arc<Self>) {
+        for topic in ["payments.paid", "payments.refunded"] {
+            let state = self.clone();
+            let handler: Handler = Arc::new(move |event: Event| {
+                let state = state.clone();
+                Box::pin(async move { state.on_payment_event(event).await })
+            });
+            self.platform.bus.clone().subscribe(topic, NAME, handler, self.platform.shutdown.clone());
+        }
+    }
+
+    /// Applies a payments event about one of our bookings (others are ignored).
+    pub async fn on_payment_event(&self, event: Event) -> city_platform::bus::HandlerResult {
+        let p = &event.payload;
+        if p["item_kind"].as_str() != Some("booking") {
+            return Ok(());
+        }
+        let Some(item_id) = p["item_id"].as_str() else { return Ok(()) };
+        match event.topic.as_str() {
+            "payments.paid" => {
+                let out_trade_no = p["out_trade_no"].as_str().unwrap_or_default();
+                let amount = p["amount_fen"].as_i64().unwrap_or_default();
+                let now = self.options.clock.now();
+                if let Some((doctor, date)) =
+                    store::apply_paid(&self.db, &event.id, item_id, out_trade_no, amount, now).await?
+                {
+                    self.slots_changed(&doctor, &date).await;
+                }
+            }
+            "payments.refunded" => store::apply_refunded(&self.db, &event.id, item_id).await?,
+            _ => {}
+        }
+        Ok(())
     }
 }
