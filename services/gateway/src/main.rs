@@ -28,6 +28,59 @@ enum Command {
     Openapi,
     /// Print the effective configuration, secrets masked.
     Config,
+    /// Manage staff accounts (`city staff create ...`, `city staff disable --username U`).
+    #[command(subcommand)]
+    Staff(StaffCommand),
+    /// Manage integrator API keys (`city apikey create --name N --scope S` prints the key alone).
+    #[command(subcommand)]
+    Apikey(ApikeyCommand),
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Create a staff member who signs in at `POST /v1/staff/sessions`.
+    Create {
+        /// Sign-in name (a-z, 0-9, '.', '_', '-').
+        #[arg(long)]
+        username: String,
+        /// Password, at least 10 characters (or `CITY_STAFF_PASSWORD`, which stays out of shell history).
+        #[arg(long, env = "CITY_STAFF_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// A role: admin, clerk, scheduler, finance (repeat for several).
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// Shown in the back office.
+        #[arg(long, default_value = "")]
+        display_name: String,
+        /// A district code they may act in (repeatable).
+        #[arg(long = "district")]
+        districts: Vec<String>,
+        /// An agency id they may act for (repeatable).
+        #[arg(long = "agency")]
+        agencies: Vec<String>,
+        /// A hospital id they may act at (repeatable).
+        #[arg(long = "hospital")]
+        hospitals: Vec<String>,
+    },
+    /// Disable a staff member: they cannot sign in and their sessions end.
+    Disable {
+        /// Their sign-in name.
+        #[arg(long)]
+        username: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApikeyCommand {
+    /// Create a key and print it alone on standard output (it is shown this once).
+    Create {
+        /// The integrator's name.
+        #[arg(long)]
+        name: String,
+        /// A scope such as `air-ingest` or `open311` (repeatable).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+    },
 }
 
 #[derive(clap::Args, Default)]
@@ -62,6 +115,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             print!("{}", settings.to_masked_toml());
             Ok(())
         }
+        Command::Staff(cmd) => identity_command(settings, IdentityCommand::Staff(cmd)).await,
+        Command::Apikey(cmd) => identity_command(settings, IdentityCommand::Apikey(cmd)).await,
         Command::Openapi => {
             let (spec, _) = city::whole_document().await?;
             println!("{spec}");
@@ -111,6 +166,65 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+enum IdentityCommand {
+    Staff(StaffCommand),
+    Apikey(ApikeyCommand),
+}
+
+/// `city staff ...` and `city apikey ...`: straight to identity's store, audited as `cli`.
+async fn identity_command(settings: Settings, command: IdentityCommand) -> anyhow::Result<()> {
+    use city_identity::admin;
+    let (trigger, signal) = city_platform::shutdown::channel();
+    let platform = city_platform::Platform::build(settings, "cli", signal).await?;
+    let failed = |p: city_platform::Problem| {
+        let fields: Vec<String> = p.errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+        anyhow::anyhow!(
+            "{} {}",
+            p.title,
+            if fields.is_empty() { p.detail.unwrap_or_default() } else { fields.join("; ") }
+        )
+    };
+    let result = match command {
+        IdentityCommand::Staff(StaffCommand::Create {
+            username,
+            password,
+            roles,
+            display_name,
+            districts,
+            agencies,
+            hospitals,
+        }) => {
+            let roles = roles.iter().map(|r| parse_role(r)).collect::<anyhow::Result<Vec<_>>>()?;
+            let scopes = city_platform::auth::Scopes { districts, agencies, hospitals };
+            let new = admin::NewStaff { username, display_name, password, roles, scopes };
+            admin::cli_create_staff(&platform, new).await.map_err(failed).map(|row| {
+                eprintln!("created staff member {} ({})", row.username, row.id);
+            })
+        }
+        IdentityCommand::Staff(StaffCommand::Disable { username }) => {
+            admin::cli_disable_staff(&platform, &username).await.map_err(failed).map(|row| {
+                eprintln!("disabled staff member {}; their sessions have ended", row.username);
+            })
+        }
+        IdentityCommand::Apikey(ApikeyCommand::Create { name, scopes }) => {
+            admin::cli_create_api_key(&platform, &name, &scopes).await.map_err(failed).map(|key| println!("{key}"))
+        }
+    };
+    trigger.fire();
+    result
+}
+
+fn parse_role(text: &str) -> anyhow::Result<city_platform::auth::Role> {
+    use city_platform::auth::Role;
+    Ok(match text {
+        "admin" => Role::Admin,
+        "clerk" => Role::Clerk,
+        "scheduler" => Role::Scheduler,
+        "finance" => Role::Finance,
+        other => anyhow::bail!("unknown role `{other}`; one of: admin, clerk, scheduler, finance"),
+    })
 }
 
 /// Ctrl-C or SIGTERM (what Kubernetes and CI send).

@@ -293,7 +293,7 @@ pub fn env_provider() -> Env {
     Env::prefixed("CITY_")
         .filter(|key| {
             // Test-only switches share the prefix but are not settings.
-            !key.as_str().starts_with("test_")
+            !key.as_str().to_ascii_lowercase().starts_with("test_")
         })
         .map(|key| {
             // `__` nests (`CITY_RATE_LIMIT__PER_IP`); the WeChat keys are also accepted in the

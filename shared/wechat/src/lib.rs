@@ -12,6 +12,7 @@
 //! signatures are compared in constant time and computed over raw bytes as received;
 //! keys and personal data never appear in `Debug` or `Display` output.
 
+pub mod client;
 pub mod crypto;
 pub mod error;
 pub mod xml;

@@ -1,0 +1,224 @@
+//! Staff and API-key administration shared by the admin API and the `city staff` / `city apikey`
+//! commands, and the audit log: every service's `audit.recorded` events kept for admins.
+
+use std::sync::Arc;
+
+use city_platform::audit::{self, AuditEntry};
+use city_platform::auth::{Role, Scopes};
+use city_platform::bus::{Event, Handler};
+use city_platform::time::now_ms;
+use city_platform::{Db, Platform, Problem};
+use serde_json::json;
+
+use crate::domain::credential;
+use crate::password::{self, MIN_PASSWORD_CHARS};
+use crate::store::{self, ApiKeyRow, StaffRow};
+use crate::{IdentityState, MIGRATOR, NAME};
+
+/// Who is acting, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// Staff id, or `cli` for the command line.
+    pub id: String,
+    /// Their username.
+    pub name: String,
+}
+
+impl Actor {
+    /// The operator at the command line.
+    pub fn cli() -> Self {
+        Self { id: "cli".into(), name: "command-line".into() }
+    }
+
+    fn entry(&self, action: &str, target: String) -> AuditEntry {
+        AuditEntry {
+            actor_id: self.id.clone(),
+            actor_name: self.name.clone(),
+            service: NAME.into(),
+            action: action.into(),
+            target,
+            before: None,
+            after: None,
+            request_id: city_platform::request_id::current(),
+            at_ms: now_ms(),
+        }
+    }
+}
+
+/// A new staff member.
+#[derive(Debug, Clone)]
+pub struct NewStaff {
+    /// Sign-in name: 3-64 of `a-z 0-9 . _ -`.
+    pub username: String,
+    /// Shown in the back office.
+    pub display_name: String,
+    /// At least [`MIN_PASSWORD_CHARS`] characters.
+    pub password: String,
+    /// At least one role.
+    pub roles: Vec<Role>,
+    /// Where they may act.
+    pub scopes: Scopes,
+}
+
+/// The audit view of a staff member (no hash).
+pub fn staff_json(s: &StaffRow) -> serde_json::Value {
+    json!({"id": s.id, "username": s.username, "roles": s.roles, "scopes": s.scopes, "disabled": s.disabled})
+}
+
+/// Checks a new staff member's fields; the problem names the field.
+pub fn check_new_staff(n: &NewStaff) -> Result<(), Problem> {
+    let ok_name = (3..=64).contains(&n.username.len())
+        && n.username.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if !ok_name {
+        return Err(Problem::invalid("username", "3 to 64 characters of a-z, 0-9, '.', '_' and '-'"));
+    }
+    if n.password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(Problem::invalid("password", format!("at least {MIN_PASSWORD_CHARS} characters")));
+    }
+    if n.roles.is_empty() {
+        return Err(Problem::invalid("roles", "at least one role"));
+    }
+    Ok(())
+}
+
+/// Creates a staff member (hashing on the blocking pool) and audits it.
+pub async fn create_staff(db: &Db, actor: &Actor, n: NewStaff, hashed: String) -> Result<StaffRow, Problem> {
+    check_new_staff(&n)?;
+    let display = if n.display_name.trim().is_empty() { n.username.clone() } else { n.display_name.trim().to_owned() };
+    let mut tx = db.begin_write().await?;
+    let Some(row) = store::insert_staff(&mut tx, &n.username, &display, &hashed, &n.roles, &n.scopes).await? else {
+        return Err(Problem::conflict("username-taken", "That username is taken").with_field("username", "taken"));
+    };
+    let entry = actor.entry("create_staff", format!("staff:{}", row.id)).with_change(None, Some(staff_json(&row)));
+    audit::record(&mut tx, &entry).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Disables or re-enables a staff member, ending their sessions when disabling; audited.
+/// Returns the row after, and the token hashes to drop from the cache.
+pub async fn set_disabled(
+    db: &Db,
+    actor: &Actor,
+    staff_id: &str,
+    disabled: bool,
+) -> Result<(StaffRow, Vec<String>), Problem> {
+    let mut tx = db.begin_write().await?;
+    let Some(before) = store::set_staff_disabled(&mut tx, staff_id, disabled).await? else {
+        return Err(Problem::not_found("staff member"));
+    };
+    let revoked = if disabled { store::revoke_sessions_of(&mut tx, staff_id).await? } else { Vec::new() };
+    let after = StaffRow { disabled, failed_logins: 0, locked_until_ms: 0, ..before.clone() };
+    let action = if disabled { "disable_staff" } else { "enable_staff" };
+    let entry = actor
+        .entry(action, format!("staff:{staff_id}"))
+        .with_change(Some(staff_json(&before)), Some(staff_json(&after)));
+    audit::record(&mut tx, &entry).await?;
+    tx.commit().await?;
+    Ok((after, revoked))
+}
+
+/// Creates an API key; returns the key itself (shown once) and its row. Audited.
+pub async fn create_api_key(
+    db: &Db,
+    actor: &Actor,
+    name: &str,
+    scopes: &[String],
+) -> Result<(String, ApiKeyRow), Problem> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(Problem::invalid("name", "1 to 100 characters"));
+    }
+    if scopes.is_empty()
+        || scopes
+            .iter()
+            .any(|s| s.is_empty() || !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+    {
+        return Err(Problem::invalid("scopes", "one or more scopes such as `air-ingest` or `open311`"));
+    }
+    let key = credential::new_api_key();
+    let mut tx = db.begin_write().await?;
+    let row = store::insert_api_key(&mut tx, name, &credential::hash(&key), scopes).await?;
+    let entry = actor
+        .entry("create_api_key", format!("api_key:{}", row.id))
+        .with_change(None, Some(json!({"id": row.id, "name": row.name, "scopes": row.scopes})));
+    audit::record(&mut tx, &entry).await?;
+    tx.commit().await?;
+    Ok((key, row))
+}
+
+/// Revokes an API key; its hash (to drop from the cache). Audited.
+pub async fn revoke_api_key(db: &Db, actor: &Actor, id: &str) -> Result<String, Problem> {
+    let mut tx = db.begin_write().await?;
+    let Some(hash) = store::revoke_api_key(&mut tx, id).await? else {
+        return Err(Problem::not_found("live API key"));
+    };
+    let entry =
+        actor.entry("revoke_api_key", format!("api_key:{id}")).with_change(None, Some(json!({"revoked": true})));
+    audit::record(&mut tx, &entry).await?;
+    tx.commit().await?;
+    Ok(hash)
+}
+
+/// Keeps every service's `audit.recorded` events in the audit log.
+pub(crate) fn subscribe_audit(state: &Arc<IdentityState>) {
+    let db = state.db.clone();
+    let handler: Handler = Arc::new(move |event: Event| {
+        let db = db.clone();
+        Box::pin(async move {
+            let entry: AuditEntry = match serde_json::from_value(event.payload.clone()) {
+                Ok(e) => e,
+                Err(err) => {
+                    // Redelivering an unreadable entry would not make it readable.
+                    tracing::error!(error = %err, event = %event.id, "unreadable audit entry dropped");
+                    return Ok(());
+                }
+            };
+            let mut tx = db.begin_write().await?;
+            store::insert_audit(&mut tx, &event.id, &entry).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    });
+    state.platform.bus.clone().subscribe(audit::TOPIC, NAME, handler, state.platform.shutdown.clone());
+}
+
+/// `city staff create`: opens identity's store from the settings and creates the member.
+pub async fn cli_create_staff(platform: &Platform, n: NewStaff) -> Result<StaffRow, Problem> {
+    check_new_staff(&n)?;
+    let db = open(platform).await?;
+    let pw = n.password.clone();
+    let hashed = tokio::task::spawn_blocking(move || password::hash_blocking(&pw))
+        .await
+        .map_err(|e| Problem::internal_from(&e))?;
+    create_staff(&db, &Actor::cli(), n, hashed).await
+}
+
+/// `city staff disable`: disables the member with this username and ends their sessions.
+pub async fn cli_disable_staff(platform: &Platform, username: &str) -> Result<StaffRow, Problem> {
+    let db = open(platform).await?;
+    let Some(row) = store::staff_by_username(&db, username).await? else {
+        return Err(Problem::not_found("staff member"));
+    };
+    let (after, revoked) = set_disabled(&db, &Actor::cli(), &row.id, true).await?;
+    crate::sessions::Sessions::new(db, platform.cache.clone()).forget_tokens(&revoked).await;
+    Ok(after)
+}
+
+/// `city apikey create`: a new key (returned, to be printed once).
+pub async fn cli_create_api_key(platform: &Platform, name: &str, scopes: &[String]) -> Result<String, Problem> {
+    let db = open(platform).await?;
+    create_api_key(&db, &Actor::cli(), name, scopes).await.map(|(key, _)| key)
+}
+
+async fn open(platform: &Platform) -> Result<Db, Problem> {
+    Db::open(&platform.settings, NAME, &MIGRATOR).await.map_err(|e| {
+        tracing::error!(error = %e, "cannot open the identity store");
+        Problem::unavailable("the identity store cannot be opened")
+    })
+}
+
+/// Hashes a password with the service's argon2id parameters (blocking; for tools and tests).
+pub fn hash_password_blocking(password: &str) -> String {
+    password::hash_blocking(password)
+}
