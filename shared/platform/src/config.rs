@@ -82,6 +82,43 @@ pub struct Settings {
     pub services: ServiceUrls,
     /// WeChat apps, WeChat Pay merchant, and where their servers are.
     pub wechat: WechatSettings,
+    /// Sign-in sessions and the keys protecting personal data (the identity service).
+    pub identity: IdentitySettings,
+}
+
+/// The identity service's keys and lifetimes. The default keys are demo values, printed in the
+/// source: set `CITY_IDENTITY__DATA_KEY` and `CITY_IDENTITY__HASH_KEY` anywhere real.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySettings {
+    /// Encrypts ID numbers, names and phones at rest (AES-256-GCM; any length, stretched by SHA-256).
+    pub data_key: Secret,
+    /// Keys the HMAC of ID numbers (uniqueness, `id_number_hash`); changing it breaks matching.
+    pub hash_key: Secret,
+    /// How long a citizen's bearer token lives, in seconds.
+    pub citizen_session_secs: u64,
+    /// How long a staff member's bearer token lives, in seconds.
+    pub staff_session_secs: u64,
+    /// Where browsers reach this portal, for the Service Account OAuth `redirect_uri`
+    /// (`https://city.example.cn`). Unset: `http://<listen>`.
+    pub public_base_url: Option<String>,
+    /// Base of WeChat's OAuth consent page (`https://open.weixin.qq.com` in production). Unset:
+    /// the WeChat API base (the sandbox serves the page too).
+    pub oauth_authorize_base: Option<String>,
+}
+
+impl Default for IdentitySettings {
+    fn default() -> Self {
+        // DEMO ONLY: printed in the source, so they protect nothing.
+        Self {
+            data_key: Secret::new("demo-only-identity-data-key-change-me"),
+            hash_key: Secret::new("demo-only-identity-hash-key-change-me"),
+            citizen_session_secs: 7 * 24 * 3600,
+            staff_session_secs: 12 * 3600,
+            public_base_url: None,
+            oauth_authorize_base: None,
+        }
+    }
 }
 
 /// WeChat credentials and server addresses. The defaults are the demo apps of the local
@@ -196,6 +233,7 @@ impl Default for Settings {
                 wechat: "http://127.0.0.1:8086".into(),
             },
             wechat: WechatSettings::default(),
+            identity: IdentitySettings::default(),
         }
     }
 }
@@ -229,6 +267,11 @@ impl Settings {
     /// The effective configuration as TOML, with every secret masked (`city config`).
     pub fn to_masked_toml(&self) -> String {
         let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(identity) = value.get_mut("identity").and_then(|w| w.as_object_mut()) {
+            for key in ["data_key", "hash_key"] {
+                identity.insert(key.into(), serde_json::Value::String("****".into()));
+            }
+        }
         if let Some(map) = value.as_object_mut() {
             for key in ["database_url", "redis_url"] {
                 if let Some(v) = map.get_mut(key) {
