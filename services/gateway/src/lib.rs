@@ -64,11 +64,12 @@ async fn start_all(platform: &Platform) -> anyhow::Result<Started> {
     let (booking, booking_db) = city_booking::BookingService::start(platform.clone()).await?;
     let (payments, payments_db) = city_payments::PaymentsService::start(platform.clone()).await?;
     let (incidents, incidents_db) = city_incidents::IncidentsService::start(platform.clone()).await?;
+    let open311 = incidents.open311_routes();
     let (air, air_db) = city_air::AirService::start(platform.clone()).await?;
     let (channel, channel_routes, channel_db) = city_channel::ChannelService::start(platform.clone()).await?;
     Ok(Started {
         apis: (identity, booking, payments, incidents, air, channel),
-        plain: vec![("/wechat", channel_routes)],
+        plain: vec![("/wechat", channel_routes), ("/open311/v2", open311)],
         dbs: vec![identity_db, booking_db, payments_db, incidents_db, air_db, channel_db],
         authenticator,
     })
@@ -177,8 +178,14 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
                     (r, s, d, authenticator)
                 }
                 city_incidents::NAME => {
-                    let (r, s, d) = alone!(city_incidents::IncidentsService::start(platform.clone()));
-                    (r, s, d, authenticator)
+                    let (svc_api, db) = city_incidents::IncidentsService::start(platform.clone()).await?;
+                    let open311 = svc_api.open311_routes();
+                    let readiness =
+                        Readiness { dbs: vec![db.clone()], cache: platform.cache.clone(), bus: platform.bus.clone() };
+                    let api = OpenApiService::new((OpsApi { readiness }, svc_api), TITLE, env!("CARGO_PKG_VERSION"))
+                        .description(DESCRIPTION);
+                    let spec = api.spec();
+                    (documented(api).nest_no_strip("/open311/v2", open311), spec, db, authenticator)
                 }
                 city_air::NAME => {
                     let (r, s, d) = alone!(city_air::AirService::start(platform.clone()));

@@ -1,12 +1,23 @@
 //! Incident reports (`/v1/incidents`, `/open311/v2`): map pins, photos, routing to agencies,
 //! the clerks' workflow, clustering for the map, and Open311 GeoReport v2.
 //!
-//! Entry points: [`IncidentsService::start`] opens the store and returns the API; [`IncidentsApi`] is
-//! the poem-openapi surface the gateway mounts (or `city serve --only incidents` serves alone).
+//! Entry points: [`IncidentsService::start`] opens the store and returns the API;
+//! [`IncidentsApi`] is the poem-openapi surface the gateway mounts, and
+//! [`IncidentsApi::open311_routes`] the plain poem routes of Open311 (its formats are not
+//! OpenAPI's). Layout: `domain` (catalogue, states, grid; pure), `store` (all SQL), `reports`
+//! (the use cases both surfaces share), `photos`, `safety` (WeChat `msg_sec_check`).
 //!
-//! Invariants: this service reads no other service's tables.
+//! Invariants: this service reads no other service's tables; an anonymous report's reporter is
+//! never in any response, export or Open311 answer; every clerk action is audited and
+//! versioned in the same transaction as its change.
 
 mod api;
+pub mod domain;
+mod open311;
+pub mod photos;
+mod reports;
+pub mod safety;
+mod store;
 
 use std::sync::Arc;
 
@@ -14,6 +25,8 @@ use city_platform::{Db, Platform};
 use sqlx::migrate::Migrator;
 
 pub use api::IncidentsApi;
+use domain::Catalogue;
+use safety::{SharedSafety, WechatSafety};
 
 /// The service's name: its SQLite file, PostgreSQL schema and `--only` argument.
 pub const NAME: &str = "incidents";
@@ -21,8 +34,8 @@ pub const NAME: &str = "incidents";
 /// The path prefixes this service owns.
 pub const PREFIXES: &[&str] = &["/v1/incidents", "/open311/v2"];
 
-/// This service's migrations (none yet).
-pub static MIGRATOR: Migrator = Migrator::DEFAULT;
+/// This service's migrations, compiled in.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/incidents");
 
 /// What the incidents handlers share.
 pub struct IncidentsState {
@@ -30,16 +43,44 @@ pub struct IncidentsState {
     pub db: Db,
     /// Cache, bus and reference data.
     pub platform: Platform,
+    /// Categories, agencies, routing, templates.
+    pub catalogue: Catalogue,
+    /// The content-safety check.
+    pub safety: SharedSafety,
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store.
+    #[error(transparent)]
+    Db(#[from] city_platform::db::DbError),
+    /// The seed catalogue.
+    #[error(transparent)]
+    Catalogue(#[from] domain::DomainError),
 }
 
 /// The running service.
 pub struct IncidentsService;
 
 impl IncidentsService {
-    /// Opens and migrates the store and builds the API.
-    pub async fn start(platform: Platform) -> Result<(IncidentsApi, Db), city_platform::db::DbError> {
+    /// Opens and migrates the store and builds the API, checking text with WeChat's
+    /// `msg_sec_check` at the configured WeChat base (the sandbox by default).
+    pub async fn start(platform: Platform) -> Result<(IncidentsApi, Db), StartError> {
+        let s = &platform.settings;
+        let safety = Arc::new(WechatSafety::new(
+            s.wechat_api_base(),
+            s.wechat.mp_appid.clone(),
+            s.wechat.mp_secret.expose().to_owned(),
+        ));
+        Self::start_with(platform, safety).await
+    }
+
+    /// [`IncidentsService::start`] with another content-safety check (tests).
+    pub async fn start_with(platform: Platform, safety: SharedSafety) -> Result<(IncidentsApi, Db), StartError> {
         let db = Db::open(&platform.settings, NAME, &MIGRATOR).await?;
-        let state = Arc::new(IncidentsState { db: db.clone(), platform });
+        let catalogue = Catalogue::demo()?;
+        let state = Arc::new(IncidentsState { db: db.clone(), platform, catalogue, safety });
         Ok((IncidentsApi::new(state), db))
     }
 }

@@ -12,11 +12,15 @@
 
 pub mod pay;
 pub mod platform;
+pub mod security;
 
 use city_platform::config::Settings;
 use poem::Route;
 
 /// Every sandbox route, to be nested at `/sandbox/wechat`.
 pub fn endpoint(settings: &Settings) -> Route {
-    Route::new().nest("/pay", pay::routes(settings)).nest("/", platform::routes(settings))
+    Route::new()
+        .nest("/pay", pay::routes(settings))
+        .at("/wxa/msg_sec_check", security::msg_sec_check_endpoint())
+        .nest("/", platform::routes(settings))
 }

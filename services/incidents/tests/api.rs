@@ -1,0 +1,798 @@
+//! The incidents service in-process, behind the real edge middleware, on both backends:
+//! reporting with GCJ-02 pins and photos, routing, the clerks' workflow with versions,
+//! duplicates, the map, and Open311 GeoReport v2.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use city_incidents::safety::{ContentSafety, SafetyError, Verdict};
+use city_incidents::IncidentsService;
+use city_platform::auth::{Citizen, Integrator, Principal, Role, Scopes, Staff};
+use city_platform::coords::LatLon;
+use city_platform::testing::{test_platform, StaticAuthenticator, TestPlatform};
+use city_platform::Db;
+use poem::endpoint::BoxEndpoint;
+use poem::test::{TestClient, TestForm, TestFormField};
+use poem::EndpointExt;
+use serde_json::{json, Value};
+use sqlx::Row;
+
+/// Flags text the way the sandbox does, without a server.
+struct KeywordSafety;
+
+#[async_trait]
+impl ContentSafety for KeywordSafety {
+    async fn check(&self, content: &str, _openid: &str) -> Result<Verdict, SafetyError> {
+        Ok(if content.contains("risky-demo") {
+            Verdict::Risky
+        } else if content.contains("review-demo") {
+            Verdict::Review
+        } else {
+            Verdict::Pass
+        })
+    }
+}
+
+struct World {
+    t: TestPlatform,
+    api: TestClient<BoxEndpoint<'static>>,
+    open311: TestClient<BoxEndpoint<'static>>,
+    db: Db,
+}
+
+fn citizen(id: &str) -> Principal {
+    Principal::Citizen(Citizen { citizen_id: id.into(), session_id: format!("s-{id}") })
+}
+
+fn clerk(id: &str, districts: &[&str]) -> Principal {
+    Principal::Staff(Staff {
+        staff_id: id.into(),
+        username: id.into(),
+        roles: vec![Role::Clerk],
+        scopes: Scopes { districts: districts.iter().map(|d| d.to_string()).collect(), ..Default::default() },
+        session_id: format!("s-{id}"),
+    })
+}
+
+async fn world() -> World {
+    let t = test_platform().await;
+    let (api, db) = IncidentsService::start_with(t.platform.clone(), Arc::new(KeywordSafety)).await.unwrap();
+    let auth = StaticAuthenticator::new();
+    auth.with_token("alice", citizen("c-alice"));
+    auth.with_token("bob", citizen("c-bob"));
+    auth.with_token("carol", citizen("c-carol"));
+    auth.with_token("jinjiang-clerk", clerk("st-jj", &["510104"]));
+    auth.with_token("jinjiang-clerk-2", clerk("st-jj2", &["510104"]));
+    auth.with_token("shuangliu-clerk", clerk("st-sl", &["510116"]));
+    auth.with_key(
+        "open311-key",
+        Integrator { key_id: "k1".into(), name: "three".into(), scopes: vec!["open311".into()] },
+    );
+    auth.with_key("air-key", Integrator { key_id: "k2".into(), name: "air".into(), scopes: vec!["air-ingest".into()] });
+    let routes = api.open311_routes();
+    let shared: city_platform::auth::SharedAuthenticator = auth.clone();
+    let open311 = TestClient::new(routes.data(shared.clone()).boxed());
+    let api = t.client(api, &db, shared);
+    World { t, api, open311, db }
+}
+
+/// Chunxi Road, Jinjiang District, in WGS-84.
+const CHUNXI: (f64, f64) = (30.6552, 104.0811);
+
+/// A point inside a district, found on a grid.
+fn point_in(t: &TestPlatform, code: &str) -> (f64, f64) {
+    for i in 0..200 {
+        for j in 0..200 {
+            let (lat, lon) = (30.45 + f64::from(i) * 0.002, 103.85 + f64::from(j) * 0.002);
+            let p = LatLon::new(lat, lon).unwrap();
+            if t.platform.districts.locate(p).is_some_and(|d| d.code == code) {
+                return (lat, lon);
+            }
+        }
+    }
+    panic!("no point in {code}");
+}
+
+fn gcj(p: (f64, f64)) -> (f64, f64) {
+    let g = LatLon::new(p.0, p.1).unwrap().to_gcj02();
+    (g.lat(), g.lon())
+}
+
+fn pothole(lat: f64, lon: f64, crs: &str) -> Value {
+    json!({
+        "category": "pothole",
+        "description": "Deep pothole in the cycle lane",
+        "location": {"lat": lat, "lon": lon, "crs": crs},
+        "address": "Chunxi Road 12",
+        "answers": {"size": "large", "lane": ["cycle"]},
+    })
+}
+
+async fn report(w: &World, token: &str, body: &Value) -> Value {
+    let resp =
+        w.api.post("/v1/incidents").header("Authorization", format!("Bearer {token}")).body_json(body).send().await;
+    resp.assert_status(poem::http::StatusCode::CREATED);
+    resp.json().await.value().deserialize()
+}
+
+async fn json_of(resp: poem::test::TestResponse) -> Value {
+    resp.json().await.value().deserialize()
+}
+
+async fn outbox(db: &Db, topic: &str) -> Vec<Value> {
+    let rows = sqlx::query("SELECT payload FROM platform_outbox WHERE topic = $1 ORDER BY created_at, id")
+        .bind(topic)
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    rows.iter().map(|r| serde_json::from_str(&r.get::<String, _>("payload")).unwrap()).collect()
+}
+
+#[tokio::test]
+async fn a_gcj02_pin_is_stored_in_wgs84_with_the_original_kept_and_routed_by_district() {
+    let w = world().await;
+    let (glat, glon) = gcj(CHUNXI);
+    let body = report(&w, "alice", &pothole(glat, glon, "gcj02")).await;
+    assert_eq!(body["district"], "510104");
+    assert_eq!(body["agency"]["id"], "roads");
+    // The answer speaks the client's datum; the stored pin is WGS-84.
+    assert_eq!(body["location"]["crs"], "gcj02");
+    assert!((body["location"]["lat"].as_f64().unwrap() - glat).abs() < 1e-5, "{body}");
+    let id = body["id"].as_str().unwrap();
+    let public = json_of(w.api.get(format!("/v1/incidents/{id}")).send().await).await;
+    assert_eq!(public["location"]["crs"], "wgs84");
+    assert!((public["location"]["lat"].as_f64().unwrap() - CHUNXI.0).abs() < 1e-5, "{public}");
+    assert!((public["location"]["lon"].as_f64().unwrap() - CHUNXI.1).abs() < 1e-5);
+    assert_eq!(body["answers"]["lane"], json!(["cycle"]));
+    assert!(body.get("reporter_name").is_none(), "anonymous by default");
+    // Clerks see what the citizen sent.
+    let staff = json_of(
+        w.api.get(format!("/v1/incidents/queue/{id}")).header("Authorization", "Bearer jinjiang-clerk").send().await,
+    )
+    .await;
+    assert_eq!(staff["original_location"]["crs"], "gcj02");
+    assert!((staff["original_location"]["lat"].as_f64().unwrap() - glat).abs() < 1e-12);
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn bad_pins_categories_and_answers_are_clear_4xx_and_nothing_is_written() {
+    let w = world().await;
+    let cases = [
+        (
+            json!({"category": "pothole", "description": "x", "location": {"lat": 31.2304, "lon": 121.4737, "crs": "wgs84"}, "answers": {"size": "small"}}),
+            422,
+            "location.lat",
+            "/problems/outside-city",
+        ),
+        (
+            json!({"category": "pothole", "description": "x", "location": {"lat": 104.0811, "lon": 30.6552, "crs": "wgs84"}, "answers": {"size": "small"}}),
+            422,
+            "location.lat",
+            "/problems/validation",
+        ),
+        (
+            json!({"category": "volcano", "description": "x", "location": {"lat": CHUNXI.0, "lon": CHUNXI.1, "crs": "wgs84"}}),
+            422,
+            "category",
+            "/problems/validation",
+        ),
+        (
+            json!({"category": "pothole", "description": "x", "location": {"lat": CHUNXI.0, "lon": CHUNXI.1, "crs": "wgs84"}}),
+            422,
+            "answers.size",
+            "/problems/validation",
+        ),
+        (
+            json!({"category": "pothole", "description": "x", "location": {"lat": CHUNXI.0, "lon": CHUNXI.1, "crs": "wgs84"}, "answers": {"size": "huge"}}),
+            422,
+            "answers.size",
+            "/problems/validation",
+        ),
+        (
+            json!({"category": "pothole", "description": "x", "location": {"lat": CHUNXI.0, "lon": CHUNXI.1, "crs": "mars"}, "answers": {"size": "small"}}),
+            422,
+            "location.crs",
+            "/problems/validation",
+        ),
+        (
+            json!({"category": "pothole", "description": "risky-demo text", "location": {"lat": CHUNXI.0, "lon": CHUNXI.1, "crs": "wgs84"}, "answers": {"size": "small"}}),
+            422,
+            "description",
+            "/problems/content-rejected",
+        ),
+        (
+            json!({"category": "pothole", "location": {"lat": CHUNXI.0, "lon": CHUNXI.1, "crs": "wgs84"}}),
+            400,
+            "description",
+            "/problems/malformed-request",
+        ),
+    ];
+    for (body, status, field, kind) in cases {
+        let resp = w.api.post("/v1/incidents").header("Authorization", "Bearer alice").body_json(&body).send().await;
+        resp.assert_status(poem::http::StatusCode::from_u16(status).unwrap());
+        let p = json_of(resp).await;
+        assert_eq!(p["type"], kind, "{body} → {p}");
+        assert_eq!(p["errors"][0]["field"], field, "{body} → {p}");
+    }
+    let mine = json_of(w.api.get("/v1/incidents/mine").header("Authorization", "Bearer alice").send().await).await;
+    assert_eq!(mine.as_array().unwrap().len(), 0);
+    // Swapped coordinates are named as such.
+    let resp = w
+        .api
+        .post("/v1/incidents")
+        .header("Authorization", "Bearer alice")
+        .body_json(&json!({"category": "pothole", "description": "x", "location": {"lat": 104.0811, "lon": 30.6552, "crs": "wgs84"}, "answers": {"size": "small"}}))
+        .send()
+        .await;
+    assert!(json_of(resp).await["detail"].as_str().unwrap().contains("swapped"));
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_second_report_within_seconds_is_429_and_not_stored() {
+    let w = world().await;
+    report(&w, "alice", &pothole(CHUNXI.0, CHUNXI.1, "wgs84")).await;
+    let resp = w
+        .api
+        .post("/v1/incidents")
+        .header("Authorization", "Bearer alice")
+        .body_json(&pothole(CHUNXI.0, CHUNXI.1, "wgs84"))
+        .send()
+        .await;
+    resp.assert_status(poem::http::StatusCode::TOO_MANY_REQUESTS);
+    resp.assert_header_exist("retry-after");
+    let mine = json_of(w.api.get("/v1/incidents/mine").header("Authorization", "Bearer alice").send().await).await;
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    // Someone else is not held back.
+    report(&w, "bob", &pothole(CHUNXI.0, CHUNXI.1, "wgs84")).await;
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn only_clerks_of_the_district_see_it_and_move_it_through_the_states_with_public_updates() {
+    let w = world().await;
+    let r = report(&w, "alice", &pothole(CHUNXI.0, CHUNXI.1, "wgs84")).await;
+    let id = r["id"].as_str().unwrap().to_owned();
+    let queue = |token: &'static str| {
+        let api = &w.api;
+        async move {
+            json_of(api.get("/v1/incidents/queue").header("Authorization", format!("Bearer {token}")).send().await)
+                .await
+        }
+    };
+    assert_eq!(queue("jinjiang-clerk").await.as_array().unwrap().len(), 1);
+    assert_eq!(queue("shuangliu-clerk").await.as_array().unwrap().len(), 0);
+    w.api
+        .get(format!("/v1/incidents/queue/{id}"))
+        .header("Authorization", "Bearer shuangliu-clerk")
+        .send()
+        .await
+        .assert_status(poem::http::StatusCode::NOT_FOUND);
+    w.api
+        .get("/v1/incidents/queue")
+        .header("Authorization", "Bearer alice")
+        .send()
+        .await
+        .assert_status(poem::http::StatusCode::FORBIDDEN);
+
+    let mut etag = "\"v1\"".to_owned();
+    for (state, template) in
+        [("confirmed", None), ("action_scheduled", Some("pothole-scheduled")), ("fixed", Some("fixed"))]
+    {
+        let mut body = json!({"state": state, "internal_note": "checked"});
+        if let Some(t) = template {
+            body["template"] = json!(t);
+        } else {
+            body["public_update"] = json!("We have confirmed the problem.");
+        }
+        let resp = w
+            .api
+            .post(format!("/v1/incidents/queue/{id}/state"))
+            .header("Authorization", "Bearer jinjiang-clerk")
+            .header("If-Match", etag.clone())
+            .body_json(&body)
+            .send()
+            .await;
+        resp.assert_status_is_ok();
+        etag = resp.0.headers().get("etag").unwrap().to_str().unwrap().to_owned();
+        let v = json_of(resp).await;
+        assert_eq!(v["report"]["state"], state);
+    }
+    assert_eq!(etag, "\"v4\"");
+    // Fixed is closed: only a reopen is allowed.
+    let resp = w
+        .api
+        .post(format!("/v1/incidents/queue/{id}/state"))
+        .header("Authorization", "Bearer jinjiang-clerk")
+        .body_json(&json!({"state": "in_progress"}))
+        .send()
+        .await;
+    resp.assert_status(poem::http::StatusCode::CONFLICT);
+
+    // The citizen sees the public history, never the internal notes or clerks' names.
+    let mine = json_of(w.api.get("/v1/incidents/mine").header("Authorization", "Bearer alice").send().await).await;
+    let history = mine[0]["history"].as_array().unwrap();
+    let texts: Vec<&str> = history.iter().map(|h| h["text_en"].as_str().unwrap()).collect();
+    assert!(texts.contains(&"We have confirmed the problem."), "{texts:?}");
+    assert!(texts.contains(&"A repair crew has been scheduled for this pothole."), "{texts:?}");
+    assert!(history.iter().all(|h| h["kind"] != "internal" && h.get("staff_name").is_none()));
+    assert_eq!(mine[0]["status"], "closed");
+
+    // Every public update (the auto-response and the three changes) asked notify to tell Alice,
+    // each with its own stable id; every clerk action was audited.
+    let notes = outbox(&w.db, "notify.requested").await;
+    assert_eq!(notes.len(), 4);
+    assert!(notes.iter().all(|n| n["citizen_id"] == "c-alice" && n["kind"] == "incidents.report_updated"));
+    let ids: std::collections::HashSet<&str> = notes.iter().map(|n| n["notification_id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 4);
+    let audit = outbox(&w.db, "audit.recorded").await;
+    assert_eq!(audit.len(), 3);
+    assert_eq!(audit[0]["action"], "change_report_state");
+    assert_eq!(audit[0]["before"]["state"], "open");
+    assert_eq!(audit[0]["after"]["state"], "confirmed");
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_stale_if_match_is_412_and_of_two_concurrent_clerks_exactly_one_wins() {
+    let w = world().await;
+    let r = report(&w, "alice", &pothole(CHUNXI.0, CHUNXI.1, "wgs84")).await;
+    let id = r["id"].as_str().unwrap().to_owned();
+    let send = |token: &'static str, state: &'static str| {
+        let api = &w.api;
+        let id = id.clone();
+        async move {
+            api.post(format!("/v1/incidents/queue/{id}/state"))
+                .header("Authorization", format!("Bearer {token}"))
+                .header("If-Match", "\"v1\"")
+                .body_json(&json!({"state": state, "public_update": format!("{token} says {state}")}))
+                .send()
+                .await
+                .0
+                .status()
+        }
+    };
+    let (a, b) = tokio::join!(send("jinjiang-clerk", "confirmed"), send("jinjiang-clerk-2", "investigating"));
+    let statuses = [a.as_u16(), b.as_u16()];
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().any(|s| *s == 412 || *s == 409), "{statuses:?}");
+    let staff = json_of(
+        w.api.get(format!("/v1/incidents/queue/{id}")).header("Authorization", "Bearer jinjiang-clerk").send().await,
+    )
+    .await;
+    assert_eq!(staff["version"], 2);
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn nearby_open_reports_of_the_category_are_offered_and_a_citizen_can_follow_one() {
+    let w = world().await;
+    let r = report(&w, "alice", &pothole(CHUNXI.0, CHUNXI.1, "wgs84")).await;
+    let id = r["id"].as_str().unwrap();
+    // 30 m north, asked in GCJ-02 as the Mini Program would.
+    let (glat, glon) = gcj((CHUNXI.0 + 0.00027, CHUNXI.1));
+    let near = json_of(
+        w.api
+            .get("/v1/incidents/nearby")
+            .query("lat", &glat)
+            .query("lon", &glon)
+            .query("crs", &"gcj02")
+            .query("category", &"pothole")
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(near.as_array().unwrap().len(), 1, "{near}");
+    assert_eq!(near[0]["report"]["id"], id);
+    let d = near[0]["distance_m"].as_f64().unwrap();
+    assert!((25.0..35.0).contains(&d), "{d}");
+    let other = json_of(
+        w.api
+            .get("/v1/incidents/nearby")
+            .query("lat", &glat)
+            .query("lon", &glon)
+            .query("crs", &"gcj02")
+            .query("category", &"dumping")
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(other.as_array().unwrap().len(), 0);
+
+    let f =
+        json_of(w.api.post(format!("/v1/incidents/{id}/followers")).header("Authorization", "Bearer bob").send().await)
+            .await;
+    assert_eq!(f["followers"], 1);
+    let again =
+        json_of(w.api.post(format!("/v1/incidents/{id}/followers")).header("Authorization", "Bearer bob").send().await)
+            .await;
+    assert_eq!(again["added"], false);
+    let bobs = json_of(w.api.get("/v1/incidents/mine").header("Authorization", "Bearer bob").send().await).await;
+    assert_eq!(bobs[0]["id"], id);
+    // Bob hears about the next public update too.
+    w.api
+        .post(format!("/v1/incidents/queue/{id}/notes"))
+        .header("Authorization", "Bearer jinjiang-clerk")
+        .body_json(&json!({"text": "Crew on the way", "public": true}))
+        .send()
+        .await
+        .assert_status_is_ok();
+    let notes = outbox(&w.db, "notify.requested").await;
+    assert!(notes.iter().any(|n| n["citizen_id"] == "c-bob" && n["body_en"] == "Crew on the way"));
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn merging_closes_the_duplicate_and_its_reporter_follows_the_original() {
+    let w = world().await;
+    let a = report(&w, "alice", &pothole(CHUNXI.0, CHUNXI.1, "wgs84")).await;
+    let b = report(&w, "bob", &pothole(CHUNXI.0 + 0.0001, CHUNXI.1, "wgs84")).await;
+    let resp = w
+        .api
+        .post(format!("/v1/incidents/queue/{}/merge", b["id"].as_str().unwrap()))
+        .header("Authorization", "Bearer jinjiang-clerk")
+        .body_json(&json!({"into": a["id"]}))
+        .send()
+        .await;
+    resp.assert_status_is_ok();
+    let v = json_of(resp).await;
+    assert_eq!(v["report"]["state"], "duplicate");
+    assert_eq!(v["report"]["duplicate_of"], a["id"]);
+    let bobs = json_of(w.api.get("/v1/incidents/mine").header("Authorization", "Bearer bob").send().await).await;
+    assert_eq!(bobs.as_array().unwrap().len(), 2);
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_csv_export_is_the_filtered_queue_and_never_names_an_anonymous_reporter() {
+    let w = world().await;
+    let mut named = pothole(CHUNXI.0, CHUNXI.1, "wgs84");
+    named["anonymous"] = json!(false);
+    named["display_name"] = json!("Ms Li");
+    let shown = report(&w, "alice", &named).await;
+    assert_eq!(shown["reporter_name"], "Ms Li");
+    let mut hidden = pothole(CHUNXI.0, CHUNXI.1 + 0.001, "wgs84");
+    hidden["display_name"] = json!("Mr Secret");
+    hidden["description"] = json!("=HYPERLINK(\"http://evil\")");
+    let anon = report(&w, "bob", &hidden).await;
+    assert!(anon.get("reporter_name").is_none());
+    let resp = w.api.get("/v1/incidents/queue/export").header("Authorization", "Bearer jinjiang-clerk").send().await;
+    resp.assert_status_is_ok();
+    let csv = resp.0.into_body().into_string().await.unwrap();
+    assert!(csv.contains("Ms Li"));
+    assert!(csv.contains("(anonymous)"));
+    assert!(!csv.contains("Mr Secret"));
+    assert!(csv.contains("'=HYPERLINK"), "{csv}");
+    assert_eq!(csv.lines().count(), 3);
+    let none = w
+        .api
+        .get("/v1/incidents/queue/export")
+        .query("state", &"fixed")
+        .header("Authorization", "Bearer jinjiang-clerk")
+        .send()
+        .await;
+    assert_eq!(none.0.into_body().into_string().await.unwrap().lines().count(), 1);
+    let q =
+        json_of(w.api.get("/v1/incidents/queue").header("Authorization", "Bearer jinjiang-clerk").send().await).await;
+    assert!(!q.to_string().contains("Mr Secret"));
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_map_gives_pins_when_few_clusters_when_many_and_refuses_huge_boxes() {
+    let w = world().await;
+    let sl = point_in(&w.t, "510116");
+    // 320 reports; the repeat guard is cleared in between, as if time had passed.
+    for i in 0..320u32 {
+        let body = json!({"category": "noise", "description": format!("noise {i}"), "location": {"lat": sl.0 + f64::from(i % 20) * 0.0005, "lon": sl.1 + f64::from(i / 20) * 0.0005, "crs": "wgs84"}});
+        sqlx::query("DELETE FROM incident_reporters").execute(&w.db.pool).await.unwrap();
+        w.api
+            .post("/v1/incidents")
+            .header("Authorization", "Bearer carol")
+            .body_json(&body)
+            .send()
+            .await
+            .assert_status(poem::http::StatusCode::CREATED);
+    }
+    let bbox = format!("{},{},{},{}", sl.1 - 0.01, sl.0 - 0.01, sl.1 + 0.02, sl.0 + 0.02);
+    let clustered = w.api.get("/v1/incidents/map").query("bbox", &bbox).query("zoom", &12).send().await;
+    clustered.assert_status_is_ok();
+    clustered.assert_content_type("application/geo+json");
+    let fc = json_of(clustered).await;
+    assert_eq!(fc["type"], "FeatureCollection");
+    let features = fc["features"].as_array().unwrap();
+    assert!(features.iter().all(|f| f["properties"]["kind"] == "cluster"));
+    let total: i64 = features.iter().map(|f| f["properties"]["count"].as_i64().unwrap()).sum();
+    assert_eq!(total, 320);
+    assert_eq!(features.iter().map(|f| f["properties"]["states"]["open"].as_i64().unwrap()).sum::<i64>(), 320);
+    // A small box holds few: single pins, in GCJ-02 when asked.
+    let small = format!("{},{},{},{}", sl.1 - 0.0001, sl.0 - 0.0001, sl.1 + 0.0011, sl.0 + 0.0011);
+    let fc = json_of(w.api.get("/v1/incidents/map").query("bbox", &small).query("zoom", &18).send().await).await;
+    let pins = fc["features"].as_array().unwrap();
+    assert!(!pins.is_empty() && pins.len() < 20, "{}", pins.len());
+    assert!(pins.iter().all(|f| f["properties"]["kind"] == "report"));
+    let (glat, glon) = gcj((sl.0 - 0.0001, sl.1 - 0.0001));
+    let (glat2, glon2) = gcj((sl.0 + 0.0011, sl.1 + 0.0011));
+    let g = json_of(
+        w.api
+            .get("/v1/incidents/map")
+            .query("bbox", &format!("{glon},{glat},{glon2},{glat2}"))
+            .query("zoom", &18)
+            .query("crs", &"gcj02")
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(g["coordinate_system"], "gcj02");
+    assert_eq!(g["features"].as_array().unwrap().len(), pins.len());
+    // Bad boxes.
+    for (bbox, zoom) in
+        [("103,30,106,33", 10), ("30.6,104.0,30.7,104.1", 10), ("1,2,3", 10), ("104.0,30.6,104.1,30.7", 30)]
+    {
+        let resp = w.api.get("/v1/incidents/map").query("bbox", &bbox).query("zoom", &zoom).send().await;
+        assert!(resp.0.status().is_client_error(), "{bbox}");
+    }
+    w.t.cleanup().await;
+}
+
+fn jpeg_with_gps() -> Vec<u8> {
+    let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(40, 30, image::Rgb([10, 200, 10])));
+    let mut plain = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut plain), image::ImageFormat::Jpeg).unwrap();
+    let payload = b"Exif\0\0MM\0*\0\0\0\x08GPSLatitude30.6552";
+    let mut out = plain[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(payload);
+    out.extend_from_slice(&plain[2..]);
+    out
+}
+
+#[tokio::test]
+async fn photos_lose_their_gps_and_fake_images_are_refused() {
+    let w = world().await;
+    let upload = |bytes: Vec<u8>, token: &'static str| {
+        let api = &w.api;
+        async move {
+            api.post("/v1/incidents/photos")
+                .header("Authorization", format!("Bearer {token}"))
+                .multipart(
+                    TestForm::new()
+                        .field(TestFormField::bytes(bytes).name("photo").filename("p.jpg").content_type("image/jpeg")),
+                )
+                .send()
+                .await
+        }
+    };
+    let fake = upload(b"<?php echo 1; ?>".to_vec(), "alice").await;
+    fake.assert_status(poem::http::StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(json_of(fake).await["errors"][0]["field"], "photo");
+
+    let ok = upload(jpeg_with_gps(), "alice").await;
+    ok.assert_status_is_ok();
+    let photo = json_of(ok).await;
+    let pid = photo["id"].as_str().unwrap().to_owned();
+    // Not visible before the report is filed; not usable by someone else.
+    w.api.get(format!("/v1/incidents/photos/{pid}")).send().await.assert_status(poem::http::StatusCode::NOT_FOUND);
+    let mut body = pothole(CHUNXI.0, CHUNXI.1, "wgs84");
+    body["photo_ids"] = json!([pid]);
+    let resp = w.api.post("/v1/incidents").header("Authorization", "Bearer bob").body_json(&body).send().await;
+    resp.assert_status(poem::http::StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(json_of(resp).await["errors"][0]["field"], "photo_ids");
+    let r = report(&w, "alice", &body).await;
+    assert_eq!(r["photos"].as_array().unwrap().len(), 1);
+    let img = w.api.get(format!("/v1/incidents/photos/{pid}")).send().await;
+    img.assert_status_is_ok();
+    img.assert_content_type("image/jpeg");
+    let bytes = img.0.into_body().into_vec().await.unwrap();
+    assert!(!bytes.windows(4).any(|x| x == b"Exif"));
+    assert!(!bytes.windows(11).any(|x| x == b"GPSLatitude"));
+    w.api.get(format!("/v1/incidents/photos/{pid}/thumbnail")).send().await.assert_status_is_ok();
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn text_held_for_review_is_not_public_but_its_reporter_and_clerks_see_it() {
+    let w = world().await;
+    let mut body = pothole(CHUNXI.0, CHUNXI.1, "wgs84");
+    body["description"] = json!("review-demo: pothole");
+    let r = report(&w, "alice", &body).await;
+    let id = r["id"].as_str().unwrap();
+    assert_eq!(r["description"], "review-demo: pothole");
+    let public = json_of(w.api.get(format!("/v1/incidents/{id}")).send().await).await;
+    assert!(public["description"].is_null());
+    let o = json_of(w.open311.get(format!("/open311/v2/requests/{id}.json")).send().await).await;
+    assert!(o[0]["description"].is_null());
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn open311_discovery_services_and_definitions_follow_the_spec_in_json_and_xml() {
+    let w = world().await;
+    let d = w.open311.get("/open311/v2/discovery.json").send().await;
+    d.assert_status_is_ok();
+    d.assert_content_type("application/json; charset=utf-8");
+    let d = json_of(d).await;
+    assert_eq!(d["endpoints"][0]["specification"], "http://wiki.open311.org/GeoReport_v2");
+    assert_eq!(d["endpoints"][0]["formats"], json!(["text/xml", "application/json"]));
+
+    let s = json_of(w.open311.get("/open311/v2/services.json").send().await).await;
+    let list = s.as_array().expect("a bare array");
+    let pothole = list.iter().find(|x| x["service_code"] == "pothole").unwrap();
+    assert_eq!(pothole["metadata"], true);
+    assert_eq!(pothole["type"], "realtime");
+    assert_eq!(list.iter().find(|x| x["service_code"] == "streetlight").unwrap()["type"], "batch");
+
+    let xml = w.open311.get("/open311/v2/services.xml").query("jurisdiction_id", &"city.example.cn").send().await;
+    xml.assert_status_is_ok();
+    xml.assert_content_type("text/xml; charset=utf-8");
+    let text = xml.0.into_body().into_string().await.unwrap();
+    assert!(text.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?><services><service><service_code>"), "{text}");
+
+    let def = json_of(w.open311.get("/open311/v2/services/pothole.json").send().await).await;
+    assert_eq!(def["service_code"], "pothole");
+    let attrs = def["attributes"].as_array().unwrap();
+    assert_eq!(attrs[0]["code"], "size");
+    assert_eq!(attrs[0]["datatype"], "singlevaluelist");
+    assert_eq!(attrs[0]["values"][0]["key"], "small");
+    assert_eq!(attrs[2]["variable"], false);
+    let def_xml =
+        w.open311.get("/open311/v2/services/pothole.xml").send().await.0.into_body().into_string().await.unwrap();
+    assert!(def_xml.contains(
+        "<service_definition><service_code>pothole</service_code><attributes><attribute><variable>true</variable>"
+    ));
+
+    let missing = w.open311.get("/open311/v2/services/volcano.xml").send().await;
+    missing.assert_status(poem::http::StatusCode::NOT_FOUND);
+    let body = missing.0.into_body().into_string().await.unwrap();
+    assert!(body.contains("<errors><error><code>404</code><description>"), "{body}");
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn open311_post_needs_a_key_and_then_shows_up_in_searches_without_personal_data() {
+    let w = world().await;
+    let form = [
+        ("service_code", "pothole"),
+        ("lat", "30.6552"),
+        ("long", "104.0811"),
+        ("address_string", "Chunxi Road 12, Jinjiang"),
+        ("description", "Pothole reported through three"),
+        ("attribute[size]", "medium"),
+        ("attribute[lane][]", "cycle"),
+        ("attribute[lane][]", "footway"),
+        ("email", "reporter@example.com"),
+        ("first_name", "Wei"),
+        ("last_name", "Zhang"),
+        ("phone", "13800138000"),
+        ("jurisdiction_id", "city.example.cn"),
+    ];
+    let no_key = w.open311.post("/open311/v2/requests.json").form(&form).send().await;
+    no_key.assert_status(poem::http::StatusCode::FORBIDDEN);
+    assert_eq!(json_of(no_key).await[0]["code"], "403");
+    let wrong_scope = w.open311.post("/open311/v2/requests.json").query("api_key", &"air-key").form(&form).send().await;
+    wrong_scope.assert_status(poem::http::StatusCode::FORBIDDEN);
+
+    // The `open311` client puts api_key in the query.
+    let created = w.open311.post("/open311/v2/requests.json").query("api_key", &"open311-key").form(&form).send().await;
+    created.assert_status_is_ok();
+    let created = json_of(created).await;
+    let id = created[0]["service_request_id"].as_str().expect("an id for a realtime service").to_owned();
+    assert!(created[0].get("token").is_none());
+
+    let one = json_of(w.open311.get(format!("/open311/v2/requests/{id}.json")).send().await).await;
+    assert_eq!(one[0]["status"], "open");
+    assert_eq!(one[0]["service_code"], "pothole");
+    assert_eq!(one[0]["lat"], 30.6552);
+    assert_eq!(one[0]["agency_responsible"], "Roads Maintenance Centre");
+    let text = one.to_string();
+    for secret in ["reporter@example.com", "Zhang", "13800138000", "Wei"] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    let xml =
+        w.open311.get(format!("/open311/v2/requests/{id}.xml")).send().await.0.into_body().into_string().await.unwrap();
+    assert!(xml.contains(&format!(
+        "<service_requests><request><service_request_id>{id}</service_request_id><status>open</status>"
+    )));
+
+    // Search: every parameter, empty ones ignored.
+    let all = json_of(w.open311.get("/open311/v2/requests.json").query("service_code", &"").send().await).await;
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    let closed = json_of(w.open311.get("/open311/v2/requests.json").query("status", &"closed").send().await).await;
+    assert_eq!(closed.as_array().unwrap().len(), 0);
+    let other =
+        json_of(w.open311.get("/open311/v2/requests.json").query("service_code", &"noise,dumping").send().await).await;
+    assert_eq!(other.as_array().unwrap().len(), 0);
+    let by_id = json_of(
+        w.open311
+            .get("/open311/v2/requests.json")
+            .query("service_request_id", &id)
+            .query("status", &"closed")
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(by_id.as_array().unwrap().len(), 1, "service_request_id overrides every other filter");
+    let old = json_of(
+        w.open311
+            .get("/open311/v2/requests.json")
+            .query("start_date", &"2010-01-01T00:00:00Z")
+            .query("end_date", &"2010-02-01T00:00:00Z")
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(old.as_array().unwrap().len(), 0);
+    let too_long = w
+        .open311
+        .get("/open311/v2/requests.xml")
+        .query("start_date", &"2010-01-01T00:00:00Z")
+        .query("end_date", &"2010-06-01T00:00:00Z")
+        .send()
+        .await;
+    too_long.assert_status(poem::http::StatusCode::BAD_REQUEST);
+    assert!(too_long.0.into_body().into_string().await.unwrap().contains("<errors><error><code>400</code>"));
+    let empty_xml = w
+        .open311
+        .get("/open311/v2/requests.xml")
+        .query("status", &"closed")
+        .send()
+        .await
+        .0
+        .into_body()
+        .into_string()
+        .await
+        .unwrap();
+    assert!(empty_xml.ends_with("<service_requests></service_requests>"), "{empty_xml}");
+    let paged =
+        json_of(w.open311.get("/open311/v2/requests.json").query("page", &2).query("page_size", &1).send().await).await;
+    assert_eq!(paged.as_array().unwrap().len(), 0);
+
+    // Clerks see the contact; the public native view does not.
+    let public = json_of(w.api.get(format!("/v1/incidents/{id}")).send().await).await;
+    assert!(!public.to_string().contains("reporter@example.com"));
+    w.open311.get("/open311/v2/requests/nope.json").send().await.assert_status(poem::http::StatusCode::NOT_FOUND);
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn open311_batch_services_return_a_token_that_resolves_and_multipart_media_is_stored() {
+    let w = world().await;
+    let form = TestForm::new()
+        .text("api_key", "open311-key")
+        .text("service_code", "streetlight")
+        .text("lat", "30.6552")
+        .text("long", "104.0811")
+        .text("description", "Lamp out")
+        .field(TestFormField::bytes(jpeg_with_gps()).name("media").filename("lamp.jpg").content_type("image/jpeg"));
+    let resp = w.open311.post("/open311/v2/requests.xml").multipart(form).send().await;
+    resp.assert_status_is_ok();
+    let xml = resp.0.into_body().into_string().await.unwrap();
+    let token = xml.split("<token>").nth(1).and_then(|s| s.split("</token>").next()).expect("a token").to_owned();
+    assert!(!xml.contains("<service_request_id>"));
+    let t = json_of(w.open311.get(format!("/open311/v2/tokens/{token}.json")).send().await).await;
+    let id = t[0]["service_request_id"].as_str().unwrap();
+    assert_eq!(t[0]["token"], token.as_str());
+    let one = json_of(w.open311.get(format!("/open311/v2/requests/{id}.json")).send().await).await;
+    assert!(one[0]["media_url"].as_str().unwrap().contains("/v1/incidents/photos/"));
+    w.open311.get("/open311/v2/tokens/unknown.json").send().await.assert_status(poem::http::StatusCode::NOT_FOUND);
+    // Unknown service: 404 in Open311's error format.
+    let bad = w
+        .open311
+        .post("/open311/v2/requests.json")
+        .form(&[("api_key", "open311-key"), ("service_code", "volcano"), ("lat", "30.6"), ("long", "104.0")])
+        .send()
+        .await;
+    bad.assert_status(poem::http::StatusCode::NOT_FOUND);
+    // A pin outside the city: 400 with the reason.
+    let outside = w
+        .open311
+        .post("/open311/v2/requests.json")
+        .form(&[("api_key", "open311-key"), ("service_code", "noise"), ("lat", "31.23"), ("long", "121.47")])
+        .send()
+        .await;
+    outside.assert_status(poem::http::StatusCode::BAD_REQUEST);
+    assert!(json_of(outside).await[0]["description"].as_str().unwrap().contains("outside"));
+    w.t.cleanup().await;
+}
