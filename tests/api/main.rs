@@ -2,5 +2,6 @@
 //! the environment selects (see `harness`). One test binary for every suite.
 
 mod harness;
+mod identity;
 mod platform;
 mod two_processes;
