@@ -1,7 +1,9 @@
 //! End-to-end tests: the whole portal on a random port, over real HTTP, on whichever backend
 //! the environment selects (see `harness`). One test binary for every suite.
 
+mod booking;
 mod harness;
 mod identity;
+mod incidents;
 mod platform;
 mod two_processes;

@@ -56,7 +56,7 @@ const SLOT_CACHE_TTL: Duration = Duration::from_secs(60);
 
 /// A point as the client sees it, in the datum it asked for.
 #[derive(Debug, Object)]
-pub struct Location {
+pub struct HospitalLocation {
     /// Latitude in `coord`.
     pub lat: f64,
     /// Longitude in `coord`.
@@ -67,7 +67,7 @@ pub struct Location {
 
 /// A hospital's booking rules.
 #[derive(Debug, Object, Deserialize)]
-pub struct RulesView {
+pub struct BookingRulesView {
     /// Numbers for day D open D − this many days (Beijing time).
     #[oai(validator(minimum(value = "0"), maximum(value = "90")))]
     pub release_days_ahead: i64,
@@ -91,6 +91,24 @@ pub struct RulesView {
     pub waitlist_accept_minutes: i64,
 }
 
+/// A department's overrides of its hospital's rules; null inherits.
+#[derive(Debug, Object, Deserialize)]
+pub struct DepartmentRulesView {
+    /// Numbers for day D open D − this many days.
+    #[oai(validator(minimum(value = "0"), maximum(value = "90")))]
+    pub release_days_ahead: Option<i64>,
+    /// Release time of day, `HH:MM` Beijing.
+    pub release_time: Option<String>,
+    /// Booking closes this many minutes before the session starts.
+    #[oai(validator(minimum(value = "0"), maximum(value = "10080")))]
+    pub cutoff_minutes_before: Option<i64>,
+    /// Cancelling closes D − this many days ...
+    #[oai(validator(minimum(value = "0"), maximum(value = "30")))]
+    pub cancel_days_before: Option<i64>,
+    /// ... at this time, `HH:MM` Beijing.
+    pub cancel_time: Option<String>,
+}
+
 fn hhmm(minutes: i64) -> String {
     format!("{:02}:{:02}", minutes / 60, minutes % 60)
 }
@@ -105,8 +123,8 @@ fn parse_hhmm(field: &str, text: &str) -> Result<i64, Problem> {
     Ok(h * 60 + m)
 }
 
-fn rules_view(h: &HospitalRow) -> RulesView {
-    RulesView {
+fn rules_view(h: &HospitalRow) -> BookingRulesView {
+    BookingRulesView {
         release_days_ahead: h.rules.release_days_ahead,
         release_time: hhmm(h.rules.release_minute_of_day),
         cutoff_minutes_before: h.rules.cutoff_minutes_before,
@@ -138,11 +156,11 @@ pub struct HospitalView {
     /// Switchboard.
     pub phone: String,
     /// Where it is.
-    pub location: Location,
+    pub location: HospitalLocation,
     /// Metres from the point asked about, when one was given.
     pub distance_m: Option<i64>,
     /// Booking rules.
-    pub rules: RulesView,
+    pub rules: BookingRulesView,
 }
 
 /// A department.
@@ -220,7 +238,7 @@ fn doctor_view(d: DoctorRow, distance_m: Option<i64>) -> DoctorView {
 
 /// A doctor's half-day.
 #[derive(Debug, Object)]
-pub struct SessionView {
+pub struct ClinicSessionView {
     /// Id.
     pub id: String,
     /// Doctor.
@@ -245,8 +263,8 @@ pub struct SessionView {
     pub n_free: i64,
 }
 
-fn session_view(s: SessionRow) -> SessionView {
-    SessionView {
+fn session_view(s: SessionRow) -> ClinicSessionView {
+    ClinicSessionView {
         id: s.id,
         doctor_id: s.doctor_id,
         date: s.visit_date,
@@ -370,7 +388,7 @@ pub struct MyAppointments {
 
 /// A cancellation.
 #[derive(Debug, Object, Deserialize)]
-pub struct StopRequest {
+pub struct StopSessionRequest {
     /// Why (shown to patients).
     #[oai(validator(min_length = 1, max_length = 200))]
     pub reason: String,
@@ -378,7 +396,7 @@ pub struct StopRequest {
 
 /// What a stop did.
 #[derive(Debug, Object)]
-pub struct StopResult {
+pub struct StopSessionResult {
     /// The session.
     pub session_id: String,
     /// Bookings cancelled by this stop.
@@ -389,7 +407,7 @@ pub struct StopResult {
 
 /// A session to publish.
 #[derive(Debug, Object, Deserialize)]
-pub struct NewSessionRequest {
+pub struct NewClinicSession {
     /// Doctor.
     pub doctor_id: String,
     /// Beijing date `YYYY-MM-DD`.
@@ -455,7 +473,7 @@ pub struct SuspensionView {
 
 /// Lifting a suspension.
 #[derive(Debug, Object, Deserialize)]
-pub struct LiftRequest {
+pub struct LiftSuspensionRequest {
     /// Why (kept in the audit trail).
     #[oai(validator(min_length = 1, max_length = 500))]
     pub reason: String,
@@ -474,7 +492,7 @@ pub enum CreatedAppointment {
 pub enum CreatedSession {
     /// Published.
     #[oai(status = 201)]
-    Created(Json<SessionView>),
+    Created(Json<ClinicSessionView>),
 }
 
 /// 201 with the created waitlist entry.
@@ -487,8 +505,8 @@ pub enum CreatedWaitlist {
 
 /// 204.
 #[derive(ApiResponse)]
-pub enum Done {
-    /// Done.
+pub enum Removed {
+    /// Removed.
     #[oai(status = 204)]
     NoContent,
 }
@@ -561,8 +579,8 @@ impl BookingApi {
         &self,
         auth: StaffAuth,
         hospital_id: Path<String>,
-        body: JsonBody<RulesView>,
-    ) -> ApiResult<Json<RulesView>> {
+        body: JsonBody<BookingRulesView>,
+    ) -> ApiResult<Json<BookingRulesView>> {
         let Some(h) = store::get_hospital(&self.state.db, &hospital_id.0).await? else {
             return Err(unknown("hospital", "hospital_id").into());
         };
@@ -588,6 +606,37 @@ impl BookingApi {
         .await?;
         let h = store::get_hospital(&self.state.db, &h.id).await?.ok_or_else(Problem::internal)?;
         Ok(Json(rules_view(&h)))
+    }
+
+    /// Override a department's booking rules
+    ///
+    /// Any of release horizon, release time, cut-off and cancellation deadline; a field left
+    /// out (or null) inherits the hospital's. Schedulers of that hospital; audited.
+    #[oai(path = "/departments/:department_id/rules", method = "put", operation_id = "update_department_rules")]
+    async fn update_department_rules(
+        &self,
+        auth: StaffAuth,
+        department_id: Path<String>,
+        body: JsonBody<DepartmentRulesView>,
+    ) -> ApiResult<Json<DepartmentRulesView>> {
+        let Some((hospital, _)) = store::department_rules(&self.state.db, &department_id.0).await? else {
+            return Err(unknown("department", "department_id").into());
+        };
+        scheduler_at(&auth.0, &hospital.id)?;
+        let b = body.0;
+        let release = b.release_time.as_deref().map(|t| parse_hhmm("release_time", t)).transpose()?;
+        let cancel = b.cancel_time.as_deref().map(|t| parse_hhmm("cancel_time", t)).transpose()?;
+        let overrides = store::RuleOverrides {
+            release_days_ahead: b.release_days_ahead,
+            release_minute_of_day: release,
+            cutoff_minutes_before: b.cutoff_minutes_before,
+            cancel_days_before: b.cancel_days_before,
+            cancel_minute_of_day: cancel,
+        };
+        let effective = overrides.over(hospital.rules);
+        effective.check().map_err(|field| Problem::invalid(field, "out of range"))?;
+        store::set_department_rules(&self.state.db, &auth.0, &department_id.0, &overrides).await?;
+        Ok(Json(b))
     }
 
     /// Find doctors
@@ -663,7 +712,7 @@ impl BookingApi {
         doctor_id: Path<String>,
         from: Query<Option<String>>,
         days: Query<Option<u32>>,
-    ) -> ApiResult<Json<Vec<SessionView>>> {
+    ) -> ApiResult<Json<Vec<ClinicSessionView>>> {
         let today = city_date(from_ms(self.state.options.clock.now()));
         let from = match from.0 {
             Some(s) => parse_date("from", &s)?,
@@ -734,7 +783,7 @@ impl BookingApi {
     /// A doctor's half-day with `capacity` numbers in windows of `slot_minutes`. Schedulers of
     /// the doctor's hospital; audited.
     #[oai(path = "/sessions", method = "post", operation_id = "create_session")]
-    async fn create_session(&self, auth: StaffAuth, body: JsonBody<NewSessionRequest>) -> ApiResult<CreatedSession> {
+    async fn create_session(&self, auth: StaffAuth, body: JsonBody<NewClinicSession>) -> ApiResult<CreatedSession> {
         let b = body.0;
         let Some(doctor) = store::get_doctor(&self.state.db, &b.doctor_id).await? else {
             return Err(unknown("doctor", "doctor_id").with_status(StatusCode::UNPROCESSABLE_ENTITY).into());
@@ -796,8 +845,8 @@ impl BookingApi {
         &self,
         auth: StaffAuth,
         session_id: Path<String>,
-        body: JsonBody<StopRequest>,
-    ) -> ApiResult<Json<StopResult>> {
+        body: JsonBody<StopSessionRequest>,
+    ) -> ApiResult<Json<StopSessionResult>> {
         let Some(s) = store::get_session(&self.state.db, &session_id.0).await? else {
             return Err(unknown("session", "session_id").into());
         };
@@ -810,7 +859,7 @@ impl BookingApi {
             return Err(Problem::conflict("session-already-stopped", "The session is already stopped").into());
         };
         self.state.slots_changed(&s.doctor_id, &s.visit_date).await;
-        Ok(Json(StopResult {
+        Ok(Json(StopSessionResult {
             session_id: s.id,
             n_cancelled: cancelled.len() as i64,
             alternatives: serde_json::Value::Array(alternatives),
@@ -1002,10 +1051,10 @@ impl BookingApi {
     ///
     /// Also declines an open offer; its number passes to the next in line.
     #[oai(path = "/waitlist/:entry_id", method = "delete", operation_id = "delete_waitlist_entry")]
-    async fn leave_waitlist(&self, auth: CitizenAuth, entry_id: Path<String>) -> ApiResult<Done> {
+    async fn leave_waitlist(&self, auth: CitizenAuth, entry_id: Path<String>) -> ApiResult<Removed> {
         let now = self.state.options.clock.now();
         store::leave_waitlist(&self.state.db, &auth.0.citizen_id, &entry_id.0, &self.state.options.limits, now).await?;
-        Ok(Done::NoContent)
+        Ok(Removed::NoContent)
     }
 
     /// List suspensions in force
@@ -1026,7 +1075,7 @@ impl BookingApi {
         &self,
         auth: StaffAuth,
         suspension_id: Path<String>,
-        body: JsonBody<LiftRequest>,
+        body: JsonBody<LiftSuspensionRequest>,
     ) -> ApiResult<Json<SuspensionView>> {
         auth.0.require(&[Role::Scheduler])?;
         let s = store::lift_suspension(
@@ -1057,7 +1106,7 @@ impl BookingApi {
             level: h.level.clone(),
             address: h.address.clone(),
             phone: h.phone.clone(),
-            location: Location { lat, lon, coord: crs.code().into() },
+            location: HospitalLocation { lat, lon, coord: crs.code().into() },
             distance_m: origin.zip(at).map(|(o, p)| o.distance_m(p).round() as i64),
             rules: rules_view(h),
         }

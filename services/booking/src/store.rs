@@ -484,6 +484,67 @@ pub async fn set_hospital_rules(
     tx.commit().await
 }
 
+/// A department's overrides; None inherits the hospital's value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuleOverrides {
+    /// See [`ReleaseRules`].
+    pub release_days_ahead: Option<i64>,
+    /// See [`ReleaseRules`].
+    pub release_minute_of_day: Option<i64>,
+    /// See [`ReleaseRules`].
+    pub cutoff_minutes_before: Option<i64>,
+    /// See [`ReleaseRules`].
+    pub cancel_days_before: Option<i64>,
+    /// See [`ReleaseRules`].
+    pub cancel_minute_of_day: Option<i64>,
+}
+
+impl RuleOverrides {
+    /// The rules in force: these over `base`.
+    pub fn over(&self, base: ReleaseRules) -> ReleaseRules {
+        ReleaseRules {
+            release_days_ahead: self.release_days_ahead.unwrap_or(base.release_days_ahead),
+            release_minute_of_day: self.release_minute_of_day.unwrap_or(base.release_minute_of_day),
+            cutoff_minutes_before: self.cutoff_minutes_before.unwrap_or(base.cutoff_minutes_before),
+            cancel_days_before: self.cancel_days_before.unwrap_or(base.cancel_days_before),
+            cancel_minute_of_day: self.cancel_minute_of_day.unwrap_or(base.cancel_minute_of_day),
+        }
+    }
+}
+
+/// Replaces a department's overrides, audited.
+pub async fn set_department_rules(
+    db: &Db,
+    staff: &Staff,
+    department_id: &str,
+    o: &RuleOverrides,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "UPDATE departments SET release_days_ahead = $2, release_minute_of_day = $3, cutoff_minutes_before = $4,
+            cancel_days_before = $5, cancel_minute_of_day = $6 WHERE id = $1",
+    )
+    .bind(department_id)
+    .bind(o.release_days_ahead)
+    .bind(o.release_minute_of_day)
+    .bind(o.cutoff_minutes_before)
+    .bind(o.cancel_days_before)
+    .bind(o.cancel_minute_of_day)
+    .execute(&mut *tx)
+    .await?;
+    let after = json!({
+        "release_days_ahead": o.release_days_ahead, "release_minute_of_day": o.release_minute_of_day,
+        "cutoff_minutes_before": o.cutoff_minutes_before, "cancel_days_before": o.cancel_days_before,
+        "cancel_minute_of_day": o.cancel_minute_of_day,
+    });
+    let entry = AuditEntry::by_staff(staff, SERVICE, "update_department_rules", format!("department:{department_id}"))
+        .with_change(None, Some(after.clone()));
+    audit::record(&mut tx, &entry).await?;
+    outbox::enqueue(&mut tx, "booking.rules_changed", &json!({"department_id": department_id, "overrides": after}))
+        .await?;
+    tx.commit().await
+}
+
 fn rules_json(r: &ReleaseRules, charges_online: bool, hold: i64, accept: i64) -> Value {
     json!({
         "release_days_ahead": r.release_days_ahead, "release_minute_of_day": r.release_minute_of_day,

@@ -643,3 +643,35 @@ async fn the_day_before_patients_are_reminded_once_and_unattended_bookings_becom
     assert_eq!(w.outbox("booking.no_show").await.len(), 1);
     w.t.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_department_can_release_fewer_days_ahead_than_its_hospital() {
+    let w = world().await;
+    let token = w.citizen(1);
+    let doctor = w.first_doctor(PAY_AT_COUNTER).await;
+    let department = doctor["department_id"].as_str().unwrap();
+    let (_, slots) = w.session(doctor["id"].as_str().unwrap(), VISIT, "morning", 2).await;
+    let (s, body) = send(
+        w.client
+            .put(format!("/v1/booking/departments/{department}/rules"))
+            .header("authorization", "Bearer staff")
+            .body_json(&json!({"release_days_ahead": 1, "release_time": "08:00"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let (s, b) = w.book(&token, &slots[0], "p1", "k").await;
+    assert_eq!((s, problem(&b)), (422, "/problems/not-yet-released"));
+    // 2026-12-02 08:00 Beijing: released.
+    w.clock.set(city_booking::domain::local_instant("2026-12-02".parse().unwrap(), 8 * 60));
+    let (s, _) = w.book(&token, &slots[0], "p1", "k2").await;
+    assert_eq!(s, 201);
+    let (s, b) = send(
+        w.client
+            .put(format!("/v1/booking/departments/{department}/rules"))
+            .header("authorization", "Bearer staff")
+            .body_json(&json!({"release_time": "25:00"})),
+    )
+    .await;
+    assert_eq!((s, b["errors"][0]["field"].as_str()), (422, Some("release_time")));
+    w.t.cleanup().await;
+}
