@@ -3,18 +3,38 @@
 //! (through `city-notify`).
 //!
 //! Entry points: [`ChannelService::start`] opens the store and returns the API and the plain
-//! routes that are not JSON (the XML callback).
+//! routes that are not JSON (the XML callback at `/wechat/callback`).
 //!
-//! Invariants: this service reads no other service's tables; it asks them over HTTP.
+//! Layout: [`callback`] (verification, safe mode, dedupe, the 5-second budget), [`domain`] (menu
+//! limits, FAQ, reply texts; pure), [`services`] (the other services, behind a trait),
+//! [`store`] (this service's tables).
+//!
+//! Invariants: this service reads no other service's tables; it asks them over HTTP. A push is
+//! acted on at most once per dedupe key, whatever the number of replicas or retries.
 
 mod api;
+pub mod callback;
+pub mod domain;
+pub mod services;
+pub mod store;
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
+use city_notify::wechat::{WechatApi, WechatMessages};
+use city_platform::time::now_ms;
 use city_platform::{Db, Platform};
+use city_wechat::crypto::official_account::{EncodingAesKey, MessageCrypt, ServerToken};
+use city_wechat::xml::{PushEvent, PushKind, PushMessage};
+use poem::EndpointExt;
+use serde::Deserialize;
 use sqlx::migrate::Migrator;
 
 pub use api::ChannelApi;
+use domain::faq::Faq;
+use domain::replies;
+use services::{CityServices, HttpCityServices};
 
 /// The service's name: its SQLite file, PostgreSQL schema and `--only` argument.
 pub const NAME: &str = "wechat";
@@ -22,8 +42,34 @@ pub const NAME: &str = "wechat";
 /// The path prefixes this service owns.
 pub const PREFIXES: &[&str] = &["/wechat"];
 
-/// This service's migrations (none yet).
-pub static MIGRATOR: Migrator = Migrator::DEFAULT;
+/// This service's migrations.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/wechat");
+
+/// The customer-service window: messages may be sent this long after the follower's last interaction.
+pub const CUSTOMER_SERVICE_WINDOW_MS: i64 = 48 * 3600 * 1000;
+
+/// The menu shipped in `seeds/wechat/menu.json`.
+pub const MENU_SEED: &str = include_str!("../../../seeds/wechat/menu.json");
+
+/// Replies for menu keys that need no service (`seeds/wechat/keys.json`).
+const KEYS_SEED: &str = include_str!("../../../seeds/wechat/keys.json");
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    /// The store could not be opened or migrated.
+    #[error(transparent)]
+    Db(#[from] city_platform::db::DbError),
+    /// The Service Account settings are unusable (token or EncodingAESKey malformed).
+    #[error("wechat service account settings: {0}")]
+    Config(String),
+}
+
+#[derive(Debug, Deserialize)]
+struct KeyReply {
+    zh: String,
+    en: String,
+}
 
 /// What the channel handlers share.
 pub struct ChannelState {
@@ -31,6 +77,187 @@ pub struct ChannelState {
     pub db: Db,
     /// Cache, bus and reference data.
     pub platform: Platform,
+    /// Signatures and safe mode for the Service Account.
+    pub crypt: MessageCrypt,
+    /// The other services.
+    pub services: Arc<dyn CityServices>,
+    /// Customer-service, template and subscribe messages.
+    pub messages: Arc<dyn WechatMessages>,
+    /// How long a push may wait for the services before WeChat gets `success` instead.
+    pub reply_budget: Duration,
+    faq: Faq,
+    keys: HashMap<String, KeyReply>,
+}
+
+/// What the service talks to, replaceable in tests.
+pub struct ChannelDeps {
+    /// The other services.
+    pub services: Arc<dyn CityServices>,
+    /// WeChat's message APIs.
+    pub messages: Arc<dyn WechatMessages>,
+    /// The passive-reply budget (WeChat allows 5 s; the default keeps a margin).
+    pub reply_budget: Duration,
+}
+
+impl ChannelDeps {
+    /// The real ones: the services over HTTP (the portal itself when all-in-one, `services.*` when
+    /// this service runs alone) and WeChat (the sandbox unless configured).
+    pub fn from_settings(platform: &Platform) -> Self {
+        let s = &platform.settings;
+        // Alone (`--only wechat`) this process listens on services.wechat's port; together, every
+        // service is behind our own address.
+        let alone = s.services.wechat.ends_with(&format!(":{}", s.listen.port())) && s.is_distributed();
+        let here = format!("http://{}", s.listen);
+        let pick = |url: &String| if alone { url.clone() } else { here.clone() };
+        let services = HttpCityServices::new(
+            pick(&s.services.air),
+            pick(&s.services.identity),
+            pick(&s.services.booking),
+            pick(&s.services.payments),
+        );
+        let messages = WechatApi::new(s.wechat_api_base(), s.wechat.oa_appid.clone(), s.wechat.oa_secret.expose());
+        Self { services: Arc::new(services), messages: Arc::new(messages), reply_budget: Duration::from_millis(4000) }
+    }
+}
+
+/// The Service Account's crypto from the settings.
+pub fn message_crypt(settings: &city_platform::Settings) -> Result<MessageCrypt, ChannelError> {
+    let token =
+        ServerToken::parse(settings.wechat.oa_token.expose()).map_err(|e| ChannelError::Config(e.to_string()))?;
+    let key =
+        EncodingAesKey::parse(settings.wechat.oa_aes_key.expose()).map_err(|e| ChannelError::Config(e.to_string()))?;
+    Ok(MessageCrypt::new(token, key, settings.wechat.oa_appid.clone()))
+}
+
+impl ChannelState {
+    fn mp_appid(&self) -> &str {
+        &self.platform.settings.wechat.mp_appid
+    }
+
+    /// The push's effects (follower, location, conversation) and the words to answer, if any.
+    pub async fn respond(&self, msg: &PushMessage) -> Option<String> {
+        match self.try_respond(msg).await {
+            Ok(reply) => reply,
+            Err(e) => {
+                tracing::error!(error = %e, "push effects failed");
+                Some(replies::try_later())
+            }
+        }
+    }
+
+    async fn try_respond(&self, msg: &PushMessage) -> Result<Option<String>, sqlx::Error> {
+        let openid = msg.from_user_name.as_str();
+        let now = now_ms();
+        let db = &self.db;
+        Ok(match &msg.kind {
+            PushKind::Event(PushEvent::Subscribe { .. }) => {
+                store::subscribe(db, openid, now).await?;
+                Some(replies::welcome(self.mp_appid()))
+            }
+            PushKind::Event(PushEvent::Unsubscribe) => {
+                store::unsubscribe(db, openid, now).await?;
+                None
+            }
+            // Periodic location reports are silent; they only tell us where "near me" is.
+            PushKind::Event(PushEvent::Location { latitude, longitude, .. }) => {
+                store::set_location(db, openid, *latitude, *longitude, now).await?;
+                None
+            }
+            PushKind::Event(PushEvent::LocationSelect { location, .. }) => {
+                store::set_location(db, openid, location.latitude, location.longitude, now).await?;
+                Some(self.air_at(location.latitude, location.longitude).await)
+            }
+            PushKind::Location { latitude, longitude, .. } => {
+                store::set_location(db, openid, *latitude, *longitude, now).await?;
+                Some(self.air_at(*latitude, *longitude).await)
+            }
+            PushKind::Event(PushEvent::Click { event_key }) => {
+                store::touch(db, openid, now).await?;
+                Some(self.menu_key(openid, event_key).await?)
+            }
+            PushKind::Event(PushEvent::View { .. } | PushEvent::ViewMiniprogram { .. } | PushEvent::Scan { .. }) => {
+                store::touch(db, openid, now).await?;
+                None
+            }
+            PushKind::Text { content } => {
+                store::touch(db, openid, now).await?;
+                match self.faq.answer(content) {
+                    Some(answer) => Some(answer.to_owned()),
+                    None => {
+                        store::add_conversation(db, openid, "text", content, now).await?;
+                        Some(replies::acknowledged())
+                    }
+                }
+            }
+            PushKind::Image { media_id, .. } | PushKind::Voice { media_id, .. } | PushKind::Video { media_id, .. } => {
+                store::touch(db, openid, now).await?;
+                store::add_conversation(db, openid, msg.msg_type(), media_id, now).await?;
+                Some(replies::acknowledged())
+            }
+            // Unknown message types and events we do not act on: `success`.
+            _ => None,
+        })
+    }
+
+    async fn air_at(&self, latitude: f64, longitude: f64) -> String {
+        match self.services.air_near(latitude, longitude).await {
+            Ok(now) => replies::air(now.as_ref()),
+            Err(e) => {
+                tracing::warn!(error = %e, "air service did not answer");
+                replies::try_later()
+            }
+        }
+    }
+
+    async fn menu_key(&self, openid: &str, key: &str) -> Result<String, sqlx::Error> {
+        let mp = self.mp_appid();
+        Ok(match key {
+            "AIR_NEAR_ME" => match store::follower(&self.db, openid).await?.and_then(|f| f.location) {
+                Some((lat, lon)) => self.air_at(lat, lon).await,
+                None => replies::ask_for_location(),
+            },
+            "REPORT_INCIDENT" => replies::report_incident(mp),
+            "SIGN_IN" => replies::invitation(mp),
+            "MY_NEXT_APPOINTMENT" | "MY_UNPAID" => {
+                let citizen = match self.services.citizen_for_openid(openid).await {
+                    Ok(Some(citizen)) => citizen,
+                    Ok(None) => return Ok(replies::invitation(mp)),
+                    Err(_) => return Ok(replies::try_later()),
+                };
+                if key == "MY_NEXT_APPOINTMENT" {
+                    match self.services.next_appointment(&citizen).await {
+                        Ok(a) => replies::next_appointment(a.as_ref()),
+                        Err(_) => replies::try_later(),
+                    }
+                } else {
+                    match self.services.unpaid(&citizen).await {
+                        Ok(bills) => replies::unpaid(&bills),
+                        Err(_) => replies::try_later(),
+                    }
+                }
+            }
+            other => match self.keys.get(other) {
+                Some(reply) => format!("{}\n{}", reply.zh, reply.en),
+                None => replies::unknown_key(),
+            },
+        })
+    }
+
+    /// Sends an answer that missed the passive-reply budget as a customer-service message, only
+    /// inside the 48-hour window of a follower who still follows.
+    pub async fn send_late(&self, openid: &str, content: &str) {
+        let within = match store::follower(&self.db, openid).await {
+            Ok(Some(f)) => f.subscribed && now_ms() - f.last_interaction_at < CUSTOMER_SERVICE_WINDOW_MS,
+            _ => false,
+        };
+        if !within {
+            tracing::info!("late answer dropped: outside the customer-service window");
+            return;
+        }
+        if let Err(e) = self.messages.send_custom_text(openid, content).await {
+            tracing::warn!(error = %e, "late answer not delivered");
+        }
+    }
 }
 
 /// The running service.
@@ -39,9 +266,32 @@ pub struct ChannelService;
 impl ChannelService {
     /// Opens and migrates the store and builds the API, plus plain (non-OpenAPI) routes to be
     /// mounted at the root.
-    pub async fn start(platform: Platform) -> Result<(ChannelApi, poem::Route, Db), city_platform::db::DbError> {
+    pub async fn start(platform: Platform) -> Result<(ChannelApi, poem::Route, Db), ChannelError> {
+        let deps = ChannelDeps::from_settings(&platform);
+        Self::start_with(platform, deps).await
+    }
+
+    /// [`ChannelService::start`] with the other services and WeChat given (tests).
+    pub async fn start_with(
+        platform: Platform,
+        deps: ChannelDeps,
+    ) -> Result<(ChannelApi, poem::Route, Db), ChannelError> {
         let db = Db::open(&platform.settings, NAME, &MIGRATOR).await?;
-        let state = Arc::new(ChannelState { db: db.clone(), platform });
-        Ok((ChannelApi::new(state), poem::Route::new(), db))
+        let crypt = message_crypt(&platform.settings)?;
+        let keys: HashMap<String, KeyReply> = serde_json::from_str(KEYS_SEED)
+            .map_err(|e| ChannelError::Config(format!("seeds/wechat/keys.json: {e}")))?;
+        let state = Arc::new(ChannelState {
+            db: db.clone(),
+            platform,
+            crypt,
+            services: deps.services,
+            messages: deps.messages,
+            reply_budget: deps.reply_budget,
+            faq: Faq::seed(),
+            keys,
+        });
+        let route = poem::Route::new()
+            .at("/wechat/callback", poem::get(callback::verify).post(callback::push).data(state.clone()));
+        Ok((ChannelApi::new(state), route, db))
     }
 }

@@ -1,0 +1,171 @@
+//! `GET/POST /wechat/callback`: WeChat's URL verification and message pushes, plaintext and
+//! safe mode.
+//!
+//! Order of checks on a push: timestamp freshness, signature (`signature` in plaintext mode,
+//! `msg_signature` over `Encrypt` in safe mode), decryption (appid checked), XML, then the dedupe
+//! claim. Anything failing before the claim is rejected with a 4xx, logged, and changes nothing.
+//! The answer comes within WeChat's 5 seconds: the passive reply when the services answered in
+//! time, otherwise `success` and the answer follows as a customer-service message.
+
+use std::sync::Arc;
+
+use city_platform::time::now_ms;
+use city_wechat::crypto::official_account::{new_nonce, verify_url_signature};
+use city_wechat::xml::{EncryptedEnvelope, PushMessage, ReplyKind};
+use city_wechat::WechatError;
+use poem::http::StatusCode;
+use poem::web::{Data, Query};
+use poem::{handler, Body, Response};
+use serde::Deserialize;
+
+use crate::store::{self, Claim};
+use crate::ChannelState;
+
+/// Pushes whose timestamp is further than this from our clock are refused (replay protection).
+pub const MAX_SKEW_SECS: i64 = 300;
+/// No WeChat push comes near this size.
+const MAX_PUSH_BYTES: usize = 64 * 1024;
+
+/// The query WeChat sends with every callback request.
+#[derive(Debug, Default, Deserialize)]
+pub struct CallbackQuery {
+    signature: Option<String>,
+    timestamp: Option<String>,
+    nonce: Option<String>,
+    echostr: Option<String>,
+    encrypt_type: Option<String>,
+    msg_signature: Option<String>,
+}
+
+fn reject(status: StatusCode, why: &'static str) -> Response {
+    tracing::warn!(reason = why, "wechat callback rejected");
+    Response::builder().status(status).content_type("text/plain; charset=utf-8").body(why)
+}
+
+fn text(body: String) -> Response {
+    Response::builder().content_type("text/plain; charset=utf-8").body(body)
+}
+
+fn xml(body: String) -> Response {
+    Response::builder().content_type("application/xml; charset=utf-8").body(body)
+}
+
+/// `GET /wechat/callback`: answers WeChat's server-URL check with the echo string.
+#[handler]
+pub async fn verify(Query(q): Query<CallbackQuery>, state: Data<&Arc<ChannelState>>) -> Response {
+    let (Some(signature), Some(timestamp), Some(nonce), Some(echostr)) = (q.signature, q.timestamp, q.nonce, q.echostr)
+    else {
+        return reject(StatusCode::BAD_REQUEST, "signature, timestamp, nonce and echostr are required");
+    };
+    if verify_url_signature(state.crypt.token(), &timestamp, &nonce, &signature).is_err() {
+        return reject(StatusCode::FORBIDDEN, "invalid signature");
+    }
+    text(echostr)
+}
+
+/// `POST /wechat/callback`: a message or event push.
+#[handler]
+pub async fn push(Query(q): Query<CallbackQuery>, state: Data<&Arc<ChannelState>>, body: Body) -> Response {
+    let state = state.0.clone();
+    let (Some(timestamp), Some(nonce)) = (q.timestamp.as_deref(), q.nonce.as_deref()) else {
+        return reject(StatusCode::BAD_REQUEST, "timestamp and nonce are required");
+    };
+    let Ok(ts) = timestamp.parse::<i64>() else {
+        return reject(StatusCode::BAD_REQUEST, "timestamp is not a number");
+    };
+    if (now_ms() / 1000 - ts).abs() > MAX_SKEW_SECS {
+        return reject(StatusCode::FORBIDDEN, "stale timestamp");
+    }
+    let Ok(bytes) = body.into_bytes_limit(MAX_PUSH_BYTES).await else {
+        return reject(StatusCode::PAYLOAD_TOO_LARGE, "push too large or unreadable");
+    };
+    let Ok(raw) = std::str::from_utf8(&bytes) else {
+        return reject(StatusCode::BAD_REQUEST, "push is not UTF-8");
+    };
+    let safe_mode = q.encrypt_type.as_deref() == Some("aes");
+    let plain = if safe_mode {
+        let Some(msg_signature) = q.msg_signature.as_deref() else {
+            return reject(StatusCode::BAD_REQUEST, "msg_signature is required in safe mode");
+        };
+        let Ok(envelope) = EncryptedEnvelope::parse(raw) else {
+            return reject(StatusCode::BAD_REQUEST, "malformed safe-mode envelope");
+        };
+        match state.crypt.decrypt_push(msg_signature, timestamp, nonce, &envelope.encrypt) {
+            Ok(plain) => plain,
+            Err(WechatError::SignatureMismatch) => return reject(StatusCode::FORBIDDEN, "invalid msg_signature"),
+            Err(_) => return reject(StatusCode::BAD_REQUEST, "undecryptable push"),
+        }
+    } else {
+        let Some(signature) = q.signature.as_deref() else {
+            return reject(StatusCode::BAD_REQUEST, "signature is required");
+        };
+        if verify_url_signature(state.crypt.token(), timestamp, nonce, signature).is_err() {
+            return reject(StatusCode::FORBIDDEN, "invalid signature");
+        }
+        raw.to_owned()
+    };
+    let Ok(msg) = PushMessage::parse(&plain) else {
+        return reject(StatusCode::BAD_REQUEST, "malformed push XML");
+    };
+
+    let key = msg.dedupe_key();
+    let content = match store::claim_push(&state.db, &key, now_ms()).await {
+        Ok(Claim::New) => respond_in_time(&state, msg.clone(), key).await,
+        // A retry: no second effect; the same words again if the first delivery has them.
+        Ok(Claim::Seen(reply)) => reply,
+        Err(e) => {
+            // WeChat will retry; nothing happened yet.
+            tracing::error!(error = %e, "dedupe store unavailable");
+            return Response::builder().status(StatusCode::SERVICE_UNAVAILABLE).body("store unavailable");
+        }
+    };
+    let Some(content) = content else {
+        return text("success".into());
+    };
+    let reply = msg.reply(now_ms() / 1000, ReplyKind::Text { content }).to_xml();
+    if !safe_mode {
+        return xml(reply);
+    }
+    match state.crypt.encrypt_reply(&reply, now_ms() / 1000, &new_nonce()) {
+        Ok(encrypted) => xml(encrypted.to_xml()),
+        Err(e) => {
+            tracing::error!(error = %e, "could not encrypt a reply");
+            text("success".into())
+        }
+    }
+}
+
+/// Runs the push's effects and answer; if they outlast the reply budget, WeChat gets `success`
+/// now and the answer follows as a customer-service message.
+async fn respond_in_time(state: &Arc<ChannelState>, msg: PushMessage, key: String) -> Option<String> {
+    let mut worker = {
+        let state = state.clone();
+        let msg = msg.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            let reply = state.respond(&msg).await;
+            if let Some(content) = &reply {
+                if let Err(e) = store::save_reply(&state.db, &key, content).await {
+                    tracing::warn!(error = %e, "could not keep a reply for retries");
+                }
+            }
+            reply
+        })
+    };
+    match tokio::time::timeout(state.reply_budget, &mut worker).await {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "push handler failed");
+            None
+        }
+        Err(_) => {
+            let state = state.clone();
+            tokio::spawn(async move {
+                if let Ok(Some(content)) = worker.await {
+                    state.send_late(&msg.from_user_name, &content).await;
+                }
+            });
+            None
+        }
+    }
+}
