@@ -10,13 +10,21 @@
 
 mod api;
 pub mod domain;
+pub mod engine;
+pub mod index;
+pub mod ingest;
+pub mod store;
+pub mod views;
 
 use std::sync::Arc;
 
+use city_platform::time::now_ms;
 use city_platform::{Db, Platform};
+use coords_seed::SeedFile;
 use sqlx::migrate::Migrator;
 
 pub use api::AirApi;
+pub use engine::AirState;
 
 /// The service's name: its SQLite file, PostgreSQL schema and `--only` argument.
 pub const NAME: &str = "air";
@@ -27,12 +35,28 @@ pub const PREFIXES: &[&str] = &["/v1/air"];
 /// This service's migrations, compiled in.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/air");
 
-/// What the air handlers share.
-pub struct AirState {
-    /// The service's own store.
-    pub db: Db,
-    /// Cache, bus and reference data.
-    pub platform: Platform,
+/// The demo stations, compiled in so the portal runs from any working directory.
+pub const STATIONS_SEED: &str = include_str!("../../../seeds/air/stations.json");
+
+mod coords_seed {
+    use serde::Deserialize;
+
+    /// `seeds/air/stations.json`.
+    #[derive(Deserialize)]
+    pub struct SeedFile {
+        pub stations: Vec<SeedStation>,
+    }
+
+    /// One demo station (WGS-84).
+    #[derive(Deserialize)]
+    pub struct SeedStation {
+        pub code: String,
+        pub name: String,
+        pub lat: f64,
+        pub lon: f64,
+        #[serde(default)]
+        pub operator: String,
+    }
 }
 
 /// The running service.
@@ -42,7 +66,41 @@ impl AirService {
     /// Opens and migrates the store and builds the API.
     pub async fn start(platform: Platform) -> Result<(AirApi, Db), city_platform::db::DbError> {
         let db = Db::open(&platform.settings, NAME, &MIGRATOR).await?;
-        let state = Arc::new(AirState { db: db.clone(), platform });
+        let state = Arc::new(AirState::new(db.clone(), platform));
+        if state.platform.settings.seed_demo_data {
+            if let Err(e) = seed_stations(&state).await {
+                tracing::warn!(error = %e, "air: demo stations not loaded");
+            }
+        }
         Ok((AirApi::new(state), db))
     }
+}
+
+/// Loads the demo stations when the station table is empty.
+async fn seed_stations(state: &AirState) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let (n, _) = store::stations_version(&state.db).await?;
+    if n > 0 {
+        return Ok(());
+    }
+    let seed: SeedFile = serde_json::from_str(STATIONS_SEED)?;
+    let now = now_ms();
+    let mut conn = state.db.pool.acquire().await?;
+    for s in seed.stations {
+        let district_code = city_platform::coords::LatLon::new(s.lat, s.lon)
+            .and_then(|at| state.platform.districts.locate(at))
+            .map(|d| d.code.clone());
+        let row = store::StationRow {
+            code: s.code,
+            name: s.name,
+            district_code,
+            lat: s.lat,
+            lon: s.lon,
+            operator: s.operator,
+            active: true,
+            created_at: now,
+            updated_at: now,
+        };
+        store::upsert_station(&mut conn, &row).await?;
+    }
+    Ok(())
 }

@@ -1,19 +1,439 @@
 //! The air service's API in-process, behind the real edge middleware, on both backends.
 
+use std::sync::Arc;
+
+use city_air::engine::{hour_floor, HOUR_MS};
 use city_air::AirService;
-use city_platform::testing::{test_platform, StaticAuthenticator};
+use city_platform::auth::{Citizen, Integrator, Principal, Role, Scopes, Staff};
+use city_platform::testing::{test_platform, StaticAuthenticator, TestPlatform};
+use city_platform::time::{from_ms, now_ms, rfc3339};
+use city_platform::Db;
+use poem::endpoint::BoxEndpoint;
+use poem::test::TestClient;
+use serde_json::{json, Value};
+use sqlx::Row;
+
+struct World {
+    t: TestPlatform,
+    api: Arc<TestClient<BoxEndpoint<'static>>>,
+    db: Db,
+}
+
+async fn world() -> World {
+    let t = test_platform().await;
+    let (api, db) = AirService::start(t.platform.clone()).await.unwrap();
+    let auth = StaticAuthenticator::new();
+    auth.with_token(
+        "admin",
+        Principal::Staff(Staff {
+            staff_id: "a1".into(),
+            username: "admin".into(),
+            roles: vec![Role::Admin],
+            scopes: Scopes::default(),
+            session_id: "s-a1".into(),
+        }),
+    );
+    auth.with_token(
+        "clerk",
+        Principal::Staff(Staff {
+            staff_id: "c1".into(),
+            username: "clerk".into(),
+            roles: vec![Role::Clerk],
+            scopes: Scopes::default(),
+            session_id: "s-c1".into(),
+        }),
+    );
+    for who in ["alice", "bob"] {
+        auth.with_token(who, Principal::Citizen(Citizen { citizen_id: who.into(), session_id: format!("s-{who}") }));
+    }
+    auth.with_key("feed", Integrator { key_id: "k1".into(), name: "feed".into(), scopes: vec!["air-ingest".into()] });
+    auth.with_key("other", Integrator { key_id: "k2".into(), name: "other".into(), scopes: vec!["open311".into()] });
+    let api = Arc::new(t.client(api, &db, auth));
+    World { t, api, db }
+}
+
+async fn json_of(resp: poem::test::TestResponse) -> Value {
+    resp.json().await.value().deserialize()
+}
+
+impl World {
+    async fn put_station(&self, code: &str, lat: f64, lon: f64) {
+        let resp = self
+            .api
+            .put(format!("/v1/air/stations/{code}"))
+            .header("Authorization", "Bearer admin")
+            .body_json(&json!({"name": format!("Station {code}"), "lat": lat, "lon": lon, "operator": "test"}))
+            .send()
+            .await;
+        let status = resp.0.status();
+        assert!(status.is_success(), "{status}: {}", json_of(resp).await);
+    }
+
+    async fn post_readings(&self, readings: Value) -> (u16, Value) {
+        let resp = self
+            .api
+            .post("/v1/air/readings")
+            .header("X-API-Key", "feed")
+            .body_json(&json!({ "readings": readings }))
+            .send()
+            .await;
+        let status = resp.0.status().as_u16();
+        (status, json_of(resp).await)
+    }
+
+    async fn notifications(&self) -> Vec<Value> {
+        let rows =
+            sqlx::query("SELECT payload FROM platform_outbox WHERE topic = 'notify.requested' ORDER BY created_at, id")
+                .fetch_all(&self.db.pool)
+                .await
+                .unwrap();
+        rows.iter().map(|r| serde_json::from_str(&r.get::<String, _>("payload")).unwrap()).collect()
+    }
+}
+
+/// Six pollutants for one station and hour, PM2.5 as given, the rest low.
+fn hour_of(code: &str, hour_end: i64, pm25: &str) -> Vec<Value> {
+    let at = rfc3339(from_ms(hour_end));
+    [("pm25", pm25, "ug/m3"), ("pm10", "40", "ug/m3"), ("so2", "5", "ug/m3"), ("no2", "20", "ug/m3"), ("co", "0.6", "mg/m3"), ("o3", "60", "ug/m3")]
+        .into_iter()
+        .map(|(p, v, u)| json!({"station_code": code, "observed_at": at, "pollutant": p, "value": v.parse::<f64>().unwrap(), "unit": u}))
+        .collect()
+}
+
+fn current_hour() -> i64 {
+    hour_floor(now_ms())
+}
+
+// Synthetic stations around the reference's nearest-station vector (Beijing), far from the demo city's seeds.
+const S1: (f64, f64) = (39.9000, 116.4000);
+const S2: (f64, f64) = (39.9130, 116.3920);
+const S3: (f64, f64) = (39.9080, 116.4080);
+/// The reference's pin, GCJ-02.
+const PIN_GCJ02: (f64, f64) = (39.910126, 116.403743);
 
 #[tokio::test]
 async fn every_scheme_is_listed_and_hj_633_2026_is_the_default() {
-    let t = test_platform().await;
-    let (api, db) = AirService::start(t.platform.clone()).await.unwrap();
-    let client = t.client(api, &db, StaticAuthenticator::new());
-    let resp = client.get("/v1/air/schemes").send().await;
+    let w = world().await;
+    let resp = w.api.get("/v1/air/schemes").send().await;
     resp.assert_status_is_ok();
-    let body: serde_json::Value = resp.json().await.value().deserialize();
+    let body = json_of(resp).await;
     let ids: Vec<&str> = body.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["cn-2026", "cn-2012", "us"]);
     assert_eq!(body[0]["default"], true);
     assert_eq!(body[0]["standard"], "HJ 633-2026");
-    t.cleanup().await;
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_batch_stores_good_rows_and_names_each_bad_one() {
+    let w = world().await;
+    w.put_station("T1", S1.0, S1.1).await;
+    let h = current_hour();
+    let mut rows = hour_of("T1", h, "35");
+    rows.push(json!({"station_code": "T1", "observed_at": rfc3339(from_ms(h + 2 * HOUR_MS)), "pollutant": "pm25", "value": 10.0, "unit": "ug/m3"}));
+    rows.push(json!({"station_code": "T1", "observed_at": rfc3339(from_ms(h)), "pollutant": "co", "value": 2200.0, "unit": "ug/m3"}));
+    rows.push(json!({"station_code": "NOPE", "observed_at": rfc3339(from_ms(h)), "pollutant": "pm25", "value": 10.0, "unit": "ug/m3"}));
+    rows.push(json!({"station_code": "T1", "observed_at": rfc3339(from_ms(h - HOUR_MS)), "pollutant": "pm10", "value": -99.0, "unit": "ug/m3"}));
+    let (status, body) = w.post_readings(Value::Array(rows)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["received"], 10);
+    assert_eq!(body["stored"], 6);
+    let fields: Vec<&str> = body["rejected"].as_array().unwrap().iter().map(|r| r["field"].as_str().unwrap()).collect();
+    assert_eq!(
+        fields,
+        ["readings[6].observed_at", "readings[7].unit", "readings[9].value", "readings[8].station_code"]
+    );
+
+    // The same hour again changes nothing; as a correction with a new value it replaces the stored one.
+    let (_, again) = w.post_readings(Value::Array(hour_of("T1", h, "35"))).await;
+    assert_eq!((again["stored"].as_u64(), again["unchanged"].as_u64()), (Some(0), Some(6)));
+    let fix = json!([{"station_code": "T1", "observed_at": rfc3339(from_ms(h)), "pollutant": "pm25", "value": 80.0, "unit": "ug/m3", "correction": true}]);
+    let (_, corrected) = w.post_readings(fix).await;
+    assert_eq!(corrected["stored"], 1);
+    let stored: String = sqlx::query("SELECT value FROM readings WHERE station_code = 'T1' AND pollutant = 'pm25'")
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap()
+        .get("value");
+    assert_eq!(stored, "80");
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_batch_without_a_good_row_is_a_422_naming_the_rows() {
+    let w = world().await;
+    let (status, body) = w
+        .post_readings(json!([{"station_code": "T1", "observed_at": "yesterday", "pollutant": "pm25", "value": 1.0, "unit": "ug/m3"}]))
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(body["errors"][0]["field"], "readings[0].observed_at");
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn ingestion_needs_a_key_with_the_air_ingest_scope() {
+    let w = world().await;
+    let body = json!({"readings": []});
+    let none = w.api.post("/v1/air/readings").body_json(&body).send().await;
+    none.assert_status(poem::http::StatusCode::UNAUTHORIZED);
+    let wrong = w.api.post("/v1/air/readings").header("X-API-Key", "other").body_json(&body).send().await;
+    wrong.assert_status(poem::http::StatusCode::FORBIDDEN);
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn csv_backfill_reports_per_line() {
+    let w = world().await;
+    w.put_station("T1", S1.0, S1.1).await;
+    let h = current_hour();
+    let (a, b) = (rfc3339(from_ms(h - HOUR_MS)), rfc3339(from_ms(h)));
+    let csv = format!(
+        "station_code,observed_at,pollutant,value,unit\nT1,{a},pm25,35,ug/m3\nT1,{b},pm25,36.5,ug/m3\nT1,{b},co,2.2,ppm\n"
+    );
+    let resp =
+        w.api.post("/v1/air/readings").header("X-API-Key", "feed").content_type("text/csv").body(csv).send().await;
+    resp.assert_status_is_ok();
+    let body = json_of(resp).await;
+    assert_eq!(body["stored"], 2);
+    assert_eq!(body["rejected"][0]["row"], "line 4");
+    assert_eq!(body["rejected"][0]["field"], "line 4: unit");
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_nearest_station_to_a_gcj02_pin_gives_the_standards_index_level_colour_and_advice() {
+    let w = world().await;
+    for (code, at) in [("S1", S1), ("S2", S2), ("S3", S3)] {
+        w.put_station(code, at.0, at.1).await;
+    }
+    let h = current_hour();
+    let mut rows = Vec::new();
+    for code in ["S1", "S2", "S3"] {
+        rows.extend(hour_of(code, h, if code == "S2" { "80" } else { "10" }));
+    }
+    w.post_readings(Value::Array(rows)).await;
+    let resp = w
+        .api
+        .get("/v1/air/nearest")
+        .query("lat", &PIN_GCJ02.0)
+        .query("lon", &PIN_GCJ02.1)
+        .query("coord", &"gcj02")
+        .send()
+        .await;
+    resp.assert_status_is_ok();
+    let body = json_of(resp).await;
+    assert_eq!(body["scheme"], "cn-2026");
+    assert_eq!(body["station"]["code"], "S2");
+    assert!((body["station"]["distance_m"].as_f64().unwrap() - 668.0).abs() < 1.0, "{body}");
+    assert_eq!(body["aqi"], 119);
+    assert_eq!(body["level"], 3);
+    assert_eq!(body["category"]["name_zh"], "轻度污染");
+    assert_eq!(body["colour"]["hex"], "#FF7E00");
+    assert_eq!(body["primary_pollutants"][0]["code"], "pm25");
+    assert!(body["advice"]["zh"].as_str().unwrap().len() > 10);
+    assert_eq!(body["observed_at"], rfc3339(from_ms(h)));
+    assert_eq!(body["fell_back"], false);
+
+    // Another scheme on request, named in the answer.
+    let us = w
+        .api
+        .get("/v1/air/nearest")
+        .query("lat", &PIN_GCJ02.0)
+        .query("lon", &PIN_GCJ02.1)
+        .query("scheme", &"us")
+        .send()
+        .await;
+    let us = json_of(us).await;
+    assert_eq!(us["scheme"], "us");
+    assert_eq!(us["report"]["standard"], "EPA-454/B-24-002");
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_stale_nearest_station_is_skipped_for_the_next_one() {
+    let w = world().await;
+    w.put_station("S2", S2.0, S2.1).await;
+    w.put_station("S3", S3.0, S3.1).await;
+    let h = current_hour();
+    let mut rows = hour_of("S2", h - 5 * HOUR_MS, "10");
+    rows.extend(hour_of("S3", h, "10"));
+    w.post_readings(Value::Array(rows)).await;
+    let resp = w.api.get("/v1/air/nearest").query("lat", &PIN_GCJ02.0).query("lon", &PIN_GCJ02.1).send().await;
+    resp.assert_status_is_ok();
+    let body = json_of(resp).await;
+    assert_eq!(body["station"]["code"], "S3");
+    assert_eq!(body["fell_back"], true);
+    assert_eq!(body["skipped"][0]["code"], "S2");
+    assert_eq!(body["skipped"][0]["reason"], "stale");
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn no_fresh_station_within_20_km_is_a_404_and_bad_points_name_the_field() {
+    let w = world().await;
+    let resp = w.api.get("/v1/air/nearest").query("lat", &PIN_GCJ02.0).query("lon", &PIN_GCJ02.1).send().await;
+    resp.assert_status(poem::http::StatusCode::NOT_FOUND);
+    assert_eq!(json_of(resp).await["type"], "/problems/no-station-nearby");
+    let bad = w.api.get("/v1/air/nearest").query("lat", &95.0).query("lon", &116.0).send().await;
+    bad.assert_status(poem::http::StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(json_of(bad).await["errors"][0]["field"], "lat");
+    let scheme =
+        w.api.get("/v1/air/nearest").query("lat", &30.0).query("lon", &104.0).query("scheme", &"eu").send().await;
+    assert_eq!(json_of(scheme).await["errors"][0]["field"], "scheme");
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_station_shows_24_hours_and_30_days_and_the_2012_scheme_on_request() {
+    let w = world().await;
+    w.put_station("T1", S1.0, S1.1).await;
+    let h = current_hour();
+    let mut rows = Vec::new();
+    for back in 0..30 {
+        rows.extend(hour_of("T1", h - back * HOUR_MS, "80"));
+    }
+    w.post_readings(Value::Array(rows)).await;
+    let resp = w.api.get("/v1/air/stations/T1").query("scheme", &"cn-2012").send().await;
+    resp.assert_status_is_ok();
+    let body = json_of(resp).await;
+    assert_eq!(body["fresh"], true);
+    assert_eq!(body["current"]["report"]["scheme"], "cn-2012");
+    // HJ 633-2012 real-time: the 24-hour moving mean of PM2.5 80 → 106.25, rounded up.
+    assert_eq!(body["current"]["report"]["aqi"], 107);
+    assert_eq!(body["last_24_hours"].as_array().unwrap().len(), 24);
+    assert_eq!(body["last_24_hours"][23]["report"]["aqi"], 107);
+    assert_eq!(body["last_30_days"].as_array().unwrap().len(), 30);
+    let missing = w.api.get("/v1/air/stations/NOPE").send().await;
+    missing.assert_status(poem::http::StatusCode::NOT_FOUND);
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn only_admins_manage_stations_and_the_district_comes_from_the_location() {
+    let w = world().await;
+    let body = json!({"name": "Chunxi Road", "lat": 30.6570, "lon": 104.0800});
+    let clerk = w.api.put("/v1/air/stations/X1").header("Authorization", "Bearer clerk").body_json(&body).send().await;
+    clerk.assert_status(poem::http::StatusCode::FORBIDDEN);
+    let admin = w.api.put("/v1/air/stations/X1").header("Authorization", "Bearer admin").body_json(&body).send().await;
+    admin.assert_status_is_ok();
+    assert_eq!(json_of(admin).await["district_code"], "510104");
+    let audits: i64 =
+        sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM platform_outbox WHERE topic = 'audit.recorded'")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap()
+            .get("n");
+    assert_eq!(audits, 1);
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn districts_are_computed_from_mean_concentrations_of_their_stations() {
+    let w = world().await;
+    // Two stations in Jinjiang District (510104).
+    w.put_station("J1", 30.6570, 104.0800).await;
+    w.put_station("J2", 30.6500, 104.0850).await;
+    let h = current_hour();
+    let mut rows = hour_of("J1", h, "50");
+    rows.extend(hour_of("J2", h, "110"));
+    w.post_readings(Value::Array(rows)).await;
+    let resp = w.api.get("/v1/air/districts").send().await;
+    resp.assert_status_is_ok();
+    let body = json_of(resp).await;
+    assert!(body["method"].as_str().unwrap().contains("mean concentration"));
+    let jinjiang = body["districts"].as_array().unwrap().iter().find(|d| d["code"] == "510104").unwrap().clone();
+    // Mean PM2.5 80 → 119, not the mean (or max) of the stations' indices.
+    assert_eq!(jinjiang["report"]["aqi"], 119, "{jinjiang}");
+    assert_eq!(jinjiang["stations_contributing"], json!(["J1", "J2"]));
+    let summary = json_of(w.api.get("/v1/air/summary").send().await).await;
+    assert_eq!(summary["report"]["aqi"], 119);
+    assert!(summary["text_zh"].as_str().unwrap().contains("119"));
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_alert_fires_once_when_the_threshold_is_crossed_and_clears_when_it_falls_back() {
+    let w = world().await;
+    w.put_station("S2", S2.0, S2.1).await;
+    let resp = w
+        .api
+        .post("/v1/air/alerts")
+        .header("Authorization", "Bearer alice")
+        .body_json(
+            &json!({"lat": PIN_GCJ02.0, "lon": PIN_GCJ02.1, "coord": "gcj02", "label": "home", "threshold_level": 3}),
+        )
+        .send()
+        .await;
+    resp.assert_status(poem::http::StatusCode::CREATED);
+    let sub = json_of(resp).await;
+    assert_eq!((sub["alert_at_aqi"].as_u64(), sub["clear_at_aqi"].as_u64()), (Some(101), Some(80)));
+    let h = current_hour();
+    w.post_readings(Value::Array(hour_of("S2", h - 3 * HOUR_MS, "50"))).await;
+    assert!(w.notifications().await.is_empty());
+
+    // Ten feeds racing to deliver the crossing hour: one alert.
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let api = w.api.clone();
+        let rows = hour_of("S2", h - 2 * HOUR_MS, "80");
+        tasks.push(tokio::spawn(async move {
+            api.post("/v1/air/readings")
+                .header("X-API-Key", "feed")
+                .body_json(&json!({"readings": rows}))
+                .send()
+                .await
+                .0
+                .status()
+        }));
+    }
+    for t in tasks {
+        assert!(t.await.unwrap().is_success());
+    }
+    // Wobbling just under the level and back does not alert again.
+    w.post_readings(Value::Array(hour_of("S2", h - HOUR_MS, "58"))).await;
+    let sent = w.notifications().await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["kind"], "air.alert_raised");
+    assert_eq!(sent[0]["citizen_id"], "alice");
+    assert_eq!(sent[0]["data"]["aqi"], 119);
+    let id = sub["id"].as_str().unwrap();
+    assert_eq!(sent[0]["notification_id"], format!("air:alert:{id}:1:raised"));
+
+    // Falling well below: the all-clear.
+    w.post_readings(Value::Array(hour_of("S2", h, "20"))).await;
+    let sent = w.notifications().await;
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1]["kind"], "air.alert_cleared");
+    assert_eq!(sent[1]["notification_id"], format!("air:alert:{id}:1:cleared"));
+
+    let mine = json_of(w.api.get("/v1/air/alerts").header("Authorization", "Bearer alice").send().await).await;
+    assert_eq!(mine[0]["alerting"], false);
+    let theirs = json_of(w.api.get("/v1/air/alerts").header("Authorization", "Bearer bob").send().await).await;
+    assert_eq!(theirs, json!([]));
+    let steal = w.api.delete(format!("/v1/air/alerts/{id}")).header("Authorization", "Bearer bob").send().await;
+    steal.assert_status(poem::http::StatusCode::NOT_FOUND);
+    let gone = w.api.delete(format!("/v1/air/alerts/{id}")).header("Authorization", "Bearer alice").send().await;
+    gone.assert_status(poem::http::StatusCode::NO_CONTENT);
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_subscription_names_a_district_or_a_place() {
+    let w = world().await;
+    let post = |body: Value| {
+        let api = w.api.clone();
+        async move {
+            let resp = api.post("/v1/air/alerts").header("Authorization", "Bearer alice").body_json(&body).send().await;
+            (resp.0.status().as_u16(), json_of(resp).await)
+        }
+    };
+    let (status, body) = post(json!({"threshold_level": 3})).await;
+    assert_eq!((status, body["errors"][0]["field"].as_str()), (422, Some("lat")));
+    let (status, body) = post(json!({"district_code": "999999"})).await;
+    assert_eq!((status, body["errors"][0]["field"].as_str()), (422, Some("district_code")));
+    let (status, body) = post(json!({"district_code": "510104", "threshold_level": 9})).await;
+    assert_eq!((status, body["errors"][0]["field"].as_str()), (422, Some("threshold_level")));
+    let (status, _) = post(json!({"district_code": "510104"})).await;
+    assert_eq!(status, 201);
+    w.t.cleanup().await;
 }

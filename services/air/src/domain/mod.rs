@@ -8,6 +8,8 @@
 //! - [`average`]: 1-hour, 8-hour, 24-hour, daily, daily-maximum and annual means with their validity rules, and the US NowCast.
 //! - [`scheme`]: [`Scheme`] (`cn-2026` default, `cn-2012`, `us`), per-scheme units, precision, indicators and single sub-indices.
 //! - [`level`]: the six levels of each scheme with names, colours and advice.
+//! - [`series`]: stored hourly values → the averages each scheme's report needs.
+//! - [`alert`]: when an alert is raised and cleared (threshold, hysteresis, quiet period).
 //! - [`report`]: [`AqiReport::compute`], the entry point that turns an [`AqiInput`] into what the API returns.
 //!
 //! Invariants:
@@ -15,6 +17,7 @@
 //! - Breakpoint tables are data, one per standard and column; a scheme id goes with every computed index.
 //! - A missing or invalid value is a [`NoValue`] with a reason, never zero and never a guessed index.
 
+pub mod alert;
 pub mod average;
 mod big;
 mod china;
@@ -23,6 +26,7 @@ pub mod level;
 pub mod pollutant;
 pub mod report;
 pub mod scheme;
+pub mod series;
 mod us;
 
 pub use average::{NoValue, Reading, ValidityRule};
