@@ -45,7 +45,7 @@ impl IncidentsApi {
 
 /// Errors of this service: the platform's problems plus 412 for a stale `If-Match` and 413.
 #[derive(Debug, ApiResponse)]
-pub enum Failure {
+pub enum IncidentFailure {
     /// The request could not be read.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
@@ -78,7 +78,7 @@ pub enum Failure {
     Internal(Json<Problem>),
 }
 
-impl From<Problem> for Failure {
+impl From<Problem> for IncidentFailure {
     fn from(p: Problem) -> Self {
         match p.status {
             400 => Self::BadRequest(Json(p)),
@@ -98,14 +98,14 @@ impl From<Problem> for Failure {
     }
 }
 
-type Result<T> = std::result::Result<T, Failure>;
+type Result<T> = std::result::Result<T, IncidentFailure>;
 
 // ---------------------------------------------------------------------------------------------
 // DTOs
 
 /// A question of a category.
 #[derive(Debug, Object)]
-pub struct QuestionView {
+pub struct IncidentQuestion {
     /// Answer key in `answers`.
     pub code: String,
     /// `string`, `number`, `datetime`, `text`, `singlevaluelist`, `multivaluelist`.
@@ -121,12 +121,12 @@ pub struct QuestionView {
     /// The question in Chinese.
     pub description_zh: String,
     /// Options of list questions.
-    pub values: Vec<OptionView>,
+    pub values: Vec<IncidentQuestionOption>,
 }
 
 /// An option of a list question.
 #[derive(Debug, Object)]
-pub struct OptionView {
+pub struct IncidentQuestionOption {
     /// The value to send.
     pub key: String,
     /// The label.
@@ -135,7 +135,7 @@ pub struct OptionView {
 
 /// A category citizens can report.
 #[derive(Debug, Object)]
-pub struct CategoryView {
+pub struct IncidentCategory {
     /// Stable code.
     pub code: String,
     /// Group, e.g. `roads`.
@@ -151,12 +151,12 @@ pub struct CategoryView {
     /// Hours within which the city aims to resolve it.
     pub sla_hours: i64,
     /// Extra questions.
-    pub questions: Vec<QuestionView>,
+    pub questions: Vec<IncidentQuestion>,
 }
 
 /// A map pin as sent by a client.
 #[derive(Debug, Clone, Object, Deserialize)]
-pub struct PinInput {
+pub struct IncidentPin {
     /// Latitude in degrees.
     pub lat: f64,
     /// Longitude in degrees.
@@ -167,13 +167,13 @@ pub struct PinInput {
 
 /// A new report.
 #[derive(Debug, Clone, Object, Deserialize)]
-pub struct NewReport {
+pub struct NewIncident {
     /// Category code from `GET /v1/incidents/categories`.
     pub category: String,
     /// What is wrong (at most 4,000 characters).
     pub description: String,
     /// Where it is.
-    pub location: PinInput,
+    pub location: IncidentPin,
     /// Address text, most specific first.
     #[serde(default)]
     #[oai(default)]
@@ -201,7 +201,7 @@ fn yes() -> bool {
 
 /// A point in the datum the client asked for.
 #[derive(Debug, Object)]
-pub struct PointView {
+pub struct IncidentPoint {
     /// Latitude.
     pub lat: f64,
     /// Longitude.
@@ -212,7 +212,7 @@ pub struct PointView {
 
 /// An agency.
 #[derive(Debug, Object)]
-pub struct AgencyView {
+pub struct IncidentAgency {
     /// Id.
     pub id: String,
     /// Chinese name.
@@ -223,7 +223,7 @@ pub struct AgencyView {
 
 /// A photo of a report.
 #[derive(Debug, Object)]
-pub struct PhotoView {
+pub struct IncidentPhoto {
     /// Id.
     pub id: String,
     /// The image (JPEG, metadata stripped).
@@ -234,7 +234,7 @@ pub struct PhotoView {
 
 /// One entry of a report's history.
 #[derive(Debug, Object)]
-pub struct UpdateView {
+pub struct IncidentUpdate {
     /// Id.
     pub id: String,
     /// When (RFC 3339, UTC).
@@ -256,7 +256,7 @@ pub struct UpdateView {
 
 /// A report as the public and its reporter see it.
 #[derive(Debug, Object)]
-pub struct ReportView {
+pub struct Incident {
     /// Id (also the Open311 `service_request_id`).
     pub id: String,
     /// Category code.
@@ -270,16 +270,16 @@ pub struct ReportView {
     /// Address text.
     pub address: String,
     /// The pin.
-    pub location: PointView,
+    pub location: IncidentPoint,
     /// District code.
     pub district: String,
     /// The agency handling it.
-    pub agency: AgencyView,
+    pub agency: IncidentAgency,
     /// The reporter's chosen name; absent for anonymous reports.
     #[oai(skip_serializing_if_is_none)]
     pub reporter_name: Option<String>,
     /// Photos.
-    pub photos: Vec<PhotoView>,
+    pub photos: Vec<IncidentPhoto>,
     /// Answers to the category's questions.
     pub answers: serde_json::Value,
     /// Created (RFC 3339).
@@ -293,14 +293,14 @@ pub struct ReportView {
     /// The original, when this one is a duplicate.
     pub duplicate_of: Option<String>,
     /// Public history, oldest first (with `mine` and the single-report view).
-    pub history: Vec<UpdateView>,
+    pub history: Vec<IncidentUpdate>,
 }
 
 /// A report as a clerk sees it.
 #[derive(Debug, Object)]
-pub struct StaffReportView {
+pub struct IncidentForClerk {
     /// What the public sees (with the text even while held, and the internal history).
-    pub report: ReportView,
+    pub report: Incident,
     /// The version for `If-Match` (also the `ETag`).
     pub version: i64,
     /// `pass`, `review` (held by the check) or `pending` (not yet checked).
@@ -314,21 +314,21 @@ pub struct StaffReportView {
     /// `miniprogram` or `open311`.
     pub channel: String,
     /// The pin as the reporter sent it.
-    pub original_location: PointView,
+    pub original_location: IncidentPoint,
 }
 
 /// A possible duplicate near a pin.
 #[derive(Debug, Object)]
-pub struct NearbyView {
+pub struct NearbyIncident {
     /// The report.
-    pub report: ReportView,
+    pub report: Incident,
     /// Metres from the pin.
     pub distance_m: f64,
 }
 
 /// The result of "me too".
 #[derive(Debug, Object)]
-pub struct FollowView {
+pub struct IncidentFollow {
     /// The caller follows it now.
     pub following: bool,
     /// Whether this call added them (false when they already followed).
@@ -339,7 +339,7 @@ pub struct FollowView {
 
 /// A stored photo.
 #[derive(Debug, Object)]
-pub struct UploadedPhoto {
+pub struct UploadedIncidentPhoto {
     /// Id to put in `photo_ids`.
     pub id: String,
     /// Width after processing.
@@ -352,14 +352,14 @@ pub struct UploadedPhoto {
 
 /// A photo upload.
 #[derive(Debug, Multipart)]
-pub struct PhotoUpload {
+pub struct IncidentPhotoUpload {
     /// The image: JPEG, PNG, WebP or GIF, at most 10 MB.
     pub photo: Upload,
 }
 
 /// A state change.
 #[derive(Debug, Clone, Object, Deserialize)]
-pub struct StateChange {
+pub struct IncidentStateChange {
     /// Target state.
     pub state: String,
     /// A response template for the public update.
@@ -375,7 +375,7 @@ pub struct StateChange {
 
 /// An assignment.
 #[derive(Debug, Clone, Object, Deserialize)]
-pub struct Assignment {
+pub struct IncidentAssignment {
     /// The clerk's staff id; null unassigns; omitted means the caller.
     #[serde(default)]
     pub staff_id: Option<String>,
@@ -390,7 +390,7 @@ pub struct Assignment {
 
 /// A note or public update.
 #[derive(Debug, Clone, Object, Deserialize)]
-pub struct NoteInput {
+pub struct IncidentNote {
     /// The text.
     pub text: String,
     /// Shown to the public (and notified to the reporter) rather than internal.
@@ -401,14 +401,14 @@ pub struct NoteInput {
 
 /// A merge.
 #[derive(Debug, Clone, Object, Deserialize)]
-pub struct MergeInput {
+pub struct IncidentMerge {
     /// The original report this one duplicates.
     pub into: String,
 }
 
 /// A reroute.
 #[derive(Debug, Clone, Object, Deserialize)]
-pub struct RerouteInput {
+pub struct IncidentReroute {
     /// New category.
     #[serde(default)]
     pub category: Option<String>,
@@ -419,7 +419,7 @@ pub struct RerouteInput {
 
 /// A response template.
 #[derive(Debug, Object)]
-pub struct TemplateView {
+pub struct IncidentTemplate {
     /// Id.
     pub id: String,
     /// The state it is for.
@@ -438,23 +438,23 @@ pub struct TemplateView {
 
 /// A clerk's report with its ETag.
 #[derive(Debug, ApiResponse)]
-pub enum StaffReportResponse {
+pub enum IncidentForClerkResponse {
     /// The report; `ETag` is its version for `If-Match`.
     #[oai(status = 200)]
-    Ok(Json<StaffReportView>, #[oai(header = "ETag")] String),
+    Ok(Json<IncidentForClerk>, #[oai(header = "ETag")] String),
 }
 
 /// A created report.
 #[derive(Debug, ApiResponse)]
-pub enum CreatedReport {
+pub enum CreatedIncident {
     /// Filed; `Location` is its URL.
     #[oai(status = 201)]
-    Created(Json<ReportView>, #[oai(header = "Location")] String),
+    Created(Json<Incident>, #[oai(header = "Location")] String),
 }
 
 /// A GeoJSON map.
 #[derive(Debug, ApiResponse)]
-pub enum MapResponse {
+pub enum IncidentMapResponse {
     /// An RFC 7946 FeatureCollection: `kind: "report"` points, or `kind: "cluster"` points
     /// with `count` and `states` (counts per state).
     #[oai(status = 200, content_type = "application/geo+json")]
@@ -463,7 +463,7 @@ pub enum MapResponse {
 
 /// An image.
 #[derive(Debug, ApiResponse)]
-pub enum ImageResponse {
+pub enum IncidentImageResponse {
     /// JPEG bytes.
     #[oai(status = 200, content_type = "image/jpeg")]
     Ok(Binary<Vec<u8>>, #[oai(header = "Cache-Control")] String),
@@ -477,13 +477,13 @@ impl IncidentsApi {
     ///
     /// Every category with its questions and SLA, for the reporting form.
     #[oai(path = "/categories", method = "get", operation_id = "list_incident_categories")]
-    async fn list_categories(&self) -> Json<Vec<CategoryView>> {
+    async fn list_categories(&self) -> Json<Vec<IncidentCategory>> {
         Json(
             self.state
                 .catalogue
                 .categories
                 .iter()
-                .map(|c| CategoryView {
+                .map(|c| IncidentCategory {
                     code: c.code.clone(),
                     group: c.group.clone(),
                     name_zh: c.name_zh.clone(),
@@ -494,7 +494,7 @@ impl IncidentsApi {
                     questions: c
                         .questions
                         .iter()
-                        .map(|q| QuestionView {
+                        .map(|q| IncidentQuestion {
                             code: q.code.clone(),
                             datatype: q.datatype.code().into(),
                             required: q.required,
@@ -505,7 +505,7 @@ impl IncidentsApi {
                             values: q
                                 .values
                                 .iter()
-                                .map(|v| OptionView { key: v.key.clone(), name: v.name.clone() })
+                                .map(|v| IncidentQuestionOption { key: v.key.clone(), name: v.name.clone() })
                                 .collect(),
                         })
                         .collect(),
@@ -519,7 +519,7 @@ impl IncidentsApi {
     /// Multipart field `photo`. The type is judged from the bytes; the image is re-encoded as
     /// JPEG (EXIF and GPS removed, orientation applied), shrunk to 2048 px, and given a thumbnail.
     #[oai(path = "/photos", method = "post", operation_id = "upload_incident_photo")]
-    async fn upload_photo(&self, auth: CitizenAuth, body: PhotoUpload) -> Result<Json<UploadedPhoto>> {
+    async fn upload_photo(&self, auth: CitizenAuth, body: IncidentPhotoUpload) -> Result<Json<UploadedIncidentPhoto>> {
         if body.photo.size() > photos::MAX_BYTES {
             return Err(Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "photo-too-large", "The photo is too large")
                 .with_field("photo", format!("at most {} MB", photos::MAX_BYTES / 1024 / 1024))
@@ -557,7 +557,7 @@ impl IncidentsApi {
         store::insert_photo(&self.state.db.pool, &photo, processed.jpeg.len() as i64, now_ms())
             .await
             .map_err(internal)?;
-        Ok(Json(UploadedPhoto {
+        Ok(Json(UploadedIncidentPhoto {
             thumbnail_url: format!("/v1/incidents/photos/{id}/thumbnail"),
             id,
             width: photo.width,
@@ -569,7 +569,7 @@ impl IncidentsApi {
     ///
     /// The re-encoded JPEG of a filed report's photo.
     #[oai(path = "/photos/:id", method = "get", operation_id = "get_incident_photo")]
-    async fn get_photo(&self, id: Path<String>) -> Result<ImageResponse> {
+    async fn get_photo(&self, id: Path<String>) -> Result<IncidentImageResponse> {
         self.photo_bytes(&id.0, false).await
     }
 
@@ -577,7 +577,7 @@ impl IncidentsApi {
     ///
     /// At most 256 px on its longer side.
     #[oai(path = "/photos/:id/thumbnail", method = "get", operation_id = "get_incident_photo_thumbnail")]
-    async fn get_photo_thumbnail(&self, id: Path<String>) -> Result<ImageResponse> {
+    async fn get_photo_thumbnail(&self, id: Path<String>) -> Result<IncidentImageResponse> {
         self.photo_bytes(&id.0, true).await
     }
 
@@ -595,7 +595,7 @@ impl IncidentsApi {
         crs: Query<Option<String>>,
         /// Search radius in metres (1 to 1000).
         radius_m: Query<Option<f64>>,
-    ) -> Result<Json<Vec<NearbyView>>> {
+    ) -> Result<Json<Vec<NearbyIncident>>> {
         let crs = parse_crs(crs.0.as_deref(), "crs")?;
         let pin = reports::parse_pin(crs, lat.0, lon.0, "lat", "lon")?;
         if self.state.catalogue.category(&category.0).is_none() {
@@ -625,7 +625,7 @@ impl IncidentsApi {
         near.truncate(5);
         let mut out = Vec::new();
         for (d, r) in near {
-            out.push(NearbyView {
+            out.push(NearbyIncident {
                 report: self.view(&r, crs, false, false).await?,
                 distance_m: (d * 10.0).round() / 10.0,
             });
@@ -640,7 +640,7 @@ impl IncidentsApi {
     /// content-safety service before it is shown publicly. One report per citizen every few
     /// seconds.
     #[oai(path = "/", method = "post", operation_id = "create_incident")]
-    async fn create_report(&self, auth: CitizenAuth, body: JsonBody<NewReport>) -> Result<CreatedReport> {
+    async fn create_report(&self, auth: CitizenAuth, body: JsonBody<NewIncident>) -> Result<CreatedIncident> {
         let b = body.0;
         let crs = parse_crs(Some(&b.location.crs), "location.crs")?;
         let mut answers = BTreeMap::new();
@@ -674,14 +674,14 @@ impl IncidentsApi {
         };
         let report = reports::file(&self.state, sub).await.map_err(rename_answers)?;
         let view = self.view(&report, crs, true, false).await?;
-        Ok(CreatedReport::Created(Json(view), format!("/v1/incidents/{}", report.id)))
+        Ok(CreatedIncident::Created(Json(view), format!("/v1/incidents/{}", report.id)))
     }
 
     /// List my reports
     ///
     /// The caller's own reports and those they follow, newest first, each with its public history.
     #[oai(path = "/mine", method = "get", operation_id = "list_my_incidents")]
-    async fn list_mine(&self, auth: CitizenAuth, crs: Query<Option<String>>) -> Result<Json<Vec<ReportView>>> {
+    async fn list_mine(&self, auth: CitizenAuth, crs: Query<Option<String>>) -> Result<Json<Vec<Incident>>> {
         let crs = parse_crs(crs.0.as_deref(), "crs")?;
         let rows = store::mine(&self.state.db.pool, &auth.0.citizen_id, 200).await.map_err(internal)?;
         let mut out = Vec::new();
@@ -708,7 +708,7 @@ impl IncidentsApi {
         category: Query<Option<String>>,
         /// Comma-separated states.
         state: Query<Option<String>>,
-    ) -> Result<MapResponse> {
+    ) -> Result<IncidentMapResponse> {
         let crs = parse_crs(crs.0.as_deref(), "crs")?;
         if zoom.0 > 22 {
             return Err(Problem::invalid("zoom", "0 to 22").into());
@@ -788,7 +788,7 @@ impl IncidentsApi {
             // Not RFC 7946's datum: say so in a foreign member rather than silently.
             fc["coordinate_system"] = serde_json::json!(crs.code());
         }
-        Ok(MapResponse::Ok(Json(fc)))
+        Ok(IncidentMapResponse::Ok(Json(fc)))
     }
 
     /// Get a report
@@ -796,7 +796,7 @@ impl IncidentsApi {
     /// The public view with its public history. The text is hidden while the content-safety
     /// check holds it; an anonymous reporter is never named.
     #[oai(path = "/:id", method = "get", operation_id = "get_incident")]
-    async fn get_report(&self, id: Path<String>, crs: Query<Option<String>>) -> Result<Json<ReportView>> {
+    async fn get_report(&self, id: Path<String>, crs: Query<Option<String>>) -> Result<Json<Incident>> {
         let crs = parse_crs(crs.0.as_deref(), "crs")?;
         let r = store::get_report(&self.state.db.pool, &id.0)
             .await
@@ -809,9 +809,9 @@ impl IncidentsApi {
     ///
     /// The caller gets its public updates as if they had reported it.
     #[oai(path = "/:id/followers", method = "post", operation_id = "follow_incident")]
-    async fn follow_report(&self, auth: CitizenAuth, id: Path<String>) -> Result<Json<FollowView>> {
+    async fn follow_report(&self, auth: CitizenAuth, id: Path<String>) -> Result<Json<IncidentFollow>> {
         let (added, followers) = reports::follow(&self.state, &id.0, &auth.0.citizen_id).await?;
-        Ok(Json(FollowView { following: true, added, followers }))
+        Ok(Json(IncidentFollow { following: true, added, followers }))
     }
 
     /// List the clerk queue
@@ -833,7 +833,7 @@ impl IncidentsApi {
         assignee: Query<Option<String>>,
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
-    ) -> Result<Json<Vec<StaffReportView>>> {
+    ) -> Result<Json<Vec<IncidentForClerk>>> {
         let f = queue_filter(
             &auth.0,
             state.0,
@@ -919,14 +919,14 @@ impl IncidentsApi {
     ///
     /// Templates for public updates, per state and category.
     #[oai(path = "/templates", method = "get", operation_id = "list_incident_templates")]
-    async fn list_templates(&self, auth: StaffAuth) -> Result<Json<Vec<TemplateView>>> {
+    async fn list_templates(&self, auth: StaffAuth) -> Result<Json<Vec<IncidentTemplate>>> {
         auth.0.require(&[Role::Clerk])?;
         Ok(Json(
             self.state
                 .catalogue
                 .templates
                 .iter()
-                .map(|t| TemplateView {
+                .map(|t| IncidentTemplate {
                     id: t.id.clone(),
                     state: t.state.clone(),
                     categories: t.categories.clone(),
@@ -943,7 +943,7 @@ impl IncidentsApi {
     ///
     /// With internal notes, moderation state, assignee and the `ETag` to send as `If-Match`.
     #[oai(path = "/queue/:id", method = "get", operation_id = "get_incident_for_clerk")]
-    async fn get_for_clerk(&self, auth: StaffAuth, id: Path<String>) -> Result<StaffReportResponse> {
+    async fn get_for_clerk(&self, auth: StaffAuth, id: Path<String>) -> Result<IncidentForClerkResponse> {
         auth.0.require(&[Role::Clerk])?;
         let r = store::get_report(&self.state.db.pool, &id.0)
             .await
@@ -965,8 +965,8 @@ impl IncidentsApi {
         auth: StaffAuth,
         id: Path<String>,
         #[oai(name = "If-Match")] if_match: Header<Option<String>>,
-        body: JsonBody<StateChange>,
-    ) -> Result<StaffReportResponse> {
+        body: JsonBody<IncidentStateChange>,
+    ) -> Result<IncidentForClerkResponse> {
         let to = State::parse(&body.0.state).map_err(|e| Problem::invalid("state", e.to_string()))?;
         let action = Action::Transition {
             to,
@@ -986,8 +986,8 @@ impl IncidentsApi {
         auth: StaffAuth,
         id: Path<String>,
         #[oai(name = "If-Match")] if_match: Header<Option<String>>,
-        body: JsonBody<Assignment>,
-    ) -> Result<StaffReportResponse> {
+        body: JsonBody<IncidentAssignment>,
+    ) -> Result<IncidentForClerkResponse> {
         let who = if body.0.unassign {
             None
         } else {
@@ -1008,8 +1008,8 @@ impl IncidentsApi {
         auth: StaffAuth,
         id: Path<String>,
         #[oai(name = "If-Match")] if_match: Header<Option<String>>,
-        body: JsonBody<NoteInput>,
-    ) -> Result<StaffReportResponse> {
+        body: JsonBody<IncidentNote>,
+    ) -> Result<IncidentForClerkResponse> {
         let action =
             if body.0.public { Action::PublicUpdate(body.0.text.clone()) } else { Action::Note(body.0.text.clone()) };
         self.act(&auth.0, &id.0, if_match.0.as_deref(), action).await
@@ -1024,8 +1024,8 @@ impl IncidentsApi {
         auth: StaffAuth,
         id: Path<String>,
         #[oai(name = "If-Match")] if_match: Header<Option<String>>,
-        body: JsonBody<MergeInput>,
-    ) -> Result<StaffReportResponse> {
+        body: JsonBody<IncidentMerge>,
+    ) -> Result<IncidentForClerkResponse> {
         self.act(&auth.0, &id.0, if_match.0.as_deref(), Action::Merge(body.0.into.clone())).await
     }
 
@@ -1038,8 +1038,8 @@ impl IncidentsApi {
         auth: StaffAuth,
         id: Path<String>,
         #[oai(name = "If-Match")] if_match: Header<Option<String>>,
-        body: JsonBody<RerouteInput>,
-    ) -> Result<StaffReportResponse> {
+        body: JsonBody<IncidentReroute>,
+    ) -> Result<IncidentForClerkResponse> {
         let action = Action::Reroute { category: body.0.category.clone(), agency: body.0.agency.clone() };
         self.act(&auth.0, &id.0, if_match.0.as_deref(), action).await
     }
@@ -1052,7 +1052,7 @@ impl IncidentsApi {
         id: &str,
         if_match: Option<&str>,
         action: Action,
-    ) -> Result<StaffReportResponse> {
+    ) -> Result<IncidentForClerkResponse> {
         staff.require(&[Role::Clerk])?;
         let expected = match if_match {
             None => None,
@@ -1062,18 +1062,18 @@ impl IncidentsApi {
         self.staff_response(&r).await
     }
 
-    async fn staff_response(&self, r: &Report) -> Result<StaffReportResponse> {
+    async fn staff_response(&self, r: &Report) -> Result<IncidentForClerkResponse> {
         let view = self.staff_view(r, true).await?;
-        Ok(StaffReportResponse::Ok(Json(view), etag(r.version)))
+        Ok(IncidentForClerkResponse::Ok(Json(view), etag(r.version)))
     }
 
-    async fn staff_view(&self, r: &Report, history: bool) -> Result<StaffReportView> {
+    async fn staff_view(&self, r: &Report, history: bool) -> Result<IncidentForClerk> {
         let mut report = self.view(r, Crs::Wgs84, true, false).await?;
         if history {
             let ups = store::updates(&self.state.db.pool, &r.id, true).await.map_err(internal)?;
             report.history = ups.into_iter().map(|u| update_view(u, true)).collect();
         }
-        Ok(StaffReportView {
+        Ok(IncidentForClerk {
             report,
             version: r.version,
             moderation: r.moderation.clone(),
@@ -1081,12 +1081,12 @@ impl IncidentsApi {
             assignee_id: r.assignee_id.clone(),
             assignee_name: r.assignee_name.clone(),
             channel: r.channel.clone(),
-            original_location: PointView { lat: r.orig_lat, lon: r.orig_lon, crs: r.orig_crs.clone() },
+            original_location: IncidentPoint { lat: r.orig_lat, lon: r.orig_lon, crs: r.orig_crs.clone() },
         })
     }
 
     /// The public view; `privileged` shows held text (to its reporter or a clerk).
-    async fn view(&self, r: &Report, crs: Crs, privileged: bool, history: bool) -> Result<ReportView> {
+    async fn view(&self, r: &Report, crs: Crs, privileged: bool, history: bool) -> Result<Incident> {
         let agency = self.state.catalogue.agency(&r.agency);
         let (lat, lon) = LatLon::new(r.lat, r.lon).map(|p| p.to_crs(crs)).unwrap_or((r.lat, r.lon));
         let photo_ids = if r.n_photos > 0 {
@@ -1104,16 +1104,16 @@ impl IncidentsApi {
         } else {
             Vec::new()
         };
-        Ok(ReportView {
+        Ok(Incident {
             id: r.id.clone(),
             category: r.category.clone(),
             state: r.state.clone(),
             status: State::parse(&r.state).map(State::open311_status).unwrap_or("open").into(),
             description: (privileged || r.text_is_public()).then(|| r.description.clone()),
             address: if privileged || r.text_is_public() { r.address.clone() } else { String::new() },
-            location: PointView { lat: round6(lat), lon: round6(lon), crs: crs.code().into() },
+            location: IncidentPoint { lat: round6(lat), lon: round6(lon), crs: crs.code().into() },
             district: r.district.clone(),
-            agency: AgencyView {
+            agency: IncidentAgency {
                 id: r.agency.clone(),
                 name_zh: agency.map(|a| a.name_zh.clone()).unwrap_or_default(),
                 name_en: agency.map(|a| a.name_en.clone()).unwrap_or_default(),
@@ -1121,7 +1121,7 @@ impl IncidentsApi {
             reporter_name: public_name(r.anonymous, r.reporter_name.as_deref()),
             photos: photo_ids
                 .into_iter()
-                .map(|id| PhotoView {
+                .map(|id| IncidentPhoto {
                     url: format!("/v1/incidents/photos/{id}"),
                     thumbnail_url: format!("/v1/incidents/photos/{id}/thumbnail"),
                     id,
@@ -1137,7 +1137,7 @@ impl IncidentsApi {
         })
     }
 
-    async fn photo_bytes(&self, id: &str, thumb: bool) -> Result<ImageResponse> {
+    async fn photo_bytes(&self, id: &str, thumb: bool) -> Result<IncidentImageResponse> {
         let photo = store::photo(&self.state.db.pool, id)
             .await
             .map_err(internal)?
@@ -1149,7 +1149,7 @@ impl IncidentsApi {
         let bytes = tokio::fs::read(photos::file(&self.state.platform.settings.data_dir, &photo.id, thumb))
             .await
             .map_err(|_| Problem::not_found("photo"))?;
-        Ok(ImageResponse::Ok(Binary(bytes), "public, max-age=86400".into()))
+        Ok(IncidentImageResponse::Ok(Binary(bytes), "public, max-age=86400".into()))
     }
 }
 
@@ -1206,8 +1206,8 @@ fn queue_filter(
     })
 }
 
-fn update_view(u: store::Update, staff: bool) -> UpdateView {
-    UpdateView {
+fn update_view(u: store::Update, staff: bool) -> IncidentUpdate {
+    IncidentUpdate {
         id: u.id,
         at: rfc3339(from_ms(u.at)),
         kind: u.kind,
