@@ -97,7 +97,7 @@ fn advice_of(c: &Category) -> AdviceView {
 pub struct SubIndexView {
     /// The pollutant's code.
     pub pollutant: String,
-    /// Averaging period code (`1h`, `8h`, `24h`, `day`, `day_max_1h`, `day_max_8h`, `nowcast`).
+    /// Averaging period code (`1h`, `8h_mov`, `24h_mov`, `day`, `day_max_1h`, `day_max_8h`, `nowcast`).
     pub averaging: String,
     /// Unit of `concentration`.
     pub unit: String,
