@@ -84,6 +84,72 @@ pub struct Settings {
     pub wechat: WechatSettings,
     /// Sign-in sessions and the keys protecting personal data (the identity service).
     pub identity: IdentitySettings,
+    /// The payments service: WeChat Pay merchant credentials, order expiry, background jobs.
+    pub payments: PaymentsSettings,
+}
+
+/// The payments service's WeChat Pay merchant account and timings. The defaults are the
+/// sandbox's demo merchant (DEMO ONLY: valid nowhere but the local sandbox); production sets
+/// every credential from `city.toml` or `CITY_PAYMENTS__*`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentsSettings {
+    /// The WeChat Pay merchant id (`mchid`).
+    pub mchid: String,
+    /// Serial number of the merchant API certificate whose private key signs our requests.
+    pub merchant_serial_no: String,
+    /// The merchant API private key as PEM text (`CITY_PAYMENTS__MERCHANT_PRIVATE_KEY_PEM`).
+    /// Unset with no path either: the sandbox's built-in demo key.
+    pub merchant_private_key_pem: Option<Secret>,
+    /// A file holding the merchant API private key PEM; wins over the inline value.
+    pub merchant_private_key_path: Option<PathBuf>,
+    /// The 32-character APIv3 key that encrypts notifications (AEAD_AES_256_GCM).
+    pub api_v3_key: Secret,
+    /// Id of the WeChat Pay public key (`PUB_KEY_ID_...`) notifications and responses are signed with.
+    pub platform_public_key_id: String,
+    /// That public key as PEM (SPKI). Unset: the sandbox's built-in demo platform key.
+    pub platform_public_key_pem: Option<String>,
+    /// Where WeChat Pay posts payment notifications (https, no query). Unset:
+    /// `http://<listen>/v1/payments/wechatpay/notify`.
+    pub notify_url: Option<String>,
+    /// Where WeChat Pay posts refund notifications. Unset:
+    /// `http://<listen>/v1/payments/wechatpay/refund-notify`.
+    pub refund_notify_url: Option<String>,
+    /// Seconds an unpaid order stays payable (`time_expire`); fines also end at Beijing midnight.
+    pub order_expiry_secs: u64,
+    /// How often the background job runs (lost notifications, expiry, postings, refunds), in seconds.
+    pub job_interval_secs: u64,
+    /// A pending order older than this many seconds is queried at WeChat Pay (lost notification).
+    pub query_after_secs: u64,
+    /// Seconds between retries of a biller posting that failed or timed out.
+    pub posting_retry_secs: u64,
+    /// The sandbox's notification retry schedule in seconds after each failed delivery (WeChat:
+    /// 15s, 15s, 30s, 3m, 10m, 20m, 30m, 30m, 30m, 60m, 3h, 3h, 3h, 6h, 6h); tests compress it.
+    pub sandbox_notify_retry_secs: Vec<u64>,
+}
+
+impl Default for PaymentsSettings {
+    fn default() -> Self {
+        // DEMO ONLY: the sandbox's merchant; these values are valid nowhere else.
+        Self {
+            mchid: "1900000001".into(),
+            merchant_serial_no: "5157F09EFDC096DE15EBE81A47057A7232F1B8E1".into(),
+            merchant_private_key_pem: None,
+            merchant_private_key_path: None,
+            api_v3_key: Secret::new("sandboxapiv3key00000000000000001"),
+            platform_public_key_id: "PUB_KEY_ID_0119000000012026112500000000000001".into(),
+            platform_public_key_pem: None,
+            notify_url: None,
+            refund_notify_url: None,
+            order_expiry_secs: 30 * 60,
+            job_interval_secs: 5,
+            query_after_secs: 60,
+            posting_retry_secs: 30,
+            sandbox_notify_retry_secs: vec![
+                15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600,
+            ],
+        }
+    }
 }
 
 /// The identity service's keys and lifetimes. The default keys are demo values, printed in the
@@ -172,6 +238,22 @@ impl Settings {
     pub fn wechat_pay_base(&self) -> String {
         self.wechat.pay_api_base.clone().unwrap_or_else(|| format!("http://{}/sandbox/wechat/pay", self.listen))
     }
+
+    /// Where WeChat Pay sends payment notifications for our orders.
+    pub fn payments_notify_url(&self) -> String {
+        self.payments
+            .notify_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}/v1/payments/wechatpay/notify", self.listen))
+    }
+
+    /// Where WeChat Pay sends refund notifications for our refunds.
+    pub fn payments_refund_notify_url(&self) -> String {
+        self.payments
+            .refund_notify_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}/v1/payments/wechatpay/refund-notify", self.listen))
+    }
 }
 
 /// Requests allowed per window, per client IP and per identity (bearer token or API key).
@@ -234,6 +316,7 @@ impl Default for Settings {
             },
             wechat: WechatSettings::default(),
             identity: IdentitySettings::default(),
+            payments: PaymentsSettings::default(),
         }
     }
 }
@@ -280,10 +363,12 @@ impl Settings {
                     }
                 }
             }
-            if let Some(wechat) = map.get_mut("wechat").and_then(|w| w.as_object_mut()) {
-                for (key, v) in wechat.iter_mut() {
-                    if key.contains("secret") || key.contains("token") || key.contains("key") {
-                        *v = serde_json::Value::String("****".into());
+            for section in ["wechat", "payments"] {
+                if let Some(wechat) = map.get_mut(section).and_then(|w| w.as_object_mut()) {
+                    for (key, v) in wechat.iter_mut() {
+                        if key.contains("secret") || key.contains("token") || key.contains("key") {
+                            *v = serde_json::Value::String("****".into());
+                        }
                     }
                 }
             }

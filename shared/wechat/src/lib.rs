@@ -15,6 +15,7 @@
 pub mod client;
 pub mod crypto;
 pub mod error;
+pub mod pay_client;
 pub mod xml;
 
 pub use error::WechatError;

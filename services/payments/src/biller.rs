@@ -1,0 +1,155 @@
+//! Billers behind one adapter: query an account, post a payment (销账) with our order number as
+//! the idempotency key, and the daily statement. The embedded default simulates every biller in
+//! this service's store, with a per-account `posting_mode` so tests can make posting fail, time
+//! out or be rejected.
+
+use async_trait::async_trait;
+use city_platform::Db;
+
+/// An account as the biller reports it.
+#[derive(Debug, Clone)]
+pub struct BillerAccount {
+    /// The holder's full name (mask before showing it).
+    pub holder_name: String,
+    /// The service address.
+    pub address: String,
+    /// Prepaid (top-ups) rather than billed per period.
+    pub prepaid: bool,
+    /// Prepaid balance, fen.
+    pub balance_fen: i64,
+}
+
+/// How a posting went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostingOutcome {
+    /// The biller has the payment (now or from an earlier attempt with the same key).
+    Posted,
+    /// Try again later (failure or timeout: the outcome is unknown, the key makes a retry safe).
+    Retry(String),
+    /// The biller refuses for good; the money goes back.
+    Rejected(String),
+}
+
+/// One line of a biller's daily statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementLine {
+    /// Our order number.
+    pub out_trade_no: String,
+    /// Amount posted, fen.
+    pub amount_fen: i64,
+}
+
+/// A biller adapter.
+#[async_trait]
+pub trait Biller: Send + Sync + 'static {
+    /// The account, or `None` when the biller does not know it.
+    async fn query_account(&self, biller_id: &str, account_no: &str) -> Result<Option<BillerAccount>, sqlx::Error>;
+    /// Posts a payment; `out_trade_no` is the idempotency key.
+    async fn post_payment(
+        &self,
+        biller_id: &str,
+        account_no: &str,
+        out_trade_no: &str,
+        amount_fen: i64,
+        topup: bool,
+    ) -> PostingOutcome;
+    /// What the biller posted between two instants (a Beijing day), for reconciliation.
+    async fn statement(&self, from_ms: i64, to_ms: i64) -> Result<Vec<StatementLine>, sqlx::Error>;
+}
+
+/// The simulated biller over this service's `sim_*` tables.
+pub struct SimulatedBiller {
+    db: Db,
+}
+
+impl SimulatedBiller {
+    /// Over the service's store.
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl Biller for SimulatedBiller {
+    async fn query_account(&self, biller_id: &str, account_no: &str) -> Result<Option<BillerAccount>, sqlx::Error> {
+        let row: Option<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT holder_name, address, CAST(CASE WHEN prepaid THEN 1 ELSE 0 END AS BIGINT), balance_fen FROM sim_accounts WHERE biller_id = $1 AND account_no = $2",
+        )
+        .bind(biller_id)
+        .bind(account_no)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        Ok(row.map(|(holder_name, address, prepaid, balance_fen)| BillerAccount {
+            holder_name,
+            address,
+            prepaid: prepaid != 0,
+            balance_fen,
+        }))
+    }
+
+    async fn post_payment(
+        &self,
+        biller_id: &str,
+        account_no: &str,
+        out_trade_no: &str,
+        amount_fen: i64,
+        topup: bool,
+    ) -> PostingOutcome {
+        let result: Result<PostingOutcome, sqlx::Error> = async {
+            let mode: Option<(String,)> =
+                sqlx::query_as("SELECT posting_mode FROM sim_accounts WHERE biller_id = $1 AND account_no = $2")
+                    .bind(biller_id)
+                    .bind(account_no)
+                    .fetch_optional(&self.db.pool)
+                    .await?;
+            // Fines go to the traffic police system, which has no accounts here and always accepts.
+            let mode = mode
+                .map_or_else(|| if biller_id == "traffic" { "ok".to_owned() } else { "unknown".to_owned() }, |m| m.0);
+            match mode.as_str() {
+                "ok" => {}
+                "fail" => return Ok(PostingOutcome::Retry("biller error".into())),
+                "timeout" => return Ok(PostingOutcome::Retry("biller timed out".into())),
+                "reject" => return Ok(PostingOutcome::Rejected("the biller refused the payment".into())),
+                _ => return Ok(PostingOutcome::Rejected("unknown account".into())),
+            }
+            let mut tx = self.db.begin_write().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO sim_postings (out_trade_no, biller_id, account_no, amount_fen, posted_at_ms)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (out_trade_no) DO NOTHING",
+            )
+            .bind(out_trade_no)
+            .bind(biller_id)
+            .bind(account_no)
+            .bind(amount_fen)
+            .bind(city_platform::time::now_ms())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 1 && topup {
+                sqlx::query(
+                    "UPDATE sim_accounts SET balance_fen = balance_fen + $1 WHERE biller_id = $2 AND account_no = $3",
+                )
+                .bind(amount_fen)
+                .bind(biller_id)
+                .bind(account_no)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(PostingOutcome::Posted)
+        }
+        .await;
+        result.unwrap_or_else(|err| PostingOutcome::Retry(format!("biller store: {err}")))
+    }
+
+    async fn statement(&self, from_ms: i64, to_ms: i64) -> Result<Vec<StatementLine>, sqlx::Error> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT out_trade_no, amount_fen FROM sim_postings WHERE posted_at_ms >= $1 AND posted_at_ms < $2 ORDER BY out_trade_no",
+        )
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(out_trade_no, amount_fen)| StatementLine { out_trade_no, amount_fen }).collect())
+    }
+}

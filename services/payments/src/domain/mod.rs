@@ -1,0 +1,237 @@
+//! Pure payment rules: plates and plate types, the legal late surcharge on fines, order
+//! numbers, masking, and the bill-import CSV. No poem, no sqlx, no clock reads.
+
+pub mod import;
+
+use chrono::NaiveDate;
+
+/// Province abbreviations in use on plates.
+const PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
+
+/// Plate type codes (号牌种类) we accept, with their names.
+pub const PLATE_TYPES: &[(&str, &str)] = &[
+    ("01", "大型汽车"),
+    ("02", "小型汽车"),
+    ("03", "使馆汽车"),
+    ("04", "领馆汽车"),
+    ("05", "境外汽车"),
+    ("06", "外籍汽车"),
+    ("07", "普通摩托车"),
+    ("08", "轻便摩托车"),
+    ("13", "低速车"),
+    ("15", "挂车"),
+    ("16", "教练汽车"),
+    ("23", "警用汽车"),
+    ("26", "香港入出境车"),
+    ("27", "澳门入出境车"),
+    ("51", "大型新能源汽车"),
+    ("52", "小型新能源汽车"),
+];
+
+/// A plate number in normal form (`川A12345`): province, issuer letter, serial.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Plate(String);
+
+impl std::fmt::Debug for Plate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The serial identifies a vehicle (and so a person); logs see the region only.
+        let head: String = self.0.chars().take(2).collect();
+        write!(f, "Plate({head}***)")
+    }
+}
+
+impl Plate {
+    /// Normalises (trim, drop `·` `.` spaces, upper-case) and validates a regular or new-energy plate.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let normal: String = raw
+            .chars()
+            .filter(|c| !matches!(c, '·' | '.' | ' ' | '\u{3000}' | '-'))
+            .flat_map(char::to_uppercase)
+            .collect();
+        let chars: Vec<char> = normal.chars().collect();
+        let serial_char = |c: char| (c.is_ascii_uppercase() && c != 'I' && c != 'O') || c.is_ascii_digit();
+        let ok = match chars.as_slice() {
+            [p, issuer, serial @ ..] if PROVINCES.contains(*p) && issuer.is_ascii_uppercase() => match serial {
+                // Regular plate: five letters or digits.
+                s if s.len() == 5 => s.iter().all(|c| serial_char(*c)),
+                // Small new-energy: D/F, a letter or digit, four digits; large: five digits then D/F.
+                s if s.len() == 6 => {
+                    (matches!(s[0], 'D' | 'F') && serial_char(s[1]) && s[2..].iter().all(char::is_ascii_digit))
+                        || (s[..5].iter().all(char::is_ascii_digit) && matches!(s[5], 'D' | 'F'))
+                }
+                _ => false,
+            },
+            _ => false,
+        };
+        ok.then_some(Self(normal))
+    }
+
+    /// The normal form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A plate type code from [`PLATE_TYPES`].
+pub fn plate_type(code: &str) -> Option<&'static str> {
+    PLATE_TYPES.iter().find(|(c, _)| *c == code.trim()).map(|(c, _)| *c)
+}
+
+/// A decision number (决定书编号): 15-20 digits.
+pub fn decision_no(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    ((15..=20).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit())).then(|| raw.to_owned())
+}
+
+/// Days to pay a fine before the surcharge starts (Administrative Penalty Law art. 67).
+pub const FINE_DEADLINE_DAYS: i64 = 15;
+
+/// What a fine costs on a given Beijing day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FineQuote {
+    /// The fine itself, fen.
+    pub fine_fen: i64,
+    /// Days past the 15-day deadline (0 when on time).
+    pub late_days: i64,
+    /// 3 % of the fine per late day, never more than the fine (art. 72), fen, rounded down.
+    pub surcharge_fen: i64,
+    /// Fine plus surcharge.
+    pub total_fen: i64,
+}
+
+/// The amount due for a fine decided on `decided_on`, paid on `today` (both Beijing dates).
+pub fn fine_quote(fine_fen: i64, decided_on: NaiveDate, today: NaiveDate) -> FineQuote {
+    let late_days = ((today - decided_on).num_days() - FINE_DEADLINE_DAYS).max(0);
+    let surcharge = (i128::from(fine_fen) * 3 * i128::from(late_days) / 100).min(i128::from(fine_fen));
+    let surcharge_fen = i64::try_from(surcharge).unwrap_or(fine_fen);
+    FineQuote { fine_fen, late_days, surcharge_fen, total_fen: fine_fen + surcharge_fen }
+}
+
+/// A fresh out_trade_no: a kind letter and 31 characters from the order id, within WeChat's
+/// 6-32 of `[0-9A-Za-z_-|*]`.
+pub fn out_trade_no(kind: ItemKind, order_id: &str) -> String {
+    let hex: String = order_id.chars().filter(char::is_ascii_alphanumeric).collect();
+    let prefix = match kind {
+        ItemKind::Bill => 'B',
+        ItemKind::Fine => 'F',
+        ItemKind::Topup => 'T',
+    };
+    format!("{prefix}{}", &hex[..hex.len().min(31)])
+}
+
+/// What an order pays for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    /// A utility bill for one period.
+    Bill,
+    /// A traffic fine with its surcharge.
+    Fine,
+    /// A prepaid top-up.
+    Topup,
+}
+
+impl ItemKind {
+    /// Stored and API form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bill => "bill",
+            Self::Fine => "fine",
+            Self::Topup => "topup",
+        }
+    }
+
+    /// From the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "bill" => Some(Self::Bill),
+            "fine" => Some(Self::Fine),
+            "topup" => Some(Self::Topup),
+            _ => None,
+        }
+    }
+}
+
+/// A holder's name for display: the family name's characters replaced but the last (`*三丰` → `**丰`).
+pub fn mask_name(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    match chars.len() {
+        0 => String::new(),
+        1 => "*".into(),
+        n => "*".repeat(n - 1) + &chars[n - 1].to_string(),
+    }
+}
+
+/// An account number for display: the last four characters.
+pub fn mask_account(account: &str) -> String {
+    let chars: Vec<char> = account.chars().collect();
+    let keep = chars.len().min(4);
+    "*".repeat(chars.len() - keep) + &chars[chars.len() - keep..].iter().collect::<String>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn regular_and_new_energy_plates_are_accepted_in_any_printed_form() {
+        assert_eq!(Plate::parse(" 川a·12345 ").unwrap().as_str(), "川A12345");
+        assert!(Plate::parse("川AD12345").is_some());
+        assert!(Plate::parse("粤B12345F").is_some());
+        assert!(Plate::parse("京A1234").is_none(), "four serial characters are too few");
+        assert!(Plate::parse("京AD1234X").is_none(), "a small NEV plate ends in four digits");
+    }
+
+    #[test]
+    fn plates_with_i_or_o_or_foreign_provinces_are_rejected() {
+        assert!(Plate::parse("川A1234O").is_none());
+        assert!(Plate::parse("X A12345").is_none());
+        assert!(Plate::parse("川A1234学").is_none());
+        assert!(Plate::parse("").is_none());
+    }
+
+    #[test]
+    fn plate_debug_output_hides_the_serial() {
+        assert_eq!(format!("{:?}", Plate::parse("川A12345").unwrap()), "Plate(川A***)");
+    }
+
+    #[test]
+    fn a_fine_paid_within_fifteen_days_has_no_surcharge() {
+        let q = fine_quote(20000, d("2026-11-01"), d("2026-11-16"));
+        assert_eq!((q.late_days, q.surcharge_fen, q.total_fen), (0, 0, 20000));
+    }
+
+    #[test]
+    fn the_surcharge_is_three_percent_per_late_day() {
+        let q = fine_quote(10000, d("2026-11-01"), d("2026-11-21"));
+        assert_eq!((q.late_days, q.surcharge_fen, q.total_fen), (5, 1500, 11500));
+    }
+
+    #[test]
+    fn the_surcharge_never_exceeds_the_fine() {
+        let q = fine_quote(5000, d("2026-01-01"), d("2026-11-01"));
+        assert_eq!((q.surcharge_fen, q.total_fen), (5000, 10000));
+    }
+
+    #[test]
+    fn odd_fen_surcharges_round_down() {
+        let q = fine_quote(3333, d("2026-11-01"), d("2026-11-17"));
+        assert_eq!(q.surcharge_fen, 99); // 3 % of 3333 = 99.99
+    }
+
+    #[test]
+    fn out_trade_numbers_fit_wechat_rules() {
+        let no = out_trade_no(ItemKind::Fine, "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b");
+        assert!((6..=32).contains(&no.len()), "{no}");
+        assert!(no.starts_with('F'));
+    }
+
+    #[test]
+    fn names_and_accounts_are_masked() {
+        assert_eq!(mask_name("张三丰"), "**丰");
+        assert_eq!(mask_account("3100123456"), "******3456");
+    }
+}

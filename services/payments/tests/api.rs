@@ -1,0 +1,439 @@
+//! The payments API end to end over real HTTP, with the WeChat Pay sandbox on the same port:
+//! bind, bill, order, pay in the sandbox, notification, posting, receipt, refunds, fines,
+//! reconciliation, imports, and the exactly-once guarantees under replay and concurrency.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use city_payments::{PaymentsService, PaymentsState};
+use city_platform::auth::{Citizen, Principal, Role, Scopes, SharedAuthenticator, Staff};
+use city_platform::edge::RateLimiter;
+use city_platform::testing::{test_platform_with, StaticAuthenticator, TestPlatform};
+use city_wechat::crypto::pay::{
+    new_nonce, new_resource_nonce, ApiV3Key, Notification, PayPrivateKey, WechatpayHeaders,
+};
+use city_wechat::pay_client::demo;
+use poem::listener::TcpAcceptor;
+use poem::EndpointExt as _;
+use serde_json::{json, Value};
+
+struct Portal {
+    t: TestPlatform,
+    base: String,
+    http: reqwest::Client,
+    state: Arc<PaymentsState>,
+}
+
+async fn portal() -> Portal {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let t = test_platform_with(|s| {
+        s.listen = addr;
+        s.rate_limit.enabled = false;
+        s.payments.job_interval_secs = 1;
+        s.payments.query_after_secs = 1;
+        s.payments.posting_retry_secs = 1;
+        s.payments.sandbox_notify_retry_secs = vec![0, 0, 1];
+    })
+    .await;
+    let (api, db, state) = PaymentsService::start_with_state(t.platform.clone()).await.unwrap();
+    t.track(&db);
+    let auth = StaticAuthenticator::new();
+    let citizen = |id: &str| Principal::Citizen(Citizen { citizen_id: id.into(), session_id: format!("s-{id}") });
+    auth.with_token("alice", citizen("citizen-alice"));
+    auth.with_token("bob", citizen("citizen-bob"));
+    let staff = |roles: Vec<Role>| {
+        Principal::Staff(Staff {
+            staff_id: "staff-1".into(),
+            username: "fin".into(),
+            roles,
+            scopes: Scopes::default(),
+            session_id: "s".into(),
+        })
+    };
+    auth.with_token("finance", staff(vec![Role::Finance]));
+    auth.with_token("clerk", staff(vec![Role::Clerk]));
+    let authenticator: SharedAuthenticator = auth;
+    let service = poem_openapi::OpenApiService::new(api, "test", "0");
+    let route = poem::Route::new()
+        .nest("/sandbox/wechat", city_wechat_sandbox::endpoint(&t.settings))
+        .nest("/", service)
+        .data(authenticator)
+        .boxed();
+    let limiter = RateLimiter::new(t.platform.cache.clone(), t.settings.rate_limit.clone(), Vec::new());
+    let endpoint = city_platform::edge::stack(route, &t.settings, limiter, false, None);
+    let acceptor = TcpAcceptor::from_std(listener).unwrap();
+    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(endpoint));
+    Portal { t, base: format!("http://{addr}"), http: reqwest::Client::new(), state }
+}
+
+impl Portal {
+    async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method.parse().unwrap(), format!("{}{path}", self.base)).bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    async fn sandbox_pay(&self, out_trade_no: &str, notify: bool) -> u16 {
+        self.http
+            .post(format!("{}/sandbox/wechat/pay/_test/transactions/{out_trade_no}/pay", self.base))
+            .json(&json!({ "notify": notify }))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// Polls an order until `check` holds, or fails after 15 s.
+    async fn wait_order(&self, token: &str, id: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let (_, order) = self.call("GET", &format!("/v1/payments/orders/{id}"), token, None).await;
+            if check(&order) {
+                return order;
+            }
+            assert!(Instant::now() < deadline, "order never reached the expected state: {order}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn count(&self, sql: &str, bind: &str) -> i64 {
+        let (n,): (i64,) = sqlx::query_as(sql).bind(bind).fetch_one(&self.state.db.pool).await.unwrap();
+        n
+    }
+
+    /// Binds one of Alice's accounts and creates an order for its first unpaid bill.
+    async fn bill_order(&self, account_no: &str, biller: &str) -> Value {
+        let (status, account) = self
+            .call(
+                "POST",
+                "/v1/payments/accounts",
+                "alice",
+                Some(json!({ "biller_id": biller, "account_no": account_no })),
+            )
+            .await;
+        assert_eq!(status, 200, "{account}");
+        let path = format!("/v1/payments/accounts/{}/bills", account["id"].as_str().unwrap());
+        let (_, bills) = self.call("GET", &path, "alice", None).await;
+        let bill = bills.as_array().unwrap().iter().find(|b| b["status"] == "unpaid").unwrap().clone();
+        let body = json!({ "kind": "bill", "bill_id": bill["id"], "payer_openid": "oAlice" });
+        let (status, order) = self.call("POST", "/v1/payments/orders", "alice", Some(body)).await;
+        assert_eq!(status, 200, "{order}");
+        order
+    }
+
+    /// A notification signed with the sandbox's platform key, as WeChat Pay would send it.
+    fn notification(&self, transaction: &Value, timestamp: i64) -> (Vec<(&'static str, String)>, Vec<u8>) {
+        let key = ApiV3Key::parse(self.t.settings.payments.api_v3_key.expose()).unwrap();
+        let resource = key
+            .encrypt_resource(Some("transaction"), "transaction", &new_resource_nonce(), &transaction.to_string())
+            .unwrap();
+        let body = serde_json::to_vec(&Notification {
+            id: "EV-1".into(),
+            create_time: "2026-11-25T10:00:00+08:00".into(),
+            resource_type: "encrypt-resource".into(),
+            event_type: "TRANSACTION.SUCCESS".into(),
+            summary: "支付成功".into(),
+            resource,
+        })
+        .unwrap();
+        let platform = PayPrivateKey::from_pem(demo::PLATFORM_PRIVATE_KEY_PEM).unwrap();
+        let serial = &self.t.settings.payments.platform_public_key_id;
+        let headers = WechatpayHeaders::sign(&platform, serial, timestamp, &new_nonce(), &body).unwrap();
+        (headers.to_pairs(), body)
+    }
+
+    async fn post_notification(&self, headers: &[(&'static str, String)], body: Vec<u8>) -> u16 {
+        let mut req = self
+            .http
+            .post(format!("{}/v1/payments/wechatpay/notify", self.base))
+            .header("Content-Type", "application/json")
+            .body(body);
+        for (name, value) in headers {
+            req = req.header(*name, value);
+        }
+        req.send().await.unwrap().status().as_u16()
+    }
+
+    fn transaction(&self, order: &Value, total: i64, transaction_id: &str) -> Value {
+        json!({
+            "appid": self.t.settings.wechat.mp_appid, "mchid": self.t.settings.payments.mchid,
+            "out_trade_no": order["out_trade_no"], "transaction_id": transaction_id, "trade_type": "JSAPI",
+            "trade_state": "SUCCESS", "trade_state_desc": "支付成功", "success_time": "2026-11-25T10:00:00+08:00",
+            "payer": { "openid": "oAlice" }, "amount": { "total": total, "payer_total": total, "currency": "CNY" },
+        })
+    }
+}
+
+fn today() -> String {
+    city_platform::time::city_date(chrono::Utc::now()).to_string()
+}
+
+#[tokio::test]
+async fn a_bill_is_paid_in_the_sandbox_posted_and_receipted_and_paying_again_is_409() {
+    let p = portal().await;
+    let order = p.bill_order("3100123456", "cd-power").await;
+    assert_eq!(order["state"], "pending");
+    assert_eq!(order["amount_fen"], 18650);
+    assert!(order["pay_params"]["paySign"].as_str().is_some_and(|s| !s.is_empty()));
+    let id = order["id"].as_str().unwrap();
+    let again_body = json!({ "kind": "bill", "bill_id": order["item_id"], "payer_openid": "oAlice" });
+
+    // Asking again resumes the same order: one out_trade_no per item at a time.
+    let (_, again) = p.call("POST", "/v1/payments/orders", "alice", Some(again_body.clone())).await;
+    assert_eq!(again["out_trade_no"], order["out_trade_no"]);
+
+    assert_eq!(p.sandbox_pay(order["out_trade_no"].as_str().unwrap(), true).await, 200);
+    let paid = p.wait_order("alice", id, |o| o["posting_state"] == "posted").await;
+    assert_eq!(paid["state"], "paid");
+
+    let (status, receipt) = p.call("GET", &format!("/v1/payments/orders/{id}/receipt"), "alice", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(receipt["amount_yuan"], "186.50");
+    let (status, html) = p.call("GET", &format!("/v1/payments/orders/{id}/receipt?format=html"), "alice", None).await;
+    assert_eq!(status, 200);
+    assert!(html.as_str().unwrap().contains("186.50"));
+
+    let (status, problem) = p.call("POST", "/v1/payments/orders", "alice", Some(again_body)).await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["type"], "/problems/already-paid");
+
+    let (status, report) =
+        p.call("GET", &format!("/v1/payments/reconciliation?date={}", today()), "finance", None).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["mismatches"], json!([]), "{report}");
+    assert_eq!(report["wechat_fen"], 18650);
+    assert_eq!(report["biller_fen"], 18650);
+    p.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn fifty_concurrent_replays_of_one_notification_make_one_payment_one_posting_one_ledger_entry() {
+    let p = portal().await;
+    let order = p.bill_order("3100123456", "cd-power").await;
+    let transaction = p.transaction(&order, 18650, "4200000000000000000000000001");
+    let (headers, body) = p.notification(&transaction, chrono::Utc::now().timestamp());
+    let replies = futures::future::join_all((0..50).map(|_| p.post_notification(&headers, body.clone()))).await;
+    assert!(replies.iter().all(|s| *s == 204), "{replies:?}");
+    let id = order["id"].as_str().unwrap();
+    p.wait_order("alice", id, |o| o["posting_state"] == "posted").await;
+    let payment_rows = "SELECT CAST(COUNT(*) AS BIGINT) FROM ledger WHERE order_id = $1 AND entry_key = 'payment'";
+    assert_eq!(p.count(payment_rows, id).await, 2);
+    assert_eq!(
+        p.count("SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM ledger WHERE order_id = $1", id).await,
+        0
+    );
+    assert_eq!(
+        p.count("SELECT CAST(COUNT(*) AS BIGINT) FROM platform_outbox WHERE topic = $1", "payments.paid").await,
+        1
+    );
+    let no = order["out_trade_no"].as_str().unwrap();
+    assert_eq!(p.count("SELECT CAST(COUNT(*) AS BIGINT) FROM sim_postings WHERE out_trade_no = $1", no).await, 1);
+    p.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn forged_stale_unknown_and_wrong_amount_notifications_are_refused_and_change_nothing() {
+    let p = portal().await;
+    let order = p.bill_order("3100123456", "cd-power").await;
+    let now = chrono::Utc::now().timestamp();
+    let good = p.transaction(&order, 18650, "4200000000000000000000000002");
+
+    let (headers, mut body) = p.notification(&good, now);
+    let last = body.len() - 3;
+    body[last] ^= 1;
+    assert_eq!(p.post_notification(&headers, body).await, 401, "tampered body");
+
+    let (headers, body) = p.notification(&good, now - 600);
+    assert_eq!(p.post_notification(&headers, body).await, 401, "stale timestamp");
+
+    let (mut headers, body) = p.notification(&good, now);
+    for h in &mut headers {
+        if h.0 == "Wechatpay-Signature" {
+            h.1 = format!("WECHATPAY/SIGNTEST/{}", h.1);
+        }
+    }
+    assert_eq!(p.post_notification(&headers, body).await, 401, "signature probe");
+
+    let (headers, body) = p.notification(&p.transaction(&order, 1, "4200000000000000000000000002"), now);
+    assert_eq!(p.post_notification(&headers, body).await, 400, "wrong amount");
+
+    let mut unknown = p.transaction(&order, 18650, "4200000000000000000000000003");
+    unknown["out_trade_no"] = json!("B0000000000000000000000000000000");
+    let (headers, body) = p.notification(&unknown, now);
+    assert_eq!(p.post_notification(&headers, body).await, 400, "unknown order");
+
+    let mut foreign = p.transaction(&order, 18650, "4200000000000000000000000004");
+    foreign["mchid"] = json!("1999999999");
+    let (headers, body) = p.notification(&foreign, now);
+    assert_eq!(p.post_notification(&headers, body).await, 400, "another merchant");
+
+    let id = order["id"].as_str().unwrap();
+    let (_, after) = p.call("GET", &format!("/v1/payments/orders/{id}"), "alice", None).await;
+    assert_eq!(after["state"], "pending");
+    assert_eq!(p.count("SELECT CAST(COUNT(*) AS BIGINT) FROM ledger WHERE order_id = $1", id).await, 0);
+    p.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_late_fine_costs_three_percent_a_day_and_bad_plates_or_quotes_are_refused() {
+    let p = portal().await;
+    // 川a·12345, as a person might type it.
+    let (status, fines) =
+        p.call("GET", "/v1/payments/fines?plate=%E5%B7%9Da%C2%B712345&plate_type=02", "alice", None).await;
+    assert_eq!(status, 200, "{fines}");
+    let late = fines.as_array().unwrap().iter().find(|f| f["fine_fen"] == 10000).unwrap().clone();
+    assert_eq!(late["late_days"], 5);
+    assert_eq!(late["surcharge_fen"], 1500);
+    assert_eq!(late["total_fen"], 11500);
+
+    let (status, problem) = p.call("GET", "/v1/payments/fines?plate=ABC123&plate_type=02", "alice", None).await;
+    assert_eq!((status, problem["type"].as_str()), (422, Some("/problems/invalid-plate")));
+    assert_eq!(problem["errors"][0]["field"], "plate");
+    let (status, problem) =
+        p.call("GET", "/v1/payments/fines?plate=%E5%B7%9DA12345&plate_type=99", "alice", None).await;
+    assert_eq!((status, problem["type"].as_str()), (422, Some("/problems/invalid-plate-type")));
+
+    let quote = late["quote_id"].as_str().unwrap();
+    let stale = format!("{}@20200101", quote.split('@').next().unwrap());
+    let body = json!({ "kind": "fine", "quote_id": stale, "payer_openid": "oAlice" });
+    let (status, problem) = p.call("POST", "/v1/payments/orders", "alice", Some(body)).await;
+    assert_eq!((status, problem["type"].as_str()), (409, Some("/problems/quote-expired")));
+
+    let body = json!({ "kind": "fine", "quote_id": quote, "payer_openid": "oAlice" });
+    let (status, order) = p.call("POST", "/v1/payments/orders", "alice", Some(body)).await;
+    assert_eq!(status, 200, "{order}");
+    assert_eq!(order["amount_fen"], 11500);
+    assert_eq!(order["breakdown"]["surcharge_fen"], 1500);
+    p.sandbox_pay(order["out_trade_no"].as_str().unwrap(), true).await;
+    p.wait_order("alice", order["id"].as_str().unwrap(), |o| o["posting_state"] == "posted").await;
+    p.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn someone_elses_bill_cannot_be_paid_or_seen() {
+    let p = portal().await;
+    let order = p.bill_order("3100123456", "cd-power").await;
+    let body = json!({ "kind": "bill", "bill_id": order["item_id"], "payer_openid": "oBob" });
+    let (status, problem) = p.call("POST", "/v1/payments/orders", "bob", Some(body)).await;
+    assert_eq!((status, problem["type"].as_str()), (403, Some("/problems/not-your-account")));
+    let (status, _) =
+        p.call("GET", &format!("/v1/payments/orders/{}", order["id"].as_str().unwrap()), "bob", None).await;
+    assert_eq!(status, 404);
+    p.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn refunds_never_exceed_what_remains_and_a_duplicated_request_is_a_409() {
+    let p = portal().await;
+    let order = p.bill_order("3100123456", "cd-power").await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    p.sandbox_pay(order["out_trade_no"].as_str().unwrap(), true).await;
+    p.wait_order("alice", &id, |o| o["state"] == "paid").await;
+
+    let body = json!({ "order_id": id, "amount_fen": 100, "expected_available_fen": 18650, "reason": "x" });
+    let (status, _) = p.call("POST", "/v1/payments/refunds", "clerk", Some(body)).await;
+    assert_eq!(status, 403, "only finance refunds");
+
+    let request =
+        json!({ "order_id": id, "amount_fen": 5000, "expected_available_fen": 18650, "reason": "meter misread" });
+    let (a, b) = tokio::join!(
+        p.call("POST", "/v1/payments/refunds", "finance", Some(request.clone())),
+        p.call("POST", "/v1/payments/refunds", "finance", Some(request.clone()))
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+
+    let body = json!({ "order_id": id, "amount_fen": 20000, "expected_available_fen": 13650, "reason": "too much" });
+    let (status, problem) = p.call("POST", "/v1/payments/refunds", "finance", Some(body)).await;
+    assert_eq!((status, problem["type"].as_str()), (422, Some("/problems/refund-exceeds-remaining")));
+
+    let body = json!({ "order_id": id, "amount_fen": 13650, "expected_available_fen": 13650, "reason": "rest" });
+    let (status, _) = p.call("POST", "/v1/payments/refunds", "finance", Some(body)).await;
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let succeeded = "SELECT CAST(COUNT(*) AS BIGINT) FROM refunds WHERE order_id = $1 AND state = 'success'";
+    while p.count(succeeded, &id).await < 2 {
+        assert!(Instant::now() < deadline, "refunds never succeeded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let clearing = "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM ledger WHERE order_id = $1 AND account = 'wechat_clearing'";
+    assert_eq!(p.count(clearing, &id).await, 0);
+    assert_eq!(
+        p.count("SELECT CAST(COUNT(*) AS BIGINT) FROM platform_outbox WHERE topic = $1", "payments.refunded").await,
+        2
+    );
+    p.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_payment_the_biller_rejects_is_refunded_automatically() {
+    let p = portal().await;
+    let order = p.bill_order("W00099009", "cd-water").await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    p.sandbox_pay(order["out_trade_no"].as_str().unwrap(), true).await;
+    let done =
+        p.wait_order("alice", &id, |o| o["posting_state"] == "rejected" && o["refunded_fen"] == o["amount_fen"]).await;
+    assert_eq!(done["state"], "paid");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let succeeded = "SELECT CAST(COUNT(*) AS BIGINT) FROM refunds WHERE order_id = $1 AND state = 'success'";
+    while p.count(succeeded, &id).await < 1 {
+        assert!(Instant::now() < deadline, "automatic refund never succeeded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    p.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_lost_notification_is_a_reconciliation_mismatch_until_the_query_job_recovers_it() {
+    let p = portal().await;
+    let order = p.bill_order("W00088001", "cd-water").await;
+    let no = order["out_trade_no"].as_str().unwrap();
+    assert_eq!(p.sandbox_pay(no, false).await, 200);
+    let (_, report) = p.call("GET", &format!("/v1/payments/reconciliation?date={}", today()), "finance", None).await;
+    let kinds: Vec<&str> = report["mismatches"].as_array().unwrap().iter().filter_map(|m| m["kind"].as_str()).collect();
+    // The background query may already have recovered it; otherwise the report must say so.
+    let recovered =
+        p.count("SELECT CAST(COUNT(*) AS BIGINT) FROM orders WHERE out_trade_no = $1 AND state = 'paid'", no).await;
+    assert!(kinds.contains(&"lost_notification") || recovered == 1, "{report}");
+    p.wait_order("alice", order["id"].as_str().unwrap(), |o| o["posting_state"] == "posted").await;
+    let (_, report) = p.call("GET", &format!("/v1/payments/reconciliation?date={}", today()), "finance", None).await;
+    assert_eq!(report["mismatches"], json!([]), "{report}");
+    p.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_bill_file_imports_whole_once_and_names_every_bad_row() {
+    let p = portal().await;
+    let bad = "biller_id,account_no,period,amount_yuan,due_date\n\
+               cd-power,3100123456,2026-11,12.5,2026-12-10\n\
+               cd-power,3100123456,2026-12,x,2026-12-10\n\
+               nope,1,2026-12,1,2026-12-10\n";
+    let body = json!({ "file_name": "bad.csv", "content": bad });
+    let (status, problem) = p.call("POST", "/v1/payments/imports/bills", "finance", Some(body)).await;
+    assert_eq!((status, problem["type"].as_str()), (422, Some("/problems/bad-bill-rows")), "{problem}");
+    let fields: Vec<&str> = problem["errors"].as_array().unwrap().iter().filter_map(|e| e["field"].as_str()).collect();
+    assert_eq!(fields, ["content.line[3].amount_yuan", "content.line[4].biller_id"]);
+    let in_period = "SELECT CAST(COUNT(*) AS BIGINT) FROM bills WHERE period = $1";
+    assert_eq!(p.count(in_period, "2026-11").await, 0, "nothing from a bad file");
+
+    let good = "biller_id,account_no,period,amount_yuan,due_date\n\
+                cd-power,3100123456,2026-11,12.5,2026-12-10\n\
+                cd-gas,G7700112,2026-11,30,2026-12-10\n";
+    let body = json!({ "file_name": "good.csv", "content": good });
+    let (status, first) = p.call("POST", "/v1/payments/imports/bills", "finance", Some(body.clone())).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["rows"], 2);
+    let (_, second) = p.call("POST", "/v1/payments/imports/bills", "finance", Some(body)).await;
+    assert_eq!(second["already_imported"], true);
+    assert_eq!(p.count(in_period, "2026-11").await, 2);
+    p.t.cleanup().await;
+}
