@@ -34,6 +34,39 @@ enum Command {
     /// Manage integrator API keys (`city apikey create --name N --scope S` prints the key alone).
     #[command(subcommand)]
     Apikey(ApikeyCommand),
+    /// Bills and fines (`city payments import bills FILE`, `city payments reconcile --date D`).
+    #[command(subcommand)]
+    Payments(PaymentsCommand),
+}
+
+#[derive(Subcommand)]
+enum PaymentsCommand {
+    /// Import data files (`city payments import bills FILE`).
+    #[command(subcommand)]
+    Import(PaymentsImport),
+    /// Three-way reconciliation (us, WeChat Pay's trade bill, billers) of a Beijing day, as JSON.
+    Reconcile {
+        /// The day, YYYY-MM-DD (default: yesterday in Beijing).
+        #[arg(long)]
+        date: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PaymentsImport {
+    /// A bill CSV (`biller_id,account_no,period,amount_yuan,due_date`): all rows or none; every
+    /// bad row is printed with its line; the same file twice changes nothing.
+    Bills {
+        /// The CSV file.
+        file: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum WechatCommand {
+    /// The account's menu, sent through WeChat's API (the sandbox unless `wechat.api_base` is set).
+    #[command(subcommand)]
+    Menu(MenuCommand),
 }
 
 #[derive(Subcommand)]
@@ -117,6 +150,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Staff(cmd) => identity_command(settings, IdentityCommand::Staff(cmd)).await,
         Command::Apikey(cmd) => identity_command(settings, IdentityCommand::Apikey(cmd)).await,
+        Command::Payments(cmd) => payments_command(settings, cmd).await,
         Command::Openapi => {
             let (spec, _) = city::whole_document().await?;
             println!("{spec}");
@@ -248,4 +282,24 @@ async fn shutdown_signal() {
         _ = term => {}
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// `city payments ...`: straight to the payments store; exits non-zero on bad rows or mismatches.
+async fn payments_command(settings: Settings, cmd: PaymentsCommand) -> anyhow::Result<()> {
+    city_platform::telemetry::init_logging(settings.log_format, "warn");
+    let (trigger, signal) = city_platform::shutdown::channel();
+    let platform = city_platform::Platform::build(settings, "cli", signal).await?;
+    let ok = match cmd {
+        PaymentsCommand::Import(PaymentsImport::Bills { file }) => {
+            city_payments::import_bills_file(platform, &file).await.map_err(|e| anyhow::anyhow!("{e}"))?
+        }
+        PaymentsCommand::Reconcile { date } => {
+            city_payments::reconcile_day(platform, date.as_deref()).await.map_err(|e| anyhow::anyhow!("{e}"))?
+        }
+    };
+    trigger.fire();
+    if !ok {
+        std::process::exit(1);
+    }
+    Ok(())
 }

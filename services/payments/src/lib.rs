@@ -238,3 +238,23 @@ pub async fn import_bills_file(
         }
     })
 }
+
+/// `city payments reconcile --date D`: the three-way report for a Beijing day (default:
+/// yesterday), printed as JSON. Returns whether everything matched. WeChat Pay (or the running
+/// portal's sandbox) must be reachable.
+pub async fn reconcile_day(
+    platform: Platform,
+    date: Option<&str>,
+) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
+    let date = match date {
+        Some(d) => {
+            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| format!("--date {d}: expected YYYY-MM-DD"))?
+        }
+        None => store::today().pred_opt().unwrap_or_default(),
+    };
+    let (_, _, state) = PaymentsService::start_with_state(platform).await?;
+    let report =
+        store::reconcile(&state, date).await.map_err(|p| format!("{}: {}", p.title, p.detail.unwrap_or_default()))?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(report.mismatches.is_empty())
+}
