@@ -67,7 +67,7 @@ async fn run() {
                 birth_date: "1980-01-01".into(),
                 id_number_masked: "5101**********0000".into(),
                 id_number_hash: format!("hash-{n}"),
-                phone_masked: "138****0000".into(),
+                phone_masked: Some("138****0000".into()),
             },
         );
     }

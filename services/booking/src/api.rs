@@ -743,8 +743,13 @@ impl BookingApi {
             Ok(v) => v.and_then(|b| String::from_utf8(b).ok()).unwrap_or_default(),
             Err(_) => String::new(),
         };
+        let memo_key = format!("{}:{}", doctor_id.0, date.0);
+        if let Some(bytes) = self.state.memo_get(&memo_key, &generation) {
+            return Ok(RawJson::new(bytes));
+        }
         let key = format!("booking:slots:{}:{}:{generation}", doctor_id.0, date.0);
         if let Ok(Some(bytes)) = cache.get(&key).await {
+            self.state.memo_put(memo_key, generation, bytes.clone());
             return Ok(RawJson::new(bytes));
         }
         let Some(doctor) = store::get_doctor(&self.state.db, &doctor_id.0).await? else {
@@ -775,6 +780,7 @@ impl BookingApi {
         if let Err(err) = cache.set(&key, &bytes, SLOT_CACHE_TTL).await {
             tracing::warn!(error = %err, "could not cache a slot list");
         }
+        self.state.memo_put(memo_key, generation, bytes.clone());
         Ok(RawJson::new(bytes))
     }
 
@@ -897,7 +903,8 @@ impl BookingApi {
         let appt =
             store::book(&self.state.db, &ctx, &auth.0.citizen_id, &person, &self.state.options.limits, now).await?;
         self.state.slots_changed(&appt.doctor_id, &appt.visit_date).await;
-        Ok(CreatedAppointment::Created(Json(self.appointment_view(appt).await?)))
+        let names = (ctx.doctor_name, ctx.hospital_name_zh, ctx.department_name_zh);
+        Ok(CreatedAppointment::Created(Json(appointment_view_named(appt, Some(names), None))))
     }
 
     /// List my appointments
@@ -1130,37 +1137,52 @@ impl BookingApi {
     }
 
     async fn appointment_view(&self, a: AppointmentRow) -> Result<AppointmentView, Problem> {
-        let doctor = store::get_doctor(&self.state.db, &a.doctor_id).await?;
+        let names = store::get_doctor(&self.state.db, &a.doctor_id)
+            .await?
+            .map(|d| (d.name, d.hospital_name_zh, d.department_name_zh));
         let rebooking = if a.cancel_reason.as_deref() == Some("stop_diagnosis") {
             store::rebooking_offer(&self.state.db, &a.id).await?
         } else {
             None
         };
-        Ok(AppointmentView {
-            id: a.id,
-            status: a.status,
-            slot_id: a.slot_id,
-            session_id: a.session_id,
-            doctor_id: a.doctor_id,
-            doctor_name: doctor.as_ref().map(|d| d.name.clone()),
-            hospital_id: a.hospital_id,
-            hospital_name_zh: doctor.as_ref().map(|d| d.hospital_name_zh.clone()),
-            department_id: a.department_id,
-            department_name_zh: doctor.as_ref().map(|d| d.department_name_zh.clone()),
-            visit_date: a.visit_date,
-            number: a.number,
-            window_start: rfc3339(from_ms(a.starts_at)),
-            window_end: rfc3339(from_ms(a.ends_at)),
-            patient_name_masked: a.patient_name_masked,
-            person_id: a.person_id,
-            fee_fen: a.fee_fen,
-            paid: a.paid,
-            refund_state: a.refund_state,
-            hold_expires_at: a.hold_expires_at.map(|t| rfc3339(from_ms(t))),
-            cancel_reason: a.cancel_reason,
-            rebooking_alternatives: rebooking,
-            created_at: rfc3339(from_ms(a.created_at)),
-        })
+        Ok(appointment_view_named(a, names, rebooking))
+    }
+}
+
+/// The view, given the doctor's, hospital's and department's names.
+fn appointment_view_named(
+    a: AppointmentRow,
+    names: Option<(String, String, String)>,
+    rebooking: Option<serde_json::Value>,
+) -> AppointmentView {
+    let (doctor_name, hospital_name_zh, department_name_zh) = match names {
+        Some((d, h, p)) => (Some(d), Some(h), Some(p)),
+        None => (None, None, None),
+    };
+    AppointmentView {
+        id: a.id,
+        status: a.status,
+        slot_id: a.slot_id,
+        session_id: a.session_id,
+        doctor_id: a.doctor_id,
+        doctor_name,
+        hospital_id: a.hospital_id,
+        hospital_name_zh,
+        department_id: a.department_id,
+        department_name_zh,
+        visit_date: a.visit_date,
+        number: a.number,
+        window_start: rfc3339(from_ms(a.starts_at)),
+        window_end: rfc3339(from_ms(a.ends_at)),
+        patient_name_masked: a.patient_name_masked,
+        person_id: a.person_id,
+        fee_fen: a.fee_fen,
+        paid: a.paid,
+        refund_state: a.refund_state,
+        hold_expires_at: a.hold_expires_at.map(|t| rfc3339(from_ms(t))),
+        cancel_reason: a.cancel_reason,
+        rebooking_alternatives: rebooking,
+        created_at: rfc3339(from_ms(a.created_at)),
     }
 }
 

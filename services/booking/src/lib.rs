@@ -110,6 +110,9 @@ impl BookingOptions {
     }
 }
 
+/// A rendered slot list: the generation it was rendered at, its bytes, and when.
+type MemoEntry = (String, Vec<u8>, std::time::Instant);
+
 /// What the booking handlers share.
 pub struct BookingState {
     /// The service's own store.
@@ -118,6 +121,9 @@ pub struct BookingState {
     pub platform: Platform,
     /// Clock, identity client, rules.
     pub options: BookingOptions,
+    /// Rendered slot lists by doctor-day, each with the generation it was rendered at; only
+    /// served while the shared cache still names that generation.
+    slot_memo: parking_lot::Mutex<std::collections::HashMap<String, MemoEntry>>,
 }
 
 /// The running service.
@@ -143,7 +149,7 @@ impl BookingService {
                 tracing::warn!(error = %err, "loading the booking demo data failed");
             }
         }
-        let state = Arc::new(BookingState { db: db.clone(), platform, options });
+        let state = Arc::new(BookingState { db: db.clone(), platform, options, slot_memo: Default::default() });
         state.subscribe();
         if let Some(every) = state.options.sweep_every {
             let worker = state.clone();
@@ -223,6 +229,23 @@ impl BookingState {
         if let Err(err) = self.platform.cache.set(&key, generation.as_bytes(), Duration::from_secs(86_400)).await {
             tracing::warn!(error = %err, "could not invalidate the slot cache");
         }
+    }
+
+    /// The memoised slot list of a doctor-day at `generation`.
+    pub(crate) fn memo_get(&self, key: &str, generation: &str) -> Option<Vec<u8>> {
+        // Also bounded in time, like the shared entry: a generation key that expired reads as
+        // "" again, and a day-old list must not pass for it.
+        let fresh = std::time::Instant::now() - Duration::from_secs(60);
+        self.slot_memo.lock().get(key).filter(|(g, _, at)| g == generation && *at > fresh).map(|(_, b, _)| b.clone())
+    }
+
+    /// Remembers a rendered slot list; the memo is bounded by clearing it when it grows large.
+    pub(crate) fn memo_put(&self, key: String, generation: String, bytes: Vec<u8>) {
+        let mut memo = self.slot_memo.lock();
+        if memo.len() >= 10_000 {
+            memo.clear();
+        }
+        memo.insert(key, (generation, bytes, std::time::Instant::now()));
     }
 
     fn subscribe(self: &Arc<Self>) {

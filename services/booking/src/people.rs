@@ -28,8 +28,9 @@ pub struct Person {
     pub id_number_masked: String,
     /// Hex HMAC-SHA256 of the normalised ID number: stable, not reversible.
     pub id_number_hash: String,
-    /// `138****5678`.
-    pub phone_masked: String,
+    /// `138****5678`, when identity has a phone for them.
+    #[serde(default)]
+    pub phone_masked: Option<String>,
 }
 
 impl std::fmt::Debug for Person {

@@ -311,6 +311,8 @@ pub struct SlotContext {
     pub doctor_name: String,
     /// For messages.
     pub hospital_name_zh: String,
+    /// For the view.
+    pub department_name_zh: String,
 }
 
 /// Why a booking was refused.
@@ -717,32 +719,47 @@ pub async fn list_slots(db: &Db, doctor_id: &str, date: &str) -> Result<Vec<Slot
 
 /// Everything a booking checks about a slot, read before the write transaction.
 pub async fn slot_context(db: &Db, slot_id: &str) -> Result<Option<SlotContext>, sqlx::Error> {
+    // One round trip: this runs before every booking.
     let row = sqlx::query(
         "SELECT x.id AS slot_id, x.number, x.starts_at AS slot_starts_at, x.ends_at AS slot_ends_at,
-            x.status AS slot_status, x.session_id, d.name AS doctor_name
+            x.status AS slot_status, s.id, s.doctor_id, s.hospital_id, s.department_id, s.visit_date, s.period,
+            s.starts_at, s.ends_at, s.capacity, s.slot_minutes, s.fee_fen, s.status, CAST(0 AS BIGINT) AS n_free,
+            d.name AS doctor_name, h.name_zh AS hospital_name_zh, p.name_zh AS department_name_zh,
+            CAST(CASE WHEN h.charges_online THEN 1 ELSE 0 END AS BIGINT) AS charges_online,
+            h.hold_minutes, h.waitlist_accept_minutes,
+            COALESCE(p.release_days_ahead, h.release_days_ahead) AS r_a,
+            COALESCE(p.release_minute_of_day, h.release_minute_of_day) AS r_b,
+            COALESCE(p.cutoff_minutes_before, h.cutoff_minutes_before) AS r_c,
+            COALESCE(p.cancel_days_before, h.cancel_days_before) AS r_d,
+            COALESCE(p.cancel_minute_of_day, h.cancel_minute_of_day) AS r_e
          FROM slots x JOIN sessions s ON s.id = x.session_id JOIN doctors d ON d.id = s.doctor_id
+            JOIN departments p ON p.id = s.department_id JOIN hospitals h ON h.id = s.hospital_id
          WHERE x.id = $1",
     )
     .bind(slot_id)
     .fetch_optional(&db.pool)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let session_id: String = row.try_get("session_id")?;
-    let Some(session) = get_session(db, &session_id).await? else { return Ok(None) };
-    let Some((hospital, rules)) = department_rules(db, &session.department_id).await? else { return Ok(None) };
     Ok(Some(SlotContext {
         slot_id: row.try_get("slot_id")?,
         number: row.try_get("number")?,
         starts_at: row.try_get("slot_starts_at")?,
         ends_at: row.try_get("slot_ends_at")?,
         status: row.try_get("slot_status")?,
-        session,
-        rules,
-        charges_online: hospital.charges_online,
-        hold_minutes: hospital.hold_minutes,
-        waitlist_accept_minutes: hospital.waitlist_accept_minutes,
+        session: session_from(&row)?,
+        rules: ReleaseRules {
+            release_days_ahead: row.try_get("r_a")?,
+            release_minute_of_day: row.try_get("r_b")?,
+            cutoff_minutes_before: row.try_get("r_c")?,
+            cancel_days_before: row.try_get("r_d")?,
+            cancel_minute_of_day: row.try_get("r_e")?,
+        },
+        charges_online: row.try_get::<i64, _>("charges_online")? != 0,
+        hold_minutes: row.try_get("hold_minutes")?,
+        waitlist_accept_minutes: row.try_get("waitlist_accept_minutes")?,
         doctor_name: row.try_get("doctor_name")?,
-        hospital_name_zh: hospital.name_zh,
+        hospital_name_zh: row.try_get("hospital_name_zh")?,
+        department_name_zh: row.try_get("department_name_zh")?,
     }))
 }
 

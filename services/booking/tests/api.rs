@@ -156,7 +156,7 @@ fn person(id: &str, hash: &str) -> Person {
         birth_date: "1990-01-01".into(),
         id_number_masked: "5101**********1234".into(),
         id_number_hash: hash.into(),
-        phone_masked: "138****5678".into(),
+        phone_masked: Some("138****5678".into()),
     }
 }
 
