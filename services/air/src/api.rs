@@ -588,7 +588,7 @@ impl AirApi {
         };
         drop(conn);
         let now = now_ms();
-        let current = self.state.station_now(&row.code, scheme, now).await?;
+        let current = StationNow::clone(&*self.state.station_now(&row.code, scheme, now).await?);
         let (hours, days) = self.state.history(&row.code, scheme, now).await?;
         Ok(Json(StationDetail {
             station: StationView::from(&row),
@@ -744,7 +744,7 @@ impl AirApi {
             )
             .into());
         };
-        let (Some(report), Some(observed_at)) = (current.report, current.observed_at) else {
+        let (Some(report), Some(observed_at)) = (current.report.clone(), current.observed_at.clone()) else {
             return Err(internal("a fresh station without a report"));
         };
         Ok(Json(NearestView {

@@ -34,7 +34,11 @@ pub const NEAREST_CANDIDATES: usize = 10;
 /// How often a replica checks whether the station table changed.
 const INDEX_TTL: Duration = Duration::from_secs(10);
 /// How long computed answers stay cached (ingestion invalidates them sooner).
-const CACHE_TTL: Duration = Duration::from_secs(600);
+// Short enough that a value computed while another ingestion committed (a read-then-invalidate race) does not linger.
+const CACHE_TTL: Duration = Duration::from_secs(120);
+/// How long a replica keeps a station's index in its own memory, in front of the shared cache:
+/// ingestion on this replica drops it at once; another replica's ingestion shows here within this.
+const LOCAL_TTL: Duration = Duration::from_secs(2);
 
 /// A failure of the store or the cache.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +56,9 @@ pub struct AirState {
     pub platform: Platform,
     index: RwLock<Arc<StationIndex>>,
     index_checked: tokio::sync::Mutex<(Option<Instant>, (i64, i64))>,
+    /// When the index was last checked, read without the async lock on the hot path.
+    index_fresh_until: RwLock<Option<Instant>>,
+    local: RwLock<HashMap<String, (Instant, Arc<StationNow>)>>,
 }
 
 /// The start of the Beijing day containing `ms`, UTC milliseconds.
@@ -134,17 +141,16 @@ impl AirState {
             platform,
             index: RwLock::new(Arc::new(StationIndex::default())),
             index_checked: tokio::sync::Mutex::new((None, (-1, -1))),
+            index_fresh_until: RwLock::new(None),
+            local: RwLock::new(HashMap::new()),
         }
     }
 
     /// The index of active stations, rebuilt when the station table changed (checked every few seconds,
     /// so replicas follow another replica's changes).
     pub async fn index(&self) -> Result<Arc<StationIndex>, EngineError> {
-        {
-            let checked = self.index_checked.lock().await;
-            if checked.0.is_some_and(|at| at.elapsed() < INDEX_TTL) {
-                return Ok(self.index.read().clone());
-            }
+        if self.index_fresh_until.read().is_some_and(|until| Instant::now() < until) {
+            return Ok(self.index.read().clone());
         }
         self.refresh_index(false).await
     }
@@ -170,6 +176,7 @@ impl AirState {
             *self.index.write() = Arc::new(StationIndex::new(indexed));
         }
         *checked = (Some(Instant::now()), version);
+        *self.index_fresh_until.write() = Some(Instant::now() + INDEX_TTL);
         Ok(self.index.read().clone())
     }
 
@@ -193,9 +200,16 @@ impl AirState {
     }
 
     /// The latest hourly index of a station (cached until the next ingestion for it).
-    pub async fn station_now(&self, code: &str, scheme: Scheme, now: i64) -> Result<StationNow, EngineError> {
+    pub async fn station_now(&self, code: &str, scheme: Scheme, now: i64) -> Result<Arc<StationNow>, EngineError> {
         let key = cache_key_now(code, scheme);
+        if let Some((at, hit)) = self.local.read().get(&key) {
+            if at.elapsed() < LOCAL_TTL {
+                return Ok(hit.clone());
+            }
+        }
         if let Some(hit) = self.cache_get::<StationNow>(&key).await {
+            let hit = Arc::new(hit);
+            self.remember_locally(key, hit.clone());
             return Ok(hit);
         }
         let end = now + crate::ingest::FUTURE_TOLERANCE_MS;
@@ -215,7 +229,21 @@ impl AirState {
             }
         };
         self.cache_put(&key, &value).await;
+        let value = Arc::new(value);
+        self.remember_locally(key, value.clone());
         Ok(value)
+    }
+
+    fn remember_locally(&self, key: String, value: Arc<StationNow>) {
+        let mut local = self.local.write();
+        if local.len() >= 100_000 {
+            // Bounded: expired entries go first, everything if that is not enough.
+            local.retain(|_, (at, _)| at.elapsed() < LOCAL_TTL);
+            if local.len() >= 100_000 {
+                local.clear();
+            }
+        }
+        local.insert(key, (Instant::now(), value));
     }
 
     /// Hourly reports of the 24 hours ending at the current hour (oldest first), and daily reports of the
@@ -404,6 +432,12 @@ impl AirState {
             keys.push(cache_key_area("districts", scheme));
             keys.push(cache_key_area("summary", scheme));
         }
+        {
+            let mut local = self.local.write();
+            for key in &keys {
+                local.remove(key);
+            }
+        }
         for key in keys {
             if let Err(e) = cache.delete(&key).await {
                 tracing::warn!(error = %e, key, "air cache invalidation failed");
@@ -427,7 +461,7 @@ impl AirState {
         at: LatLon,
         scheme: Scheme,
         now: i64,
-    ) -> Result<(Option<(IndexedStation, f64, StationNow)>, Vec<(IndexedStation, f64)>), EngineError> {
+    ) -> Result<(Option<(IndexedStation, f64, Arc<StationNow>)>, Vec<(IndexedStation, f64)>), EngineError> {
         let index = self.index().await?;
         let mut skipped = Vec::new();
         for found in index.nearest(at, NEAREST_CANDIDATES, NEAREST_RADIUS_M) {
