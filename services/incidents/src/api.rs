@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use city_platform::auth::{CitizenAuth, Role, Staff, StaffAuth};
 use city_platform::coords::{Crs, LatLon};
@@ -763,25 +764,65 @@ impl IncidentsApi {
                 })
                 .collect()
         } else {
-            let cells = store::grid(pool, self.state.db.backend, &filter, cell_deg(zoom.0)).await.map_err(internal)?;
-            let mut merged: BTreeMap<(i64, i64), Cluster> = BTreeMap::new();
-            for c in cells {
-                let e = merged.entry((c.row, c.col)).or_default();
-                e.n += c.n;
-                e.sum_lat += c.sum_lat;
-                e.sum_lon += c.sum_lon;
-                *e.states.entry(c.state).or_default() += c.n;
+            // Cells sit on a fixed world grid, so panning does not move clusters and nearby
+            // views share one cached answer (for CLUSTER_CACHE_SECS; new reports show up after).
+            let cell = cell_deg(zoom.0);
+            let index = |x: f64| (x / cell).floor() as i64;
+            let (s, w, n, e) = filter.bbox;
+            let (row0, col0, row1, col1) = (index(s), index(w), index(n), index(e));
+            let key = format!(
+                "incidents:map:v1:{}:{}:{row0}:{col0}:{row1}:{col1}:{}:{}",
+                crs.code(),
+                zoom.0,
+                filter.categories.join(","),
+                filter.states.join(",")
+            );
+            let cache = &self.state.platform.cache;
+            let cached = cache
+                .get(&key)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|b| serde_json::from_slice::<Vec<serde_json::Value>>(&b).ok());
+            match cached {
+                Some(features) => features,
+                None => {
+                    let grid_filter = MapFilter {
+                        bbox: (
+                            row0 as f64 * cell,
+                            col0 as f64 * cell,
+                            (row1 + 1) as f64 * cell,
+                            (col1 + 1) as f64 * cell,
+                        ),
+                        ..filter.clone()
+                    };
+                    let cells = store::grid(pool, self.state.db.backend, &grid_filter, cell).await.map_err(internal)?;
+                    let mut merged: BTreeMap<(i64, i64), Cluster> = BTreeMap::new();
+                    for c in cells {
+                        let e = merged.entry((row0 + c.row, col0 + c.col)).or_default();
+                        e.n += c.n;
+                        e.sum_lat += c.sum_lat;
+                        e.sum_lon += c.sum_lon;
+                        *e.states.entry(c.state).or_default() += c.n;
+                    }
+                    let features: Vec<serde_json::Value> = merged
+                        .into_iter()
+                        .map(|((row, col), Cluster { n, sum_lat: slat, sum_lon: slon, states })| {
+                            serde_json::json!({
+                                "type": "Feature", "id": format!("cell:{}:{row}:{col}", zoom.0),
+                                "geometry": {"type": "Point", "coordinates": out(slat / n as f64, slon / n as f64)},
+                                "properties": {"kind": "cluster", "count": n, "states": states}
+                            })
+                        })
+                        .collect();
+                    if let Ok(bytes) = serde_json::to_vec(&features) {
+                        if let Err(err) = cache.set(&key, &bytes, Duration::from_secs(CLUSTER_CACHE_SECS)).await {
+                            tracing::warn!(error = %err, "caching a clustered map failed");
+                        }
+                    }
+                    features
+                }
             }
-            merged
-                .into_iter()
-                .map(|((row, col), Cluster { n, sum_lat: slat, sum_lon: slon, states })| {
-                    serde_json::json!({
-                        "type": "Feature", "id": format!("cell:{}:{row}:{col}", zoom.0),
-                        "geometry": {"type": "Point", "coordinates": out(slat / n as f64, slon / n as f64)},
-                        "properties": {"kind": "cluster", "count": n, "states": states}
-                    })
-                })
-                .collect()
         };
         let mut fc = serde_json::json!({"type": "FeatureCollection", "features": features});
         if crs != Crs::Wgs84 {
@@ -1267,6 +1308,9 @@ fn rename_answers(mut p: Problem) -> Problem {
     }
     p
 }
+
+/// How long a clustered map answer is reused, in seconds.
+const CLUSTER_CACHE_SECS: u64 = 15;
 
 /// One grid cell's reports, summed over states.
 #[derive(Default)]

@@ -17,6 +17,7 @@ mod open311;
 pub mod photos;
 mod reports;
 pub mod safety;
+pub mod seed;
 mod store;
 
 use std::sync::Arc;
