@@ -332,6 +332,20 @@ pub async fn apply_transaction(state: &PaymentsState, tx_info: &Transaction) -> 
     if tx_info.mchid != settings.payments.mchid || tx_info.appid != settings.wechat.mp_appid {
         return Err(ApplyError::WrongMerchant);
     }
+    // A read first: repeats (the usual case for WeChat's retries) and bad notifications are
+    // answered without taking the write lock. The conditional update below stays the guard.
+    let seen: Option<(String, Option<String>, i64)> =
+        sqlx::query_as("SELECT state, transaction_id, amount_fen FROM orders WHERE out_trade_no = $1")
+            .bind(&tx_info.out_trade_no)
+            .fetch_optional(&state.db.pool)
+            .await?;
+    let (seen_state, seen_transaction, seen_amount) = seen.ok_or(ApplyError::UnknownOrder)?;
+    if tx_info.amount.total != seen_amount {
+        return Err(ApplyError::AmountMismatch);
+    }
+    if seen_state == "paid" && seen_transaction.is_some() && seen_transaction == tx_info.transaction_id {
+        return Ok(false);
+    }
     let mut tx = state.db.begin_write().await?;
     let order = order_by_no(&mut tx, &tx_info.out_trade_no).await?.ok_or(ApplyError::UnknownOrder)?;
     if tx_info.amount.total != order.amount_fen {
