@@ -15,6 +15,7 @@
 mod api;
 pub mod callback;
 pub mod domain;
+pub mod menu_ops;
 pub mod services;
 pub mod store;
 
@@ -32,9 +33,10 @@ use serde::Deserialize;
 use sqlx::migrate::Migrator;
 
 pub use api::ChannelApi;
+use city_notify::{Notifier, NotifySettings};
 use domain::faq::Faq;
 use domain::replies;
-use services::{CityServices, HttpCityServices};
+use services::{CityServices, HttpCityServices, HttpContacts};
 
 /// The service's name: its SQLite file, PostgreSQL schema and `--only` argument.
 pub const NAME: &str = "wechat";
@@ -63,6 +65,9 @@ pub enum ChannelError {
     /// The Service Account settings are unusable (token or EncodingAESKey malformed).
     #[error("wechat service account settings: {0}")]
     Config(String),
+    /// The mail transport could not be set up.
+    #[error(transparent)]
+    Mail(#[from] city_notify::email::MailError),
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +90,8 @@ pub struct ChannelState {
     pub messages: Arc<dyn WechatMessages>,
     /// How long a push may wait for the services before WeChat gets `success` instead.
     pub reply_budget: Duration,
+    /// Notification delivery (runs in the background).
+    pub notifier: Arc<Notifier>,
     faq: Faq,
     keys: HashMap<String, KeyReply>,
 }
@@ -97,6 +104,12 @@ pub struct ChannelDeps {
     pub messages: Arc<dyn WechatMessages>,
     /// The passive-reply budget (WeChat allows 5 s; the default keeps a margin).
     pub reply_budget: Duration,
+    /// The Mini Program's message API (subscribe messages).
+    pub mp_messages: Arc<dyn WechatMessages>,
+    /// Where citizens' e-mail addresses and openids come from.
+    pub contacts: Arc<dyn city_notify::Contacts>,
+    /// Notification delivery settings.
+    pub notify: NotifySettings,
 }
 
 impl ChannelDeps {
@@ -116,7 +129,15 @@ impl ChannelDeps {
             pick(&s.services.payments),
         );
         let messages = WechatApi::new(s.wechat_api_base(), s.wechat.oa_appid.clone(), s.wechat.oa_secret.expose());
-        Self { services: Arc::new(services), messages: Arc::new(messages), reply_budget: Duration::from_millis(4000) }
+        let mp_messages = WechatApi::new(s.wechat_api_base(), s.wechat.mp_appid.clone(), s.wechat.mp_secret.expose());
+        Self {
+            services: Arc::new(services),
+            messages: Arc::new(messages),
+            reply_budget: Duration::from_millis(4000),
+            mp_messages: Arc::new(mp_messages),
+            contacts: Arc::new(HttpContacts::new(pick(&s.services.identity))),
+            notify: NotifySettings::from_env(&s.data_dir),
+        }
     }
 }
 
@@ -280,9 +301,13 @@ impl ChannelService {
         let crypt = message_crypt(&platform.settings)?;
         let keys: HashMap<String, KeyReply> = serde_json::from_str(KEYS_SEED)
             .map_err(|e| ChannelError::Config(format!("seeds/wechat/keys.json: {e}")))?;
+        let notifier =
+            Arc::new(Notifier::new(db.clone(), deps.notify, deps.messages.clone(), deps.mp_messages, deps.contacts)?);
+        notifier.clone().spawn(platform.bus.clone(), Duration::from_secs(2), platform.shutdown.clone());
         let state = Arc::new(ChannelState {
             db: db.clone(),
             platform,
+            notifier,
             crypt,
             services: deps.services,
             messages: deps.messages,

@@ -159,3 +159,42 @@ impl CityServices for HttpCityServices {
             .collect())
     }
 }
+
+/// [`city_notify::Contacts`] over HTTP: identity's proposed
+/// `GET /v1/internal/citizens/{citizen_id}/contacts` → `{"email"?, "oa_openid"?, "mp_openid"?}`.
+/// A 404 (not offered yet, or no such citizen) means nothing to deliver to.
+pub struct HttpContacts {
+    http: reqwest::Client,
+    identity: String,
+}
+
+impl HttpContacts {
+    /// A client of identity at `identity`.
+    pub fn new(identity: String) -> Self {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
+        Self { http, identity }
+    }
+}
+
+#[derive(Deserialize)]
+struct ContactBody {
+    email: Option<String>,
+    oa_openid: Option<String>,
+    mp_openid: Option<String>,
+}
+
+#[async_trait]
+impl city_notify::Contacts for HttpContacts {
+    async fn contact(&self, citizen_id: &str) -> Result<city_notify::Contact, String> {
+        let url = format!("{}/v1/internal/citizens/{citizen_id}/contacts", self.identity);
+        let resp = self.http.get(&url).send().await.map_err(|e| e.to_string())?;
+        match resp.status().as_u16() {
+            200 => {
+                let b: ContactBody = resp.json().await.map_err(|e| e.to_string())?;
+                Ok(city_notify::Contact { email: b.email, oa_openid: b.oa_openid, mp_openid: b.mp_openid })
+            }
+            404 => Ok(city_notify::Contact::default()),
+            s => Err(format!("identity answered {s}")),
+        }
+    }
+}

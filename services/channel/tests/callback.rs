@@ -78,6 +78,15 @@ impl WechatMessages for SentMessages {
     }
 }
 
+struct NoContacts;
+
+#[async_trait]
+impl city_notify::Contacts for NoContacts {
+    async fn contact(&self, _citizen_id: &str) -> Result<city_notify::Contact, String> {
+        Ok(city_notify::Contact::default())
+    }
+}
+
 struct Harness {
     t: TestPlatform,
     client: TestClient<Route>,
@@ -91,8 +100,14 @@ async fn harness() -> Harness {
     let t = test_platform().await;
     let services = Arc::new(FakeServices::default());
     let sent = Arc::new(SentMessages::default());
-    let deps =
-        ChannelDeps { services: services.clone(), messages: sent.clone(), reply_budget: Duration::from_millis(1500) };
+    let deps = ChannelDeps {
+        services: services.clone(),
+        messages: sent.clone(),
+        reply_budget: Duration::from_millis(1500),
+        mp_messages: sent.clone(),
+        contacts: Arc::new(NoContacts),
+        notify: city_notify::NotifySettings::from_env(&t.settings.data_dir),
+    };
     let (_api, route, db) = ChannelService::start_with(t.platform.clone(), deps).await.unwrap();
     t.track(&db);
     let crypt = message_crypt(&t.settings).unwrap();

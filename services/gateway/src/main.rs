@@ -34,6 +34,9 @@ enum Command {
     /// Manage integrator API keys (`city apikey create --name N --scope S` prints the key alone).
     #[command(subcommand)]
     Apikey(ApikeyCommand),
+    /// The WeChat Service Account (`city wechat menu push|show|delete`).
+    #[command(subcommand)]
+    Wechat(WechatCommand),
     /// Bills and fines (`city payments import bills FILE`, `city payments reconcile --date D`).
     #[command(subcommand)]
     Payments(PaymentsCommand),
@@ -67,6 +70,20 @@ enum WechatCommand {
     /// The account's menu, sent through WeChat's API (the sandbox unless `wechat.api_base` is set).
     #[command(subcommand)]
     Menu(MenuCommand),
+}
+
+#[derive(Subcommand)]
+enum MenuCommand {
+    /// Check a menu file against WeChat's limits and create it (default: seeds/wechat/menu.json).
+    Push {
+        /// A WeChat menu JSON file instead of the shipped seed.
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+    },
+    /// Print the menu in effect as WeChat menu JSON.
+    Show,
+    /// Remove the menu.
+    Delete,
 }
 
 #[derive(Subcommand)]
@@ -150,6 +167,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Staff(cmd) => identity_command(settings, IdentityCommand::Staff(cmd)).await,
         Command::Apikey(cmd) => identity_command(settings, IdentityCommand::Apikey(cmd)).await,
+        Command::Wechat(WechatCommand::Menu(cmd)) => wechat_menu(settings, cmd).await,
         Command::Payments(cmd) => payments_command(settings, cmd).await,
         Command::Openapi => {
             let (spec, _) = city::whole_document().await?;
@@ -300,6 +318,27 @@ async fn payments_command(settings: Settings, cmd: PaymentsCommand) -> anyhow::R
     trigger.fire();
     if !ok {
         std::process::exit(1);
+    }
+    Ok(())
+}
+
+async fn wechat_menu(settings: Settings, cmd: MenuCommand) -> anyhow::Result<()> {
+    use city_channel::menu_ops;
+    let api = menu_ops::oa_api(&settings);
+    match cmd {
+        MenuCommand::Push { file } => {
+            let text = match &file {
+                Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?),
+                None => None,
+            };
+            let menu = menu_ops::push(&api, text.as_deref()).await?;
+            println!("menu pushed: {} top-level buttons, keys {}", menu.button.len(), menu.keys().join(", "));
+        }
+        MenuCommand::Show => println!("{}", serde_json::to_string_pretty(&menu_ops::show(&api).await?)?),
+        MenuCommand::Delete => {
+            menu_ops::delete(&api).await?;
+            println!("menu deleted");
+        }
     }
     Ok(())
 }

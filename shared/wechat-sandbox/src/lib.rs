@@ -10,6 +10,7 @@
 //! Invariant: it is a peer, not a library of the services: they reach it only over HTTP, at the
 //! base URL in their configuration, exactly as they would reach WeChat.
 
+pub mod messages;
 pub mod pay;
 pub mod platform;
 pub mod security;
@@ -19,7 +20,7 @@ use poem::Route;
 
 /// Every sandbox route, to be nested at `/sandbox/wechat`.
 pub fn endpoint(settings: &Settings) -> Route {
-    Route::new()
+    messages::mount(Route::new())
         .nest("/pay", pay::routes(settings))
         .at("/wxa/msg_sec_check", security::msg_sec_check_endpoint())
         .nest("/", platform::routes(settings))

@@ -1,0 +1,290 @@
+//! Simulated Service Account / Mini Program message and menu endpoints:
+//! `/cgi-bin/message/custom/send` (45015 outside the 48-hour window),
+//! `/cgi-bin/message/template/send` (43004 to a follower who left),
+//! `/cgi-bin/message/subscribe/send` (43101 without a one-time authorization; each send uses one),
+//! `/cgi-bin/menu/create|get|delete` (WeChat's limits and errcodes).
+//!
+//! Helpers WeChat does not have, under `/_test/`: `GET /_test/messages` (what was "sent"),
+//! `POST /_test/oa/interactions {"openid"}` (opens the 48-hour window, as a user message would),
+//! `POST /_test/oa/unfollow {"openid"}`, `POST /_test/mp/subscriptions {"openid","template_id","count"?}`
+//! (as `wx.requestSubscribeMessage` accepted), `POST /_test/messages/clear`.
+//!
+//! Access tokens: any non-empty `access_token` is accepted (41001 when missing) until these
+//! endpoints share the token registry of [`crate::platform`].
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use city_platform::time::now_ms;
+use parking_lot::Mutex;
+use poem::web::{Data, Json, Query};
+use poem::{get, handler, post, EndpointExt, IntoResponse, Response, Route};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+const WINDOW_MS: i64 = 48 * 3600 * 1000;
+
+#[derive(Default)]
+struct State {
+    menu: Mutex<Option<Value>>,
+    sent: Mutex<Vec<Value>>,
+    interactions: Mutex<HashMap<String, i64>>,
+    unfollowed: Mutex<HashSet<String>>,
+    subscriptions: Mutex<HashMap<(String, String), u64>>,
+    next_msgid: Mutex<u64>,
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    access_token: Option<String>,
+}
+
+fn errcode(code: i64, msg: &str) -> Response {
+    Json(json!({"errcode": code, "errmsg": msg})).into_response()
+}
+
+fn ok_with(extra: Value) -> Response {
+    let mut body = json!({"errcode": 0, "errmsg": "ok"});
+    if let (Some(map), Some(more)) = (body.as_object_mut(), extra.as_object()) {
+        map.extend(more.clone());
+    }
+    Json(body).into_response()
+}
+
+fn check_token(q: &TokenQuery) -> Option<Response> {
+    match q.access_token.as_deref() {
+        Some(t) if !t.is_empty() => None,
+        _ => Some(errcode(41001, "access_token missing")),
+    }
+}
+
+/// Adds the message and menu endpoints to the sandbox's routes.
+pub fn mount(route: Route) -> Route {
+    let state = Arc::new(State::default());
+    route
+        .at("/cgi-bin/message/custom/send", post(custom_send).data(state.clone()))
+        .at("/cgi-bin/message/template/send", post(template_send).data(state.clone()))
+        .at("/cgi-bin/message/subscribe/send", post(subscribe_send).data(state.clone()))
+        .at("/cgi-bin/menu/create", post(menu_create).data(state.clone()))
+        .at("/cgi-bin/menu/get", get(menu_get).data(state.clone()))
+        .at("/cgi-bin/menu/delete", get(menu_delete).data(state.clone()))
+        .at("/_test/messages", get(list_sent).data(state.clone()))
+        .at("/_test/messages/clear", post(clear_sent).data(state.clone()))
+        .at("/_test/oa/interactions", post(interaction).data(state.clone()))
+        .at("/_test/oa/unfollow", post(unfollow).data(state.clone()))
+        .at("/_test/mp/subscriptions", post(grant_subscription).data(state))
+}
+
+fn record(s: &State, kind: &str, body: &Value) -> u64 {
+    let mut next = s.next_msgid.lock();
+    *next += 1;
+    let msgid = 200_000_000 + *next;
+    s.sent.lock().push(json!({"kind": kind, "msgid": msgid, "touser": body["touser"], "body": body, "at": now_ms()}));
+    msgid
+}
+
+fn touser(body: &Value) -> Option<String> {
+    body["touser"].as_str().filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+#[handler]
+fn custom_send(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>, body: Json<Value>) -> Response {
+    if let Some(e) = check_token(&q) {
+        return e;
+    }
+    let Some(openid) = touser(&body) else { return errcode(40003, "invalid openid") };
+    if body["msgtype"].as_str().is_none() {
+        return errcode(47001, "data format error: msgtype");
+    }
+    if body["msgtype"] == "text" && body["text"]["content"].as_str().is_some_and(|c| c.len() > 2048) {
+        return errcode(45002, "content size out of limit");
+    }
+    let last = s.interactions.lock().get(&openid).copied();
+    if s.unfollowed.lock().contains(&openid) || last.is_none_or(|at| now_ms() - at > WINDOW_MS) {
+        return errcode(45015, "response out of time limit or subscription is canceled");
+    }
+    record(s, "custom", &body);
+    ok_with(json!({}))
+}
+
+#[handler]
+fn template_send(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>, body: Json<Value>) -> Response {
+    if let Some(e) = check_token(&q) {
+        return e;
+    }
+    let Some(openid) = touser(&body) else { return errcode(40003, "invalid openid") };
+    if body["template_id"].as_str().is_none_or(str::is_empty) {
+        return errcode(40037, "invalid template_id");
+    }
+    if s.unfollowed.lock().contains(&openid) {
+        return errcode(43004, "require subscribe");
+    }
+    let msgid = record(s, "template", &body);
+    ok_with(json!({"msgid": msgid}))
+}
+
+#[handler]
+fn subscribe_send(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>, body: Json<Value>) -> Response {
+    if let Some(e) = check_token(&q) {
+        return e;
+    }
+    let Some(openid) = touser(&body) else { return errcode(40003, "invalid openid") };
+    let Some(template) = body["template_id"].as_str().filter(|t| !t.is_empty()) else {
+        return errcode(40037, "invalid template_id");
+    };
+    {
+        let mut subs = s.subscriptions.lock();
+        match subs.get_mut(&(openid, template.to_owned())) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => return errcode(43101, "user refuse to accept the msg"),
+        }
+    }
+    record(s, "subscribe", &body);
+    ok_with(json!({}))
+}
+
+/// WeChat's menu limits, with its errcodes (UTF-8 bytes for names).
+fn check_menu(menu: &Value) -> Option<(i64, &'static str)> {
+    const TYPES: [&str; 13] = [
+        "click",
+        "view",
+        "miniprogram",
+        "scancode_push",
+        "scancode_waitmsg",
+        "pic_sysphoto",
+        "pic_photo_or_album",
+        "pic_weixin",
+        "location_select",
+        "media_id",
+        "view_limited",
+        "article_id",
+        "article_view_limited",
+    ];
+    let Some(buttons) = menu["button"].as_array() else { return Some((40016, "invalid button size")) };
+    if buttons.is_empty() || buttons.len() > 3 {
+        return Some((40016, "invalid button size"));
+    }
+    let str_len = |b: &Value, f: &str| b[f].as_str().map(str::len);
+    for b in buttons {
+        if str_len(b, "name").is_none_or(|n| n == 0 || n > 16) {
+            return Some((40018, "invalid button name size"));
+        }
+        if let Some(subs) = b["sub_button"].as_array() {
+            if subs.is_empty() || subs.len() > 5 {
+                return Some((40023, "invalid sub button size"));
+            }
+            for sub in subs {
+                if !sub["type"].as_str().is_some_and(|t| TYPES.contains(&t)) {
+                    return Some((40024, "invalid sub button type"));
+                }
+                if str_len(sub, "name").is_none_or(|n| n == 0 || n > 60) {
+                    return Some((40025, "invalid sub button name size"));
+                }
+                if str_len(sub, "key").is_some_and(|n| n > 128) {
+                    return Some((40026, "invalid sub button key size"));
+                }
+                if str_len(sub, "url").is_some_and(|n| n > 1024) {
+                    return Some((40027, "invalid sub button url size"));
+                }
+            }
+        } else {
+            if !b["type"].as_str().is_some_and(|t| TYPES.contains(&t)) {
+                return Some((40017, "invalid button type"));
+            }
+            if str_len(b, "key").is_some_and(|n| n > 128) {
+                return Some((40019, "invalid button key size"));
+            }
+        }
+    }
+    None
+}
+
+#[handler]
+fn menu_create(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>, body: Json<Value>) -> Response {
+    if let Some(e) = check_token(&q) {
+        return e;
+    }
+    if let Some((code, msg)) = check_menu(&body) {
+        return errcode(code, msg);
+    }
+    *s.menu.lock() = Some(json!({"button": body["button"], "menuid": now_ms()}));
+    ok_with(json!({}))
+}
+
+#[handler]
+fn menu_get(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>) -> Response {
+    if let Some(e) = check_token(&q) {
+        return e;
+    }
+    match s.menu.lock().clone() {
+        Some(menu) => Json(json!({"menu": menu})).into_response(),
+        None => errcode(46003, "menu no exist"),
+    }
+}
+
+#[handler]
+fn menu_delete(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>) -> Response {
+    if let Some(e) = check_token(&q) {
+        return e;
+    }
+    *s.menu.lock() = None;
+    ok_with(json!({}))
+}
+
+#[derive(Deserialize)]
+struct SentQuery {
+    touser: Option<String>,
+    kind: Option<String>,
+}
+
+#[handler]
+fn list_sent(Query(q): Query<SentQuery>, Data(s): Data<&Arc<State>>) -> Response {
+    let sent: Vec<Value> = s
+        .sent
+        .lock()
+        .iter()
+        .filter(|m| q.touser.as_deref().is_none_or(|t| m["touser"] == t))
+        .filter(|m| q.kind.as_deref().is_none_or(|k| m["kind"] == k))
+        .cloned()
+        .collect();
+    Json(sent).into_response()
+}
+
+#[handler]
+fn clear_sent(Data(s): Data<&Arc<State>>) -> Response {
+    s.sent.lock().clear();
+    ok_with(json!({}))
+}
+
+#[derive(Deserialize)]
+struct OpenidBody {
+    openid: String,
+}
+
+#[handler]
+fn interaction(Data(s): Data<&Arc<State>>, body: Json<OpenidBody>) -> Response {
+    s.unfollowed.lock().remove(&body.openid);
+    s.interactions.lock().insert(body.openid.clone(), now_ms());
+    ok_with(json!({}))
+}
+
+#[handler]
+fn unfollow(Data(s): Data<&Arc<State>>, body: Json<OpenidBody>) -> Response {
+    s.unfollowed.lock().insert(body.openid.clone());
+    ok_with(json!({}))
+}
+
+#[derive(Deserialize)]
+struct GrantBody {
+    openid: String,
+    template_id: String,
+    count: Option<u64>,
+}
+
+#[handler]
+fn grant_subscription(Data(s): Data<&Arc<State>>, body: Json<GrantBody>) -> Response {
+    let mut subs = s.subscriptions.lock();
+    let n = subs.entry((body.openid.clone(), body.template_id.clone())).or_insert(0);
+    *n += body.count.unwrap_or(1);
+    ok_with(json!({"remaining": *n}))
+}
