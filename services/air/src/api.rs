@@ -400,6 +400,7 @@ pub struct SubscriptionInput {
 
 /// An alert subscription.
 #[derive(Debug, Clone, Object)]
+#[oai(rename = "AirAlertSubscription")]
 pub struct SubscriptionView {
     /// Id.
     pub id: String,
