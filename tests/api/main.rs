@@ -6,5 +6,6 @@ mod booking;
 mod harness;
 mod identity;
 mod incidents;
+mod payments;
 mod platform;
 mod two_processes;
