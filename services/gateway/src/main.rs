@@ -328,7 +328,9 @@ async fn wechat_menu(settings: Settings, cmd: MenuCommand) -> anyhow::Result<()>
     match cmd {
         MenuCommand::Push { file } => {
             let text = match &file {
-                Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?),
+                Some(path) => {
+                    Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?)
+                }
                 None => None,
             };
             let menu = menu_ops::push(&api, text.as_deref()).await?;
