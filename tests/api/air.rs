@@ -29,30 +29,6 @@ fn ingest_key(app: &TestApp) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-async fn citizen_token(app: &TestApp) -> String {
-    let code: Value = app
-        .http
-        .post(app.url("/sandbox/wechat/_test/mp/codes"))
-        .json(&json!({"unionid": "air-e2e"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let session: Value = app
-        .http
-        .post(app.url("/v1/auth/miniprogram/login"))
-        .json(&json!({"code": code["code"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    session["token"].as_str().expect("a citizen token").to_owned()
-}
-
 fn hour(code: &str, at: &str, pm25: f64) -> Vec<Value> {
     [
         ("pm25", pm25, "ug/m3"),
@@ -71,7 +47,7 @@ fn hour(code: &str, at: &str, pm25: f64) -> Vec<Value> {
 async fn a_feed_posts_readings_and_a_citizen_sees_the_nearest_index_and_an_open_alert() {
     let app = spawn_app().await;
     let key = ingest_key(&app);
-    let token = citizen_token(&app).await;
+    let token = app.citizen_token("air-e2e").await;
 
     // People's Park station (1437A, demo seed), as WeChat would report a pin beside it.
     let pin = LatLon::new(30.6581, 104.0591).unwrap().to_gcj02();

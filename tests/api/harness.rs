@@ -93,6 +93,32 @@ impl TestApp {
         (status, resp.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// Signs a citizen in the way the Mini Program does: a login code from the sandbox for
+    /// `unionid`, exchanged at `/v1/auth/miniprogram/login`. Returns the bearer token.
+    pub async fn citizen_token(&self, unionid: &str) -> String {
+        let code: serde_json::Value = self
+            .http
+            .post(self.url("/sandbox/wechat/_test/mp/codes"))
+            .json(&serde_json::json!({ "unionid": unionid }))
+            .send()
+            .await
+            .expect("the sandbox answers")
+            .json()
+            .await
+            .expect("a code");
+        let session: serde_json::Value = self
+            .http
+            .post(self.url("/v1/auth/miniprogram/login"))
+            .json(&serde_json::json!({ "code": code["code"] }))
+            .send()
+            .await
+            .expect("the portal answers")
+            .json()
+            .await
+            .expect("a session");
+        session["token"].as_str().expect("a citizen token").to_owned()
+    }
+
     /// Stops the server, waits for it, and drops this test's schemas.
     pub async fn stop(mut self) {
         self.shutdown().await;

@@ -38,30 +38,6 @@ fn city(app: &TestApp, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-async fn citizen(app: &TestApp, unionid: &str) -> String {
-    let code: Value = app
-        .http
-        .post(app.url("/sandbox/wechat/_test/mp/codes"))
-        .json(&json!({"unionid": unionid}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let session: Value = app
-        .http
-        .post(app.url("/v1/auth/miniprogram/login"))
-        .json(&json!({"code": code["code"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    session["token"].as_str().expect("a citizen token").to_owned()
-}
-
 async fn clerk(app: &TestApp, username: &str, district: &str) -> String {
     let password = "correct horse battery";
     city(
@@ -95,7 +71,7 @@ fn multipart(field: &str, filename: &str, content_type: &str, bytes: &[u8]) -> (
 #[tokio::test]
 async fn a_citizen_reports_with_a_gcj02_pin_and_a_photo_and_the_district_clerk_resolves_it() {
     let app = spawn_app().await;
-    let alice = citizen(&app, "e2e-incidents-alice").await;
+    let alice = app.citizen_token("e2e-incidents-alice").await;
     let jinjiang = clerk(&app, "jj.clerk", "510104").await;
     let shuangliu = clerk(&app, "sl.clerk", "510116").await;
 

@@ -44,12 +44,6 @@ async fn send(app: &TestApp, method: &str, path: &str, token: &str, body: Option
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
-async fn citizen(app: &TestApp, unionid: &str) -> String {
-    let (_, code) = send(app, "POST", "/sandbox/wechat/_test/mp/codes", "", Some(json!({ "unionid": unionid }))).await;
-    let (_, session) = send(app, "POST", "/v1/auth/miniprogram/login", "", Some(json!({ "code": code["code"] }))).await;
-    session["token"].as_str().expect("a citizen token").to_owned()
-}
-
 async fn finance(app: &TestApp) -> String {
     let password = "correct horse battery";
     let (ok, _) =
@@ -82,7 +76,7 @@ async fn wait_posted(app: &TestApp, token: &str, order_id: &str) -> Value {
 #[tokio::test]
 async fn a_bill_and_a_late_fine_are_paid_refunded_and_reconciled_through_the_sandbox() {
     let app = spawn_app_with(|s| s.payments.job_interval_secs = 1).await;
-    let alice = citizen(&app, "e2e-payments-alice").await;
+    let alice = app.citizen_token("e2e-payments-alice").await;
     let officer = finance(&app).await;
 
     // Bind, see the bill, order it, pay it in the sandbox, see it posted and the receipt.
