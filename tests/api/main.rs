@@ -3,6 +3,7 @@
 
 mod air;
 mod booking;
+mod channel;
 mod harness;
 mod identity;
 mod incidents;

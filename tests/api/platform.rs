@@ -236,6 +236,27 @@ async fn too_many_requests_from_one_address_or_identity_get_429_with_retry_after
 }
 
 #[tokio::test]
+async fn calls_between_services_carry_the_internal_token_and_are_not_rate_limited() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit.per_ip = 2;
+        s.internal_token = Some(city_platform::config::Secret::new("internal-test-token"));
+    })
+    .await;
+    let get = |token: &'static str| {
+        app.http.get(app.url("/v1/services")).header(city_platform::auth::INTERNAL_TOKEN_HEADER, token).send()
+    };
+    // Far past the per-address limit, a service asking on many citizens' behalf is never refused.
+    for _ in 0..6 {
+        assert_eq!(get("internal-test-token").await.unwrap().status(), 200);
+    }
+    // A guessed token counts like any other request from the address.
+    assert_eq!(get("guess").await.unwrap().status(), 200);
+    assert_eq!(get("guess").await.unwrap().status(), 200);
+    expect_problem(get("guess").await.unwrap(), 429).await;
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn readiness_checks_every_store_and_metrics_count_by_route_template() {
     let app = spawn_app().await;
     let (status, ready) = app.get_json("/readyz").await;

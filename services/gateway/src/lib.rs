@@ -235,7 +235,7 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
             (route, spec, gateway_db, authenticator)
         }
     };
-    let route = route.data(authenticator).boxed();
+    let route = route.data(authenticator).data(platform.internal_token.clone()).boxed();
 
     let trusted: Arc<[IpAddr]> = trusted_proxies().into();
     let store: Arc<dyn IdempotencyStore> = match &settings.redis_url {
@@ -256,7 +256,8 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
     }
     // In distributed mode the gateway limits rates and the services keep idempotency records:
     // each concern once, where it has what it needs.
-    let limiter = RateLimiter::new(platform.cache.clone(), settings.rate_limit.clone(), trusted.to_vec());
+    let limiter = RateLimiter::new(platform.cache.clone(), settings.rate_limit.clone(), trusted.to_vec())
+        .exempting(platform.internal_token.clone());
     let with_idempotency = !matches!(mode, Mode::Gateway);
     let with_rate_limit = !matches!(mode, Mode::Only(_));
     let endpoint = edge::stack(route, &settings, limiter, with_rate_limit, with_idempotency.then_some(idem));

@@ -202,3 +202,105 @@ async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<Integrator> {
         None => Err(Problem::unauthorized("the API key is unknown or revoked").into()),
     }
 }
+
+/// The secret that services present to each other's internal endpoints (`/v1/internal/...`),
+/// in the `X-Internal-Token` header. Kept as its SHA-256 so comparisons take the same time
+/// whatever the guess, and the value itself stays in one place.
+#[derive(Clone)]
+pub struct InternalToken {
+    value: Arc<str>,
+    digest: [u8; 32],
+}
+
+impl std::fmt::Debug for InternalToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InternalToken(****)")
+    }
+}
+
+/// The header an internal call carries its token in.
+pub const INTERNAL_TOKEN_HEADER: &str = "x-internal-token";
+
+impl InternalToken {
+    /// The configured token, or a random one for this process when none is set (all-in-one,
+    /// where every caller lives in the same process).
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        match &settings.internal_token {
+            Some(secret) => Self::new(secret.expose()),
+            None => {
+                if settings.is_distributed() {
+                    tracing::warn!(
+                        "CITY_INTERNAL_TOKEN is unset: services running apart cannot call each other's internal endpoints"
+                    );
+                }
+                Self::new(&crate::ids::token(32))
+            }
+        }
+    }
+
+    /// A token with this value.
+    pub fn new(value: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        Self { value: value.into(), digest: Sha256::digest(value.as_bytes()).into() }
+    }
+
+    /// The value, for the one place that sends it (a service's HTTP client of another).
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+
+    /// Whether `presented` is this token.
+    pub fn matches(&self, presented: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        let other: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        self.digest.iter().zip(other.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+}
+
+/// A call from another City Services service (`X-Internal-Token`), for `/v1/internal/...`
+/// endpoints that answer service-to-service questions (a follower's citizen, a citizen's next
+/// appointment). Never given to citizens, staff or integrators.
+#[derive(SecurityScheme)]
+#[oai(
+    ty = "api_key",
+    key_in = "header",
+    key_name = "X-Internal-Token",
+    rename = "InternalToken",
+    checker = "check_internal"
+)]
+pub struct InternalAuth(pub ());
+
+async fn check_internal(req: &Request, key: ApiKey) -> poem::Result<()> {
+    let expected = req.data::<InternalToken>().ok_or_else(|| {
+        tracing::error!("no internal token in request data; the gateway must add one");
+        poem::Error::from(Problem::internal())
+    })?;
+    if expected.matches(&key.key) {
+        Ok(())
+    } else {
+        Err(Problem::unauthorized("the internal token is wrong").into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InternalToken;
+
+    #[test]
+    fn an_internal_token_matches_only_itself() {
+        let token = InternalToken::new("s3cret-token");
+        assert!(token.matches("s3cret-token"));
+        assert!(!token.matches("s3cret-tokeN"));
+        assert!(!token.matches(""));
+        assert_eq!(format!("{token:?}"), "InternalToken(****)");
+    }
+
+    #[test]
+    fn an_unset_token_is_random_per_process() {
+        let settings = crate::config::Settings::default();
+        let a = InternalToken::from_settings(&settings);
+        let b = InternalToken::from_settings(&settings);
+        assert_eq!(a.expose().len(), 64);
+        assert_ne!(a.expose(), b.expose());
+    }
+}

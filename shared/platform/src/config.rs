@@ -86,6 +86,39 @@ pub struct Settings {
     pub identity: IdentitySettings,
     /// The payments service: WeChat Pay merchant credentials, order expiry, background jobs.
     pub payments: PaymentsSettings,
+    /// Notification delivery: e-mail transport, sender, retry schedule (`CITY_NOTIFY__*`).
+    pub notify: NotifySettings,
+    /// The shared secret services present to each other's `/v1/internal/...` endpoints in the
+    /// `X-Internal-Token` header (`CITY_INTERNAL_TOKEN`). Unset: a random value per process,
+    /// which is enough all-in-one; services running apart must all be given the same one.
+    pub internal_token: Option<Secret>,
+}
+
+/// How notifications leave (the channel service delivers them). `CITY_NOTIFY__SMTP_URL`,
+/// `CITY_NOTIFY__FROM`, ...; the older `CITY_SMTP_URL` and `CITY_NOTIFY_FROM` still work.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySettings {
+    /// The SMTP server for e-mail, `smtp://[user:pass@]host[:port]` (plaintext SMTP, for a relay
+    /// on the same host or network). Unset: each mail is an `.eml` file in `outbox_dir`.
+    pub smtp_url: Option<Secret>,
+    /// The sender (`City Services <noreply@city.example.cn>`).
+    pub from: String,
+    /// Seconds before each retry of a failed delivery; after the last, it is dead-lettered.
+    pub retry_secs: Vec<u64>,
+    /// Where mail files go without SMTP. Unset: `<data_dir>/outbox`.
+    pub outbox_dir: Option<PathBuf>,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            from: "City Services <noreply@city.example.cn>".into(),
+            retry_secs: vec![10, 60, 300, 1800, 7200],
+            outbox_dir: None,
+        }
+    }
 }
 
 /// The payments service's WeChat Pay merchant account and timings. The defaults are the
@@ -317,6 +350,8 @@ impl Default for Settings {
             wechat: WechatSettings::default(),
             identity: IdentitySettings::default(),
             payments: PaymentsSettings::default(),
+            notify: NotifySettings::default(),
+            internal_token: None,
         }
     }
 }
@@ -363,6 +398,14 @@ impl Settings {
                     }
                 }
             }
+            if let Some(v) = map.get_mut("notify").and_then(|n| n.get_mut("smtp_url")) {
+                if let Some(url) = v.as_str() {
+                    *v = serde_json::Value::String(mask_url(url));
+                }
+            }
+            if map.get("internal_token").is_some_and(|v| !v.is_null()) {
+                map.insert("internal_token".into(), serde_json::Value::String("****".into()));
+            }
             for section in ["wechat", "payments"] {
                 if let Some(wechat) = map.get_mut(section).and_then(|w| w.as_object_mut()) {
                     for (key, v) in wechat.iter_mut() {
@@ -378,11 +421,25 @@ impl Settings {
 
     fn checked(mut self) -> Result<Self, ConfigError> {
         // An empty variable means "unset", so `CITY_DATABASE_URL=` goes back to SQLite.
+        if self.internal_token.as_ref().is_some_and(|t| t.expose().is_empty()) {
+            self.internal_token = None;
+        }
         if self.database_url.as_ref().is_some_and(|u| u.expose().is_empty()) {
             self.database_url = None;
         }
         if self.redis_url.as_ref().is_some_and(|u| u.expose().is_empty()) {
             self.redis_url = None;
+        }
+        if self.notify.smtp_url.as_ref().is_some_and(|u| u.expose().is_empty()) {
+            self.notify.smtp_url = None;
+        }
+        if let Some(url) = &self.notify.smtp_url {
+            if !url.expose().starts_with("smtp://") {
+                return Err(ConfigError(
+                    "notify.smtp_url (CITY_NOTIFY__SMTP_URL): must be an smtp:// URL; leave it unset for .eml files"
+                        .into(),
+                ));
+            }
         }
         if let Some(url) = &self.database_url {
             let url = url.expose();
@@ -427,6 +484,12 @@ pub fn env_provider() -> Env {
             // `__` nests (`CITY_RATE_LIMIT__PER_IP`); the WeChat keys are also accepted in the
             // flat form the operators' runbooks use (`CITY_WECHAT_OA_APPID`).
             let nested = key.as_str().to_ascii_lowercase().replace("__", ".");
+            // The mail variables from before the `notify` section keep working.
+            match nested.as_str() {
+                "smtp_url" => return "notify.smtp_url".into(),
+                "notify_from" => return "notify.from".into(),
+                _ => {}
+            }
             match nested.strip_prefix("wechat_") {
                 Some(rest) => format!("wechat.{rest}").into(),
                 None => nested.into(),
@@ -530,13 +593,34 @@ mod tests {
     }
 
     #[test]
+    fn mail_settings_come_from_the_notify_section_or_the_older_flat_variables() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CITY_SMTP_URL", "smtp://relay:2525");
+            jail.set_env("CITY_NOTIFY__FROM", "Chengdu <city@example.cn>");
+            let s = Settings::load_from(Figment::new().merge(env_provider())).unwrap();
+            assert_eq!(s.notify.smtp_url.as_ref().map(Secret::expose), Some("smtp://relay:2525"));
+            assert_eq!(s.notify.from, "Chengdu <city@example.cn>");
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CITY_NOTIFY__SMTP_URL", "http://relay");
+            let err = Settings::load_from(Figment::new().merge(env_provider())).unwrap_err();
+            assert!(err.to_string().contains("CITY_NOTIFY__SMTP_URL"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn the_masked_view_hides_passwords() {
         let s = Settings::load_from(
-            Figment::new().merge(S::default("database_url", "postgres://app:hunter2@db:5432/city")),
+            Figment::new()
+                .merge(S::default("database_url", "postgres://app:hunter2@db:5432/city"))
+                .merge(S::default("notify", serde_json::json!({"smtp_url": "smtp://mail:s3cret@relay:25"}))),
         )
         .unwrap();
         let shown = s.to_masked_toml();
         assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("s3cret") && shown.contains("smtp://****@relay:25"), "{shown}");
         assert!(shown.contains("postgres://****@db:5432/city"), "{shown}");
     }
 }

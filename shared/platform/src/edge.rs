@@ -97,18 +97,31 @@ pub struct RateLimiter {
     cache: Arc<dyn Cache>,
     settings: RateLimitSettings,
     trusted_proxies: Arc<[IpAddr]>,
+    internal: Option<crate::auth::InternalToken>,
 }
 
 impl RateLimiter {
     /// A limiter counting in `cache`; `X-Forwarded-For` is believed only from `trusted_proxies`.
     pub fn new(cache: Arc<dyn Cache>, settings: RateLimitSettings, trusted_proxies: Vec<IpAddr>) -> Self {
-        Self { cache, settings, trusted_proxies: trusted_proxies.into() }
+        Self { cache, settings, trusted_proxies: trusted_proxies.into(), internal: None }
+    }
+
+    /// Never limits calls that carry this internal token: services asking each other on behalf
+    /// of many citizens (the Service Account channel) are not one client.
+    pub fn exempting(mut self, internal: crate::auth::InternalToken) -> Self {
+        self.internal = Some(internal);
+        self
     }
 
     /// Counts this request; `Err` with a 429 problem when a limit is exceeded.
     pub async fn check(&self, req: &Request) -> std::result::Result<(), Problem> {
         if !self.settings.enabled || is_operational(req.uri().path()) {
             return Ok(());
+        }
+        if let (Some(internal), Some(presented)) = (&self.internal, req.header(crate::auth::INTERNAL_TOKEN_HEADER)) {
+            if internal.matches(presented) {
+                return Ok(());
+            }
         }
         let window = self.settings.window_secs.max(1);
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();

@@ -62,6 +62,8 @@ pub struct Platform {
     pub districts: Arc<Districts>,
     /// Fires when the process is shutting down.
     pub shutdown: Shutdown,
+    /// What services present to each other's internal endpoints (see [`auth::InternalAuth`]).
+    pub internal_token: auth::InternalToken,
 }
 
 /// Why the platform could not start.
@@ -106,6 +108,14 @@ impl Platform {
                 (cache, MemoryBus::new())
             }
         };
-        Ok(Self { settings: Arc::new(settings), cache, bus, districts: Arc::new(Districts::demo()?), shutdown })
+        let internal_token = auth::InternalToken::from_settings(&settings);
+        Ok(Self {
+            settings: Arc::new(settings),
+            cache,
+            bus,
+            districts: Arc::new(Districts::demo()?),
+            shutdown,
+            internal_token,
+        })
     }
 }

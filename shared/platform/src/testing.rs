@@ -80,7 +80,11 @@ impl TestPlatform {
     ) -> TestClient<BoxEndpoint<'static>> {
         self.track(db);
         let service = OpenApiService::new(api, "test", "0");
-        let route = poem::Route::new().nest("/", service).data(authenticator).boxed();
+        let route = poem::Route::new()
+            .nest("/", service)
+            .data(authenticator)
+            .data(self.platform.internal_token.clone())
+            .boxed();
         let idem = Idempotency {
             store: Arc::new(SqlIdempotencyStore::new(db.clone())),
             ttl: Duration::from_secs(3600),
