@@ -5,7 +5,8 @@
 //!
 //! Layout: [`platform`] simulates the Mini Program and Service Account APIs
 //! (`/sns/jscode2session`, `/cgi-bin/stable_token`, OAuth, ...); [`pay`] simulates a WeChat Pay
-//! v3 merchant account (`/pay/v3/...`).
+//! v3 merchant account (`/pay/v3/...`); [`messages`] the message and menu endpoints, which
+//! accept only access tokens [`platform`] issued.
 //!
 //! Invariant: it is a peer, not a library of the services: they reach it only over HTTP, at the
 //! base URL in their configuration, exactly as they would reach WeChat.
@@ -20,8 +21,9 @@ use poem::Route;
 
 /// Every sandbox route, to be nested at `/sandbox/wechat`.
 pub fn endpoint(settings: &Settings) -> Route {
-    messages::mount(Route::new())
+    let (platform_routes, tokens) = platform::routes_and_tokens(settings);
+    messages::mount(Route::new(), tokens)
         .nest("/pay", pay::routes(settings))
         .at("/wxa/msg_sec_check", security::msg_sec_check_endpoint())
-        .nest("/", platform::routes(settings))
+        .nest("/", platform_routes)
 }

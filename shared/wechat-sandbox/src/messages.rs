@@ -9,8 +9,10 @@
 //! `POST /_test/oa/unfollow {"openid"}`, `POST /_test/mp/subscriptions {"openid","template_id","count"?}`
 //! (as `wx.requestSubscribeMessage` accepted), `POST /_test/messages/clear`.
 //!
-//! Access tokens: any non-empty `access_token` is accepted (41001 when missing) until these
-//! endpoints share the token registry of [`crate::platform`].
+//! Access tokens: only tokens [`crate::platform`] issued through `stable_token` are accepted
+//! (41001 missing, 42001 expired, 40001 never issued or revoked), and only the right app's:
+//! the Service Account's for custom, template and menu calls, the Mini Program's for subscribe
+//! messages (48001 otherwise, as WeChat answers an app without that API).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -22,10 +24,12 @@ use poem::{get, handler, post, EndpointExt, IntoResponse, Response, Route};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::platform::IssuedTokens;
+
 const WINDOW_MS: i64 = 48 * 3600 * 1000;
 
-#[derive(Default)]
 struct State {
+    tokens: IssuedTokens,
     menu: Mutex<Option<Value>>,
     sent: Mutex<Vec<Value>>,
     interactions: Mutex<HashMap<String, i64>>,
@@ -51,16 +55,38 @@ fn ok_with(extra: Value) -> Response {
     Json(body).into_response()
 }
 
-fn check_token(q: &TokenQuery) -> Option<Response> {
-    match q.access_token.as_deref() {
-        Some(t) if !t.is_empty() => None,
-        _ => Some(errcode(41001, "access_token missing")),
-    }
+/// Which app an endpoint belongs to.
+#[derive(Clone, Copy)]
+enum App {
+    ServiceAccount,
+    MiniProgram,
 }
 
-/// Adds the message and menu endpoints to the sandbox's routes.
-pub fn mount(route: Route) -> Route {
-    let state = Arc::new(State::default());
+/// `Some(errcode answer)` unless the token was issued, is live, and belongs to `app`.
+fn check_token(s: &State, q: &TokenQuery, app: App) -> Option<Response> {
+    let appid = match s.tokens.appid_of(q.access_token.as_deref()) {
+        Ok(appid) => appid,
+        Err(answer) => return Some(answer),
+    };
+    let expected = match app {
+        App::ServiceAccount => s.tokens.oa_appid(),
+        App::MiniProgram => s.tokens.mp_appid(),
+    };
+    (appid != expected).then(|| errcode(48001, "api unauthorized"))
+}
+
+/// Adds the message and menu endpoints to the sandbox's routes; they accept the access tokens
+/// in `tokens`.
+pub fn mount(route: Route, tokens: IssuedTokens) -> Route {
+    let state = Arc::new(State {
+        tokens,
+        menu: Mutex::default(),
+        sent: Mutex::default(),
+        interactions: Mutex::default(),
+        unfollowed: Mutex::default(),
+        subscriptions: Mutex::default(),
+        next_msgid: Mutex::default(),
+    });
     route
         .at("/cgi-bin/message/custom/send", post(custom_send).data(state.clone()))
         .at("/cgi-bin/message/template/send", post(template_send).data(state.clone()))
@@ -89,7 +115,7 @@ fn touser(body: &Value) -> Option<String> {
 
 #[handler]
 fn custom_send(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>, body: Json<Value>) -> Response {
-    if let Some(e) = check_token(&q) {
+    if let Some(e) = check_token(s, &q, App::ServiceAccount) {
         return e;
     }
     let Some(openid) = touser(&body) else { return errcode(40003, "invalid openid") };
@@ -109,7 +135,7 @@ fn custom_send(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>, body: Js
 
 #[handler]
 fn template_send(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>, body: Json<Value>) -> Response {
-    if let Some(e) = check_token(&q) {
+    if let Some(e) = check_token(s, &q, App::ServiceAccount) {
         return e;
     }
     let Some(openid) = touser(&body) else { return errcode(40003, "invalid openid") };
@@ -125,7 +151,7 @@ fn template_send(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>, body: 
 
 #[handler]
 fn subscribe_send(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>, body: Json<Value>) -> Response {
-    if let Some(e) = check_token(&q) {
+    if let Some(e) = check_token(s, &q, App::MiniProgram) {
         return e;
     }
     let Some(openid) = touser(&body) else { return errcode(40003, "invalid openid") };
@@ -201,7 +227,7 @@ fn check_menu(menu: &Value) -> Option<(i64, &'static str)> {
 
 #[handler]
 fn menu_create(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>, body: Json<Value>) -> Response {
-    if let Some(e) = check_token(&q) {
+    if let Some(e) = check_token(s, &q, App::ServiceAccount) {
         return e;
     }
     if let Some((code, msg)) = check_menu(&body) {
@@ -213,7 +239,7 @@ fn menu_create(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>, body: Js
 
 #[handler]
 fn menu_get(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>) -> Response {
-    if let Some(e) = check_token(&q) {
+    if let Some(e) = check_token(s, &q, App::ServiceAccount) {
         return e;
     }
     match s.menu.lock().clone() {
@@ -224,7 +250,7 @@ fn menu_get(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>) -> Response
 
 #[handler]
 fn menu_delete(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>) -> Response {
-    if let Some(e) = check_token(&q) {
+    if let Some(e) = check_token(s, &q, App::ServiceAccount) {
         return e;
     }
     *s.menu.lock() = None;

@@ -184,8 +184,36 @@ fn ok(value: Value) -> Response {
     Json(value).into_response()
 }
 
+/// Checks access tokens against the ones this simulator issued (`stable_token`), for the
+/// message and menu endpoints, which live in [`crate::messages`].
+#[derive(Clone)]
+pub struct IssuedTokens(State);
+
+impl IssuedTokens {
+    /// The appid `token` was issued to; otherwise WeChat's answer: 41001 missing, 42001 expired,
+    /// 40001 never issued (or replaced and past its overlap).
+    pub fn appid_of(&self, token: Option<&str>) -> Result<String, Response> {
+        self.0.check_access_token(token)
+    }
+
+    /// The Service Account's appid.
+    pub fn oa_appid(&self) -> &str {
+        &self.0.oa_appid
+    }
+
+    /// The Mini Program's appid.
+    pub fn mp_appid(&self) -> &str {
+        &self.0.mp_appid
+    }
+}
+
 /// The simulated Mini Program and Service Account endpoints.
 pub fn routes(settings: &Settings) -> Route {
+    routes_and_tokens(settings).0
+}
+
+/// [`routes`], and the registry of the access tokens they issue.
+pub fn routes_and_tokens(settings: &Settings) -> (Route, IssuedTokens) {
     let w = &settings.wechat;
     let mut apps = HashMap::new();
     apps.insert(w.mp_appid.clone(), App { secret: w.mp_secret.expose().to_owned() });
@@ -200,7 +228,8 @@ pub fn routes(settings: &Settings) -> Route {
         stable_tokens: Mutex::default(),
         web_tokens: Mutex::default(),
     });
-    Route::new()
+    let tokens = IssuedTokens(state.clone());
+    let route = Route::new()
         .at("/sns/jscode2session", get(jscode2session).data(state.clone()))
         .at("/cgi-bin/stable_token", post(stable_token).data(state.clone()))
         .at("/wxa/business/getuserphonenumber", post(get_phone_number).data(state.clone()))
@@ -211,7 +240,8 @@ pub fn routes(settings: &Settings) -> Route {
         .at("/_test/oa/oauth-codes", post(mint_oauth_code).data(state.clone()))
         .at("/_test/mp/phone-codes", post(mint_phone_code).data(state.clone()))
         .at("/_test/clock/advance", post(advance_clock).data(state.clone()))
-        .at("/_test/access-tokens/revoke", post(revoke_access_tokens).data(state))
+        .at("/_test/access-tokens/revoke", post(revoke_access_tokens).data(state));
+    (route, tokens)
 }
 
 #[derive(Deserialize)]
