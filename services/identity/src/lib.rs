@@ -13,7 +13,9 @@
 //!
 //! Invariants: this service reads no other service's tables; tokens and keys are stored only as
 //! SHA-256; ID numbers, names and phones only sealed (AES-GCM) and shown only masked; openids
-//! never leave this service.
+//! never reach citizens, staff or integrators: only the internal contacts lookup
+//! (`/v1/internal/identity/...`, `X-Internal-Token`) gives them to the channel service, which
+//! delivers messages to them.
 
 pub mod admin;
 mod api;

@@ -340,6 +340,39 @@ pub async fn citizen(db: &Db, id: &str) -> Result<Option<CitizenRow>, sqlx::Erro
     }))
 }
 
+/// The citizen who signed in through `appid` as `openid`, if any.
+pub async fn citizen_by_openid(db: &Db, appid: &str, openid: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT citizen_id FROM wechat_identities WHERE appid = $1 AND openid = $2")
+        .bind(appid)
+        .bind(openid)
+        .fetch_optional(&db.pool)
+        .await
+}
+
+/// The citizen's openid in each app they signed in through (the latest one per app), or `None`
+/// when there is no such citizen.
+pub async fn openids_of(db: &Db, citizen_id: &str) -> Result<Option<Vec<(String, String)>>, sqlx::Error> {
+    let exists: Option<String> =
+        sqlx::query_scalar("SELECT id FROM citizens WHERE id = $1").bind(citizen_id).fetch_optional(&db.pool).await?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let rows = sqlx::query(
+        "SELECT appid, openid FROM wechat_identities WHERE citizen_id = $1 ORDER BY created_at_ms DESC, openid",
+    )
+    .bind(citizen_id)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut openids: Vec<(String, String)> = Vec::new();
+    for row in rows {
+        let appid: String = row.try_get("appid")?;
+        if !openids.iter().any(|(a, _)| *a == appid) {
+            openids.push((appid, row.try_get("openid")?));
+        }
+    }
+    Ok(Some(openids))
+}
+
 /// Binds a phone to a citizen.
 pub async fn set_phone(db: &Db, id: &str, sealed: &str, masked: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE citizens SET phone_sealed = $1, phone_masked = $2 WHERE id = $3")

@@ -503,3 +503,93 @@ async fn introspection_answers_only_for_the_credential_given() {
     assert!(v["principal"].is_null());
     w.t.cleanup().await;
 }
+
+impl World {
+    /// Signs in through the Service Account OAuth (sandbox) as `openid`, with `unionid` if given.
+    async fn oa_sign_in(&self, openid: &str, unionid: Option<&str>) -> Value {
+        let resp = self.client.get("/v1/auth/oa/authorize").send().await;
+        let location = resp.0.headers()["location"].to_str().unwrap().to_owned();
+        let cookie = resp.0.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let state = location.split("state=").nth(1).unwrap().trim_end_matches("#wechat_redirect").to_owned();
+        let code = self.sandbox_post("/_test/oa/oauth-codes", json!({"openid": openid, "unionid": unionid})).await
+            ["code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let resp = self
+            .client
+            .get("/v1/auth/oa/callback")
+            .query("code", &code)
+            .query("state", &state)
+            .header("cookie", &cookie)
+            .send()
+            .await;
+        let (status, session) = status_json(resp).await;
+        assert_eq!(status, 200, "{session}");
+        session
+    }
+
+    /// GET with an `X-Internal-Token` (or none).
+    async fn internal_get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.client.get(path);
+        if let Some(token) = token {
+            req = req.header("x-internal-token", token);
+        }
+        status_json(req.send().await).await
+    }
+}
+
+#[tokio::test]
+async fn a_service_account_follower_resolves_to_their_citizen_and_contacts_only_with_the_internal_token() {
+    let w = world().await;
+    let token = w.t.platform.internal_token.expose().to_owned();
+    let (_, citizen) = w.login(Some("union-follower")).await;
+    let openid = "oFollowerFromOauth0000000001";
+    let session = w.oa_sign_in(openid, Some("union-follower")).await;
+    assert_eq!(session["citizen"]["id"], citizen.as_str(), "the same person through both apps");
+
+    let follower = format!("/v1/internal/identity/oa-followers/{openid}");
+    let (status, v) = w.internal_get(&follower, Some(&token)).await;
+    assert_eq!((status, v), (200, json!({"citizen_id": citizen})));
+
+    let contacts = format!("/v1/internal/identity/citizens/{citizen}/contacts");
+    let (status, v) = w.internal_get(&contacts, Some(&token)).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["oa_openid"], openid);
+    assert!(v["mp_openid"].as_str().is_some_and(|o| o.starts_with('o') && o != openid), "{v}");
+    assert!(v["email"].is_null(), "{v}");
+
+    // A follower who never signed in, and a citizen who does not exist: 404 problems.
+    let (status, p) =
+        w.internal_get("/v1/internal/identity/oa-followers/oNeverSignedIn000000000000001", Some(&token)).await;
+    assert_eq!((status, p["type"].as_str()), (404, Some("/problems/not-found")), "{p}");
+    let (status, _) = w
+        .internal_get("/v1/internal/identity/citizens/0193a0b0-0000-7000-8000-000000000000/contacts", Some(&token))
+        .await;
+    assert_eq!(status, 404);
+    // A path that is no openid is refused naming it.
+    let (status, p) = w.internal_get("/v1/internal/identity/oa-followers/o%27%3B--", Some(&token)).await;
+    assert_eq!(status, 422, "{p}");
+    assert_eq!(p["errors"][0]["field"], "openid", "{p}");
+
+    // Without the token, or with a wrong one: 401, and nothing about the citizen.
+    for presented in [None, Some("not-the-internal-token")] {
+        for path in [&follower, &contacts] {
+            let (status, p) = w.internal_get(path, presented).await;
+            assert_eq!(status, 401, "{path} with {presented:?}: {p}");
+            assert!(!p.to_string().contains(&citizen) && !p.to_string().contains(openid), "{p}");
+        }
+    }
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_citizen_who_only_used_the_mini_program_has_no_service_account_openid() {
+    let w = world().await;
+    let token = w.t.platform.internal_token.expose().to_owned();
+    let (_, citizen) = w.login(None).await;
+    let (status, v) = w.internal_get(&format!("/v1/internal/identity/citizens/{citizen}/contacts"), Some(&token)).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v["oa_openid"].is_null() && v["mp_openid"].is_string(), "{v}");
+    w.t.cleanup().await;
+}
