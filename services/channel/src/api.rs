@@ -27,6 +27,11 @@ impl ChannelApi {
     pub fn new(state: Arc<ChannelState>) -> Self {
         Self { state }
     }
+
+    /// The state behind the API (tests flush follower writes through it).
+    pub fn state(&self) -> &Arc<ChannelState> {
+        &self.state
+    }
 }
 
 /// What `wx.requestSubscribeMessage` accepted.

@@ -3,7 +3,9 @@
 //!
 //! Order of checks on a push: timestamp freshness, signature (`signature` in plaintext mode,
 //! `msg_signature` over `Encrypt` in safe mode), decryption (appid checked), XML, then the dedupe
-//! claim. Anything failing before the claim is rejected with a 4xx, logged, and changes nothing.
+//! claim in the shared cache ([`crate::claim`]). Anything failing before the claim is rejected
+//! with a 4xx, logged, and changes nothing. Follower state is written in batches off this path
+//! ([`crate::followers`]).
 //! The answer comes within WeChat's 5 seconds: the passive reply when the services answered in
 //! time, otherwise `success` and the answer follows as a customer-service message.
 
@@ -18,7 +20,7 @@ use poem::web::{Data, Query};
 use poem::{handler, Body, Response};
 use serde::Deserialize;
 
-use crate::store::{self, Claim};
+use crate::claim::{self, Claim};
 use crate::ChannelState;
 
 /// Pushes whose timestamp is further than this from our clock are refused (replay protection).
@@ -109,14 +111,14 @@ pub async fn push(Query(q): Query<CallbackQuery>, state: Data<&Arc<ChannelState>
     };
 
     let key = msg.dedupe_key();
-    let content = match store::claim_push(&state.db, &key, now_ms()).await {
+    let content = match claim::claim(&*state.platform.cache, &key).await {
         Ok(Claim::New) => respond_in_time(&state, msg.clone(), key).await,
         // A retry: no second effect; the same words again if the first delivery has them.
         Ok(Claim::Seen(reply)) => reply,
         Err(e) => {
             // WeChat will retry; nothing happened yet.
-            tracing::error!(error = %e, "dedupe store unavailable");
-            return Response::builder().status(StatusCode::SERVICE_UNAVAILABLE).body("store unavailable");
+            tracing::error!(error = %e, "dedupe cache unavailable");
+            return Response::builder().status(StatusCode::SERVICE_UNAVAILABLE).body("cache unavailable");
         }
     };
     let Some(content) = content else {
@@ -143,11 +145,9 @@ async fn respond_in_time(state: &Arc<ChannelState>, msg: PushMessage, key: Strin
         let msg = msg.clone();
         let key = key.clone();
         tokio::spawn(async move {
-            let reply = state.respond(&msg).await;
-            if let Some(content) = &reply {
-                if let Err(e) = store::save_reply(&state.db, &key, content).await {
-                    tracing::warn!(error = %e, "could not keep a reply for retries");
-                }
+            let reply = state.respond(&msg, &key).await;
+            if let Err(e) = claim::remember(&*state.platform.cache, &key, reply.as_deref()).await {
+                tracing::warn!(error = %e, "could not keep a reply for retries");
             }
             reply
         })

@@ -14,7 +14,9 @@
 
 mod api;
 pub mod callback;
+pub mod claim;
 pub mod domain;
+pub mod followers;
 pub mod menu_ops;
 pub mod services;
 pub mod store;
@@ -35,8 +37,10 @@ use sqlx::migrate::Migrator;
 pub use api::ChannelApi;
 use city_notify::{Notifier, NotifySettings};
 use domain::faq::Faq;
+use domain::followers::FollowerFact;
 use domain::replies;
-use services::{CityServices, HttpCityServices, HttpContacts};
+use followers::FollowerWriter;
+use services::{CityServices, HttpCityServices, HttpContacts, ServiceBases};
 
 /// The service's name: its SQLite file, PostgreSQL schema and `--only` argument.
 pub const NAME: &str = "wechat";
@@ -92,6 +96,8 @@ pub struct ChannelState {
     pub reply_budget: Duration,
     /// Notification delivery (runs in the background).
     pub notifier: Arc<Notifier>,
+    /// Follower state, written in batches off the reply path.
+    pub followers: FollowerWriter,
     faq: Faq,
     keys: HashMap<String, KeyReply>,
 }
@@ -122,11 +128,15 @@ impl ChannelDeps {
         let alone = s.services.wechat.ends_with(&format!(":{}", s.listen.port())) && s.is_distributed();
         let here = format!("http://{}", s.listen);
         let pick = |url: &String| if alone { url.clone() } else { here.clone() };
+        let token = platform.internal_token.expose();
         let services = HttpCityServices::new(
-            pick(&s.services.air),
-            pick(&s.services.identity),
-            pick(&s.services.booking),
-            pick(&s.services.payments),
+            ServiceBases {
+                air: pick(&s.services.air),
+                identity: pick(&s.services.identity),
+                booking: pick(&s.services.booking),
+                payments: pick(&s.services.payments),
+            },
+            token,
         );
         let messages = WechatApi::new(s.wechat_api_base(), s.wechat.oa_appid.clone(), s.wechat.oa_secret.expose());
         let mp_messages = WechatApi::new(s.wechat_api_base(), s.wechat.mp_appid.clone(), s.wechat.mp_secret.expose());
@@ -135,8 +145,8 @@ impl ChannelDeps {
             messages: Arc::new(messages),
             reply_budget: Duration::from_millis(4000),
             mp_messages: Arc::new(mp_messages),
-            contacts: Arc::new(HttpContacts::new(pick(&s.services.identity))),
-            notify: NotifySettings::from_env(&s.data_dir),
+            contacts: Arc::new(HttpContacts::new(pick(&s.services.identity), token)),
+            notify: NotifySettings::from_settings(s),
         }
     }
 }
@@ -156,8 +166,9 @@ impl ChannelState {
     }
 
     /// The push's effects (follower, location, conversation) and the words to answer, if any.
-    pub async fn respond(&self, msg: &PushMessage) -> Option<String> {
-        match self.try_respond(msg).await {
+    /// `dedupe_key` identifies the push, so what it writes is written once.
+    pub async fn respond(&self, msg: &PushMessage, dedupe_key: &str) -> Option<String> {
+        match self.try_respond(msg, dedupe_key).await {
             Ok(reply) => reply,
             Err(e) => {
                 tracing::error!(error = %e, "push effects failed");
@@ -166,58 +177,72 @@ impl ChannelState {
         }
     }
 
-    async fn try_respond(&self, msg: &PushMessage) -> Result<Option<String>, sqlx::Error> {
+    async fn try_respond(&self, msg: &PushMessage, dedupe_key: &str) -> Result<Option<String>, sqlx::Error> {
         let openid = msg.from_user_name.as_str();
-        let now = now_ms();
-        let db = &self.db;
+        let at = now_ms();
+        let interacted = || FollowerFact::Interacted { openid: openid.to_owned(), at };
         Ok(match &msg.kind {
             PushKind::Event(PushEvent::Subscribe { .. }) => {
-                store::subscribe(db, openid, now).await?;
+                self.followers.record(FollowerFact::Subscribed { openid: openid.to_owned(), at }).await;
                 Some(replies::welcome(self.mp_appid()))
             }
             PushKind::Event(PushEvent::Unsubscribe) => {
-                store::unsubscribe(db, openid, now).await?;
+                self.followers.record(FollowerFact::Unsubscribed { openid: openid.to_owned(), at }).await;
                 None
             }
             // Periodic location reports are silent; they only tell us where "near me" is.
             PushKind::Event(PushEvent::Location { latitude, longitude, .. }) => {
-                store::set_location(db, openid, *latitude, *longitude, now).await?;
+                self.located(openid, *latitude, *longitude, at).await;
                 None
             }
             PushKind::Event(PushEvent::LocationSelect { location, .. }) => {
-                store::set_location(db, openid, location.latitude, location.longitude, now).await?;
+                self.located(openid, location.latitude, location.longitude, at).await;
                 Some(self.air_at(location.latitude, location.longitude).await)
             }
             PushKind::Location { latitude, longitude, .. } => {
-                store::set_location(db, openid, *latitude, *longitude, now).await?;
+                self.located(openid, *latitude, *longitude, at).await;
                 Some(self.air_at(*latitude, *longitude).await)
             }
             PushKind::Event(PushEvent::Click { event_key }) => {
-                store::touch(db, openid, now).await?;
+                self.followers.record(interacted()).await;
                 Some(self.menu_key(openid, event_key).await?)
             }
             PushKind::Event(PushEvent::View { .. } | PushEvent::ViewMiniprogram { .. } | PushEvent::Scan { .. }) => {
-                store::touch(db, openid, now).await?;
+                self.followers.record(interacted()).await;
                 None
             }
             PushKind::Text { content } => {
-                store::touch(db, openid, now).await?;
+                self.followers.record(interacted()).await;
                 match self.faq.answer(content) {
                     Some(answer) => Some(answer.to_owned()),
                     None => {
-                        store::add_conversation(db, openid, "text", content, now).await?;
+                        // Kept before answering: staff must not miss what we said we would read.
+                        store::add_conversation(&self.db, dedupe_key, openid, "text", content, at).await?;
                         Some(replies::acknowledged())
                     }
                 }
             }
             PushKind::Image { media_id, .. } | PushKind::Voice { media_id, .. } | PushKind::Video { media_id, .. } => {
-                store::touch(db, openid, now).await?;
-                store::add_conversation(db, openid, msg.msg_type(), media_id, now).await?;
+                self.followers.record(interacted()).await;
+                store::add_conversation(&self.db, dedupe_key, openid, msg.msg_type(), media_id, at).await?;
                 Some(replies::acknowledged())
             }
             // Unknown message types and events we do not act on: `success`.
             _ => None,
         })
+    }
+
+    async fn located(&self, openid: &str, latitude: f64, longitude: f64, at: i64) {
+        followers::cache_location(&*self.platform.cache, openid, latitude, longitude).await;
+        self.followers.record(FollowerFact::Located { openid: openid.to_owned(), latitude, longitude, at }).await;
+    }
+
+    /// Where the follower was last: the shared cache first (fresh on every replica), then the store.
+    async fn location(&self, openid: &str) -> Result<Option<(f64, f64)>, sqlx::Error> {
+        if let Some(at) = followers::cached_location(&*self.platform.cache, openid).await {
+            return Ok(Some(at));
+        }
+        Ok(store::follower(&self.db, openid).await?.and_then(|f| f.location))
     }
 
     async fn air_at(&self, latitude: f64, longitude: f64) -> String {
@@ -233,7 +258,7 @@ impl ChannelState {
     async fn menu_key(&self, openid: &str, key: &str) -> Result<String, sqlx::Error> {
         let mp = self.mp_appid();
         Ok(match key {
-            "AIR_NEAR_ME" => match store::follower(&self.db, openid).await?.and_then(|f| f.location) {
+            "AIR_NEAR_ME" => match self.location(openid).await? {
                 Some((lat, lon)) => self.air_at(lat, lon).await,
                 None => replies::ask_for_location(),
             },
@@ -267,6 +292,8 @@ impl ChannelState {
     /// Sends an answer that missed the passive-reply budget as a customer-service message, only
     /// inside the 48-hour window of a follower who still follows.
     pub async fn send_late(&self, openid: &str, content: &str) {
+        // The window is judged on stored state, so this push's own interaction must be in.
+        self.followers.flush().await;
         let within = match store::follower(&self.db, openid).await {
             Ok(Some(f)) => f.subscribed && now_ms() - f.last_interaction_at < CUSTOMER_SERVICE_WINDOW_MS,
             _ => false,
@@ -304,7 +331,9 @@ impl ChannelService {
         let notifier =
             Arc::new(Notifier::new(db.clone(), deps.notify, deps.messages.clone(), deps.mp_messages, deps.contacts)?);
         notifier.clone().spawn(platform.bus.clone(), Duration::from_secs(2), platform.shutdown.clone());
+        let followers = FollowerWriter::spawn(db.clone(), platform.shutdown.clone());
         let state = Arc::new(ChannelState {
+            followers,
             db: db.clone(),
             platform,
             notifier,

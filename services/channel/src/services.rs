@@ -1,10 +1,12 @@
 //! What the channel asks the other services, as a small trait ([`CityServices`]) so the callback
 //! can be tested with a double, and its HTTP implementation ([`HttpCityServices`]) that talks to
-//! them at `settings.services.*` (the portal itself when all-in-one).
+//! them at `settings.services.*` (the portal itself when all-in-one), through their internal
+//! endpoints (`/v1/internal/<service>/...`, `X-Internal-Token`).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use city_platform::auth::INTERNAL_TOKEN_HEADER;
 use serde::Deserialize;
 
 /// Air quality at a point, as the air service reports it.
@@ -22,22 +24,32 @@ pub struct AirNow {
     pub advice: String,
 }
 
-/// A citizen's next appointment.
+/// A citizen's next appointment (booking's `next-appointment` answer).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Appointment {
-    /// Hospital and department.
+    /// Booking's id of it.
+    pub appointment_id: String,
+    /// Hospital, department and doctor.
     pub place: String,
-    /// When, Beijing time, as shown to people.
+    /// When, Beijing time, as shown to people (`2026-12-02 09:00–09:30 (Beijing time)`).
     pub when: String,
+    /// Who it is for, masked (`张*`).
+    pub patient: String,
 }
 
-/// Something the citizen still has to pay.
+/// Something the citizen still has to pay (payments' `unpaid` answer).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bill {
+    /// `bill` (a utility bill) or `booking` (a booking fee).
+    pub kind: String,
+    /// Payments' id of it.
+    pub id: String,
     /// What it is for.
     pub description: String,
     /// Amount in fen.
     pub amount_fen: i64,
+    /// Last day to pay (`YYYY-MM-DD`, Beijing), if it has one.
+    pub due_date: Option<String>,
 }
 
 /// Why another service could not answer.
@@ -62,25 +74,45 @@ pub trait CityServices: Send + Sync + 'static {
     async fn unpaid(&self, citizen_id: &str) -> Result<Vec<Bill>, ServiceError>;
 }
 
-/// [`CityServices`] over HTTP.
-///
-/// Identity, booking and payments do not yet offer a service-to-service way to look a citizen up
-/// by Service Account openid, so [`HttpCityServices::citizen_for_openid`] asks identity's
-/// proposed `GET /v1/internal/wechat/oa-followers/{openid}` and treats any answer but 200 as
-/// "not signed in": followers then get an invitation, never an error.
+/// Where the other services are (the portal itself when all-in-one).
+pub struct ServiceBases {
+    /// Air quality.
+    pub air: String,
+    /// Identity.
+    pub identity: String,
+    /// Booking.
+    pub booking: String,
+    /// Payments.
+    pub payments: String,
+}
+
+/// [`CityServices`] over HTTP: the public `GET /v1/air/nearest` and the internal
+/// `/v1/internal/<service>/...` lookups, every call with the platform's `X-Internal-Token`
+/// (which also exempts it from rate limits: the channel asks on behalf of many followers).
 pub struct HttpCityServices {
     http: reqwest::Client,
-    air: String,
-    identity: String,
-    booking: String,
-    payments: String,
+    bases: ServiceBases,
+}
+
+fn client(timeout: Duration, internal_token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Ok(mut value) = reqwest::header::HeaderValue::from_str(internal_token) {
+        value.set_sensitive(true);
+        headers.insert(INTERNAL_TOKEN_HEADER, value);
+    }
+    reqwest::Client::builder().timeout(timeout).default_headers(headers).build().unwrap_or_default()
+}
+
+/// A path segment as it may appear in a URL (openids and ids are URL-safe already; this keeps a
+/// stray character from changing the path).
+fn segment(raw: &str) -> String {
+    city_wechat::client::percent_encode(raw)
 }
 
 impl HttpCityServices {
-    /// Clients of the services at these base URLs.
-    pub fn new(air: String, identity: String, booking: String, payments: String) -> Self {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(3)).build().unwrap_or_default();
-        Self { http, air, identity, booking, payments }
+    /// Clients of the services at these base URLs, presenting `internal_token`.
+    pub fn new(bases: ServiceBases, internal_token: &str) -> Self {
+        Self { http: client(Duration::from_secs(3), internal_token), bases }
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: String) -> Result<Option<T>, ServiceError> {
@@ -88,9 +120,16 @@ impl HttpCityServices {
         match resp.status().as_u16() {
             200 => resp.json().await.map(Some).map_err(|e| ServiceError::Unavailable(e.to_string())),
             404 => Ok(None),
-            s => Err(ServiceError::Unavailable(format!("{url} answered {s}"))),
+            s => Err(ServiceError::Unavailable(format!("{} answered {s}", path_of(&url)))),
         }
     }
+}
+
+/// The path of a URL, for errors and logs (the query may carry a location).
+fn path_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = rest.find('/').map_or("", |i| &rest[i..]);
+    path.split('?').next().unwrap_or(path)
 }
 
 #[derive(Deserialize)]
@@ -114,20 +153,25 @@ struct FollowerBody {
 
 #[derive(Deserialize)]
 struct AppointmentBody {
+    appointment_id: String,
     place: String,
     when: String,
+    patient: String,
 }
 
 #[derive(Deserialize)]
 struct BillBody {
+    kind: String,
+    id: String,
     description: String,
     amount_fen: i64,
+    due_date: Option<String>,
 }
 
 #[async_trait]
 impl CityServices for HttpCityServices {
     async fn air_near(&self, latitude: f64, longitude: f64) -> Result<Option<AirNow>, ServiceError> {
-        let url = format!("{}/v1/air/nearest?lat={latitude}&lon={longitude}&coord=gcj02", self.air);
+        let url = format!("{}/v1/air/nearest?lat={latitude}&lon={longitude}&coord=gcj02", self.bases.air);
         Ok(self.get_json::<NearestBody>(url).await?.map(|b| AirNow {
             station: b.station.name,
             distance_m: b.station.distance_m,
@@ -138,41 +182,53 @@ impl CityServices for HttpCityServices {
     }
 
     async fn citizen_for_openid(&self, openid: &str) -> Result<Option<String>, ServiceError> {
-        let url = format!("{}/v1/internal/wechat/oa-followers/{openid}", self.identity);
-        // Until identity offers it, anything but a 200 means "not linked".
-        Ok(self.get_json::<FollowerBody>(url).await.ok().flatten().map(|b| b.citizen_id))
+        let url = format!("{}/v1/internal/identity/oa-followers/{}", self.bases.identity, segment(openid));
+        Ok(self.get_json::<FollowerBody>(url).await?.map(|b| b.citizen_id))
     }
 
     async fn next_appointment(&self, citizen_id: &str) -> Result<Option<Appointment>, ServiceError> {
-        let url = format!("{}/v1/internal/booking/citizens/{citizen_id}/next-appointment", self.booking);
-        Ok(self.get_json::<AppointmentBody>(url).await?.map(|b| Appointment { place: b.place, when: b.when }))
+        let url =
+            format!("{}/v1/internal/booking/citizens/{}/next-appointment", self.bases.booking, segment(citizen_id));
+        Ok(self.get_json::<AppointmentBody>(url).await?.map(|b| Appointment {
+            appointment_id: b.appointment_id,
+            place: b.place,
+            when: b.when,
+            patient: b.patient,
+        }))
     }
 
     async fn unpaid(&self, citizen_id: &str) -> Result<Vec<Bill>, ServiceError> {
-        let url = format!("{}/v1/internal/payments/citizens/{citizen_id}/unpaid", self.payments);
+        let url = format!("{}/v1/internal/payments/citizens/{}/unpaid", self.bases.payments, segment(citizen_id));
+        // 404 would mean payments does not know the route (an older payments): nothing to show.
         Ok(self
             .get_json::<Vec<BillBody>>(url)
             .await?
             .unwrap_or_default()
             .into_iter()
-            .map(|b| Bill { description: b.description, amount_fen: b.amount_fen })
+            .map(|b| Bill {
+                kind: b.kind,
+                id: b.id,
+                description: b.description,
+                amount_fen: b.amount_fen,
+                due_date: b.due_date,
+            })
             .collect())
     }
 }
 
-/// [`city_notify::Contacts`] over HTTP: identity's proposed
-/// `GET /v1/internal/citizens/{citizen_id}/contacts` → `{"email"?, "oa_openid"?, "mp_openid"?}`.
-/// A 404 (not offered yet, or no such citizen) means nothing to deliver to.
+/// [`city_notify::Contacts`] over HTTP: identity's
+/// `GET /v1/internal/identity/citizens/{citizen_id}/contacts` →
+/// `{"email": str|null, "oa_openid": str|null, "mp_openid": str|null}`; 404 (no such citizen)
+/// means nothing to deliver to.
 pub struct HttpContacts {
     http: reqwest::Client,
     identity: String,
 }
 
 impl HttpContacts {
-    /// A client of identity at `identity`.
-    pub fn new(identity: String) -> Self {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
-        Self { http, identity }
+    /// A client of identity at `identity`, presenting `internal_token`.
+    pub fn new(identity: String, internal_token: &str) -> Self {
+        Self { http: client(Duration::from_secs(5), internal_token), identity }
     }
 }
 
@@ -186,7 +242,7 @@ struct ContactBody {
 #[async_trait]
 impl city_notify::Contacts for HttpContacts {
     async fn contact(&self, citizen_id: &str) -> Result<city_notify::Contact, String> {
-        let url = format!("{}/v1/internal/citizens/{citizen_id}/contacts", self.identity);
+        let url = format!("{}/v1/internal/identity/citizens/{}/contacts", self.identity, segment(citizen_id));
         let resp = self.http.get(&url).send().await.map_err(|e| e.to_string())?;
         match resp.status().as_u16() {
             200 => {
@@ -194,7 +250,18 @@ impl city_notify::Contacts for HttpContacts {
                 Ok(city_notify::Contact { email: b.email, oa_openid: b.oa_openid, mp_openid: b.mp_openid })
             }
             404 => Ok(city_notify::Contact::default()),
-            s => Err(format!("identity answered {s}")),
+            s => Err(format!("identity answered {s} for a citizen's contacts")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_path_without_the_query() {
+        assert_eq!(path_of("http://127.0.0.1:8080/v1/air/nearest?lat=30.6&lon=104.0"), "/v1/air/nearest");
+        assert_eq!(path_of("http://h"), "");
     }
 }

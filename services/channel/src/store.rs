@@ -1,101 +1,50 @@
-//! The channel's tables: pushes seen (dedupe), followers, conversations kept for staff.
+//! The channel's tables: followers, conversations kept for staff.
 
 use city_platform::{ids::new_id, Db};
 use sqlx::Row;
 
-/// What claiming a push's dedupe key found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Claim {
-    /// First delivery: handle it.
-    New,
-    /// A retry: do nothing again; answer with the stored reply if the first delivery has one.
-    Seen(Option<String>),
-}
+use crate::domain::followers::{FollowerChange, Subscription};
 
-/// Claims `key` for this delivery; exactly one replica's claim of a key is [`Claim::New`].
-pub async fn claim_push(db: &Db, key: &str, now: i64) -> Result<Claim, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO wechat_pushes_seen (dedupe_key, received_at) VALUES ($1, $2) ON CONFLICT (dedupe_key) DO NOTHING",
-    )
-    .bind(key)
-    .bind(now)
-    .execute(&db.pool)
-    .await?
-    .rows_affected();
-    if inserted == 1 {
-        return Ok(Claim::New);
-    }
-    let reply: Option<String> = sqlx::query("SELECT reply FROM wechat_pushes_seen WHERE dedupe_key = $1")
-        .bind(key)
-        .fetch_optional(&db.pool)
-        .await?
-        .and_then(|row| row.try_get("reply").ok());
-    Ok(Claim::Seen(reply))
-}
-
-/// Keeps the passive reply given to the first delivery, for retries.
-pub async fn save_reply(db: &Db, key: &str, reply: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE wechat_pushes_seen SET reply = $1 WHERE dedupe_key = $2")
-        .bind(reply)
-        .bind(key)
-        .execute(&db.pool)
+/// Writes a batch of follower changes in one transaction: one upsert per follower, fields the
+/// change leaves `None` keep their stored value.
+pub async fn apply_follower_changes(db: &Db, changes: &[FollowerChange]) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    for c in changes {
+        let (subscribed, subscribed_at, unsubscribed_at) = match c.subscription {
+            Some(Subscription::Followed(at)) => (Some(true), Some(at), None),
+            Some(Subscription::Left(at)) => (Some(false), None, Some(at)),
+            None => (None, None, None),
+        };
+        let (latitude, longitude, located_at) = match c.location {
+            Some((lat, lon, at)) => (Some(lat), Some(lon), Some(at)),
+            None => (None, None, None),
+        };
+        sqlx::query(
+            "INSERT INTO wechat_followers (openid, subscribed, subscribed_at, unsubscribed_at, last_interaction_at, \
+             latitude, longitude, located_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (openid) DO UPDATE SET \
+             subscribed = COALESCE($9, wechat_followers.subscribed), \
+             subscribed_at = COALESCE($3, wechat_followers.subscribed_at), \
+             unsubscribed_at = COALESCE($4, wechat_followers.unsubscribed_at), \
+             last_interaction_at = COALESCE($10, wechat_followers.last_interaction_at), \
+             latitude = COALESCE($6, wechat_followers.latitude), \
+             longitude = COALESCE($7, wechat_followers.longitude), \
+             located_at = COALESCE($8, wechat_followers.located_at)",
+        )
+        .bind(&c.openid)
+        .bind(c.follows_when_new())
+        .bind(subscribed_at)
+        .bind(unsubscribed_at)
+        .bind(c.last_interaction_at.unwrap_or(0))
+        .bind(latitude)
+        .bind(longitude)
+        .bind(located_at)
+        .bind(subscribed)
+        .bind(c.last_interaction_at)
+        .execute(&mut *tx)
         .await?;
-    Ok(())
-}
-
-/// Any interaction: the follower exists, follows, and the 48-hour window restarts.
-pub async fn touch(db: &Db, openid: &str, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO wechat_followers (openid, subscribed, last_interaction_at) VALUES ($1, TRUE, $2) \
-         ON CONFLICT (openid) DO UPDATE SET last_interaction_at = $2",
-    )
-    .bind(openid)
-    .bind(now)
-    .execute(&db.pool)
-    .await?;
-    Ok(())
-}
-
-/// `subscribe`.
-pub async fn subscribe(db: &Db, openid: &str, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO wechat_followers (openid, subscribed, subscribed_at, last_interaction_at) VALUES ($1, TRUE, $2, $2) \
-         ON CONFLICT (openid) DO UPDATE SET subscribed = TRUE, subscribed_at = $2, last_interaction_at = $2",
-    )
-    .bind(openid)
-    .bind(now)
-    .execute(&db.pool)
-    .await?;
-    Ok(())
-}
-
-/// `unsubscribe`: recorded; not an interaction (nothing may be sent afterwards).
-pub async fn unsubscribe(db: &Db, openid: &str, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO wechat_followers (openid, subscribed, unsubscribed_at, last_interaction_at) VALUES ($1, FALSE, $2, 0) \
-         ON CONFLICT (openid) DO UPDATE SET subscribed = FALSE, unsubscribed_at = $2",
-    )
-    .bind(openid)
-    .bind(now)
-    .execute(&db.pool)
-    .await?;
-    Ok(())
-}
-
-/// Remembers where the follower is (GCJ-02), from a LOCATION event or a sent location.
-pub async fn set_location(db: &Db, openid: &str, latitude: f64, longitude: f64, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO wechat_followers (openid, subscribed, last_interaction_at, latitude, longitude, located_at) \
-         VALUES ($1, TRUE, $2, $3, $4, $2) \
-         ON CONFLICT (openid) DO UPDATE SET last_interaction_at = $2, latitude = $3, longitude = $4, located_at = $2",
-    )
-    .bind(openid)
-    .bind(now)
-    .bind(latitude)
-    .bind(longitude)
-    .execute(&db.pool)
-    .await?;
-    Ok(())
+    }
+    tx.commit().await
 }
 
 /// A follower as stored.
@@ -133,19 +82,21 @@ pub async fn follower(db: &Db, openid: &str) -> Result<Option<Follower>, sqlx::E
     })
 }
 
-/// Keeps a message the FAQ could not answer for staff.
+/// Keeps a message the FAQ could not answer for staff, once per push (`dedupe_key`).
 pub async fn add_conversation(
     db: &Db,
+    dedupe_key: &str,
     openid: &str,
     msg_type: &str,
     content: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO wechat_conversations (id, openid, msg_type, content, received_at, answered) \
-         VALUES ($1, $2, $3, $4, $5, FALSE)",
+        "INSERT INTO wechat_conversations (id, dedupe_key, openid, msg_type, content, received_at, answered) \
+         VALUES ($1, $2, $3, $4, $5, $6, FALSE) ON CONFLICT (dedupe_key) DO NOTHING",
     )
     .bind(new_id())
+    .bind(dedupe_key)
     .bind(openid)
     .bind(msg_type)
     .bind(content)

@@ -56,7 +56,13 @@ impl CityServices for FakeServices {
     }
 
     async fn unpaid(&self, _citizen_id: &str) -> Result<Vec<Bill>, ServiceError> {
-        Ok(vec![Bill { description: "Parking fine".into(), amount_fen: 20_000 }])
+        Ok(vec![Bill {
+            kind: "bill".into(),
+            id: "bill-1".into(),
+            description: "Parking fine".into(),
+            amount_fen: 20_000,
+            due_date: None,
+        }])
     }
 }
 
@@ -89,6 +95,7 @@ impl city_notify::Contacts for NoContacts {
 
 struct Harness {
     t: TestPlatform,
+    state: Arc<city_channel::ChannelState>,
     client: TestClient<Route>,
     crypt: MessageCrypt,
     db: city_platform::Db,
@@ -106,12 +113,12 @@ async fn harness() -> Harness {
         reply_budget: Duration::from_millis(1500),
         mp_messages: sent.clone(),
         contacts: Arc::new(NoContacts),
-        notify: city_notify::NotifySettings::from_env(&t.settings.data_dir),
+        notify: city_notify::NotifySettings::from_settings(&t.settings),
     };
-    let (_api, route, db) = ChannelService::start_with(t.platform.clone(), deps).await.unwrap();
+    let (api, route, db) = ChannelService::start_with(t.platform.clone(), deps).await.unwrap();
     t.track(&db);
     let crypt = message_crypt(&t.settings).unwrap();
-    Harness { client: TestClient::new(route), crypt, db, services, sent, t }
+    Harness { state: api.state().clone(), client: TestClient::new(route), crypt, db, services, sent, t }
 }
 
 fn push(kind: PushKind, create_time: i64, msg_id: Option<u64>) -> PushMessage {
@@ -248,6 +255,31 @@ async fn safe_mode_subscribe_click_location_and_text_get_encrypted_answers_and_a
     assert_eq!(h.ask(&click).await.unwrap(), ask, "a retried click is answered as the first time");
     assert_eq!(store::open_conversations(&h.db).await.unwrap().len(), 1);
     assert_eq!(h.services.air_asked.lock().len(), 1);
+
+    // Follower state lands in the store with the writer's next batch.
+    h.state.followers.flush().await;
+    let stored = store::follower(&h.db, OPENID).await.unwrap().expect("the follower is stored");
+    assert!(stored.subscribed);
+    assert_eq!(stored.location, Some((31.2304, 121.4737)));
+    assert!(now_ms() - stored.last_interaction_at < 60_000, "{stored:?}");
+    h.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_unfollow_is_stored_and_a_retry_whose_claim_was_lost_still_keeps_one_conversation() {
+    let h = harness().await;
+    let t0 = now_ms() / 1000;
+    let message = text("请问周末办证大厅开门吗", 4242);
+    assert!(h.ask(&message).await.unwrap().contains("staff will reply"));
+    // As if Redis had lost the claim: the retry is handled again, but what it writes is keyed.
+    h.t.platform.cache.delete("wechat:push:msg:4242").await.unwrap();
+    assert!(h.ask(&message).await.unwrap().contains("staff will reply"));
+    assert_eq!(store::open_conversations(&h.db).await.unwrap().len(), 1);
+
+    assert_eq!(h.ask(&event(PushEvent::Unsubscribe, t0 + 1)).await, None);
+    h.state.followers.flush().await;
+    let stored = store::follower(&h.db, OPENID).await.unwrap().expect("the follower is stored");
+    assert!(!stored.subscribed, "{stored:?}");
     h.t.cleanup().await;
 }
 
@@ -316,6 +348,7 @@ async fn bad_signatures_stale_timestamps_and_malformed_xml_are_refused_without_e
             .await;
         resp.assert_status(poem::http::StatusCode::BAD_REQUEST);
     }
+    h.state.followers.flush().await;
     assert_eq!(store::follower(&h.db, OPENID).await.unwrap(), None, "nothing was recorded");
     h.t.cleanup().await;
 }

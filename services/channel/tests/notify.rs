@@ -129,12 +129,12 @@ fn notification(id: &str, channels: &[&str]) -> Notification {
 }
 
 async fn notifier(t: &TestPlatform, smtp_port: u16, sent: Arc<Sent>) -> (Notifier, city_platform::Db) {
-    let settings = NotifySettings {
-        smtp_url: Some(format!("smtp://127.0.0.1:{smtp_port}")),
-        from: "City Services <noreply@city.example.cn>".into(),
-        retry_secs: vec![0, 0],
-        outbox_dir: t.settings.data_dir.join("outbox"),
-    };
+    // Through the `notify` settings section, as `CITY_NOTIFY__SMTP_URL` would set it.
+    let mut configured = t.settings.clone();
+    configured.notify.smtp_url = Some(city_platform::config::Secret::new(format!("smtp://127.0.0.1:{smtp_port}")));
+    configured.notify.retry_secs = vec![0, 0];
+    let settings = NotifySettings::from_settings(&configured);
+    assert_eq!(settings.outbox_dir, t.settings.data_dir.join("outbox"));
     let deps = ChannelDeps { notify: settings.clone(), ..ChannelDeps::from_settings(&t.platform) };
     let (_api, _route, db) = ChannelService::start_with(t.platform.clone(), deps).await.unwrap();
     t.track(&db);

@@ -1,4 +1,4 @@
-//! E-mail through lettre: real SMTP when `CITY_SMTP_URL` is set (`smtp://[user:pass@]host[:port]`,
+//! E-mail through lettre: real SMTP when `notify.smtp_url` is set (`CITY_NOTIFY__SMTP_URL`) (`smtp://[user:pass@]host[:port]`,
 //! plaintext SMTP to a local relay), otherwise one `.eml` file per message in the outbox directory.
 
 use std::path::PathBuf;
@@ -35,7 +35,7 @@ impl Mailer {
         };
         let rest = url
             .strip_prefix("smtp://")
-            .ok_or_else(|| MailError::Permanent("CITY_SMTP_URL must start with smtp://".into()))?;
+            .ok_or_else(|| MailError::Permanent("notify.smtp_url must start with smtp://".into()))?;
         let (auth, host_port) = match rest.rsplit_once('@') {
             Some((auth, hp)) => (Some(auth), hp),
             None => (None, rest),

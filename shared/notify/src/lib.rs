@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use city_platform::bus::{Event, Handler};
+use city_platform::config::Secret;
 use city_platform::shutdown::Shutdown;
 use city_platform::time::now_ms;
 use city_platform::Db;
@@ -81,11 +82,12 @@ pub trait Contacts: Send + Sync + 'static {
     async fn contact(&self, citizen_id: &str) -> Result<Contact, String>;
 }
 
-/// Delivery configuration.
+/// Delivery configuration, from the platform's `notify` settings section.
 #[derive(Debug, Clone)]
 pub struct NotifySettings {
-    /// `smtp://[user:pass@]host[:port]`; unset: `.eml` files in `outbox_dir`.
-    pub smtp_url: Option<String>,
+    /// `smtp://[user:pass@]host[:port]`; unset: `.eml` files in `outbox_dir`. A secret: the
+    /// URL may carry a password.
+    pub smtp_url: Option<Secret>,
     /// Sender address.
     pub from: String,
     /// Seconds to wait before each retry; after the last, the delivery is dead-lettered.
@@ -95,14 +97,14 @@ pub struct NotifySettings {
 }
 
 impl NotifySettings {
-    /// From the environment: `CITY_SMTP_URL`, `CITY_NOTIFY_FROM`; outbox under `data_dir`.
-    pub fn from_env(data_dir: &std::path::Path) -> Self {
+    /// From `settings.notify` (`CITY_NOTIFY__*`); the outbox defaults to `<data_dir>/outbox`.
+    pub fn from_settings(settings: &city_platform::Settings) -> Self {
+        let n = &settings.notify;
         Self {
-            smtp_url: std::env::var("CITY_SMTP_URL").ok().filter(|s| !s.is_empty()),
-            from: std::env::var("CITY_NOTIFY_FROM")
-                .unwrap_or_else(|_| "City Services <noreply@city.example.cn>".into()),
-            retry_secs: vec![10, 60, 300, 1800, 7200],
-            outbox_dir: data_dir.join("outbox"),
+            smtp_url: n.smtp_url.clone(),
+            from: n.from.clone(),
+            retry_secs: n.retry_secs.clone(),
+            outbox_dir: n.outbox_dir.clone().unwrap_or_else(|| settings.data_dir.join("outbox")),
         }
     }
 }
@@ -177,7 +179,7 @@ impl Notifier {
         mp: Arc<dyn WechatMessages>,
         contacts: Arc<dyn Contacts>,
     ) -> Result<Self, MailError> {
-        let mailer = Mailer::new(settings.smtp_url.as_deref(), settings.outbox_dir.clone())?;
+        let mailer = Mailer::new(settings.smtp_url.as_ref().map(Secret::expose), settings.outbox_dir.clone())?;
         let templates = serde_json::from_str(TEMPLATES_SEED).unwrap_or_default();
         Ok(Self { db, settings, mailer, oa, mp, contacts, templates })
     }

@@ -59,7 +59,9 @@ pub fn air(now: Option<&AirNow>) -> String {
 /// The next appointment.
 pub fn next_appointment(appointment: Option<&Appointment>) -> String {
     match appointment {
-        Some(a) => format!("您的下次预约 Your next appointment:\n{}\n{}", a.place, a.when),
+        Some(a) => {
+            format!("您的下次预约 Your next appointment:\n{}\n{}\n就诊人 Patient: {}", a.place, a.when, a.patient)
+        }
         None => "您目前没有待就诊的预约。You have no upcoming appointment.".into(),
     }
 }
@@ -73,7 +75,14 @@ pub fn unpaid(bills: &[Bill]) -> String {
     let mut out =
         format!("待缴 {} 笔，共 {} 元 / {} to pay, ¥{} in all:\n", bills.len(), yuan(total), bills.len(), yuan(total));
     for b in bills.iter().take(10) {
-        out.push_str(&format!("· {} ¥{}\n", b.description, yuan(b.amount_fen)));
+        out.push_str(&format!("· {} ¥{}", b.description, yuan(b.amount_fen)));
+        if let Some(due) = &b.due_date {
+            out.push_str(&format!("（{due} 前 due {due}）"));
+        }
+        out.push('\n');
+    }
+    if bills.len() > 10 {
+        out.push_str(&format!("…另有 {} 笔 and {} more\n", bills.len() - 10, bills.len() - 10));
     }
     out.push_str("请在小程序中支付。Pay in the Mini Program.");
     out
@@ -122,10 +131,16 @@ mod tests {
 
     #[test]
     fn bills_are_listed_with_their_total() {
-        let text = unpaid(&[
-            Bill { description: "违章停车 Parking".into(), amount_fen: 20_000 },
-            Bill { description: "挂号费 Registration".into(), amount_fen: 1_500 },
-        ]);
+        let bill = |description: &str, amount_fen, due_date: Option<&str>| Bill {
+            kind: "bill".into(),
+            id: "b1".into(),
+            description: description.into(),
+            amount_fen,
+            due_date: due_date.map(str::to_owned),
+        };
+        let text =
+            unpaid(&[bill("违章停车 Parking", 20_000, Some("2026-12-15")), bill("挂号费 Registration", 1_500, None)]);
         assert!(text.contains("共 215.00 元"), "{text}");
+        assert!(text.contains("违章停车 Parking ¥200.00（2026-12-15 前 due 2026-12-15）"), "{text}");
     }
 }
