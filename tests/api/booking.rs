@@ -1,10 +1,16 @@
 //! Booking end to end, as a person with curl would do it: sandbox sign-in, a family member in
 //! identity, a doctor near a GCJ-02 pin, free slots for a date, a booking, "my appointments",
-//! cancelling, and the slot coming back.
+//! cancelling, and the slot coming back; and the Service Account channel asking booking for a
+//! citizen's next appointment over the internal API.
 
 use serde_json::{json, Value};
 
-use crate::harness::{expect_problem, spawn_app, TestApp};
+use city_platform::auth::INTERNAL_TOKEN_HEADER;
+use city_platform::config::Secret;
+
+use crate::harness::{expect_problem, spawn_app_with, TestApp};
+
+const INTERNAL_TOKEN: &str = "e2e-booking-internal-token";
 
 async fn post(app: &TestApp, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
     let mut req = app.http.post(app.url(path)).json(&body).header("Idempotency-Key", format!("e2e-{path}-{body}"));
@@ -27,7 +33,7 @@ fn id_number(first17: &str) -> String {
 
 #[tokio::test]
 async fn a_citizen_finds_a_doctor_nearby_books_for_family_sees_it_cancels_and_the_slot_returns() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|s| s.internal_token = Some(Secret::new(INTERNAL_TOKEN))).await;
     // Near Chunxi Road (GCJ-02, as WeChat reports it).
     let (status, doctors) = app.get_json("/v1/booking/doctors?lat=30.6530&lon=104.0836&coord=gcj02&limit=5").await;
     assert_eq!(status, 200, "{doctors}");
@@ -89,6 +95,36 @@ async fn a_citizen_finds_a_doctor_nearby_books_for_family_sees_it_cancels_and_th
     let mine = get(&app, "/v1/booking/appointments", &token).await;
     assert_eq!(mine["upcoming"][0]["id"], appt["id"]);
 
+    // The Service Account's "my next appointment", as the channel service asks for it.
+    let me = get(&app, "/v1/me", &token).await;
+    let next_path = format!("/v1/internal/booking/citizens/{}/next-appointment", me["id"].as_str().unwrap());
+    let next = |token: Option<&'static str>| {
+        let mut req = app.http.get(app.url(&next_path));
+        if let Some(t) = token {
+            req = req.header(INTERNAL_TOKEN_HEADER, t);
+        }
+        req.send()
+    };
+    let resp = next(Some(INTERNAL_TOKEN)).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let answer: Value = resp.json().await.unwrap();
+    assert_eq!(answer["appointment_id"], appt["id"]);
+    assert_eq!(answer["patient"], person["name_masked"]);
+    let place = format!(
+        "{} {} {}",
+        nearest["hospital_name_zh"].as_str().unwrap(),
+        nearest["department_name_zh"].as_str().unwrap(),
+        nearest["name"].as_str().unwrap()
+    );
+    assert_eq!(answer["place"], place.as_str());
+    let when = answer["when"].as_str().unwrap();
+    assert!(when.starts_with(&format!("{date} ")) && when.ends_with("(Beijing time)"), "{when}");
+    expect_problem(next(None).await.unwrap(), 401).await;
+    expect_problem(next(Some("not-the-token")).await.unwrap(), 401).await;
+    // A citizen's bearer token is not an internal credential.
+    let as_citizen = app.http.get(app.url(&next_path)).bearer_auth(&token).send().await.unwrap();
+    expect_problem(as_citizen, 401).await;
+
     let id = appt["id"].as_str().unwrap();
     let resp = post(&app, &format!("/v1/booking/appointments/{id}/cancel"), Some(&token), json!({})).await;
     assert_eq!(resp.status(), 200);
@@ -96,6 +132,8 @@ async fn a_citizen_finds_a_doctor_nearby_books_for_family_sees_it_cancels_and_th
     assert_eq!(slots["n_free"].as_i64().unwrap(), free_before);
     let mine = get(&app, "/v1/booking/appointments", &token).await;
     assert_eq!(mine["cancelled"][0]["id"], appt["id"]);
+    // Nothing is booked any more.
+    expect_problem(next(Some(INTERNAL_TOKEN)).await.unwrap(), 404).await;
     app.stop().await;
 }
 

@@ -24,17 +24,17 @@ use crate::store::{self, AppointmentRow, DoctorFilter, DoctorRow, HospitalRow, N
 use crate::BookingState;
 
 #[derive(Tags)]
-enum BookingTags {
+pub(crate) enum BookingTags {
     /// Doctor appointments: hospitals, doctors, slots, bookings, waitlists.
     Booking,
 }
 
-/// The booking service's operations.
-pub struct BookingApi {
+/// The booking service's operations for citizens and staff (`/v1/booking`).
+pub struct PublicApi {
     state: Arc<BookingState>,
 }
 
-impl BookingApi {
+impl PublicApi {
     /// The API over shared state.
     pub fn new(state: Arc<BookingState>) -> Self {
         Self { state }
@@ -515,7 +515,7 @@ pub enum Removed {
 // Operations.
 
 #[OpenApi(prefix_path = "/v1/booking", tag = "BookingTags::Booking")]
-impl BookingApi {
+impl PublicApi {
     /// Find hospitals
     ///
     /// By name or address (`q`), district code, and distance from a point (`lat`, `lon` in
@@ -739,18 +739,18 @@ impl BookingApi {
         }
         let cache = &self.state.platform.cache;
         let gen_key = slot_generation_key(&doctor_id.0, &date.0);
-        let generation = match cache.get(&gen_key).await {
-            Ok(v) => v.and_then(|b| String::from_utf8(b).ok()).unwrap_or_default(),
-            Err(_) => String::new(),
-        };
+        // Without the generation nothing cached can be trusted: answer from the store.
+        let generation = self.state.slot_generation(&gen_key).await;
         let memo_key = format!("{}:{}", doctor_id.0, date.0);
-        if let Some(bytes) = self.state.memo_get(&memo_key, &generation) {
+        if let Some(bytes) = generation.as_ref().and_then(|g| self.state.memo_get(&memo_key, g)) {
             return Ok(RawJson::new(bytes));
         }
-        let key = format!("booking:slots:{}:{}:{generation}", doctor_id.0, date.0);
-        if let Ok(Some(bytes)) = cache.get(&key).await {
-            self.state.memo_put(memo_key, generation, bytes.clone());
-            return Ok(RawJson::new(bytes));
+        let key = generation.as_ref().map(|g| format!("booking:slots:{}:{}:{g}", doctor_id.0, date.0));
+        if let (Some(key), Some(generation)) = (&key, &generation) {
+            if let Ok(Some(bytes)) = cache.get(key).await {
+                self.state.memo_put(memo_key, generation.clone(), bytes.clone());
+                return Ok(RawJson::new(bytes));
+            }
         }
         let Some(doctor) = store::get_doctor(&self.state.db, &doctor_id.0).await? else {
             return Err(unknown("doctor", "doctor_id").into());
@@ -777,6 +777,7 @@ impl BookingApi {
                 .collect(),
         };
         let bytes = serde_json::to_vec(&view.to_json()).unwrap_or_default();
+        let (Some(key), Some(generation)) = (key, generation) else { return Ok(RawJson::new(bytes)) };
         if let Err(err) = cache.set(&key, &bytes, SLOT_CACHE_TTL).await {
             tracing::warn!(error = %err, "could not cache a slot list");
         }
@@ -1100,7 +1101,7 @@ impl BookingApi {
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 
-impl BookingApi {
+impl PublicApi {
     fn hospital_view(&self, h: &HospitalRow, crs: Crs, origin: Option<LatLon>) -> HospitalView {
         let at = LatLon::new(h.lat, h.lon);
         let (lat, lon) = at.map(|p| p.to_crs(crs)).unwrap_or((h.lat, h.lon));

@@ -5,7 +5,8 @@
 //! the poem-openapi surface the gateway mounts (or `city serve --only booking` serves alone).
 //! Layout: `domain` (pure rules: release, slots, limits, no-shows), `store` (every SQL statement
 //! and the transactions), `api` (handlers, DTOs), `people` (identity's patients through a client
-//! trait), `seed` (the demo catalogue), [`BookingState::run_due_work`] (holds, offers, no-shows,
+//! trait), `internal` (`/v1/internal/booking`: service-to-service questions behind the internal
+//! token), `seed` (the demo catalogue), [`BookingState::run_due_work`] (holds, offers, no-shows,
 //! reminders, waitlist clearing: driven by a clock so tests can move time).
 //!
 //! Invariants: this service reads no other service's tables; a slot is taken only by a
@@ -14,6 +15,7 @@
 
 mod api;
 pub mod domain;
+mod internal;
 pub mod people;
 mod seed;
 pub mod store;
@@ -27,9 +29,43 @@ use city_platform::time::{city_date, from_ms, now_ms};
 use city_platform::{Db, Platform};
 use sqlx::migrate::Migrator;
 
-pub use api::BookingApi;
 use domain::{BookingLimits, NoShowRule};
-use people::{HttpPeople, PeopleDirectory};
+use people::{CachedPeople, HttpPeople, PeopleDirectory};
+
+/// Everything the service serves: the citizen and staff API under `/v1/booking` and the
+/// service-to-service one under `/v1/internal/booking`, documented under one tag.
+pub struct BookingApi {
+    public: api::PublicApi,
+    internal: internal::InternalApi,
+}
+
+impl BookingApi {
+    /// Both APIs over shared state.
+    pub fn new(state: Arc<BookingState>) -> Self {
+        Self { public: api::PublicApi::new(state.clone()), internal: internal::InternalApi::new(state) }
+    }
+}
+
+// Two `#[OpenApi]` impls (one prefix each) behind the one type the gateway composes.
+impl poem_openapi::OpenApi for BookingApi {
+    fn meta() -> Vec<poem_openapi::registry::MetaApi> {
+        <(api::PublicApi, internal::InternalApi)>::meta()
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        <(api::PublicApi, internal::InternalApi)>::register(registry)
+    }
+
+    fn add_routes(
+        self,
+        route_table: &mut std::collections::HashMap<
+            String,
+            std::collections::HashMap<poem::http::Method, poem::endpoint::BoxEndpoint<'static>>,
+        >,
+    ) {
+        (self.public, self.internal).add_routes(route_table)
+    }
+}
 
 /// The service's name: its SQLite file, PostgreSQL schema and `--only` argument.
 pub const NAME: &str = "booking";
@@ -100,7 +136,8 @@ impl BookingOptions {
         };
         Self {
             clock: Clock::system(),
-            people: Arc::new(HttpPeople::new(base)),
+            // Identity's answer for a citizen's own patient is reused for a minute.
+            people: Arc::new(CachedPeople::new(HttpPeople::new(base), Duration::from_secs(60))),
             limits: BookingLimits::default(),
             no_show: NoShowRule::default(),
             sweep_every: Some(Duration::from_secs(5)),
@@ -124,7 +161,13 @@ pub struct BookingState {
     /// Rendered slot lists by doctor-day, each with the generation it was rendered at; only
     /// served while the shared cache still names that generation.
     slot_memo: parking_lot::Mutex<std::collections::HashMap<String, MemoEntry>>,
+    /// Readers waiting for the next read of a slot-list generation from a shared cache, by key;
+    /// a key is present while a task is reading it (see [`BookingState::slot_generation`]).
+    generation_reads: parking_lot::Mutex<std::collections::HashMap<String, Vec<GenerationWaiter>>>,
 }
+
+/// A reader waiting for a generation; None when the cache did not answer.
+type GenerationWaiter = tokio::sync::oneshot::Sender<Option<String>>;
 
 /// The running service.
 pub struct BookingService;
@@ -149,7 +192,13 @@ impl BookingService {
                 tracing::warn!(error = %err, "loading the booking demo data failed");
             }
         }
-        let state = Arc::new(BookingState { db: db.clone(), platform, options, slot_memo: Default::default() });
+        let state = Arc::new(BookingState {
+            db: db.clone(),
+            platform,
+            options,
+            slot_memo: Default::default(),
+            generation_reads: Default::default(),
+        });
         state.subscribe();
         if let Some(every) = state.options.sweep_every {
             let worker = state.clone();
@@ -176,6 +225,16 @@ impl BookingService {
     /// their own sessions).
     pub async fn load_demo_catalogue(db: &Db) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         seed::load_catalogue(db, None).await
+    }
+}
+
+async fn read_generation(cache: &dyn city_platform::cache::Cache, key: &str) -> Option<String> {
+    match cache.get(key).await {
+        Ok(value) => Some(value.and_then(|b| String::from_utf8(b).ok()).unwrap_or_default()),
+        Err(err) => {
+            tracing::warn!(error = %err, "could not read a slot-list generation; answering from the store");
+            None
+        }
     }
 }
 
@@ -228,6 +287,60 @@ impl BookingState {
         let generation = city_platform::ids::new_id();
         if let Err(err) = self.platform.cache.set(&key, generation.as_bytes(), Duration::from_secs(86_400)).await {
             tracing::warn!(error = %err, "could not invalidate the slot cache");
+        }
+    }
+
+    /// The current generation of a doctor-day's slot list ("" before its first change); None
+    /// when the cache does not answer.
+    ///
+    /// With a shared (Redis) cache, concurrent readers of one key share round trips: a reader
+    /// joins the next read that starts after it arrived, never one already in flight (which
+    /// could predate a booking this reader must see), so a booking that returned is always
+    /// seen, and one key costs about one cache read per round trip however many read it.
+    pub(crate) async fn slot_generation(self: &Arc<Self>, key: &str) -> Option<String> {
+        if self.platform.cache.kind() == "memory" {
+            return read_generation(self.platform.cache.as_ref(), key).await;
+        }
+        let (waiter, answer) = tokio::sync::oneshot::channel();
+        let lead = {
+            let mut reads = self.generation_reads.lock();
+            match reads.get_mut(key) {
+                Some(waiting) => {
+                    waiting.push(waiter);
+                    false
+                }
+                None => {
+                    reads.insert(key.to_owned(), vec![waiter]);
+                    true
+                }
+            }
+        };
+        if lead {
+            let state = self.clone();
+            let key = key.to_owned();
+            tokio::spawn(async move { state.read_generations(key).await });
+        }
+        answer.await.ok().flatten()
+    }
+
+    /// Serves rounds of readers of `key` until none is waiting.
+    async fn read_generations(&self, key: String) {
+        loop {
+            let waiting = {
+                let mut reads = self.generation_reads.lock();
+                match reads.get_mut(&key) {
+                    Some(waiting) if !waiting.is_empty() => std::mem::take(waiting),
+                    _ => {
+                        reads.remove(&key);
+                        return;
+                    }
+                }
+            };
+            // Every reader in `waiting` arrived before this read is sent.
+            let generation = read_generation(self.platform.cache.as_ref(), &key).await;
+            for waiter in waiting {
+                let _ = waiter.send(generation.clone());
+            }
         }
     }
 

@@ -114,3 +114,112 @@ impl PeopleDirectory for StaticPeople {
         Ok(self.people.lock().get(citizen_id).and_then(|ps| ps.iter().find(|p| p.id == person_id).cloned()))
     }
 }
+
+/// Remembers the people another directory confirmed, for `ttl`, so a citizen who books again
+/// (a retry, a second family member's visit, a waitlist join then a booking) does not cost an
+/// identity round trip each time. Keyed by the signed-in citizen, so a confirmation is only
+/// ever reused for the citizen it was given to; "not yours" is never remembered, so a family
+/// member added a moment ago is bookable at once. A person removed in identity stays bookable
+/// for at most `ttl`.
+pub struct CachedPeople<D> {
+    inner: D,
+    ttl: std::time::Duration,
+    seen: Mutex<HashMap<(String, String), (Person, std::time::Instant)>>,
+}
+
+impl<D: PeopleDirectory> CachedPeople<D> {
+    /// `inner`'s answers, remembered for `ttl`.
+    pub fn new(inner: D, ttl: std::time::Duration) -> Self {
+        Self { inner, ttl, seen: Mutex::new(HashMap::new()) }
+    }
+}
+
+#[async_trait]
+impl<D: PeopleDirectory> PeopleDirectory for CachedPeople<D> {
+    async fn person(&self, citizen_id: &str, authorization: &str, person_id: &str) -> Result<Option<Person>, Problem> {
+        let key = (citizen_id.to_owned(), person_id.to_owned());
+        let now = std::time::Instant::now();
+        if let Some((person, _)) = self.seen.lock().get(&key).filter(|(_, at)| now.duration_since(*at) < self.ttl) {
+            return Ok(Some(person.clone()));
+        }
+        let found = self.inner.person(citizen_id, authorization, person_id).await?;
+        let mut seen = self.seen.lock();
+        // Bounded: expired entries go first, and everything when that is not enough.
+        if seen.len() >= 50_000 {
+            seen.retain(|_, (_, at)| now.duration_since(*at) < self.ttl);
+            if seen.len() >= 50_000 {
+                seen.clear();
+            }
+        }
+        match &found {
+            Some(person) => seen.insert(key, (person.clone(), now)),
+            None => seen.remove(&key),
+        };
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    struct Counting {
+        people: Arc<StaticPeople>,
+        calls: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl PeopleDirectory for Counting {
+        async fn person(&self, citizen_id: &str, auth: &str, person_id: &str) -> Result<Option<Person>, Problem> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            self.people.person(citizen_id, auth, person_id).await
+        }
+    }
+
+    fn mum() -> Person {
+        Person {
+            id: "mum".into(),
+            name_masked: "陈**".into(),
+            relation: "parent".into(),
+            sex: "female".into(),
+            birth_date: "1958-06-12".into(),
+            id_number_masked: "5101**********0033".into(),
+            id_number_hash: "h".into(),
+            phone_masked: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_confirmed_person_is_remembered_for_that_citizen_only_and_a_refusal_is_not() {
+        let people = StaticPeople::new();
+        let cached = CachedPeople::new(
+            Counting { people: people.clone(), calls: AtomicUsize::new(0) },
+            std::time::Duration::from_secs(60),
+        );
+        // Not (yet) one of hers: asked every time, so adding the person takes effect at once.
+        assert!(cached.person("c1", "Bearer a", "mum").await.unwrap().is_none());
+        people.add("c1", mum());
+        assert_eq!(cached.person("c1", "Bearer a", "mum").await.unwrap(), Some(mum()));
+        assert_eq!(cached.person("c1", "Bearer a", "mum").await.unwrap(), Some(mum()));
+        assert_eq!(cached.inner.calls.load(Ordering::SeqCst), 2);
+        // Another citizen asking for the same id is asked about, and refused.
+        assert!(cached.person("c2", "Bearer b", "mum").await.unwrap().is_none());
+        assert_eq!(cached.inner.calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_remembered_person_is_asked_about_again_after_the_ttl() {
+        let people = StaticPeople::new();
+        people.add("c1", mum());
+        let cached = CachedPeople::new(
+            Counting { people: people.clone(), calls: AtomicUsize::new(0) },
+            std::time::Duration::from_millis(20),
+        );
+        cached.person("c1", "Bearer a", "mum").await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        cached.person("c1", "Bearer a", "mum").await.unwrap();
+        assert_eq!(cached.inner.calls.load(Ordering::SeqCst), 2);
+    }
+}

@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 use city_platform::audit::{self, AuditEntry};
 use city_platform::auth::Staff;
-use city_platform::db::is_unique_violation;
+use city_platform::db::{is_unique_violation, Backend};
 use city_platform::ids::new_id;
 use city_platform::outbox;
 use city_platform::{Db, Problem};
@@ -22,6 +22,55 @@ const LIVE: &str = "('pending_payment', 'offered', 'booked', 'checked_in')";
 
 /// The service name in audit entries and inbox records.
 pub const SERVICE: &str = "booking";
+
+/// A write transaction of this service's store. On SQLite the service's own writers first
+/// queue for their turn in this process, in arrival order, and only then ask for the
+/// database's single write lock: writers that wait inside SQLite's busy handler instead sleep
+/// in growing steps (up to 100 ms each), which is what made the tail latency under load.
+pub struct WriteTx {
+    // Field order is drop order: the transaction rolls back before the turn passes on.
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+}
+
+impl WriteTx {
+    /// Commits, then lets the next writer in.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+/// Begins a write transaction (see [`WriteTx`]).
+pub async fn begin_write(db: &Db) -> Result<WriteTx, sqlx::Error> {
+    let turn = match db.backend {
+        Backend::Sqlite => Some(sqlite_writers(db).lock_owned().await),
+        // PostgreSQL writers run side by side; rows they share are locked row by row.
+        Backend::Postgres => None,
+    };
+    Ok(WriteTx { tx: db.begin_write().await?, _turn: turn })
+}
+
+/// The queue of writers of one SQLite file in this process.
+fn sqlite_writers(db: &Db) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    type Queues = parking_lot::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>;
+    static QUEUES: std::sync::LazyLock<Queues> = std::sync::LazyLock::new(Default::default);
+    let file = db.pool.connect_options().database_url.to_string();
+    QUEUES.lock().entry(file).or_default().clone()
+}
 
 /// A hospital with its effective rules.
 #[derive(Debug, Clone)]
@@ -459,7 +508,7 @@ pub async fn set_hospital_rules(
     hold_minutes: i64,
     waitlist_accept_minutes: i64,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin_write().await?;
+    let mut tx = begin_write(db).await?;
     sqlx::query(
         "UPDATE hospitals SET release_days_ahead = $2, release_minute_of_day = $3, cutoff_minutes_before = $4,
             cancel_days_before = $5, cancel_minute_of_day = $6, charges_online = $7, hold_minutes = $8,
@@ -521,7 +570,7 @@ pub async fn set_department_rules(
     department_id: &str,
     o: &RuleOverrides,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin_write().await?;
+    let mut tx = begin_write(db).await?;
     sqlx::query(
         "UPDATE departments SET release_days_ahead = $2, release_minute_of_day = $3, cutoff_minutes_before = $4,
             cancel_days_before = $5, cancel_minute_of_day = $6 WHERE id = $1",
@@ -622,7 +671,7 @@ pub async fn publish_session(
     new: &NewSession,
     now: i64,
 ) -> Result<Option<String>, sqlx::Error> {
-    let mut tx = db.begin_write().await?;
+    let mut tx = begin_write(db).await?;
     let id = insert_session(&mut tx, new, now).await?;
     if let Some(id) = &id {
         let after = json!({
@@ -779,6 +828,20 @@ async fn lock_patient(tx: &mut AnyConnection, id_number_hash: &str) -> Result<()
     .map(|_| ())
 }
 
+/// Takes the patient's lock row without waiting; false when another transaction holds it (or
+/// the patient has none yet). On SQLite `BEGIN IMMEDIATE` already excludes every other writer.
+async fn try_lock_patient(tx: &mut AnyConnection, id_number_hash: &str) -> Result<bool, sqlx::Error> {
+    if tx.backend_name() != "PostgreSQL" {
+        return Ok(true);
+    }
+    let row: Option<String> =
+        sqlx::query_scalar("SELECT id_number_hash FROM patient_locks WHERE id_number_hash = $1 FOR UPDATE SKIP LOCKED")
+            .bind(id_number_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+    Ok(row.is_some())
+}
+
 /// The end of the patient's current suspension, if one is in force at `now`.
 pub async fn suspended_until(
     tx: &mut AnyConnection,
@@ -837,30 +900,18 @@ async fn check_patient(
     now: i64,
 ) -> Result<(), Problem> {
     if let Some(until) = suspended_until(tx, id_number_hash, now).await? {
-        return Err(rule_problem(
-            StatusCode::CONFLICT,
-            "patient-suspended",
-            "Online booking is suspended for this patient",
-            "person_id",
-            format!(
-                "after missed appointments, online booking is suspended until {}; emergency care is not affected",
-                city_platform::time::rfc3339(city_platform::time::from_ms(until))
-            ),
-        ));
+        return Err(suspended(until));
     }
     let counts = patient_counts(tx, id_number_hash, session, limits).await?;
-    limits.check(counts).map_err(|e| {
-        rule_problem(
-            StatusCode::CONFLICT,
-            "booking-limit-exceeded",
-            "The patient has reached a booking limit",
-            "person_id",
-            e.to_string(),
-        )
-    })
+    limits.check(counts).map_err(limit_problem)
 }
 
 /// Books `ctx`'s slot for `person`: the one place a slot is taken by a citizen.
+///
+/// Under the patient's lock, the suspension and limit checks, the conditional take of the slot,
+/// the appointment and its events are one statement on PostgreSQL (a data-modifying CTE: four
+/// round trips per booking with BEGIN, the lock and COMMIT) and a short sequence inside the
+/// single writer's turn on SQLite, which has no DML in CTEs.
 pub async fn book(
     db: &Db,
     ctx: &SlotContext,
@@ -870,37 +921,8 @@ pub async fn book(
     now: i64,
 ) -> Result<AppointmentRow, Problem> {
     let pending = ctx.charges_online && ctx.session.fee_fen > 0;
-    let mut tx = db.begin_write().await?;
-    lock_patient(&mut tx, &person.id_number_hash).await?;
-    check_patient(&mut tx, &person.id_number_hash, &ctx.session, limits, now).await?;
-    let appointment_id = new_id();
-    let slot_status = if pending { "held" } else { "booked" };
-    let taken =
-        sqlx::query("UPDATE slots SET status = $2, appointment_id = $3 WHERE id = $1 AND status = 'free' RETURNING id")
-            .bind(&ctx.slot_id)
-            .bind(slot_status)
-            .bind(&appointment_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if taken.is_none() {
-        let status: Option<String> = sqlx::query_scalar("SELECT status FROM slots WHERE id = $1")
-            .bind(&ctx.slot_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        return Err(if status.as_deref() == Some("stopped") {
-            session_stopped()
-        } else {
-            rule_problem(
-                StatusCode::CONFLICT,
-                "slot-taken",
-                "The slot is already taken",
-                "slot_id",
-                "someone booked this number first; choose another",
-            )
-        });
-    }
     let appt = AppointmentRow {
-        id: appointment_id,
+        id: new_id(),
         slot_id: ctx.slot_id.clone(),
         session_id: ctx.session.id.clone(),
         doctor_id: ctx.session.doctor_id.clone(),
@@ -922,60 +944,330 @@ pub async fn book(
         cancel_reason: None,
         created_at: now,
     };
-    if let Err(err) = insert_appointment(&mut tx, &appt).await {
-        return Err(if is_unique_violation(&err) {
+    let events = booking_events(&appt, ctx, pending);
+    let window = limit_window(&ctx.session, limits);
+    let mut tx = begin_write(db).await?;
+    let outcome = match db.backend {
+        Backend::Postgres => {
+            lock_patient(&mut tx, &person.id_number_hash).await?;
+            book_in_one_statement(&mut tx, &appt, pending, &window, limits, &events).await?
+        }
+        Backend::Sqlite => {
+            // The writer's turn and BEGIN IMMEDIATE already exclude every other writer, so the
+            // patient's lock row adds nothing here.
+            let (until, counts) = patient_state(&mut tx, &appt.id_number_hash, &window, now).await?;
+            let mut outcome = BookOutcome { until, counts, taken: false, slot_status: None };
+            if until.is_none() && limits.check(counts).is_ok() {
+                outcome.taken = take_slot(&mut tx, &appt, pending).await?;
+                if outcome.taken {
+                    if let Err(err) = insert_appointment(&mut tx, &appt).await {
+                        return Err(live_slot_conflict(err));
+                    }
+                    enqueue_all(&mut tx, &events).await?;
+                } else {
+                    outcome.slot_status = sqlx::query_scalar("SELECT status FROM slots WHERE id = $1")
+                        .bind(&appt.slot_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                }
+            }
+            outcome
+        }
+    };
+    if let Some(until) = outcome.until {
+        return Err(suspended(until));
+    }
+    limits.check(outcome.counts).map_err(limit_problem)?;
+    if !outcome.taken {
+        return Err(if outcome.slot_status.as_deref() == Some("stopped") {
+            session_stopped()
+        } else {
             rule_problem(
                 StatusCode::CONFLICT,
                 "slot-taken",
                 "The slot is already taken",
                 "slot_id",
-                "this number is already booked",
+                "someone booked this number first; choose another",
             )
-        } else {
-            err.into()
         });
     }
-    let mut event = appt.summary();
-    event["citizen_id"] = json!(citizen_id);
-    outbox::enqueue(&mut tx, if pending { "booking.held" } else { "booking.booked" }, &event).await?;
-    if pending {
-        fee_due(&mut tx, &appt, ctx).await?;
-    }
-    notify(
-        &mut tx,
-        &format!("booking:{}:booked", appt.id),
-        citizen_id,
-        "booking.booked",
-        ("预约成功", "Appointment booked"),
-        (
-            format!(
-                "{} {} 第{}号，就诊人 {}",
-                ctx.hospital_name_zh, ctx.doctor_name, appt.number, appt.patient_name_masked
-            ),
-            format!(
-                "{} {}, number {}, for {}",
-                appt.visit_date, ctx.doctor_name, appt.number, appt.patient_name_masked
-            ),
-        ),
-        json!({"appointment_id": appt.id, "pending_payment": pending}),
-    )
-    .await?;
     tx.commit().await?;
     Ok(appt)
 }
 
-async fn fee_due(tx: &mut AnyConnection, appt: &AppointmentRow, ctx: &SlotContext) -> Result<(), sqlx::Error> {
-    outbox::enqueue(
-        tx,
-        "booking.fee_due",
-        &json!({
-            "booking_id": appt.id, "citizen_id": appt.citizen_id, "amount_fen": appt.fee_fen,
-            "description": format!("挂号费 {} {} {} 第{}号", ctx.hospital_name_zh, ctx.doctor_name, appt.visit_date, appt.number),
-            "pay_before_ms": appt.hold_expires_at,
-        }),
+/// What the booking statement found and did.
+struct BookOutcome {
+    /// The end of a suspension in force.
+    until: Option<i64>,
+    /// The patient's live bookings around the day.
+    counts: PatientCounts,
+    /// Whether the slot was taken (and the appointment and events written).
+    taken: bool,
+    /// The slot's status when it was not taken.
+    slot_status: Option<String>,
+}
+
+/// The visit days a patient's limits look at for a session.
+struct LimitWindow {
+    visit_date: String,
+    hospital_id: String,
+    department_id: String,
+    from: String,
+    to: String,
+}
+
+fn limit_window(session: &SessionRow, limits: &BookingLimits) -> LimitWindow {
+    let day: NaiveDate = session.visit_date.parse().unwrap_or_default();
+    let span = chrono::Duration::days((limits.window_days - 1).max(0));
+    LimitWindow {
+        visit_date: session.visit_date.clone(),
+        hospital_id: session.hospital_id.clone(),
+        department_id: session.department_id.clone(),
+        from: (day - span).to_string(),
+        to: (day + span).to_string(),
+    }
+}
+
+/// The events a booking writes: booked (or held, with the fee due) and the patient's notice.
+fn booking_events(appt: &AppointmentRow, ctx: &SlotContext, pending: bool) -> Vec<(&'static str, Value)> {
+    let mut event = appt.summary();
+    event["citizen_id"] = json!(appt.citizen_id);
+    let mut events = vec![(if pending { "booking.held" } else { "booking.booked" }, event)];
+    if pending {
+        events.push(("booking.fee_due", fee_due_payload(appt, ctx)));
+    }
+    events.push((
+        "notify.requested",
+        notify_payload(
+            &format!("booking:{}:booked", appt.id),
+            &appt.citizen_id,
+            "booking.booked",
+            ("预约成功", "Appointment booked"),
+            (
+                format!(
+                    "{} {} 第{}号，就诊人 {}",
+                    ctx.hospital_name_zh, ctx.doctor_name, appt.number, appt.patient_name_masked
+                ),
+                format!(
+                    "{} {}, number {}, for {}",
+                    appt.visit_date, ctx.doctor_name, appt.number, appt.patient_name_masked
+                ),
+            ),
+            json!({"appointment_id": appt.id, "pending_payment": pending}),
+        ),
+    ));
+    events
+}
+
+/// PostgreSQL: checks, take, appointment and events in one statement. Data-modifying CTEs see
+/// the snapshot taken when the statement starts, so the patient's lock must already be held
+/// (a separate statement) for the counts to include every committed booking of theirs.
+async fn book_in_one_statement(
+    tx: &mut AnyConnection,
+    appt: &AppointmentRow,
+    pending: bool,
+    window: &LimitWindow,
+    limits: &BookingLimits,
+    events: &[(&'static str, Value)],
+) -> Result<BookOutcome, Problem> {
+    const FIRST_EVENT_PARAM: usize = 29;
+    let values: Vec<String> = (0..events.len())
+        .map(|i| {
+            let b = FIRST_EVENT_PARAM + i * 4;
+            format!("(${}, ${}, ${}, ${})", b, b + 1, b + 2, b + 3)
+        })
+        .collect();
+    let sql = format!(
+        "WITH susp AS (
+            SELECT MAX(ends_at) AS until FROM suspensions
+            WHERE id_number_hash = $1 AND lifted_at IS NULL AND starts_at <= $2 AND ends_at > $2
+         ), counts AS (
+            SELECT
+              CAST(COALESCE(SUM(CASE WHEN visit_date = $3 AND hospital_id = $4 AND department_id = $5 THEN 1 ELSE 0 END), 0) AS BIGINT) AS a,
+              CAST(COALESCE(SUM(CASE WHEN visit_date = $3 THEN 1 ELSE 0 END), 0) AS BIGINT) AS b,
+              CAST(COUNT(*) AS BIGINT) AS c
+            FROM appointments
+            WHERE id_number_hash = $1 AND status IN {LIVE} AND visit_date >= $6 AND visit_date <= $7
+         ), allowed AS (
+            SELECT 1 FROM susp, counts WHERE susp.until IS NULL AND counts.a < $8 AND counts.b < $9 AND counts.c < $10
+         ), taken AS (
+            UPDATE slots SET status = $11, appointment_id = $12
+            WHERE id = $13 AND status = 'free' AND EXISTS (SELECT 1 FROM allowed) RETURNING id
+         ), appt AS (
+            INSERT INTO appointments (id, slot_id, session_id, doctor_id, hospital_id, department_id, visit_date,
+                number, starts_at, ends_at, citizen_id, person_id, id_number_hash, patient_name_masked, fee_fen, paid,
+                status, hold_expires_at, reminded, created_at, updated_at)
+            SELECT $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $1, $24, $25, FALSE, $26, $27, FALSE,
+                $28, $28
+            FROM taken RETURNING id
+         ), events AS (
+            INSERT INTO platform_outbox (id, topic, payload, created_at)
+            SELECT v.id, v.topic, v.payload, v.created_at FROM (VALUES {}) AS v (id, topic, payload, created_at)
+            WHERE EXISTS (SELECT 1 FROM appt) RETURNING id
+         )
+         SELECT susp.until, counts.a, counts.b, counts.c,
+            CAST((SELECT COUNT(*) FROM appt) AS BIGINT) AS n_taken,
+            (SELECT status FROM slots WHERE id = $13) AS slot_status
+         FROM susp, counts",
+        values.join(", ")
+    );
+    let mut q = sqlx::query(&sql)
+        .bind(&appt.id_number_hash)
+        .bind(appt.created_at)
+        .bind(&window.visit_date)
+        .bind(&window.hospital_id)
+        .bind(&window.department_id)
+        .bind(&window.from)
+        .bind(&window.to)
+        .bind(limits.same_day_department)
+        .bind(limits.same_day)
+        .bind(limits.window_max)
+        .bind(if pending { "held" } else { "booked" })
+        .bind(&appt.id)
+        .bind(&appt.slot_id)
+        .bind(&appt.session_id)
+        .bind(&appt.doctor_id)
+        .bind(&appt.hospital_id)
+        .bind(&appt.department_id)
+        .bind(&appt.visit_date)
+        .bind(appt.number)
+        .bind(appt.starts_at)
+        .bind(appt.ends_at)
+        .bind(&appt.citizen_id)
+        .bind(&appt.person_id)
+        .bind(&appt.patient_name_masked)
+        .bind(appt.fee_fen)
+        .bind(&appt.status)
+        .bind(appt.hold_expires_at)
+        .bind(appt.created_at);
+    let created_at = city_platform::time::now_ms();
+    for (topic, payload) in events {
+        q = q.bind(new_id()).bind(*topic).bind(payload.to_string()).bind(created_at);
+    }
+    let row = q.fetch_one(&mut *tx).await.map_err(live_slot_conflict)?;
+    Ok(BookOutcome {
+        until: row.try_get("until")?,
+        counts: PatientCounts {
+            same_day_department: row.try_get("a")?,
+            same_day: row.try_get("b")?,
+            in_window: row.try_get("c")?,
+        },
+        taken: row.try_get::<i64, _>("n_taken")? == 1,
+        slot_status: row.try_get("slot_status")?,
+    })
+}
+
+/// The patient's suspension in force and live bookings around the day, in one query.
+async fn patient_state(
+    tx: &mut AnyConnection,
+    id_number_hash: &str,
+    window: &LimitWindow,
+    now: i64,
+) -> Result<(Option<i64>, PatientCounts), sqlx::Error> {
+    let sql = format!(
+        "SELECT
+            (SELECT MAX(ends_at) FROM suspensions
+             WHERE id_number_hash = $1 AND lifted_at IS NULL AND starts_at <= $2 AND ends_at > $2) AS until,
+            CAST(COALESCE(SUM(CASE WHEN visit_date = $3 AND hospital_id = $4 AND department_id = $5 THEN 1 ELSE 0 END), 0) AS BIGINT) AS a,
+            CAST(COALESCE(SUM(CASE WHEN visit_date = $3 THEN 1 ELSE 0 END), 0) AS BIGINT) AS b,
+            CAST(COUNT(*) AS BIGINT) AS c
+         FROM appointments
+         WHERE id_number_hash = $1 AND status IN {LIVE} AND visit_date >= $6 AND visit_date <= $7"
+    );
+    let row = sqlx::query(&sql)
+        .bind(id_number_hash)
+        .bind(now)
+        .bind(&window.visit_date)
+        .bind(&window.hospital_id)
+        .bind(&window.department_id)
+        .bind(&window.from)
+        .bind(&window.to)
+        .fetch_one(&mut *tx)
+        .await?;
+    let counts = PatientCounts {
+        same_day_department: row.try_get("a")?,
+        same_day: row.try_get("b")?,
+        in_window: row.try_get("c")?,
+    };
+    Ok((row.try_get("until")?, counts))
+}
+
+/// Takes a free slot for `appt`; false when it is not free.
+async fn take_slot(tx: &mut AnyConnection, appt: &AppointmentRow, pending: bool) -> Result<bool, sqlx::Error> {
+    let taken =
+        sqlx::query("UPDATE slots SET status = $2, appointment_id = $3 WHERE id = $1 AND status = 'free' RETURNING id")
+            .bind(&appt.slot_id)
+            .bind(if pending { "held" } else { "booked" })
+            .bind(&appt.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    Ok(taken.is_some())
+}
+
+/// Writes several events into the outbox with one statement; the rows are what
+/// [`outbox::enqueue`] writes, so the relay publishes them alike.
+async fn enqueue_all(tx: &mut AnyConnection, events: &[(&'static str, Value)]) -> Result<(), sqlx::Error> {
+    let values: Vec<String> = (0..events.len())
+        .map(|i| format!("(${}, ${}, ${}, ${})", i * 4 + 1, i * 4 + 2, i * 4 + 3, i * 4 + 4))
+        .collect();
+    let sql = format!("INSERT INTO platform_outbox (id, topic, payload, created_at) VALUES {}", values.join(", "));
+    let mut q = sqlx::query(&sql);
+    let created_at = city_platform::time::now_ms();
+    for (topic, payload) in events {
+        q = q.bind(new_id()).bind(*topic).bind(payload.to_string()).bind(created_at);
+    }
+    q.execute(&mut *tx).await.map(|_| ())
+}
+
+/// A second live appointment on one slot is refused by the database's unique index.
+fn live_slot_conflict(err: sqlx::Error) -> Problem {
+    if is_unique_violation(&err) {
+        rule_problem(
+            StatusCode::CONFLICT,
+            "slot-taken",
+            "The slot is already taken",
+            "slot_id",
+            "this number is already booked",
+        )
+    } else {
+        err.into()
+    }
+}
+
+fn suspended(until: i64) -> Problem {
+    rule_problem(
+        StatusCode::CONFLICT,
+        "patient-suspended",
+        "Online booking is suspended for this patient",
+        "person_id",
+        format!(
+            "after missed appointments, online booking is suspended until {}; emergency care is not affected",
+            city_platform::time::rfc3339(city_platform::time::from_ms(until))
+        ),
     )
-    .await
-    .map(|_| ())
+}
+
+fn limit_problem(e: crate::domain::LimitExceeded) -> Problem {
+    rule_problem(
+        StatusCode::CONFLICT,
+        "booking-limit-exceeded",
+        "The patient has reached a booking limit",
+        "person_id",
+        e.to_string(),
+    )
+}
+
+async fn fee_due(tx: &mut AnyConnection, appt: &AppointmentRow, ctx: &SlotContext) -> Result<(), sqlx::Error> {
+    outbox::enqueue(tx, "booking.fee_due", &fee_due_payload(appt, ctx)).await.map(|_| ())
+}
+
+/// `booking.fee_due`, the shape payments consumes.
+fn fee_due_payload(appt: &AppointmentRow, ctx: &SlotContext) -> Value {
+    json!({
+        "booking_id": appt.id, "citizen_id": appt.citizen_id, "amount_fen": appt.fee_fen,
+        "description": format!("挂号费 {} {} {} 第{}号", ctx.hospital_name_zh, ctx.doctor_name, appt.visit_date, appt.number),
+        "pay_before_ms": appt.hold_expires_at,
+    })
 }
 
 fn session_stopped() -> Problem {
@@ -1030,6 +1322,25 @@ pub async fn list_appointments(db: &Db, citizen_id: &str) -> Result<Vec<Appointm
     let sql = format!("SELECT {APPT_COLS} FROM appointments WHERE citizen_id = $1 ORDER BY starts_at DESC, id");
     let rows = sqlx::query(&sql).bind(citizen_id).fetch_all(&db.pool).await?;
     rows.iter().map(appointment_from).collect()
+}
+
+/// The citizen's earliest appointment, for any of their patients, that is booked or awaiting
+/// payment and whose window has not ended by `now`; with the doctor's, hospital's and
+/// department's names.
+pub async fn next_appointment(
+    db: &Db,
+    citizen_id: &str,
+    now: i64,
+) -> Result<Option<(AppointmentRow, Option<DoctorRow>)>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {APPT_COLS} FROM appointments
+         WHERE citizen_id = $1 AND status IN ('booked', 'pending_payment') AND ends_at > $2
+         ORDER BY starts_at, id LIMIT 1"
+    );
+    let row = sqlx::query(&sql).bind(citizen_id).bind(now).fetch_optional(&db.pool).await?;
+    let Some(appt) = row.as_ref().map(appointment_from).transpose()? else { return Ok(None) };
+    let doctor = get_doctor(db, &appt.doctor_id).await?;
+    Ok(Some((appt, doctor)))
 }
 
 /// Appointments on a session, for staff.
@@ -1126,7 +1437,7 @@ pub async fn cancel(
                 )));
         }
     }
-    let mut tx = db.begin_write().await?;
+    let mut tx = begin_write(db).await?;
     let ended = end_appointment(
         &mut tx,
         id,
@@ -1241,7 +1552,7 @@ pub async fn join_waitlist(
     limits: &BookingLimits,
     now: i64,
 ) -> Result<String, Problem> {
-    let mut tx = db.begin_write().await?;
+    let mut tx = begin_write(db).await?;
     lock_patient(&mut tx, &person.id_number_hash).await?;
     check_patient(&mut tx, &person.id_number_hash, session, limits, now).await?;
     let status: Option<String> = sqlx::query_scalar("SELECT status FROM sessions WHERE id = $1")
@@ -1319,7 +1630,7 @@ pub async fn leave_waitlist(
     let Some(entry) = get_waitlist_entry(db, id).await?.filter(|e| e.citizen_id == citizen_id) else {
         return Err(Problem::not_found("waitlist entry"));
     };
-    let mut tx = db.begin_write().await?;
+    let mut tx = begin_write(db).await?;
     if let Some(appt) = entry.appointment_id.as_deref().filter(|_| entry.status == "offered") {
         end_appointment(&mut tx, appt, &["offered"], "cancelled", "offer_declined", limits, now, true).await?;
     }
@@ -1350,7 +1661,7 @@ pub async fn accept_offer(db: &Db, citizen_id: &str, id: &str, now: i64) -> Resu
     let Some(appt) = get_appointment(db, &appt_id).await? else { return Err(Problem::not_found("appointment")) };
     let Some(ctx) = slot_context(db, &appt.slot_id).await? else { return Err(Problem::not_found("slot")) };
     let pending = ctx.charges_online && appt.fee_fen > 0;
-    let mut tx = db.begin_write().await?;
+    let mut tx = begin_write(db).await?;
     let to = if pending { "pending_payment" } else { "booked" };
     let sql = format!(
         "UPDATE appointments SET status = $2, hold_expires_at = CASE WHEN $3 THEN hold_expires_at ELSE NULL END, updated_at = $4
@@ -1406,17 +1717,22 @@ async fn offer_to_waitlist(
         return Ok(());
     }
     let accept_minutes: i64 = ctx_row.try_get("waitlist_accept_minutes")?;
-    loop {
-        let next = sqlx::query(
-            "SELECT id, citizen_id, person_id, id_number_hash, patient_name_masked FROM waitlist
-             WHERE session_id = $1 AND status = 'waiting' ORDER BY seq LIMIT 1",
-        )
-        .bind(session_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(next) = next else { return Ok(()) };
+    let queue = sqlx::query(
+        "SELECT id, citizen_id, person_id, id_number_hash, patient_name_masked FROM waitlist
+         WHERE session_id = $1 AND status = 'waiting' ORDER BY seq",
+    )
+    .bind(session_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    for next in queue {
         let entry_id: String = next.try_get("id")?;
         let hash: String = next.try_get("id_number_hash")?;
+        // Limits are counted under the patient's lock, as in `book`. A patient whose lock is
+        // held right now (they are booking elsewhere) is passed over for this number and keeps
+        // their place: waiting could deadlock with that booking, which may want this very slot.
+        if !try_lock_patient(tx, &hash).await? {
+            continue;
+        }
         let blocked = suspended_until(tx, &hash, now).await?.is_some()
             || limits.check(patient_counts(tx, &hash, &session, limits).await?).is_err();
         if blocked {
@@ -1500,6 +1816,7 @@ async fn offer_to_waitlist(
         .await?;
         return Ok(());
     }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1507,7 +1824,7 @@ async fn offer_to_waitlist(
 
 /// Checks a patient in (staff).
 pub async fn check_in(db: &Db, staff: &Staff, appt: &AppointmentRow, now: i64) -> Result<AppointmentRow, Problem> {
-    let mut tx = db.begin_write().await?;
+    let mut tx = begin_write(db).await?;
     let sql = format!("UPDATE appointments SET status = 'checked_in', updated_at = $2 WHERE id = $1 AND status = 'booked' RETURNING {APPT_COLS}");
     let Some(row) = sqlx::query(&sql).bind(&appt.id).bind(now).fetch_optional(&mut *tx).await? else {
         return Err(Problem::conflict("not-checkable", "Only a booked appointment can be checked in")
@@ -1530,7 +1847,7 @@ pub async fn mark_no_show(
     rule: &NoShowRule,
     now: i64,
 ) -> Result<AppointmentRow, Problem> {
-    let mut tx = db.begin_write().await?;
+    let mut tx = begin_write(db).await?;
     let sql = format!("UPDATE appointments SET status = 'no_show', updated_at = $2 WHERE id = $1 AND status = 'booked' RETURNING {APPT_COLS}");
     let Some(row) = sqlx::query(&sql).bind(&appt.id).bind(now).fetch_optional(&mut *tx).await? else {
         return Err(Problem::conflict("not-markable", "Only a booked appointment can become a no-show")
@@ -1650,7 +1967,7 @@ pub async fn lift_suspension(
     reason: &str,
     now: i64,
 ) -> Result<SuspensionRow, Problem> {
-    let mut tx = db.begin_write().await?;
+    let mut tx = begin_write(db).await?;
     let sql = format!(
         "UPDATE suspensions SET lifted_at = $2, lifted_by = $3, lift_reason = $4 WHERE id = $1 AND lifted_at IS NULL RETURNING {SUSP_COLS}"
     );
@@ -1679,7 +1996,7 @@ pub async fn stop_session(
     limits: &BookingLimits,
     now: i64,
 ) -> Result<Option<Vec<AppointmentRow>>, Problem> {
-    let mut tx = db.begin_write().await?;
+    let mut tx = begin_write(db).await?;
     let res = sqlx::query("UPDATE sessions SET status = 'stopped', stop_reason = $2 WHERE id = $1 AND status = 'open'")
         .bind(&session.id)
         .bind(reason)
@@ -1830,7 +2147,7 @@ pub async fn apply_paid(
     amount_fen: i64,
     now: i64,
 ) -> Result<Option<(String, String)>, sqlx::Error> {
-    let mut tx = db.begin_write().await?;
+    let mut tx = begin_write(db).await?;
     if !outbox::Inbox::first_time(&mut tx, SERVICE, event_id).await? {
         tx.commit().await?;
         return Ok(None);
@@ -1872,7 +2189,7 @@ pub async fn apply_paid(
 
 /// `payments.refunded`: records that the refund arrived.
 pub async fn apply_refunded(db: &Db, event_id: &str, appointment_id: &str) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin_write().await?;
+    let mut tx = begin_write(db).await?;
     if outbox::Inbox::first_time(&mut tx, SERVICE, event_id).await? {
         sqlx::query("UPDATE appointments SET refund_state = 'refunded' WHERE id = $1 AND paid = TRUE")
             .bind(appointment_id)
@@ -1901,7 +2218,7 @@ pub async fn expire_hold(
     limits: &BookingLimits,
     now: i64,
 ) -> Result<Option<AppointmentRow>, sqlx::Error> {
-    let mut tx = db.begin_write().await?;
+    let mut tx = begin_write(db).await?;
     // Re-checked under the write: a payment that landed first wins.
     let still: Option<String> = sqlx::query_scalar("SELECT id FROM appointments WHERE id = $1 AND status IN ('pending_payment', 'offered') AND hold_expires_at <= $2")
         .bind(id)
@@ -1951,7 +2268,7 @@ pub async fn send_reminders(db: &Db, tomorrow: &str, now: i64) -> Result<usize, 
     let mut n = 0;
     for row in rows {
         let appt = appointment_from(&row)?;
-        let mut tx = db.begin_write().await?;
+        let mut tx = begin_write(db).await?;
         let res =
             sqlx::query("UPDATE appointments SET reminded = TRUE, updated_at = $2 WHERE id = $1 AND reminded = FALSE")
                 .bind(&appt.id)
@@ -1982,7 +2299,7 @@ pub async fn send_reminders(db: &Db, tomorrow: &str, now: i64) -> Result<usize, 
 /// Clears waiting entries of sessions on or before `last_cleared_date` (the queue closes at 23:00
 /// the day before the visit). Returns how many.
 pub async fn clear_waitlists(db: &Db, last_cleared_date: &str) -> Result<u64, sqlx::Error> {
-    let mut tx = db.begin_write().await?;
+    let mut tx = begin_write(db).await?;
     let ids: Vec<String> = sqlx::query_scalar(
         "UPDATE waitlist SET status = 'cleared' WHERE status = 'waiting'
            AND session_id IN (SELECT id FROM sessions WHERE visit_date <= $1) RETURNING id",
@@ -2010,17 +2327,24 @@ pub async fn notify(
     body: (String, String),
     data: Value,
 ) -> Result<(), sqlx::Error> {
-    outbox::enqueue(
-        tx,
-        "notify.requested",
-        &json!({
-            "notification_id": notification_id, "citizen_id": citizen_id, "kind": kind,
-            "title_zh": title.0, "title_en": title.1, "body_zh": body.0, "body_en": body.1,
-            "data": data, "channels": ["miniprogram", "oa_template"],
-        }),
-    )
-    .await
-    .map(|_| ())
+    let payload = notify_payload(notification_id, citizen_id, kind, title, body, data);
+    outbox::enqueue(tx, "notify.requested", &payload).await.map(|_| ())
+}
+
+/// A `notify.requested` payload.
+fn notify_payload(
+    notification_id: &str,
+    citizen_id: &str,
+    kind: &str,
+    title: (&str, &str),
+    body: (String, String),
+    data: Value,
+) -> Value {
+    json!({
+        "notification_id": notification_id, "citizen_id": citizen_id, "kind": kind,
+        "title_zh": title.0, "title_en": title.1, "body_zh": body.0, "body_en": body.1,
+        "data": data, "channels": ["miniprogram", "oa_template"],
+    })
 }
 
 /// The masked name of a raw name, for seeds and tests.

@@ -675,3 +675,204 @@ async fn a_department_can_release_fewer_days_ahead_than_its_hospital() {
     assert_eq!((s, b["errors"][0]["field"].as_str()), (422, Some("release_time")));
     w.t.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_channel_asks_for_a_citizens_next_appointment_with_the_internal_token_only() {
+    let w = world().await;
+    let token = w.citizen(1);
+    w.people.add("citizen-1", person("mum", "hash-mum"));
+    w.citizen(2);
+    let doctor = w.first_doctor(PAY_AT_COUNTER).await;
+    let doctor_id = doctor["id"].as_str().unwrap();
+    let (_, later) = w.session(doctor_id, VISIT, "afternoon", 4).await;
+    let (_, sooner) = w.session(doctor_id, "2026-12-02", "morning", 4).await;
+    let (s, _) = w.book(&token, &later[0], "p1", "k-later").await;
+    assert_eq!(s, 201);
+    // Cancelled visits do not count, even when they come first.
+    let (_, cancelled) = w.book(&token, &sooner[0], "mum", "k-cancelled").await;
+    let id = cancelled["id"].as_str().unwrap();
+    let (s, _) =
+        send(w.client.post(format!("/v1/booking/appointments/{id}/cancel")).header("authorization", "Bearer c1")).await;
+    assert_eq!(s, 200);
+    let (s, soonest) = w.book(&token, &sooner[1], "mum", "k-soonest").await;
+    assert_eq!(s, 201, "{soonest}");
+
+    let internal = w.t.platform.internal_token.expose().to_owned();
+    let ask = |citizen: &str, token: Option<&str>| {
+        let mut req = w.client.get(format!("/v1/internal/booking/citizens/{citizen}/next-appointment"));
+        if let Some(t) = token {
+            req = req.header("X-Internal-Token", t);
+        }
+        send(req)
+    };
+    let (s, next) = ask("citizen-1", Some(&internal)).await;
+    assert_eq!(s, 200, "{next}");
+    assert_eq!(next["appointment_id"], soonest["id"]);
+    assert_eq!(next["patient"], "张*");
+    let place = format!(
+        "{} {} {}",
+        doctor["hospital_name_zh"].as_str().unwrap(),
+        doctor["department_name_zh"].as_str().unwrap(),
+        doctor["name"].as_str().unwrap()
+    );
+    assert_eq!(next["place"], place.as_str());
+    // The window in Beijing time: the slot's UTC window shifted by eight hours.
+    let start = chrono::DateTime::parse_from_rfc3339(soonest["window_start"].as_str().unwrap()).unwrap();
+    let end = chrono::DateTime::parse_from_rfc3339(soonest["window_end"].as_str().unwrap()).unwrap();
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let expected = format!(
+        "{}–{} (Beijing time)",
+        start.with_timezone(&beijing).format("%Y-%m-%d %H:%M"),
+        end.with_timezone(&beijing).format("%H:%M")
+    );
+    assert_eq!(next["when"], expected.as_str());
+    assert!(expected.starts_with("2026-12-02 "), "{expected}");
+
+    // Once that visit's window is over, the next one is the later booking.
+    w.clock.set(end.timestamp_millis());
+    let (s, next) = ask("citizen-1", Some(&internal)).await;
+    assert_eq!((s, next["patient"].as_str()), (200, Some("张*")));
+    assert_ne!(next["appointment_id"], soonest["id"]);
+    assert!(next["when"].as_str().unwrap().starts_with(&format!("{VISIT} ")), "{next}");
+
+    // Nobody booked: 404. No token, a wrong one, or a citizen's bearer: 401, all as problems.
+    let (s, b) = ask("citizen-2", Some(&internal)).await;
+    assert_eq!((s, problem(&b)), (404, "/problems/not-found"));
+    let (s, b) = ask("citizen-1", None).await;
+    assert_eq!((s, b["status"].as_i64()), (401, Some(401)));
+    let (s, b) = ask("citizen-1", Some("not-the-internal-token")).await;
+    assert_eq!((s, problem(&b)), (401, "/problems/unauthorized"));
+    let (s, _) = send(
+        w.client.get("/v1/internal/booking/citizens/citizen-1/next-appointment").header("authorization", "Bearer c1"),
+    )
+    .await;
+    assert_eq!(s, 401);
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn after_the_cancellation_deadline_a_cancel_is_refused_once_and_again_and_the_missed_visit_is_a_no_show() {
+    let w = world().await;
+    let token = w.citizen(1);
+    w.people.add("citizen-1", person("mum", "hash-mum"));
+    let doctor = w.first_doctor(PAY_AT_COUNTER).await;
+    let doctor_id = doctor["id"].as_str().unwrap();
+    let (_, slots) = w.session(doctor_id, VISIT, "morning", 3).await;
+    let (_, missed) = w.book(&token, &slots[0], "p1", "k1").await;
+    let missed_id = missed["id"].as_str().unwrap().to_owned();
+    // Cancelling a booking twice before the deadline: one cancellation, then a 409.
+    let (_, early) = w.book(&token, &slots[1], "mum", "k2").await;
+    let early_id = early["id"].as_str().unwrap();
+    let cancel = |id: String| {
+        send(w.client.post(format!("/v1/booking/appointments/{id}/cancel")).header("authorization", "Bearer c1"))
+    };
+    assert_eq!(cancel(early_id.to_owned()).await.0, 200);
+    let (s, b) = cancel(early_id.to_owned()).await;
+    assert_eq!((s, problem(&b)), (409, "/problems/not-cancellable"));
+    assert_eq!(w.outbox("booking.cancelled").await.len(), 1);
+
+    // The hospital's deadline for 2026-12-03 is 15:00 Beijing the day before; one minute later
+    // a cancel is refused with its own type, however often it is tried, and changes nothing.
+    w.clock.set(city_booking::domain::local_instant("2026-12-02".parse().unwrap(), 15 * 60 + 1));
+    for _ in 0..2 {
+        let (s, b) = cancel(missed_id.clone()).await;
+        assert_eq!((s, problem(&b)), (409, "/problems/cancel-deadline-passed"), "{b}");
+    }
+    let status: String = sqlx::query_scalar("SELECT status FROM appointments WHERE id = $1")
+        .bind(&missed_id)
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "booked");
+    assert_eq!(
+        w.scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM slots WHERE id = $1 AND status = 'booked'", &slots[0]).await,
+        1
+    );
+    assert_eq!(w.outbox("booking.cancelled").await.len(), 1);
+
+    // Not checked in: after the window and the grace period the visit becomes a no-show once,
+    // which suspends the patient under the default rule (first no-show: 30 days).
+    w.clock.set(city_booking::domain::local_instant(VISIT.parse().unwrap(), 13 * 60));
+    assert_eq!(w.state.run_due_work().await.unwrap().no_shows, 1);
+    assert_eq!(w.state.run_due_work().await.unwrap().no_shows, 0);
+    let (_, mine) = send(w.client.get("/v1/booking/appointments").header("authorization", "Bearer c1")).await;
+    let past: Vec<&Value> = mine["past"].as_array().unwrap().iter().filter(|a| a["id"] == missed_id.as_str()).collect();
+    assert_eq!(past[0]["status"], "no_show");
+    let (s, b) = cancel(missed_id.clone()).await;
+    assert_eq!(s, 409, "{b}");
+    assert_eq!(w.outbox("booking.patient_suspended").await.len(), 1);
+    assert_eq!(
+        w.scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM suspensions WHERE id_number_hash = $1", "hash-1").await,
+        1
+    );
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_checked_in_visit_never_becomes_a_no_show() {
+    let w = world().await;
+    let token = w.citizen(1);
+    let doctor = w.first_doctor(PAY_AT_COUNTER).await;
+    let (_, slots) = w.session(doctor["id"].as_str().unwrap(), VISIT, "morning", 2).await;
+    let (_, appt) = w.book(&token, &slots[0], "p1", "k").await;
+    let id = appt["id"].as_str().unwrap();
+    w.clock.set(city_booking::domain::local_instant(VISIT.parse().unwrap(), 7 * 60 + 45));
+    let (s, b) =
+        send(w.client.post(format!("/v1/booking/appointments/{id}/check-in")).header("authorization", "Bearer staff"))
+            .await;
+    assert_eq!((s, b["status"].as_str()), (200, Some("checked_in")));
+    w.clock.set(city_booking::domain::local_instant(VISIT.parse().unwrap(), 23 * 60));
+    assert_eq!(w.state.run_due_work().await.unwrap().no_shows, 0);
+    assert!(w.outbox("booking.no_show").await.is_empty());
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_waitlist_offer_racing_the_same_patients_own_booking_never_leaves_them_over_a_limit() {
+    let w = world().await;
+    let doctors: Vec<Value> = {
+        let (_, body) = send(w.client.get("/v1/booking/doctors").query("hospital_id", &PAY_AT_COUNTER)).await;
+        body.as_array().unwrap().clone()
+    };
+    // Five rounds on five doctors: the holder of a one-number morning cancels while the first
+    // in its queue books that doctor's afternoon (same day, hospital and department: limit 1).
+    for round in 0..5 {
+        let doctor_id = doctors[round]["id"].as_str().unwrap();
+        let (session_id, morning) = w.session(doctor_id, VISIT, "morning", 1).await;
+        let (_, afternoon) = w.session(doctor_id, VISIT, "afternoon", 1).await;
+        let holder = w.citizen(100 + round);
+        let waiter = w.citizen(200 + round);
+        let (s, appt) = w.book(&holder, &morning[0], &format!("p{}", 100 + round), &format!("h{round}")).await;
+        assert_eq!(s, 201, "{appt}");
+        let (s, b) = send(
+            w.client
+                .post("/v1/booking/waitlist")
+                .header("authorization", format!("Bearer {waiter}"))
+                .body_json(&json!({"session_id": session_id, "person_id": format!("p{}", 200 + round)})),
+        )
+        .await;
+        assert_eq!(s, 201, "{b}");
+        let id = appt["id"].as_str().unwrap();
+        let cancel = send(
+            w.client
+                .post(format!("/v1/booking/appointments/{id}/cancel"))
+                .header("authorization", format!("Bearer {holder}")),
+        );
+        let (person, key) = (format!("p{}", 200 + round), format!("w{round}"));
+        let book = w.book(&waiter, &afternoon[0], &person, &key);
+        let ((cancelled, _), (booked, b)) = futures::join!(cancel, book);
+        assert_eq!(cancelled, 200);
+        assert!(booked == 201 || (booked == 409 && problem(&b) == "/problems/booking-limit-exceeded"), "{booked} {b}");
+        let live = w
+            .scalar(
+                &format!(
+                    "SELECT CAST(COUNT(*) AS BIGINT) FROM appointments WHERE id_number_hash = $1 AND visit_date = '{VISIT}'
+                     AND status IN ('pending_payment', 'offered', 'booked', 'checked_in')"
+                ),
+                &format!("hash-{}", 200 + round),
+            )
+            .await;
+        assert_eq!(live, 1, "round {round}: the patient holds exactly one number that day");
+    }
+    w.t.cleanup().await;
+}

@@ -13,6 +13,14 @@ pub use noshow::{NoShowRule, NoShowWindow};
 pub use release::{local_instant, ReleaseRules};
 pub use slots::{slot_windows, Period, SlotWindow};
 
+/// A visit window as a citizen reads it in a chat message: `2026-12-03 08:00–08:30 (Beijing time)`.
+pub fn visit_window_text(starts_at_ms: i64, ends_at_ms: i64) -> String {
+    use city_platform::time::{from_ms, CITY_TZ};
+    let start = from_ms(starts_at_ms).with_timezone(&CITY_TZ);
+    let end = from_ms(ends_at_ms).with_timezone(&CITY_TZ);
+    format!("{}–{} (Beijing time)", start.format("%Y-%m-%d %H:%M"), end.format("%H:%M"))
+}
+
 /// Masks a real name for responses and logs: `张*`, `欧阳**`, `J*** S****`.
 pub fn mask_name(name: &str) -> String {
     let chars: Vec<char> = name.trim().chars().collect();
@@ -82,6 +90,17 @@ impl DoctorTitle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_visit_window_reads_in_beijing_time() {
+        // 2026-12-03 00:00 UTC is 08:00 in Beijing; a window ending after Beijing midnight keeps its start's date.
+        let start = 1_796_256_000_000;
+        assert_eq!(visit_window_text(start, start + 30 * 60_000), "2026-12-03 08:00–08:30 (Beijing time)");
+        assert_eq!(
+            visit_window_text(start - 9 * 3_600_000, start - 8 * 3_600_000),
+            "2026-12-02 23:00–00:00 (Beijing time)"
+        );
+    }
 
     #[test]
     fn chinese_names_keep_the_surname_and_mask_the_rest() {
