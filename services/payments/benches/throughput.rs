@@ -43,7 +43,7 @@ async fn main() {
         s.payments.job_interval_secs = 3600;
     })
     .await;
-    let (api, db, _state) = PaymentsService::start_with_state(t.platform.clone()).await.unwrap();
+    let (api, db, state) = PaymentsService::start_with_state(t.platform.clone()).await.unwrap();
     t.track(&db);
     let auth = StaticAuthenticator::new();
     auth.with_token("alice", Principal::Citizen(Citizen { citizen_id: "c-alice".into(), session_id: "s".into() }));
@@ -118,6 +118,7 @@ async fn main() {
             (WechatpayHeaders::sign(&platform, serial, now, &new_nonce(), &body).unwrap().to_pairs(), body)
         })
         .collect();
+    breakdown(&t, &state, &notifications, concurrency).await;
     for round in ["first deliveries", "replays"] {
         let started = Instant::now();
         let statuses: Vec<u16> = futures::stream::iter(notifications.iter())
@@ -142,4 +143,97 @@ async fn main() {
         println!("notifications ({round}): {orders} in {secs:.2} s = {:.0}/s", orders as f64 / secs);
     }
     t.cleanup().await;
+}
+
+/// Where a first delivery's time goes, each part measured alone: the RSA verification and the
+/// AEAD decryption (CPU, one core), then applying paid transactions straight to the store
+/// (orders inserted here, no HTTP), one at a time and `concurrency` at once, with the posting
+/// job running as it does in service.
+async fn breakdown(
+    t: &city_platform::testing::TestPlatform,
+    state: &std::sync::Arc<city_payments::PaymentsState>,
+    notifications: &[Signed],
+    concurrency: usize,
+) {
+    let n = notifications.len().max(1);
+    let now = chrono::Utc::now();
+    let headers: Vec<WechatpayHeaders> = notifications
+        .iter()
+        .map(|(pairs, _)| {
+            let get = |k: &str| pairs.iter().find(|p| p.0 == k).map(|p| p.1.clone()).unwrap_or_default();
+            WechatpayHeaders {
+                timestamp: get("Wechatpay-Timestamp"),
+                nonce: get("Wechatpay-Nonce"),
+                signature: get("Wechatpay-Signature"),
+                serial: get("Wechatpay-Serial"),
+                signature_type: Some(get("Wechatpay-Signature-Type")),
+            }
+        })
+        .collect();
+    let started = Instant::now();
+    for (h, (_, body)) in headers.iter().zip(notifications) {
+        state.pay.verifier().verify(h, body, now).unwrap();
+    }
+    let verify_us = started.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let started = Instant::now();
+    for (_, body) in notifications {
+        let parsed = Notification::parse(body).unwrap();
+        state.api_v3_key.decrypt_resource(&parsed.resource).unwrap();
+    }
+    let decrypt_us = started.elapsed().as_secs_f64() * 1e6 / n as f64;
+    println!("breakdown: RSA verify {verify_us:.0} µs, parse + AEAD decrypt {decrypt_us:.0} µs per notification");
+
+    // Orders straight into the store, as create_order leaves them after the prepay.
+    let make = |tag: &str, count: usize| -> Vec<city_wechat::pay_client::Transaction> {
+        (0..count)
+            .map(|i| {
+                serde_json::from_value(json!({
+                    "appid": t.settings.wechat.mp_appid, "mchid": t.settings.payments.mchid,
+                    "out_trade_no": format!("T{tag}{i:08}"), "transaction_id": format!("43{tag}{i:020}"),
+                    "trade_type": "JSAPI", "trade_state": "SUCCESS", "success_time": "2026-11-25T10:00:00+08:00",
+                    "amount": { "total": 1000, "currency": "CNY" },
+                }))
+                .unwrap()
+            })
+            .collect()
+    };
+    let sequential = make("SEQ", 200);
+    let parallel = make("PAR", n);
+    for tx in sequential.iter().chain(&parallel) {
+        let id = city_platform::ids::new_id();
+        sqlx::query(
+            "INSERT INTO orders (id, out_trade_no, active_key, citizen_id, item_kind, item_id, biller_id, account_no, description,
+                amount_fen, breakdown, payer_openid, state, time_expire, expires_at_ms, created_at_ms, updated_at_ms)
+             VALUES ($1, $2, $3, 'c-alice', 'topup', $1, 'cd-power', '3100654321', 'bench', 1000, '{}', 'oAlice', 'pending',
+                '2099-01-01T00:00:00+08:00', 4070908800000, 0, 0)",
+        )
+        .bind(&id)
+        .bind(&tx.out_trade_no)
+        .bind(format!("topup:{id}"))
+        .execute(&state.db.pool)
+        .await
+        .unwrap();
+    }
+    let started = Instant::now();
+    for tx in &sequential {
+        assert!(city_payments::store::apply_transaction(state, tx).await.unwrap());
+    }
+    let one_ms = started.elapsed().as_secs_f64() * 1e3 / sequential.len() as f64;
+    let started = Instant::now();
+    futures::stream::iter(&parallel)
+        .map(|tx| async move { assert!(city_payments::store::apply_transaction(state, tx).await.unwrap()) })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<()>>()
+        .await;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "breakdown: store apply {one_ms:.2} ms each one at a time; {:.0}/s with {concurrency} at once (posting job running)",
+        parallel.len() as f64 / secs
+    );
+    let started = Instant::now();
+    let posted = city_payments::store::run_postings(state).await.unwrap();
+    println!(
+        "breakdown: posting round after the burst: {posted} postings in {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
-use city_platform::auth::{CitizenAuth, Role, StaffAuth};
+use city_platform::auth::{CitizenAuth, InternalAuth, Role, StaffAuth};
 use city_platform::ids::new_id;
 use city_platform::time::{from_ms, next_city_midnight, now_ms, rfc3339};
 use city_platform::{JsonBody, Problem, ProblemResponse};
@@ -144,8 +144,11 @@ pub struct FineView {
 /// What to pay. The server computes the amount; only a top-up names one.
 #[derive(Debug, Object, Deserialize)]
 pub struct CreateOrder {
-    /// `bill`, `fine` or `topup`.
+    /// `bill`, `fine`, `topup` or `booking`.
     pub kind: String,
+    /// For `booking`: the appointment whose booking fee (挂号费) is due.
+    #[serde(default)]
+    pub booking_id: Option<String>,
     /// For `bill`: the bill.
     #[serde(default)]
     pub bill_id: Option<String>,
@@ -161,6 +164,22 @@ pub struct CreateOrder {
     /// The payer's openid under the Mini Program.
     #[oai(validator(min_length = 1, max_length = 128))]
     pub payer_openid: String,
+}
+
+/// Something a citizen has to pay (for the Service Account's "my bills").
+#[derive(Debug, Object)]
+#[oai(rename = "PaymentsUnpaidItem")]
+pub struct UnpaidItemView {
+    /// `bill` or `booking`.
+    pub kind: String,
+    /// The bill id or booking id, as `POST /v1/payments/orders` takes it.
+    pub id: String,
+    /// What it is (account numbers masked).
+    pub description: String,
+    /// Amount due, fen.
+    pub amount_fen: i64,
+    /// Beijing date it is due by.
+    pub due_date: Option<String>,
 }
 
 /// `wx.requestPayment` parameters.
@@ -189,7 +208,7 @@ pub struct OrderView {
     pub id: String,
     /// Our number at WeChat Pay.
     pub out_trade_no: String,
-    /// `bill`, `fine` or `topup`.
+    /// `bill`, `fine`, `topup` or `booking`.
     pub item_kind: String,
     /// The item paid for.
     pub item_id: String,
@@ -201,7 +220,8 @@ pub struct OrderView {
     pub breakdown: serde_json::Value,
     /// `pending`, `paid` or `closed`.
     pub state: String,
-    /// `none`, `pending` (paid, being posted to the biller), `posted` or `rejected` (refunded).
+    /// `none` (unpaid, or a booking fee, which is posted nowhere), `pending` (paid, being
+    /// posted to the biller), `posted` or `rejected` (refunded).
     pub posting_state: String,
     /// Refunded so far, fen.
     pub refunded_fen: i64,
@@ -544,12 +564,14 @@ type FineRow = (String, String, String, String, i64, String, String, String, Str
 
 const FINE_COLUMNS: &str = "id, decision_no, plate, plate_type, fine_fen, decided_on, violation, location, status";
 
-#[OpenApi(prefix_path = "/v1/payments", tag = "PaymentsTags::Payments")]
+// No prefix_path: the internal endpoint lives under /v1/internal/payments, so every path is
+// written out in full.
+#[OpenApi(tag = "PaymentsTags::Payments")]
 impl PaymentsApi {
     /// List the billers
     ///
     /// Utilities and the traffic police, with each one's smallest top-up.
-    #[oai(path = "/billers", method = "get", operation_id = "list_billers")]
+    #[oai(path = "/v1/payments/billers", method = "get", operation_id = "list_billers")]
     async fn list_billers(&self) -> ApiResult<Vec<BillerView>> {
         let rows: Vec<(String, String, String, String, i64)> =
             sqlx::query_as("SELECT id, kind, name_zh, name_en, min_topup_fen FROM billers ORDER BY id")
@@ -572,7 +594,7 @@ impl PaymentsApi {
     ///
     /// Checks the account number with the biller and binds it to the signed-in citizen; the
     /// holder's name comes back masked. Binding the same account again returns the binding.
-    #[oai(path = "/accounts", method = "post", operation_id = "bind_account")]
+    #[oai(path = "/v1/payments/accounts", method = "post", operation_id = "bind_account")]
     async fn bind_account(&self, auth: CitizenAuth, body: JsonBody<BindAccount>) -> ApiResult<AccountView> {
         let b = body.0;
         let account_no = b.account_no.trim().to_owned();
@@ -619,7 +641,7 @@ impl PaymentsApi {
     /// List my bound accounts
     ///
     /// Each with the masked holder name, prepaid balance and arrears.
-    #[oai(path = "/accounts", method = "get", operation_id = "list_accounts")]
+    #[oai(path = "/v1/payments/accounts", method = "get", operation_id = "list_accounts")]
     async fn list_accounts(&self, auth: CitizenAuth) -> ApiResult<Vec<AccountView>> {
         let rows: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
             "SELECT id, biller_id, account_no, label FROM bindings WHERE citizen_id = $1 ORDER BY created_at_ms",
@@ -637,7 +659,7 @@ impl PaymentsApi {
     /// Unbind an account
     ///
     /// Orders and receipts stay.
-    #[oai(path = "/accounts/:id", method = "delete", operation_id = "unbind_account")]
+    #[oai(path = "/v1/payments/accounts/:id", method = "delete", operation_id = "unbind_account")]
     async fn unbind_account(
         &self,
         auth: CitizenAuth,
@@ -658,7 +680,7 @@ impl PaymentsApi {
     /// List an account's bills
     ///
     /// Bills per period of one of my bound accounts, newest first.
-    #[oai(path = "/accounts/:id/bills", method = "get", operation_id = "list_account_bills")]
+    #[oai(path = "/v1/payments/accounts/:id/bills", method = "get", operation_id = "list_account_bills")]
     async fn list_bills(&self, auth: CitizenAuth, id: Path<String>) -> ApiResult<Vec<BillView>> {
         let (biller_id, account_no, _) = self.binding(&auth.0.citizen_id, &id.0).await?;
         let today = store::today().to_string();
@@ -683,7 +705,7 @@ impl PaymentsApi {
     /// By plate number and plate type (号牌种类, e.g. `02` small car, `52` small new-energy car),
     /// or by decision number. Amounts include today's late surcharge; the quote holds until the
     /// next Beijing midnight.
-    #[oai(path = "/fines", method = "get", operation_id = "find_fines")]
+    #[oai(path = "/v1/payments/fines", method = "get", operation_id = "find_fines")]
     async fn find_fines(
         &self,
         _auth: CitizenAuth,
@@ -733,7 +755,7 @@ impl PaymentsApi {
     /// For a bill of a bound account, a fine quote or a prepaid top-up. The server computes the
     /// amount; one order per item at a time (asking again resumes it); a paid item is a 409.
     /// Answers the `wx.requestPayment` parameters.
-    #[oai(path = "/orders", method = "post", operation_id = "create_order")]
+    #[oai(path = "/v1/payments/orders", method = "post", operation_id = "create_order")]
     async fn create_order(&self, auth: CitizenAuth, body: JsonBody<CreateOrder>) -> ApiResult<OrderView> {
         let b = body.0;
         let citizen = &auth.0.citizen_id;
@@ -848,7 +870,39 @@ impl PaymentsApi {
                     valid_until: None,
                 }
             }
-            _ => return Err(Problem::invalid("kind", "bill, fine or topup").into()),
+            "booking" => {
+                let booking_id =
+                    b.booking_id.ok_or_else(|| Problem::invalid("booking_id", "required for a booking fee"))?;
+                // Another citizen's booking is as unknown as a missing one.
+                let fee = store::booking_fee_of(&self.state, citizen, &booking_id)
+                    .await?
+                    .ok_or_else(|| Problem::not_found("booking fee"))?;
+                match fee.status.as_str() {
+                    "paid" => return Err(Problem::conflict("already-paid", "this booking fee is paid already").into()),
+                    "void" => {
+                        return Err(Problem::conflict("booking-fee-void", "this booking was cancelled or lapsed").into())
+                    }
+                    _ => {}
+                }
+                let pay_before = from_ms(fee.pay_before_ms);
+                if pay_before <= Utc::now() {
+                    return Err(Problem::conflict("booking-hold-lapsed", "the time to pay this booking has passed")
+                        .with_detail("book again; the slot may be free")
+                        .into());
+                }
+                Payable {
+                    kind: ItemKind::Booking,
+                    item_id: fee.booking_id,
+                    // The hospital stands where a biller would: the ledger owes it the fee.
+                    biller_id: fee.hospital_id,
+                    account_no: booking_id,
+                    description: fee.description,
+                    amount_fen: fee.amount_fen,
+                    breakdown: serde_json::json!({ "booking_fee_fen": fee.amount_fen }),
+                    valid_until: Some(pay_before),
+                }
+            }
+            _ => return Err(Problem::invalid("kind", "bill, fine, topup or booking").into()),
         };
         let order = store::create_or_resume_order(&self.state, citizen, &b.payer_openid, payable).await?;
         Ok(Json(order_view(&self.state, &order)?))
@@ -857,7 +911,7 @@ impl PaymentsApi {
     /// List my orders
     ///
     /// Payment history, newest first.
-    #[oai(path = "/orders", method = "get", operation_id = "list_orders")]
+    #[oai(path = "/v1/payments/orders", method = "get", operation_id = "list_orders")]
     async fn list_orders(&self, auth: CitizenAuth) -> ApiResult<Vec<OrderView>> {
         let orders = store::orders_of(&self.state, &auth.0.citizen_id, 100).await?;
         Ok(Json(orders.iter().map(|o| order_view(&self.state, o)).collect::<Result<_, _>>()?))
@@ -866,7 +920,7 @@ impl PaymentsApi {
     /// Get one of my orders
     ///
     /// Its state, posting state and refunds so far.
-    #[oai(path = "/orders/:id", method = "get", operation_id = "get_order")]
+    #[oai(path = "/v1/payments/orders/:id", method = "get", operation_id = "get_order")]
     async fn get_order(&self, auth: CitizenAuth, id: Path<String>) -> ApiResult<OrderView> {
         let order = store::order_by_id(&self.state, &id.0)
             .await?
@@ -878,7 +932,7 @@ impl PaymentsApi {
     /// Get a receipt
     ///
     /// For a paid order: JSON, or a printable page with `?format=html`.
-    #[oai(path = "/orders/:id/receipt", method = "get", operation_id = "get_receipt")]
+    #[oai(path = "/v1/payments/orders/:id/receipt", method = "get", operation_id = "get_receipt")]
     async fn get_receipt(
         &self,
         auth: CitizenAuth,
@@ -930,7 +984,7 @@ impl PaymentsApi {
     /// Called by WeChat Pay: verifies the signature and timestamp, decrypts the resource, checks
     /// merchant, appid and amount against the order and applies it exactly once. 204 when
     /// accepted (repeats included), `{"code": "FAIL"}` otherwise.
-    #[oai(path = "/wechatpay/notify", method = "post", operation_id = "receive_payment_notification")]
+    #[oai(path = "/v1/payments/wechatpay/notify", method = "post", operation_id = "receive_payment_notification")]
     #[allow(clippy::too_many_arguments)]
     async fn payment_notify(
         &self,
@@ -970,7 +1024,7 @@ impl PaymentsApi {
     /// Receive a WeChat Pay refund notification
     ///
     /// Called by WeChat Pay: verified and decrypted like payments; `REFUND.SUCCESS` is applied once.
-    #[oai(path = "/wechatpay/refund-notify", method = "post", operation_id = "receive_refund_notification")]
+    #[oai(path = "/v1/payments/wechatpay/refund-notify", method = "post", operation_id = "receive_refund_notification")]
     async fn refund_notify(
         &self,
         #[oai(name = "Wechatpay-Timestamp")] timestamp: Header<Option<String>>,
@@ -1011,7 +1065,7 @@ impl PaymentsApi {
     ///
     /// Full or partial, never more than what remains. `expected_available_fen` must equal what
     /// is refundable now, so a duplicated or concurrent request is a 409, not a second refund.
-    #[oai(path = "/refunds", method = "post", operation_id = "create_refund")]
+    #[oai(path = "/v1/payments/refunds", method = "post", operation_id = "create_refund")]
     async fn create_refund(&self, auth: StaffAuth, body: JsonBody<CreateRefund>) -> ApiResult<RefundView> {
         auth.0.require(&[Role::Finance])?;
         let b = body.0;
@@ -1044,7 +1098,7 @@ impl PaymentsApi {
     ///
     /// CSV `biller_id,account_no,period,amount_yuan,due_date`. All or nothing: any bad row
     /// rejects the file with every bad row named by line. The same file again changes nothing.
-    #[oai(path = "/imports/bills", method = "post", operation_id = "import_bills")]
+    #[oai(path = "/v1/payments/imports/bills", method = "post", operation_id = "import_bills")]
     async fn import_bills(&self, auth: StaffAuth, body: JsonBody<ImportBills>) -> ApiResult<ImportView> {
         auth.0.require(&[Role::Finance])?;
         let b = body.0;
@@ -1073,10 +1127,36 @@ impl PaymentsApi {
         }
     }
 
+    /// Internal: a citizen's unpaid items
+    ///
+    /// For the Service Account channel's "my bills": the unpaid bills of the citizen's bound
+    /// accounts and the booking fees still payable, by due date; `[]` when nothing is due.
+    /// Only for other City Services services (`X-Internal-Token`).
+    #[oai(
+        path = "/v1/internal/payments/citizens/:citizen_id/unpaid",
+        method = "get",
+        operation_id = "internal_citizen_unpaid"
+    )]
+    async fn internal_unpaid(&self, _auth: InternalAuth, citizen_id: Path<String>) -> ApiResult<Vec<UnpaidItemView>> {
+        let items = store::unpaid_of(&self.state, &citizen_id.0).await?;
+        Ok(Json(
+            items
+                .into_iter()
+                .map(|i| UnpaidItemView {
+                    kind: i.kind.to_owned(),
+                    id: i.id,
+                    description: i.description,
+                    amount_fen: i.amount_fen,
+                    due_date: i.due_date,
+                })
+                .collect(),
+        ))
+    }
+
     /// Reconcile a day (finance)
     ///
     /// Three-way: our orders, WeChat Pay's trade bill and the billers' statements for a Beijing day.
-    #[oai(path = "/reconciliation", method = "get", operation_id = "get_reconciliation")]
+    #[oai(path = "/v1/payments/reconciliation", method = "get", operation_id = "get_reconciliation")]
     async fn reconciliation(&self, auth: StaffAuth, date: Query<String>) -> ApiResult<ReconView> {
         auth.0.require(&[Role::Finance])?;
         let day = NaiveDate::parse_from_str(&date.0, "%Y-%m-%d").map_err(|_| Problem::invalid("date", "YYYY-MM-DD"))?;

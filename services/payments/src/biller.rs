@@ -30,6 +30,21 @@ pub enum PostingOutcome {
     Rejected(String),
 }
 
+/// One payment to post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostingRequest {
+    /// The biller.
+    pub biller_id: String,
+    /// The account (the plate for fines).
+    pub account_no: String,
+    /// Our order number: the idempotency key.
+    pub out_trade_no: String,
+    /// Fen.
+    pub amount_fen: i64,
+    /// A prepaid top-up (adds to the balance) rather than a bill payment.
+    pub topup: bool,
+}
+
 /// One line of a biller's daily statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatementLine {
@@ -53,6 +68,15 @@ pub trait Biller: Send + Sync + 'static {
         amount_fen: i64,
         topup: bool,
     ) -> PostingOutcome;
+    /// Posts several payments, one outcome each in order. Billers that take batches (a posting
+    /// file, a bulk call) override this; the default posts them one after another.
+    async fn post_payments(&self, postings: &[PostingRequest]) -> Vec<PostingOutcome> {
+        let mut outcomes = Vec::with_capacity(postings.len());
+        for p in postings {
+            outcomes.push(self.post_payment(&p.biller_id, &p.account_no, &p.out_trade_no, p.amount_fen, p.topup).await);
+        }
+        outcomes
+    }
     /// What the biller posted between two instants (a Beijing day), for reconciliation.
     async fn statement(&self, from_ms: i64, to_ms: i64) -> Result<Vec<StatementLine>, sqlx::Error>;
 }
@@ -66,6 +90,37 @@ impl SimulatedBiller {
     /// Over the service's store.
     pub fn new(db: Db) -> Self {
         Self { db }
+    }
+
+    /// Books accepted postings once each (by order number), topping up prepaid balances.
+    async fn book(&self, postings: &[&PostingRequest]) -> Result<(), sqlx::Error> {
+        let mut tx = self.db.begin_write().await?;
+        let at = city_platform::time::now_ms();
+        for p in postings {
+            let inserted = sqlx::query(
+                "INSERT INTO sim_postings (out_trade_no, biller_id, account_no, amount_fen, posted_at_ms)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (out_trade_no) DO NOTHING",
+            )
+            .bind(&p.out_trade_no)
+            .bind(&p.biller_id)
+            .bind(&p.account_no)
+            .bind(p.amount_fen)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 1 && p.topup {
+                sqlx::query(
+                    "UPDATE sim_accounts SET balance_fen = balance_fen + $1 WHERE biller_id = $2 AND account_no = $3",
+                )
+                .bind(p.amount_fen)
+                .bind(&p.biller_id)
+                .bind(&p.account_no)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await
     }
 }
 
@@ -95,51 +150,55 @@ impl Biller for SimulatedBiller {
         amount_fen: i64,
         topup: bool,
     ) -> PostingOutcome {
-        let result: Result<PostingOutcome, sqlx::Error> = async {
-            let mode: Option<(String,)> =
+        let request = PostingRequest {
+            biller_id: biller_id.to_owned(),
+            account_no: account_no.to_owned(),
+            out_trade_no: out_trade_no.to_owned(),
+            amount_fen,
+            topup,
+        };
+        self.post_payments(std::slice::from_ref(&request))
+            .await
+            .pop()
+            .unwrap_or(PostingOutcome::Retry("no outcome".into()))
+    }
+
+    /// One write transaction for the whole batch, like a biller taking a posting file.
+    async fn post_payments(&self, postings: &[PostingRequest]) -> Vec<PostingOutcome> {
+        let mut outcomes = Vec::with_capacity(postings.len());
+        for p in postings {
+            let mode: Result<Option<(String,)>, sqlx::Error> =
                 sqlx::query_as("SELECT posting_mode FROM sim_accounts WHERE biller_id = $1 AND account_no = $2")
-                    .bind(biller_id)
-                    .bind(account_no)
+                    .bind(&p.biller_id)
+                    .bind(&p.account_no)
                     .fetch_optional(&self.db.pool)
-                    .await?;
+                    .await;
             // Fines go to the traffic police system, which has no accounts here and always accepts.
-            let mode = mode
-                .map_or_else(|| if biller_id == "traffic" { "ok".to_owned() } else { "unknown".to_owned() }, |m| m.0);
-            match mode.as_str() {
-                "ok" => {}
-                "fail" => return Ok(PostingOutcome::Retry("biller error".into())),
-                "timeout" => return Ok(PostingOutcome::Retry("biller timed out".into())),
-                "reject" => return Ok(PostingOutcome::Rejected("the biller refused the payment".into())),
-                _ => return Ok(PostingOutcome::Rejected("unknown account".into())),
-            }
-            let mut tx = self.db.begin_write().await?;
-            let inserted = sqlx::query(
-                "INSERT INTO sim_postings (out_trade_no, biller_id, account_no, amount_fen, posted_at_ms)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (out_trade_no) DO NOTHING",
-            )
-            .bind(out_trade_no)
-            .bind(biller_id)
-            .bind(account_no)
-            .bind(amount_fen)
-            .bind(city_platform::time::now_ms())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 1 && topup {
-                sqlx::query(
-                    "UPDATE sim_accounts SET balance_fen = balance_fen + $1 WHERE biller_id = $2 AND account_no = $3",
-                )
-                .bind(amount_fen)
-                .bind(biller_id)
-                .bind(account_no)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await?;
-            Ok(PostingOutcome::Posted)
+            let outcome = match mode {
+                Err(err) => Some(PostingOutcome::Retry(format!("biller store: {err}"))),
+                Ok(None) if p.biller_id == "traffic" => None,
+                Ok(None) => Some(PostingOutcome::Rejected("unknown account".into())),
+                Ok(Some((mode,))) => match mode.as_str() {
+                    "ok" => None,
+                    "fail" => Some(PostingOutcome::Retry("biller error".into())),
+                    "timeout" => Some(PostingOutcome::Retry("biller timed out".into())),
+                    "reject" => Some(PostingOutcome::Rejected("the biller refused the payment".into())),
+                    _ => Some(PostingOutcome::Rejected("unknown account".into())),
+                },
+            };
+            outcomes.push(outcome);
         }
-        .await;
-        result.unwrap_or_else(|err| PostingOutcome::Retry(format!("biller store: {err}")))
+        let accepted: Vec<&PostingRequest> =
+            postings.iter().zip(&outcomes).filter(|(_, o)| o.is_none()).map(|(p, _)| p).collect();
+        let stored = if accepted.is_empty() { Ok(()) } else { self.book(&accepted).await };
+        outcomes
+            .into_iter()
+            .map(|o| match (o, &stored) {
+                (Some(decided), _) => decided,
+                (None, Ok(())) => PostingOutcome::Posted,
+                (None, Err(err)) => PostingOutcome::Retry(format!("biller store: {err}")),
+            })
+            .collect()
     }
 
     async fn statement(&self, from_ms: i64, to_ms: i64) -> Result<Vec<StatementLine>, sqlx::Error> {

@@ -14,6 +14,7 @@
 //! other service's tables.
 
 mod api;
+mod applier;
 pub mod biller;
 pub mod domain;
 pub mod store;
@@ -51,7 +52,9 @@ pub struct PaymentsState {
     /// The biller adapter.
     pub biller: Arc<dyn biller::Biller>,
     /// Wakes the background job (after a payment, so posting starts at once).
-    pub kick: Notify,
+    pub kick: Arc<Notify>,
+    /// Applies paid transactions in batched write transactions.
+    pub applier: applier::Applier,
     /// The APIv3 key that decrypts notifications.
     pub api_v3_key: city_wechat::crypto::pay::ApiV3Key,
 }
@@ -101,17 +104,57 @@ impl PaymentsService {
         if platform.settings.seed_demo_data {
             seed_demo(&db).await.map_err(|source| city_platform::db::DbError::Sql { service: NAME, source })?;
         }
+        let kick = Arc::new(Notify::new());
         let state = Arc::new(PaymentsState {
             db: db.clone(),
             biller: Arc::new(biller::SimulatedBiller::new(db.clone())),
             platform,
             pay,
-            kick: Notify::new(),
+            applier: applier::Applier::start(&db, kick.clone()),
+            kick,
             api_v3_key,
         });
         spawn_jobs(state.clone());
+        subscribe(&state);
         Ok((PaymentsApi::new(state.clone()), db, state))
     }
+}
+
+/// How long the posting job waits after a payment for others to join its batch.
+const POSTING_GATHER: Duration = Duration::from_millis(20);
+
+/// Booking's events this service acts on: a fee to make payable, a booking that no longer
+/// needs paying, a refund to make.
+const BOOKING_TOPICS: &[&str] =
+    &["booking.fee_due", "booking.expired", "booking.cancelled", "booking.refund_requested"];
+
+fn subscribe(state: &Arc<PaymentsState>) {
+    for topic in BOOKING_TOPICS {
+        let s = state.clone();
+        let handler: city_platform::bus::Handler = Arc::new(move |event: city_platform::bus::Event| {
+            let s = s.clone();
+            Box::pin(async move { on_booking_event(&s, event).await })
+        });
+        state.platform.bus.clone().subscribe(topic, NAME, handler, state.platform.shutdown.clone());
+    }
+}
+
+/// Applies one of booking's events; each handler is idempotent on its own (see `store`), so a
+/// redelivery changes nothing. `Err` has the bus deliver it again.
+async fn on_booking_event(
+    state: &PaymentsState,
+    event: city_platform::bus::Event,
+) -> city_platform::bus::HandlerResult {
+    let p = &event.payload;
+    match event.topic.as_str() {
+        "booking.fee_due" => store::record_fee_due(state, p).await?,
+        "booking.expired" | "booking.cancelled" => store::void_fee(state, p).await?,
+        "booking.refund_requested" => store::refund_booking(state, p)
+            .await
+            .map_err(|problem| format!("booking refund not made yet: {}", problem.title))?,
+        _ => {}
+    }
+    Ok(())
 }
 
 fn spawn_jobs(state: Arc<PaymentsState>) {
@@ -126,6 +169,9 @@ fn spawn_jobs(state: Arc<PaymentsState>) {
                     }
                 }
                 () = state.kick.notified() => {
+                    // Payments come in bursts: a moment's wait lets one round post the burst
+                    // in one batch instead of taking the writer once per payment.
+                    tokio::time::sleep(POSTING_GATHER).await;
                     if let Err(err) = store::run_postings(&state).await {
                         tracing::warn!(error = %err, "posting round failed");
                     }

@@ -19,7 +19,7 @@ use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::biller::PostingOutcome;
+use crate::biller::{PostingOutcome, PostingRequest};
 use crate::domain::{self, ItemKind};
 use crate::PaymentsState;
 
@@ -333,7 +333,7 @@ pub async fn apply_transaction(state: &PaymentsState, tx_info: &Transaction) -> 
         return Err(ApplyError::WrongMerchant);
     }
     // A read first: repeats (the usual case for WeChat's retries) and bad notifications are
-    // answered without taking the write lock. The conditional update below stays the guard.
+    // answered without the writer. The conditional update in `apply_paid_on` stays the guard.
     let seen: Option<(String, Option<String>, i64)> =
         sqlx::query_as("SELECT state, transaction_id, amount_fen FROM orders WHERE out_trade_no = $1")
             .bind(&tx_info.out_trade_no)
@@ -343,79 +343,73 @@ pub async fn apply_transaction(state: &PaymentsState, tx_info: &Transaction) -> 
     if tx_info.amount.total != seen_amount {
         return Err(ApplyError::AmountMismatch);
     }
-    if seen_state == "paid" && seen_transaction.is_some() && seen_transaction == tx_info.transaction_id {
+    if tx_info.trade_state != "SUCCESS" || tx_info.transaction_id.is_none() {
         return Ok(false);
     }
-    let mut tx = state.db.begin_write().await?;
-    let order = order_by_no(&mut tx, &tx_info.out_trade_no).await?.ok_or(ApplyError::UnknownOrder)?;
-    if tx_info.amount.total != order.amount_fen {
-        return Err(ApplyError::AmountMismatch);
+    if seen_state == "paid" {
+        if seen_transaction != tx_info.transaction_id {
+            tracing::error!(out_trade_no = %tx_info.out_trade_no, "a second transaction paid the same order; refund it by hand");
+        }
+        return Ok(false);
     }
+    Ok(state.applier.apply(tx_info.clone()).await?)
+}
+
+/// The write half of applying a paid transaction, inside the caller's transaction (one of a
+/// batch, see `applier`): the order moves `pending|closed → paid` by a conditional update, and
+/// only then are the item, the ledger pair and the events written. False when the order was
+/// paid already (or does not match), in which case nothing was written.
+pub(crate) async fn apply_paid_on(
+    conn: &mut AnyConnection,
+    tx_info: &Transaction,
+    at: i64,
+) -> Result<bool, sqlx::Error> {
+    let Some(transaction_id) = tx_info.transaction_id.as_deref() else { return Ok(false) };
     if tx_info.trade_state != "SUCCESS" {
         return Ok(false);
     }
-    let Some(transaction_id) = tx_info.transaction_id.as_deref() else { return Ok(false) };
-    let at = now_ms();
     let paid_at = tx_info
         .success_time
         .as_deref()
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map_or(at, |t| t.timestamp_millis());
-    let updated = sqlx::query(
-        "UPDATE orders SET state = 'paid', transaction_id = $1, paid_at_ms = $2, posting_state = 'pending',
+    // Booking fees are not posted anywhere: booking learns of the payment from payments.paid.
+    let row = sqlx::query(&format!(
+        "UPDATE orders SET state = 'paid', transaction_id = $1, paid_at_ms = $2,
+            posting_state = CASE WHEN item_kind = 'booking' THEN 'none' ELSE 'pending' END,
             next_posting_at_ms = $3, updated_at_ms = $3
-         WHERE id = $4 AND state IN ('pending', 'closed') AND amount_fen = $5",
-    )
+         WHERE out_trade_no = $4 AND state IN ('pending', 'closed') AND amount_fen = $5
+         RETURNING {ORDER_COLUMNS}"
+    ))
     .bind(transaction_id)
     .bind(paid_at)
     .bind(at)
-    .bind(&order.id)
+    .bind(&tx_info.out_trade_no)
     .bind(tx_info.amount.total)
-    .execute(&mut *tx)
-    .await;
-    let updated = match updated {
-        Ok(r) => r.rows_affected(),
-        // The transaction id is on another order already: a duplicate delivery under another number.
-        Err(err) if city_platform::db::is_unique_violation(&err) => 0,
-        Err(err) => return Err(err.into()),
-    };
-    if updated == 0 {
-        if order.state == "paid" && order.transaction_id.as_deref() != Some(transaction_id) {
-            tracing::error!(out_trade_no = %order.out_trade_no, "a second transaction paid the same order; refund it by hand");
-        }
-        return Ok(false);
-    }
-    match order.item_kind.as_str() {
-        "bill" => {
-            sqlx::query("UPDATE bills SET status = 'paid' WHERE id = $1")
-                .bind(&order.item_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        "fine" => {
-            sqlx::query("UPDATE fines SET status = 'paid' WHERE id = $1")
-                .bind(&order.item_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        _ => {}
-    }
-    ledger(
-        &mut tx,
-        &order.id,
-        "payment",
-        &[("wechat_clearing", order.amount_fen), (&format!("biller_payable:{}", order.biller_id), -order.amount_fen)],
-    )
+    .fetch_optional(&mut *conn)
     .await?;
+    let Some(row) = row else { return Ok(false) };
+    let order = order_from(&row)?;
+    let item_update = match order.item_kind.as_str() {
+        "bill" => Some("UPDATE bills SET status = 'paid' WHERE id = $1"),
+        "fine" => Some("UPDATE fines SET status = 'paid' WHERE id = $1"),
+        "booking" => Some("UPDATE booking_fees SET status = 'paid' WHERE booking_id = $1"),
+        _ => None,
+    };
+    if let Some(sql) = item_update {
+        sqlx::query(sql).bind(&order.item_id).execute(&mut *conn).await?;
+    }
+    let payable = domain::payable_account(&order.item_kind, &order.biller_id);
+    ledger(conn, &order.id, "payment", &[("wechat_clearing", order.amount_fen), (&payable, -order.amount_fen)]).await?;
     outbox::enqueue(
-        &mut tx,
+        conn,
         "payments.paid",
         &json!({ "order_id": order.id, "citizen_id": order.citizen_id, "item_kind": order.item_kind, "item_id": order.item_id,
                  "out_trade_no": order.out_trade_no, "amount_fen": order.amount_fen, "transaction_id": transaction_id }),
     )
     .await?;
     outbox::enqueue(
-        &mut tx,
+        conn,
         "notify.requested",
         &json!({
             "notification_id": format!("payments:{}:paid", order.id), "citizen_id": order.citizen_id, "kind": "payments.paid",
@@ -426,12 +420,11 @@ pub async fn apply_transaction(state: &PaymentsState, tx_info: &Transaction) -> 
         }),
     )
     .await?;
-    tx.commit().await?;
-    state.kick.notify_one();
     Ok(true)
 }
 
-/// Writes one balanced ledger movement; a repeat of the same (order, entry) is ignored.
+/// Writes one balanced ledger movement in one statement; a repeat of the same (order, entry)
+/// is ignored.
 async fn ledger(
     tx: &mut AnyConnection,
     order_id: &str,
@@ -439,83 +432,108 @@ async fn ledger(
     legs: &[(&str, i64)],
 ) -> Result<(), sqlx::Error> {
     debug_assert_eq!(legs.iter().map(|l| l.1).sum::<i64>(), 0, "a ledger movement sums to zero");
+    let values: Vec<String> = (0..legs.len())
+        .map(|i| {
+            let b = i * 4;
+            format!("(${}, $1, $2, ${}, ${}, ${})", b + 3, b + 4, b + 5, b + 6)
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO ledger (id, order_id, entry_key, account, amount_fen, at_ms) VALUES {}
+         ON CONFLICT (order_id, entry_key, account) DO NOTHING",
+        values.join(", ")
+    );
     let at = now_ms();
+    let mut query = sqlx::query(&sql).bind(order_id).bind(entry_key);
     for (account, amount) in legs {
-        sqlx::query(
-            "INSERT INTO ledger (id, order_id, entry_key, account, amount_fen, at_ms) VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (order_id, entry_key, account) DO NOTHING",
-        )
-        .bind(new_id())
-        .bind(order_id)
-        .bind(entry_key)
-        .bind(*account)
-        .bind(*amount)
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
+        query = query.bind(new_id()).bind(*account).bind(*amount).bind(at);
     }
+    query.execute(&mut *tx).await?;
     Ok(())
 }
 
-/// Posts due payments to their billers; a final rejection refunds the order in full.
+/// Most postings one round sends to the billers (and records in one transaction).
+const POSTING_BATCH: i64 = 100;
+
+/// Posts due payments to their billers, a batch at a time, recording the outcomes of a batch
+/// in one transaction; a final rejection refunds the order in full.
 pub async fn run_postings(state: &PaymentsState) -> Result<usize, sqlx::Error> {
-    let rows = sqlx::query(&format!(
-        "SELECT {ORDER_COLUMNS} FROM orders WHERE posting_state = 'pending' AND next_posting_at_ms <= $1 ORDER BY next_posting_at_ms LIMIT 20"
-    ))
-    .bind(now_ms())
-    .fetch_all(&state.db.pool)
-    .await?;
     let mut done = 0;
-    for row in &rows {
-        let order = order_from(row)?;
-        let outcome = state
-            .biller
-            .post_payment(
-                &order.biller_id,
-                &order.account_no,
-                &order.out_trade_no,
-                order.amount_fen,
-                order.item_kind == "topup",
-            )
-            .await;
+    // Bounded, so postings that keep coming due cannot keep one round going for ever.
+    for _ in 0..20 {
+        let rows = sqlx::query(&format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE posting_state = 'pending' AND next_posting_at_ms <= $1
+             ORDER BY next_posting_at_ms LIMIT $2"
+        ))
+        .bind(now_ms())
+        .bind(POSTING_BATCH)
+        .fetch_all(&state.db.pool)
+        .await?;
+        let orders = rows.iter().map(order_from).collect::<Result<Vec<_>, _>>()?;
+        if orders.is_empty() {
+            break;
+        }
+        let requests: Vec<PostingRequest> = orders
+            .iter()
+            .map(|o| PostingRequest {
+                biller_id: o.biller_id.clone(),
+                account_no: o.account_no.clone(),
+                out_trade_no: o.out_trade_no.clone(),
+                amount_fen: o.amount_fen,
+                topup: o.item_kind == "topup",
+            })
+            .collect();
+        let outcomes = state.biller.post_payments(&requests).await;
         let at = now_ms();
-        match outcome {
-            PostingOutcome::Posted => {
-                sqlx::query("UPDATE orders SET posting_state = 'posted', posted_at_ms = $1, updated_at_ms = $1 WHERE id = $2 AND posting_state = 'pending'")
-                    .bind(at)
-                    .bind(&order.id)
-                    .execute(&state.db.pool)
-                    .await?;
-                done += 1;
-            }
-            PostingOutcome::Retry(reason) => {
-                tracing::warn!(out_trade_no = %order.out_trade_no, %reason, "posting will be retried");
-                let wait = i64::try_from(state.platform.settings.payments.posting_retry_secs).unwrap_or(30) * 1000;
-                sqlx::query("UPDATE orders SET posting_attempts = posting_attempts + 1, next_posting_at_ms = $1 WHERE id = $2 AND posting_state = 'pending'")
-                    .bind(at + wait)
-                    .bind(&order.id)
-                    .execute(&state.db.pool)
-                    .await?;
-            }
-            PostingOutcome::Rejected(reason) => {
-                tracing::warn!(out_trade_no = %order.out_trade_no, %reason, "biller rejected the payment; refunding");
-                let changed = sqlx::query("UPDATE orders SET posting_state = 'rejected', updated_at_ms = $1 WHERE id = $2 AND posting_state = 'pending'")
-                    .bind(at)
-                    .bind(&order.id)
-                    .execute(&state.db.pool)
-                    .await?
-                    .rows_affected();
-                if changed == 1 {
-                    let remaining = order.amount_fen - order.refunded_fen;
-                    if remaining > 0 {
-                        if let Err(problem) =
-                            create_refund(state, &order.id, remaining, "biller rejected the payment", None, None).await
-                        {
-                            tracing::error!(%problem, "automatic refund failed");
-                        }
+        let wait = i64::try_from(state.platform.settings.payments.posting_retry_secs).unwrap_or(30) * 1000;
+        let mut rejected = Vec::new();
+        let mut tx = state.db.begin_write().await?;
+        for (order, outcome) in orders.iter().zip(&outcomes) {
+            match outcome {
+                PostingOutcome::Posted => {
+                    sqlx::query("UPDATE orders SET posting_state = 'posted', posted_at_ms = $1, updated_at_ms = $1 WHERE id = $2 AND posting_state = 'pending'")
+                        .bind(at)
+                        .bind(&order.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    done += 1;
+                }
+                PostingOutcome::Retry(reason) => {
+                    tracing::warn!(out_trade_no = %order.out_trade_no, %reason, "posting will be retried");
+                    sqlx::query("UPDATE orders SET posting_attempts = posting_attempts + 1, next_posting_at_ms = $1 WHERE id = $2 AND posting_state = 'pending'")
+                        .bind(at + wait)
+                        .bind(&order.id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                PostingOutcome::Rejected(reason) => {
+                    tracing::warn!(out_trade_no = %order.out_trade_no, %reason, "biller rejected the payment; refunding");
+                    let changed = sqlx::query("UPDATE orders SET posting_state = 'rejected', updated_at_ms = $1 WHERE id = $2 AND posting_state = 'pending'")
+                        .bind(at)
+                        .bind(&order.id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if changed == 1 {
+                        rejected.push(order);
                     }
                 }
             }
+        }
+        tx.commit().await?;
+        // The refunds go to WeChat Pay; never while holding the writer.
+        for order in rejected {
+            let remaining = order.amount_fen - order.refunded_fen;
+            if remaining > 0 {
+                if let Err(problem) =
+                    create_refund(state, &order.id, remaining, "biller rejected the payment", None, None).await
+                {
+                    tracing::error!(%problem, "automatic refund failed");
+                }
+            }
+        }
+        if (orders.len() as i64) < POSTING_BATCH {
+            break;
         }
     }
     Ok(done)
@@ -573,6 +591,20 @@ pub async fn create_refund(
     expected_available_fen: Option<i64>,
     staff: Option<&Staff>,
 ) -> Result<RefundRow, Problem> {
+    create_refund_numbered(state, order_id, amount_fen, reason, expected_available_fen, staff, None).await
+}
+
+/// [`create_refund`] under a refund number the caller derived (one per booking), so that a
+/// second request for the same refund fails on the number's unique key and changes nothing.
+async fn create_refund_numbered(
+    state: &PaymentsState,
+    order_id: &str,
+    amount_fen: i64,
+    reason: &str,
+    expected_available_fen: Option<i64>,
+    staff: Option<&Staff>,
+    out_refund_no: Option<String>,
+) -> Result<RefundRow, Problem> {
     if amount_fen <= 0 {
         return Err(Problem::invalid("amount_fen", "must be positive"));
     }
@@ -619,10 +651,11 @@ pub async fn create_refund(
         ));
     }
     let id = new_id();
-    let out_refund_no = format!("R{}", id.chars().filter(char::is_ascii_alphanumeric).take(31).collect::<String>());
+    let out_refund_no = out_refund_no
+        .unwrap_or_else(|| format!("R{}", id.chars().filter(char::is_ascii_alphanumeric).take(31).collect::<String>()));
     let requested_by = staff.map_or_else(|| "system".to_owned(), |s| s.staff_id.clone());
     let reason: String = reason.chars().take(80).collect();
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO refunds (id, out_refund_no, order_id, amount_fen, reason, state, requested_by, created_at_ms)
          VALUES ($1, $2, $3, $4, $5, 'processing', $6, $7)",
     )
@@ -634,7 +667,15 @@ pub async fn create_refund(
     .bind(&requested_by)
     .bind(now_ms())
     .execute(&mut *tx)
-    .await?;
+    .await;
+    match inserted {
+        Ok(_) => {}
+        // Dropping the transaction undoes the reservation too.
+        Err(err) if city_platform::db::is_unique_violation(&err) => {
+            return Err(Problem::conflict("refund-exists", "this refund was requested already"));
+        }
+        Err(err) => return Err(err.into()),
+    }
     if let Some(staff) = staff {
         let entry = AuditEntry::by_staff(staff, crate::NAME, "refund.create", format!("order:{}", order.id)).with_change(
             Some(json!({ "refunded_fen": order.refunded_fen })),
@@ -718,7 +759,10 @@ pub async fn apply_refund_success(
         &mut tx,
         &order.id,
         &format!("refund:{out_refund_no}"),
-        &[(&format!("biller_payable:{}", order.biller_id), row.amount_fen), ("wechat_clearing", -row.amount_fen)],
+        &[
+            (&domain::payable_account(&order.item_kind, &order.biller_id), row.amount_fen),
+            ("wechat_clearing", -row.amount_fen),
+        ],
     )
     .await?;
     outbox::enqueue(
@@ -1056,6 +1100,206 @@ pub async fn reconcile(state: &PaymentsState, date: NaiveDate) -> Result<ReconRe
         biller: (i64::try_from(statement.len()).unwrap_or(0), statement.iter().map(|l| l.amount_fen).sum()),
         mismatches,
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Booking fees: booking's events make them payable and ask for their refunds.
+
+/// A booking fee as this service keeps it.
+#[derive(Debug, Clone)]
+pub struct BookingFee {
+    /// The booking (appointment) id.
+    pub booking_id: String,
+    /// Who owes it.
+    pub citizen_id: String,
+    /// Whom the ledger owes it to.
+    pub hospital_id: String,
+    /// Fen.
+    pub amount_fen: i64,
+    /// What the payer sees.
+    pub description: String,
+    /// The hold's end, UTC ms.
+    pub pay_before_ms: i64,
+    /// `due`, `paid` or `void`.
+    pub status: String,
+}
+
+/// A booking fee of this citizen (another's is `None`, like a missing one).
+pub async fn booking_fee_of(
+    state: &PaymentsState,
+    citizen_id: &str,
+    booking_id: &str,
+) -> Result<Option<BookingFee>, sqlx::Error> {
+    let row: Option<(String, String, String, i64, String, i64, String)> = sqlx::query_as(
+        "SELECT booking_id, citizen_id, hospital_id, amount_fen, description, pay_before_ms, status
+         FROM booking_fees WHERE booking_id = $1 AND citizen_id = $2",
+    )
+    .bind(booking_id)
+    .bind(citizen_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    Ok(row.map(|(booking_id, citizen_id, hospital_id, amount_fen, description, pay_before_ms, status)| BookingFee {
+        booking_id,
+        citizen_id,
+        hospital_id,
+        amount_fen,
+        description,
+        pay_before_ms,
+        status,
+    }))
+}
+
+/// `booking.fee_due`: the fee becomes payable. A redelivery (or a fee_due overtaken by the
+/// booking's cancellation, which left a void tombstone) changes nothing.
+pub async fn record_fee_due(state: &PaymentsState, p: &serde_json::Value) -> Result<(), sqlx::Error> {
+    let (Some(booking_id), Some(citizen_id), Some(amount_fen), Some(pay_before_ms)) =
+        (p["booking_id"].as_str(), p["citizen_id"].as_str(), p["amount_fen"].as_i64(), p["pay_before_ms"].as_i64())
+    else {
+        tracing::error!("booking.fee_due without booking_id, citizen_id, amount_fen or pay_before_ms; ignored");
+        return Ok(());
+    };
+    if amount_fen <= 0 {
+        tracing::error!(%booking_id, amount_fen, "booking.fee_due with no amount; ignored");
+        return Ok(());
+    }
+    let description: String = p["description"].as_str().unwrap_or("挂号费 Booking fee").chars().take(127).collect();
+    sqlx::query(
+        "INSERT INTO booking_fees (booking_id, citizen_id, hospital_id, amount_fen, description, pay_before_ms, status, created_at_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, 'due', $7) ON CONFLICT (booking_id) DO NOTHING",
+    )
+    .bind(booking_id)
+    .bind(citizen_id)
+    .bind(p["hospital_id"].as_str().unwrap_or("hospitals"))
+    .bind(amount_fen)
+    .bind(description)
+    .bind(pay_before_ms)
+    .bind(now_ms())
+    .execute(&state.db.pool)
+    .await?;
+    Ok(())
+}
+
+/// `booking.expired` / `booking.cancelled` of an unpaid booking: its fee is no longer due.
+/// When this overtakes the fee_due event, the void row it leaves keeps the fee from appearing.
+pub async fn void_fee(state: &PaymentsState, p: &serde_json::Value) -> Result<(), sqlx::Error> {
+    let (Some(booking_id), Some(citizen_id)) = (p["appointment_id"].as_str(), p["citizen_id"].as_str()) else {
+        return Ok(());
+    };
+    if p["paid"].as_bool() == Some(true) {
+        // Paid: the money goes back through booking.refund_requested instead.
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO booking_fees (booking_id, citizen_id, hospital_id, amount_fen, description, pay_before_ms, status, created_at_ms)
+         VALUES ($1, $2, 'hospitals', 0, '', 0, 'void', $3)
+         ON CONFLICT (booking_id) DO UPDATE SET status = 'void' WHERE booking_fees.status = 'due'",
+    )
+    .bind(booking_id)
+    .bind(citizen_id)
+    .bind(now_ms())
+    .execute(&state.db.pool)
+    .await?;
+    Ok(())
+}
+
+/// `booking.refund_requested`: refunds the booking's paid order, exactly once however often
+/// (or however concurrently) the request arrives: the refund number is derived from the
+/// booking, and a second reservation under it fails on its unique key.
+pub async fn refund_booking(state: &PaymentsState, p: &serde_json::Value) -> Result<(), Problem> {
+    let Some(booking_id) = p["booking_id"].as_str() else {
+        tracing::error!("booking.refund_requested without booking_id; ignored");
+        return Ok(());
+    };
+    let out_refund_no = domain::booking_refund_no(booking_id);
+    let exists = |no: String| async move {
+        sqlx::query_as::<_, (String,)>("SELECT id FROM refunds WHERE out_refund_no = $1")
+            .bind(no)
+            .fetch_optional(&state.db.pool)
+            .await
+            .map(|r| r.is_some())
+    };
+    if exists(out_refund_no.clone()).await? {
+        return Ok(());
+    }
+    let order: Option<(String, i64, i64)> = sqlx::query_as(
+        "SELECT id, amount_fen, refunded_fen FROM orders WHERE item_kind = 'booking' AND item_id = $1 AND state = 'paid'
+         ORDER BY paid_at_ms LIMIT 1",
+    )
+    .bind(booking_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let Some((order_id, paid_fen, refunded_fen)) = order else {
+        tracing::error!(%booking_id, "booking asked for a refund of a fee paid nowhere here; finance must look");
+        return Ok(());
+    };
+    let remaining = paid_fen - refunded_fen;
+    let asked = p["amount_fen"].as_i64().filter(|a| *a > 0).unwrap_or(remaining);
+    let amount = asked.min(remaining);
+    if amount <= 0 {
+        return Ok(());
+    }
+    let reason = format!("挂号费退款 booking refund: {}", p["reason"].as_str().unwrap_or("cancelled"));
+    match create_refund_numbered(state, &order_id, amount, &reason, None, None, Some(out_refund_no.clone())).await {
+        Ok(_) => Ok(()),
+        // A concurrent delivery made it first.
+        Err(_) if exists(out_refund_no).await? => Ok(()),
+        Err(problem) => Err(problem),
+    }
+}
+
+/// One thing a citizen has to pay, for the Service Account's "my bills".
+#[derive(Debug, Clone)]
+pub struct UnpaidItem {
+    /// `bill` or `booking`.
+    pub kind: &'static str,
+    /// Bill id or booking id (what `POST /v1/payments/orders` takes).
+    pub id: String,
+    /// What it is.
+    pub description: String,
+    /// Fen.
+    pub amount_fen: i64,
+    /// Beijing date it is due by.
+    pub due_date: Option<String>,
+}
+
+/// The unpaid bills of a citizen's bound accounts and their booking fees still payable, by due date.
+pub async fn unpaid_of(state: &PaymentsState, citizen_id: &str) -> Result<Vec<UnpaidItem>, sqlx::Error> {
+    let bills: Vec<(String, String, String, String, i64, String)> = sqlx::query_as(
+        "SELECT b.id, l.name_zh, b.account_no, b.period, b.amount_fen, b.due_date
+         FROM bindings g JOIN bills b ON b.biller_id = g.biller_id AND b.account_no = g.account_no
+         JOIN billers l ON l.id = b.biller_id
+         WHERE g.citizen_id = $1 AND b.status = 'unpaid'",
+    )
+    .bind(citizen_id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let fees: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT booking_id, description, amount_fen, pay_before_ms FROM booking_fees
+         WHERE citizen_id = $1 AND status = 'due' AND pay_before_ms > $2",
+    )
+    .bind(citizen_id)
+    .bind(now_ms())
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut items: Vec<UnpaidItem> = bills
+        .into_iter()
+        .map(|(id, biller, account_no, period, amount_fen, due_date)| UnpaidItem {
+            kind: "bill",
+            id,
+            description: format!("{biller} {period} {}", domain::mask_account(&account_no)),
+            amount_fen,
+            due_date: Some(due_date),
+        })
+        .chain(fees.into_iter().map(|(id, description, amount_fen, pay_before_ms)| UnpaidItem {
+            kind: "booking",
+            id,
+            description,
+            amount_fen,
+            due_date: Some(city_date(city_platform::time::from_ms(pay_before_ms)).to_string()),
+        }))
+        .collect();
+    items.sort_by(|a, b| a.due_date.cmp(&b.due_date).then_with(|| a.id.cmp(&b.id)));
+    Ok(items)
 }
 
 /// Today's Beijing date.

@@ -60,6 +60,7 @@ async fn portal() -> Portal {
         .nest("/sandbox/wechat", city_wechat_sandbox::endpoint(&t.settings))
         .nest("/", service)
         .data(authenticator)
+        .data(t.platform.internal_token.clone())
         .boxed();
     let limiter = RateLimiter::new(t.platform.cache.clone(), t.settings.rate_limit.clone(), Vec::new());
     let endpoint = city_platform::edge::stack(route, &t.settings, limiter, false, None);
@@ -435,5 +436,219 @@ async fn a_bill_file_imports_whole_once_and_names_every_bad_row() {
     let (_, second) = p.call("POST", "/v1/payments/imports/bills", "finance", Some(body)).await;
     assert_eq!(second["already_imported"], true);
     assert_eq!(p.count(in_period, "2026-11").await, 2);
+    p.t.cleanup().await;
+}
+
+impl Portal {
+    /// Publishes one of booking's events on the platform's bus, as booking's outbox relay would.
+    async fn booking_event(&self, id: &str, topic: &str, payload: Value) {
+        let event = city_platform::bus::Event {
+            id: id.into(),
+            topic: topic.into(),
+            payload,
+            occurred_at_ms: city_platform::time::now_ms(),
+        };
+        self.t.platform.bus.publish(&event).await.unwrap();
+    }
+
+    /// Tries to order a booking fee until booking's event has been consumed (or 10 s pass).
+    async fn booking_order(&self, token: &str, booking_id: &str) -> (u16, Value) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let body = json!({ "kind": "booking", "booking_id": booking_id, "payer_openid": "oAlice" });
+            let (status, order) = self.call("POST", "/v1/payments/orders", token, Some(body)).await;
+            if status != 404 || Instant::now() > deadline {
+                return (status, order);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn wait_count(&self, sql: &str, bind: &str, want: i64) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let n = self.count(sql, bind).await;
+            if n == want {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{sql} [{bind}] is {n}, expected {want}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn internal(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.header("X-Internal-Token", token);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn fee_due(booking_id: &str, citizen: &str, pay_before_ms: i64) -> Value {
+    json!({
+        "booking_id": booking_id, "citizen_id": citizen, "amount_fen": 1500,
+        "description": "挂号费 成都市第二人民医院 王医生 2026-12-03 第5号", "pay_before_ms": pay_before_ms,
+    })
+}
+
+#[tokio::test]
+async fn a_booking_fee_from_booking_is_paid_once_by_its_owner_and_refunded_once_on_request() {
+    let p = portal().await;
+    let pay_before = city_platform::time::now_ms() + 10 * 60_000;
+    let event = fee_due("appt-1", "citizen-alice", pay_before);
+    // The bus delivers at least once: the same event twice, and a second copy with another id.
+    p.booking_event("ev-fee-1", "booking.fee_due", event.clone()).await;
+    p.booking_event("ev-fee-1", "booking.fee_due", event.clone()).await;
+    p.booking_event("ev-fee-1b", "booking.fee_due", event).await;
+
+    let (status, problem) = p.booking_order("bob", "appt-1").await;
+    assert_eq!(status, 404, "another citizen's booking fee: {problem}");
+    let (status, order) = p.booking_order("alice", "appt-1").await;
+    assert_eq!(status, 200, "{order}");
+    assert_eq!(p.count("SELECT CAST(COUNT(*) AS BIGINT) FROM booking_fees WHERE booking_id = $1", "appt-1").await, 1);
+    assert_eq!((order["item_kind"].as_str(), order["amount_fen"].as_i64()), (Some("booking"), Some(1500)));
+    let expires = chrono::DateTime::parse_from_rfc3339(order["expires_at"].as_str().unwrap()).unwrap();
+    assert!(expires.timestamp_millis() <= pay_before, "the order outlives the hold: {order}");
+    let (time_expire,): (String,) = sqlx::query_as("SELECT time_expire FROM orders WHERE id = $1")
+        .bind(order["id"].as_str().unwrap())
+        .fetch_one(&p.state.db.pool)
+        .await
+        .unwrap();
+    assert!(chrono::DateTime::parse_from_rfc3339(&time_expire).unwrap().timestamp_millis() <= pay_before);
+
+    let id = order["id"].as_str().unwrap().to_owned();
+    assert_eq!(p.sandbox_pay(order["out_trade_no"].as_str().unwrap(), true).await, 200);
+    let paid = p.wait_order("alice", &id, |o| o["state"] == "paid").await;
+    assert_eq!(paid["posting_state"], "none", "booking fees are posted to no biller");
+    let (status, problem) = p.booking_order("alice", "appt-1").await;
+    assert_eq!((status, problem["type"].as_str()), (409, Some("/problems/already-paid")));
+    let hospital = "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM ledger WHERE account = $1";
+    assert_eq!(p.count(hospital, "hospital_payable:hospitals").await, -1500);
+    let (payload,): (String,) = sqlx::query_as("SELECT payload FROM platform_outbox WHERE topic = 'payments.paid'")
+        .fetch_one(&p.state.db.pool)
+        .await
+        .unwrap();
+    let payload: Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!((payload["item_kind"].as_str(), payload["item_id"].as_str()), (Some("booking"), Some("appt-1")));
+
+    // Booking asks for the refund; the request arrives three times, two of them at once.
+    let refund = json!({ "booking_id": "appt-1", "citizen_id": "citizen-alice", "amount_fen": 1500, "reason": "citizen_cancelled" });
+    tokio::join!(
+        p.booking_event("ev-refund-1", "booking.refund_requested", refund.clone()),
+        p.booking_event("ev-refund-2", "booking.refund_requested", refund.clone()),
+    );
+    p.booking_event("ev-refund-1", "booking.refund_requested", refund).await;
+    let succeeded = "SELECT CAST(COUNT(*) AS BIGINT) FROM refunds WHERE order_id = $1 AND state = 'success'";
+    p.wait_count(succeeded, &id, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(p.count("SELECT CAST(COUNT(*) AS BIGINT) FROM refunds WHERE order_id = $1", &id).await, 1);
+    assert_eq!(p.count(hospital, "hospital_payable:hospitals").await, 0);
+    let refunded =
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM platform_outbox WHERE topic = 'payments.refunded' AND payload LIKE $1";
+    assert_eq!(p.count(refunded, "%\"item_kind\":\"booking\"%").await, 1);
+    p.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_cancelled_or_lapsed_booking_fee_cannot_be_ordered() {
+    let p = portal().await;
+    let later = city_platform::time::now_ms() + 10 * 60_000;
+    // Cancelled after the fee was due.
+    p.booking_event("ev-a", "booking.fee_due", fee_due("appt-a", "citizen-alice", later)).await;
+    let (status, _) = p.booking_order("alice", "appt-a").await;
+    assert_eq!(status, 200);
+    let cancelled =
+        json!({ "appointment_id": "appt-a", "citizen_id": "citizen-alice", "status": "cancelled", "paid": false });
+    p.booking_event("ev-a-cancel", "booking.cancelled", cancelled).await;
+    p.wait_count(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM booking_fees WHERE booking_id = $1 AND status = 'void'",
+        "appt-a",
+        1,
+    )
+    .await;
+    let body = json!({ "kind": "booking", "booking_id": "appt-a", "payer_openid": "oAlice" });
+    let (status, problem) = p.call("POST", "/v1/payments/orders", "alice", Some(body)).await;
+    assert_eq!((status, problem["type"].as_str()), (409, Some("/problems/booking-fee-void")), "{problem}");
+
+    // The expiry overtook the fee_due event: the late fee stays void.
+    let expired =
+        json!({ "appointment_id": "appt-b", "citizen_id": "citizen-alice", "status": "expired", "paid": false });
+    p.booking_event("ev-b-expired", "booking.expired", expired).await;
+    p.wait_count(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM booking_fees WHERE booking_id = $1 AND status = 'void'",
+        "appt-b",
+        1,
+    )
+    .await;
+    p.booking_event("ev-b", "booking.fee_due", fee_due("appt-b", "citizen-alice", later)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let body = json!({ "kind": "booking", "booking_id": "appt-b", "payer_openid": "oAlice" });
+    let (status, _) = p.call("POST", "/v1/payments/orders", "alice", Some(body)).await;
+    assert_eq!(status, 409);
+
+    // A hold already over.
+    p.booking_event("ev-c", "booking.fee_due", fee_due("appt-c", "citizen-alice", city_platform::time::now_ms() - 1))
+        .await;
+    let (status, problem) = p.booking_order("alice", "appt-c").await;
+    assert_eq!((status, problem["type"].as_str()), (409, Some("/problems/booking-hold-lapsed")), "{problem}");
+
+    let body = json!({ "kind": "booking", "payer_openid": "oAlice" });
+    let (status, problem) = p.call("POST", "/v1/payments/orders", "alice", Some(body)).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "booking_id");
+    p.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_internal_unpaid_list_has_bills_and_booking_fees_and_wants_the_internal_token() {
+    let p = portal().await;
+    let path = "/v1/internal/payments/citizens/citizen-alice/unpaid";
+    let token = p.t.platform.internal_token.expose().to_owned();
+    let (status, problem) = p.internal(path, None).await;
+    assert_eq!(status, 401, "no token: {problem}");
+    let (status, _) = p.internal(path, Some("not-the-token")).await;
+    assert_eq!(status, 401, "a wrong token");
+    let (status, _) = p.call("GET", path, "alice", None).await;
+    assert_eq!(status, 401, "a citizen's bearer token is not an internal token");
+
+    let (status, empty) = p.internal(path, Some(&token)).await;
+    assert_eq!((status, empty), (200, json!([])));
+
+    let order = p.bill_order("3100123456", "cd-power").await;
+    p.booking_event(
+        "ev-u",
+        "booking.fee_due",
+        fee_due("appt-u", "citizen-alice", city_platform::time::now_ms() + 600_000),
+    )
+    .await;
+    p.booking_event(
+        "ev-bob",
+        "booking.fee_due",
+        fee_due("appt-bob", "citizen-bob", city_platform::time::now_ms() + 600_000),
+    )
+    .await;
+    let (status, _) = p.booking_order("alice", "appt-u").await;
+    assert_eq!(status, 200);
+    let (status, items) = p.internal(path, Some(&token)).await;
+    assert_eq!(status, 200, "{items}");
+    let items = items.as_array().unwrap().clone();
+    let bill = items.iter().find(|i| i["kind"] == "bill" && i["id"] == order["item_id"]).expect("the bill");
+    assert_eq!(bill["id"], order["item_id"]);
+    assert_eq!(bill["amount_fen"], 18650);
+    assert!(bill["description"].as_str().unwrap().contains("******3456"), "{bill}");
+    assert!(bill["due_date"].as_str().is_some_and(|d| d.len() == 10));
+    let fee = items.iter().find(|i| i["kind"] == "booking").expect("the booking fee");
+    assert_eq!((fee["id"].as_str(), fee["amount_fen"].as_i64()), (Some("appt-u"), Some(1500)));
+    assert_eq!(fee.as_object().unwrap().len(), 5, "exactly kind, id, description, amount_fen, due_date: {fee}");
+    assert!(items.iter().all(|i| i["id"] != "appt-bob"), "only this citizen's");
+
+    // Paid bills leave the list.
+    p.sandbox_pay(order["out_trade_no"].as_str().unwrap(), true).await;
+    p.wait_order("alice", order["id"].as_str().unwrap(), |o| o["state"] == "paid").await;
+    let (_, items) = p.internal(path, Some(&token)).await;
+    assert!(items.as_array().unwrap().iter().all(|i| i["id"] != order["item_id"]), "{items}");
     p.t.cleanup().await;
 }

@@ -115,6 +115,7 @@ pub fn out_trade_no(kind: ItemKind, order_id: &str) -> String {
         ItemKind::Bill => 'B',
         ItemKind::Fine => 'F',
         ItemKind::Topup => 'T',
+        ItemKind::Booking => 'H',
     };
     format!("{prefix}{}", &hex[..hex.len().min(31)])
 }
@@ -128,6 +129,8 @@ pub enum ItemKind {
     Fine,
     /// A prepaid top-up.
     Topup,
+    /// A hospital booking fee (挂号费) that booking asked for.
+    Booking,
 }
 
 impl ItemKind {
@@ -137,6 +140,7 @@ impl ItemKind {
             Self::Bill => "bill",
             Self::Fine => "fine",
             Self::Topup => "topup",
+            Self::Booking => "booking",
         }
     }
 
@@ -146,9 +150,28 @@ impl ItemKind {
             "bill" => Some(Self::Bill),
             "fine" => Some(Self::Fine),
             "topup" => Some(Self::Topup),
+            "booking" => Some(Self::Booking),
             _ => None,
         }
     }
+}
+
+/// The ledger account an order's money is owed to: the biller, or for a booking fee the
+/// hospital (`counterparty` is the order's biller id, which holds the hospital then).
+pub fn payable_account(kind: &str, counterparty: &str) -> String {
+    if kind == ItemKind::Booking.as_str() {
+        format!("hospital_payable:{counterparty}")
+    } else {
+        format!("biller_payable:{counterparty}")
+    }
+}
+
+/// The one refund number a booking's refund request may use: derived from the booking, so a
+/// repeated or concurrent request finds the refund already there instead of making another.
+/// WeChat allows 64 characters of `[0-9A-Za-z_-|*@]`.
+pub fn booking_refund_no(booking_id: &str) -> String {
+    let clean: String = booking_id.chars().filter(char::is_ascii_alphanumeric).take(60).collect();
+    format!("RB{clean}")
 }
 
 /// A holder's name for display: the family name's characters replaced but the last (`*三丰` → `**丰`).
@@ -227,6 +250,22 @@ mod tests {
         let no = out_trade_no(ItemKind::Fine, "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b");
         assert!((6..=32).contains(&no.len()), "{no}");
         assert!(no.starts_with('F'));
+    }
+
+    #[test]
+    fn a_booking_refund_number_is_stable_and_fits_wechat_rules() {
+        let a = booking_refund_no("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b");
+        assert_eq!(a, booking_refund_no("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"));
+        assert_ne!(a, booking_refund_no("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c"));
+        assert!(a.len() <= 64 && a.chars().all(|c| c.is_ascii_alphanumeric()), "{a}");
+    }
+
+    #[test]
+    fn booking_fees_are_owed_to_the_hospital_and_bills_to_the_biller() {
+        assert_eq!(payable_account("booking", "h-cd2"), "hospital_payable:h-cd2");
+        assert_eq!(payable_account("bill", "cd-power"), "biller_payable:cd-power");
+        assert_eq!(ItemKind::parse("booking"), Some(ItemKind::Booking));
+        assert!(out_trade_no(ItemKind::Booking, "0193a1b2-c3d4").starts_with('H'));
     }
 
     #[test]
