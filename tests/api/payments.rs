@@ -1,7 +1,9 @@
 //! Bills and fines end to end, as a person with curl would do it: sandbox sign-in, bind an
 //! electricity account, pay its bill in the WeChat Pay sandbox, see it posted and the receipt;
 //! a late fine with its surcharge; a finance officer's refund; the day's reconciliation, clean
-//! and then with a planted lost notification; a bill file through `city payments import bills`.
+//! and then with a planted lost notification; a bill file through `city payments import bills`;
+//! a hospital booking fee paid in the sandbox, which books the appointment, and refunded when
+//! the appointment is cancelled.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -160,5 +162,114 @@ async fn a_bill_and_a_late_fine_are_paid_refunded_and_reconciled_through_the_san
     assert!(ok && out.contains("imported 1 bills"), "{out}");
     let (ok, out) = city(&app, &["payments", "import", "bills", &path]);
     assert!(ok && out.contains("nothing changed"), "{out}");
+    app.stop().await;
+}
+
+/// A valid GB 11643 number.
+fn id_number(first17: &str) -> String {
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = first17.bytes().zip(W).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    format!("{first17}{}", b"10X98765432"[(sum % 11) as usize] as char)
+}
+
+async fn wait_appointment(app: &TestApp, token: &str, id: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, appt) = send(app, "GET", &format!("/v1/booking/appointments/{id}"), token, None).await;
+        if check(&appt) {
+            return appt;
+        }
+        assert!(Instant::now() < deadline, "the appointment never got there: {appt}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_booking_fee_paid_in_the_sandbox_books_the_appointment_and_cancelling_refunds_it() {
+    let app = spawn_app_with(|s| s.payments.job_interval_secs = 1).await;
+    let alice = app.citizen_token("e2e-payments-booking").await;
+    let other = app.citizen_token("e2e-payments-booking-other").await;
+    let person = json!({ "name": "李小梅", "id_number": id_number("51010719900315004"), "relation": "self" });
+    let (status, person) = send(&app, "POST", "/v1/me/people", &alice, Some(person)).await;
+    assert_eq!(status, 201, "{person}");
+
+    // Chengdu Second People's Hospital takes its booking fee online (seeds/booking).
+    let (_, hospital) = send(&app, "GET", "/v1/booking/hospitals/h-cd2", "", None).await;
+    assert_eq!(hospital["hospital"]["rules"]["charges_online"], true, "{hospital}");
+    let (_, doctors) = send(&app, "GET", "/v1/booking/doctors?hospital_id=h-cd2&limit=50", "", None).await;
+    // Two to six days ahead: released, and still before the cancellation deadline (D-1 15:00).
+    let day = |n: i64| {
+        use city_platform::time::{city_date, from_ms, now_ms};
+        city_date(from_ms(now_ms() + n * 86_400_000)).to_string()
+    };
+    let (first, last) = (day(2), day(6));
+    let mut slot = None;
+    'search: for doctor in doctors.as_array().unwrap() {
+        let id = doctor["id"].as_str().unwrap();
+        let (_, sessions) = send(&app, "GET", &format!("/v1/booking/doctors/{id}/sessions"), "", None).await;
+        for s in sessions.as_array().unwrap() {
+            let d = s["date"].as_str().unwrap();
+            if d >= first.as_str() && d <= last.as_str() && s["n_free"].as_i64().unwrap() > 0 {
+                let (_, slots) = send(&app, "GET", &format!("/v1/booking/doctors/{id}/slots?date={d}"), "", None).await;
+                slot = slots["slots"].as_array().unwrap().iter().find(|s| s["free"] == true).cloned();
+                if slot.is_some() {
+                    break 'search;
+                }
+            }
+        }
+    }
+    let slot = slot.expect("a free slot at h-cd2 in the coming days");
+    let resp = app
+        .http
+        .post(app.url("/v1/booking/appointments"))
+        .bearer_auth(&alice)
+        .header("Idempotency-Key", "e2e-payments-booking-1")
+        .json(&json!({ "slot_id": slot["id"], "person_id": person["id"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let appt: Value = resp.json().await.unwrap();
+    assert_eq!(appt["status"], "pending_payment", "{appt}");
+    let appt_id = appt["id"].as_str().unwrap().to_owned();
+    let fee = appt["fee_fen"].as_i64().unwrap();
+    assert!(fee > 0);
+
+    // The fee reaches payments through booking.fee_due; until then (and for anyone else) it is a 404.
+    let body = json!({ "kind": "booking", "booking_id": appt_id, "payer_openid": "oE2EBooking" });
+    let (status, _) = send(&app, "POST", "/v1/payments/orders", &other, Some(body.clone())).await;
+    assert_eq!(status, 404, "another citizen's booking");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let order = loop {
+        let (status, order) = send(&app, "POST", "/v1/payments/orders", &alice, Some(body.clone())).await;
+        if status == 200 {
+            break order;
+        }
+        assert_eq!(status, 404, "{order}");
+        assert!(Instant::now() < deadline, "the booking fee never became payable");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(order["amount_fen"], fee);
+    // Both are the platform's fixed-width UTC RFC 3339, so text order is time order.
+    let (hold, expires) = (appt["hold_expires_at"].as_str().unwrap(), order["expires_at"].as_str().unwrap());
+    assert!(expires <= hold, "the order outlives the hold: {expires} > {hold}");
+    let (status, _) = send(&app, "POST", "/v1/payments/orders", &other, Some(body)).await;
+    assert_eq!(status, 404, "still another citizen's");
+
+    pay_in_sandbox(&app, order["out_trade_no"].as_str().unwrap(), true).await;
+    let booked = wait_appointment(&app, &alice, &appt_id, |a| a["status"] == "booked").await;
+    assert_eq!(booked["paid"], true);
+    let (_, paid) =
+        send(&app, "GET", &format!("/v1/payments/orders/{}", order["id"].as_str().unwrap()), &alice, None).await;
+    assert_eq!((paid["state"].as_str(), paid["posting_state"].as_str()), (Some("paid"), Some("none")));
+
+    // Cancelled: booking asks for the refund, payments makes it, booking hears it arrived.
+    let (status, cancelled) =
+        send(&app, "POST", &format!("/v1/booking/appointments/{appt_id}/cancel"), &alice, Some(json!({}))).await;
+    assert_eq!(status, 200, "{cancelled}");
+    wait_appointment(&app, &alice, &appt_id, |a| a["refund_state"] == "refunded").await;
+    let (_, refunded) =
+        send(&app, "GET", &format!("/v1/payments/orders/{}", order["id"].as_str().unwrap()), &alice, None).await;
+    assert_eq!(refunded["refunded_fen"], fee, "{refunded}");
     app.stop().await;
 }
