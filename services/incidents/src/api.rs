@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use city_platform::auth::{CitizenAuth, Role, Staff, StaffAuth};
 use city_platform::coords::{Crs, LatLon};
@@ -15,7 +14,8 @@ use poem_openapi::types::multipart::Upload;
 use poem_openapi::{ApiResponse, Multipart, Object, OpenApi, Tags};
 use serde::Deserialize;
 
-use crate::domain::{cell_deg, csv_cell, public_name, State, MAX_BBOX_DEG, MAX_SINGLE_PINS};
+use crate::domain::grid::{self, Bbox, CellRange};
+use crate::domain::{csv_cell, public_name, State, MAX_BBOX_DEG, MAX_SINGLE_PINS};
 use crate::reports::{self, internal, Action, Submission};
 use crate::store::{self, MapFilter, QueueFilter, Report};
 use crate::{photos, IncidentsState};
@@ -27,6 +27,7 @@ enum IncidentsTags {
 }
 
 /// The incidents service's operations.
+#[derive(Clone)]
 pub struct IncidentsApi {
     state: Arc<IncidentsState>,
 }
@@ -35,6 +36,12 @@ impl IncidentsApi {
     /// The API over shared state.
     pub fn new(state: Arc<IncidentsState>) -> Self {
         Self { state }
+    }
+
+    /// One round of re-checking text held while the content-safety check was unreachable
+    /// (the service runs it every [`crate::RECHECK_SECS`]; tests call it directly).
+    pub async fn recheck_held_text(&self) -> std::result::Result<usize, sqlx::Error> {
+        reports::recheck_pending(&self.state, crate::RECHECK_BATCH).await
     }
 
     /// Open311 GeoReport v2 as plain poem routes with their full paths (`/open311/v2/...`),
@@ -407,6 +414,16 @@ pub struct IncidentMerge {
     pub into: String,
 }
 
+/// A clerk's decision on text the content-safety check held.
+#[derive(Debug, Clone, Object, Deserialize)]
+pub struct IncidentModeration {
+    /// Show the text publicly (true) or keep it hidden (false).
+    pub approve: bool,
+    /// Internal note on the decision.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
 /// A reroute.
 #[derive(Debug, Clone, Object, Deserialize)]
 pub struct IncidentReroute {
@@ -745,14 +762,47 @@ impl IncidentsApi {
                 return Err(Problem::invalid("category", format!("no category `{c}`")).into());
             }
         }
-        let filter = MapFilter { bbox: (sw.lat(), sw.lon(), ne.lat(), ne.lon()), categories, states };
+        let bbox = Bbox { south: sw.lat(), west: sw.lon(), north: ne.lat(), east: ne.lon() };
+        let filter = MapFilter { bbox, categories, states };
         let pool = &self.state.db.pool;
-        let pins = store::pins(pool, &filter, MAX_SINGLE_PINS + 1).await.map_err(internal)?;
         let out = |lat: f64, lon: f64| {
             let (la, lo) = LatLon::new(lat, lon).map(|p| p.to_crs(crs)).unwrap_or((lat, lon));
             serde_json::json!([round6(lo), round6(la)])
         };
-        let features: Vec<serde_json::Value> = if pins.len() as i64 <= MAX_SINGLE_PINS {
+        // Cells sit on a fixed world grid, so panning does not move clusters. The count table
+        // says at once whether the view holds few reports (pins) or many (clusters); only a
+        // view on the edge of the limit, or too fine for the table, asks the reports.
+        let zc = grid::cluster_zoom(zoom.0, &bbox);
+        let cells = CellRange::covering(zc, &bbox);
+        let few = |pins: &Vec<store::Pin>| pins.len() as i64 <= MAX_SINGLE_PINS;
+        let (pins, counts) = match grid::count_zoom(zc) {
+            Some(zt) => {
+                let counts = store::counted_cells(pool, &cells, zt, &filter).await.map_err(internal)?;
+                let inside: i64 =
+                    counts.iter().filter(|c| grid::cell_inside(zc, (c.row, c.col), &bbox)).map(|c| c.n).sum();
+                // Cells wholly inside the view count exactly; only when they alone stay under the
+                // limit can the view still hold few reports.
+                if inside <= MAX_SINGLE_PINS {
+                    let pins = store::pins(pool, &filter, MAX_SINGLE_PINS + 1).await.map_err(internal)?;
+                    if few(&pins) {
+                        (pins, Vec::new())
+                    } else {
+                        (Vec::new(), counts)
+                    }
+                } else {
+                    (Vec::new(), counts)
+                }
+            }
+            None => {
+                let pins = store::pins(pool, &filter, MAX_SINGLE_PINS + 1).await.map_err(internal)?;
+                if few(&pins) {
+                    (pins, Vec::new())
+                } else {
+                    (Vec::new(), store::grouped_cells(pool, &cells, &filter).await.map_err(internal)?)
+                }
+            }
+        };
+        let features: Vec<serde_json::Value> = if counts.is_empty() {
             pins.iter()
                 .map(|p| {
                     serde_json::json!({
@@ -764,65 +814,24 @@ impl IncidentsApi {
                 })
                 .collect()
         } else {
-            // Cells sit on a fixed world grid, so panning does not move clusters and nearby
-            // views share one cached answer (for CLUSTER_CACHE_SECS; new reports show up after).
-            let cell = cell_deg(zoom.0);
-            let index = |x: f64| (x / cell).floor() as i64;
-            let (s, w, n, e) = filter.bbox;
-            let (row0, col0, row1, col1) = (index(s), index(w), index(n), index(e));
-            let key = format!(
-                "incidents:map:v1:{}:{}:{row0}:{col0}:{row1}:{col1}:{}:{}",
-                crs.code(),
-                zoom.0,
-                filter.categories.join(","),
-                filter.states.join(",")
-            );
-            let cache = &self.state.platform.cache;
-            let cached = cache
-                .get(&key)
-                .await
-                .ok()
-                .flatten()
-                .and_then(|b| serde_json::from_slice::<Vec<serde_json::Value>>(&b).ok());
-            match cached {
-                Some(features) => features,
-                None => {
-                    let grid_filter = MapFilter {
-                        bbox: (
-                            row0 as f64 * cell,
-                            col0 as f64 * cell,
-                            (row1 + 1) as f64 * cell,
-                            (col1 + 1) as f64 * cell,
-                        ),
-                        ..filter.clone()
-                    };
-                    let cells = store::grid(pool, self.state.db.backend, &grid_filter, cell).await.map_err(internal)?;
-                    let mut merged: BTreeMap<(i64, i64), Cluster> = BTreeMap::new();
-                    for c in cells {
-                        let e = merged.entry((row0 + c.row, col0 + c.col)).or_default();
-                        e.n += c.n;
-                        e.sum_lat += c.sum_lat;
-                        e.sum_lon += c.sum_lon;
-                        *e.states.entry(c.state).or_default() += c.n;
-                    }
-                    let features: Vec<serde_json::Value> = merged
-                        .into_iter()
-                        .map(|((row, col), Cluster { n, sum_lat: slat, sum_lon: slon, states })| {
-                            serde_json::json!({
-                                "type": "Feature", "id": format!("cell:{}:{row}:{col}", zoom.0),
-                                "geometry": {"type": "Point", "coordinates": out(slat / n as f64, slon / n as f64)},
-                                "properties": {"kind": "cluster", "count": n, "states": states}
-                            })
-                        })
-                        .collect();
-                    if let Ok(bytes) = serde_json::to_vec(&features) {
-                        if let Err(err) = cache.set(&key, &bytes, Duration::from_secs(CLUSTER_CACHE_SECS)).await {
-                            tracing::warn!(error = %err, "caching a clustered map failed");
-                        }
-                    }
-                    features
-                }
+            let mut merged: BTreeMap<(i64, i64), Cluster> = BTreeMap::new();
+            for c in counts {
+                let e = merged.entry(grid::signed_cell(zc, (c.row, c.col))).or_default();
+                e.n += c.n;
+                e.sum_lat += c.sum_lat;
+                e.sum_lon += c.sum_lon;
+                *e.states.entry(c.state).or_default() += c.n;
             }
+            merged
+                .into_iter()
+                .map(|((row, col), Cluster { n, sum_lat: slat, sum_lon: slon, states })| {
+                    serde_json::json!({
+                        "type": "Feature", "id": format!("cell:{zc}:{row}:{col}"),
+                        "geometry": {"type": "Point", "coordinates": out(slat / n as f64, slon / n as f64)},
+                        "properties": {"kind": "cluster", "count": n, "states": states}
+                    })
+                })
+                .collect()
         };
         let mut fc = serde_json::json!({"type": "FeatureCollection", "features": features});
         if crs != Crs::Wgs84 {
@@ -1070,6 +1079,23 @@ impl IncidentsApi {
         self.act(&auth.0, &id.0, if_match.0.as_deref(), Action::Merge(body.0.into.clone())).await
     }
 
+    /// Approve or reject held text
+    ///
+    /// For a report whose text the content-safety check held (`moderation` `review` or
+    /// `pending`): `approve: true` makes its text public and puts it on the map; `false` keeps
+    /// it hidden for good. Audited; 409 when the text is not held.
+    #[oai(path = "/queue/:id/moderation", method = "post", operation_id = "moderate_incident_text")]
+    async fn moderate(
+        &self,
+        auth: StaffAuth,
+        id: Path<String>,
+        #[oai(name = "If-Match")] if_match: Header<Option<String>>,
+        body: JsonBody<IncidentModeration>,
+    ) -> Result<IncidentForClerkResponse> {
+        let action = Action::Moderate { approve: body.0.approve, note: body.0.note.clone() };
+        self.act(&auth.0, &id.0, if_match.0.as_deref(), action).await
+    }
+
     /// Reroute a report
     ///
     /// Change its category and/or responsible agency; the SLA follows the new category.
@@ -1308,9 +1334,6 @@ fn rename_answers(mut p: Problem) -> Problem {
     }
     p
 }
-
-/// How long a clustered map answer is reused, in seconds.
-const CLUSTER_CACHE_SECS: u64 = 15;
 
 /// One grid cell's reports, summed over states.
 #[derive(Default)]

@@ -61,6 +61,12 @@ pub enum StartError {
     Catalogue(#[from] domain::DomainError),
 }
 
+/// How often text held while the content-safety check was down is checked again, in seconds.
+pub const RECHECK_SECS: u64 = 60;
+
+/// Held texts re-checked per round.
+pub const RECHECK_BATCH: i64 = 200;
+
 /// The running service.
 pub struct IncidentsService;
 
@@ -82,6 +88,27 @@ impl IncidentsService {
         let db = Db::open(&platform.settings, NAME, &MIGRATOR).await?;
         let catalogue = Catalogue::demo()?;
         let state = Arc::new(IncidentsState { db: db.clone(), platform, catalogue, safety });
+        spawn_recheck(state.clone());
         Ok((IncidentsApi::new(state), db))
     }
+}
+
+/// Re-checks held text in the background until shutdown. Every replica may run it: each
+/// verdict is recorded only if the text is still pending.
+fn spawn_recheck(state: Arc<IncidentsState>) {
+    let mut shutdown = state.platform.shutdown.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_secs(RECHECK_SECS)) => {
+                    match reports::recheck_pending(&state, RECHECK_BATCH).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(n, "held report text re-checked"),
+                        Err(err) => tracing::warn!(error = %err, "re-checking held report text failed"),
+                    }
+                }
+                () = shutdown.wait() => return,
+            }
+        }
+    });
 }

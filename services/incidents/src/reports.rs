@@ -15,6 +15,7 @@ use poem::http::StatusCode;
 use sqlx::AnyConnection;
 
 use crate::domain::catalogue::Template;
+use crate::domain::grid;
 use crate::domain::State;
 use crate::safety::Verdict;
 use crate::store::{self, Change, Report, Update};
@@ -220,8 +221,40 @@ pub async fn file(state: &IncidentsState, sub: Submission) -> Result<Report, Pro
         "lat": report.lat, "lon": report.lon, "created_at_ms": now,
     });
     outbox::enqueue(&mut tx, "incidents.reported", &event).await.map_err(internal)?;
+    // Last before the commit: the shared count rows stay locked for as short a time as possible.
+    move_on_map(&mut tx, None, &report).await?;
     tx.commit().await.map_err(internal)?;
     Ok(report)
+}
+
+/// Asks the content-safety check again about up to `limit` texts held because it was
+/// unreachable (`pending`), oldest first. A pass makes the text public and puts the report
+/// on the map; anything else leaves it for a clerk (`review`). Stops at the first failure:
+/// the check is still down. Returns how many verdicts were recorded.
+pub async fn recheck_pending(state: &IncidentsState, limit: i64) -> Result<usize, sqlx::Error> {
+    let mut recorded = 0;
+    for held in store::pending_texts(&state.db.pool, limit).await? {
+        let openid = held.citizen_id.clone().unwrap_or_else(|| "open311".into());
+        let verdict = match state.safety.check(&format!("{}\n{}", held.description, held.address), &openid).await {
+            Ok(Verdict::Pass) => "pass",
+            Ok(Verdict::Review | Verdict::Risky) => "review",
+            Err(err) => {
+                tracing::info!(error = %err, "content-safety check still unavailable");
+                break;
+            }
+        };
+        let mut tx = state.db.begin_write().await?;
+        // Conditional on still being pending: a clerk may have decided meanwhile.
+        if store::settle_pending(&mut tx, &held.id, verdict, now_ms()).await? {
+            if let Some(after) = store::report_by_id(&mut tx, &held.id).await? {
+                let deltas = grid::count_deltas(None, store::map_entry(&after).as_ref());
+                store::add_counts(&mut tx, &deltas).await?;
+            }
+            recorded += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(recorded)
 }
 
 /// "Me too": the citizen follows an existing open report instead of filing a new one.
@@ -267,6 +300,15 @@ pub enum Action {
     PublicUpdate(String),
     /// Mark as a duplicate of another report and close it.
     Merge(String),
+    /// Decide on text the content-safety check held (`review`, or `pending` when the check
+    /// was unreachable): approved text becomes public (and the report joins the map),
+    /// rejected text stays hidden for good.
+    Moderate {
+        /// Show it (true) or keep it hidden (false).
+        approve: bool,
+        /// Internal note on the decision.
+        note: Option<String>,
+    },
     /// Change category and/or agency.
     Reroute {
         /// New category.
@@ -285,6 +327,8 @@ impl Action {
             Self::PublicUpdate(_) => "add_report_update",
             Self::Merge(_) => "merge_report",
             Self::Reroute { .. } => "reroute_report",
+            Self::Moderate { approve: true, .. } => "approve_report_text",
+            Self::Moderate { approve: false, .. } => "reject_report_text",
         }
     }
 }
@@ -446,6 +490,24 @@ pub async fn act(
                 }
             }
         }
+        Action::Moderate { approve, note } => {
+            if !matches!(before.moderation.as_str(), "review" | "pending") {
+                return Err(Problem::conflict("text-not-held", "This report's text is not held for review")
+                    .with_detail(format!("its moderation is `{}`", before.moderation)));
+            }
+            change.moderation = Some(if *approve { "pass" } else { "rejected" }.into());
+            let mut u = blank("internal");
+            (u.text_en, u.text_zh) = if *approve {
+                ("Text approved for public view".to_owned(), "文字已审核通过，公开显示".to_owned())
+            } else {
+                ("Text rejected; it stays hidden".to_owned(), "文字未通过审核，不予公开".to_owned())
+            };
+            if let Some(n) = note.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                u.text_en = format!("{}: {n}", u.text_en);
+                u.text_zh = format!("{}：{n}", u.text_zh);
+            }
+            entries.push((u, None));
+        }
         Action::Reroute { category, agency } => {
             let new_cat = category.clone().unwrap_or_else(|| before.category.clone());
             let c = cat
@@ -490,8 +552,19 @@ pub async fn act(
         let event = serde_json::json!({"report_id": id, "from": before.state, "to": after.state, "at_ms": now});
         outbox::enqueue(&mut tx, "incidents.state_changed", &event).await.map_err(internal)?;
     }
+    move_on_map(&mut tx, Some(&before), &after).await?;
     tx.commit().await.map_err(internal)?;
     Ok(after)
+}
+
+/// Keeps the map's count table in step with a report that was `before` (absent when new)
+/// and is now `after`: state, category and whether its text is public all move it.
+async fn move_on_map(tx: &mut AnyConnection, before: Option<&Report>, after: &Report) -> Result<(), Problem> {
+    let deltas = grid::count_deltas(before.and_then(store::map_entry).as_ref(), store::map_entry(after).as_ref());
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    store::add_counts(tx, &deltas).await.map_err(internal)
 }
 
 static PLAIN: Template = Template {
@@ -515,7 +588,7 @@ fn set_state(change: &mut Change, to: State, now: i64) {
 fn audit_view(r: &Report) -> serde_json::Value {
     serde_json::json!({
         "state": r.state, "category": r.category, "agency": r.agency, "district": r.district,
-        "assignee_id": r.assignee_id, "duplicate_of": r.duplicate_of, "version": r.version,
+        "assignee_id": r.assignee_id, "duplicate_of": r.duplicate_of, "moderation": r.moderation, "version": r.version,
     })
 }
 

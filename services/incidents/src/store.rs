@@ -1,9 +1,12 @@
 //! Every SQL statement of the incidents service, in the portable dialect (SQLite and
 //! PostgreSQL through the Any driver).
 
-use city_platform::db::Backend;
+use std::collections::BTreeMap;
+
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
+
+use crate::domain::grid::{fine_cell, Bbox, CellRange, CountDelta, CountKey, MapEntry, ALL_CATEGORIES, FINE_ZOOM};
 
 /// A stored report, as read back.
 #[derive(Debug, Clone)]
@@ -44,7 +47,8 @@ pub struct Report {
     pub orig_lat: f64,
     /// Longitude as sent.
     pub orig_lon: f64,
-    /// Content-safety verdict: `pass`, `review` or `pending`.
+    /// Content-safety verdict: `pass`, `review`, `pending` (check unreachable) or `rejected`
+    /// (a clerk kept it hidden).
     pub moderation: String,
     /// Assigned clerk.
     pub assignee_id: Option<String>,
@@ -122,9 +126,11 @@ fn report(row: &AnyRow) -> Result<Report, sqlx::Error> {
 
 /// Inserts a new report.
 pub async fn insert_report(tx: &mut AnyConnection, r: &Report) -> Result<(), sqlx::Error> {
+    let (cell_row, cell_col) = fine_cell(r.lat, r.lon);
     sqlx::query(&format!(
-        "INSERT INTO incident_reports ({COLUMNS}, is_open) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
-         $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)"
+        "INSERT INTO incident_reports ({COLUMNS}, is_open, cell_row, cell_col) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+         $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30,
+         $31, $32)"
     ))
     .bind(&r.id)
     .bind(&r.citizen_id)
@@ -159,6 +165,8 @@ pub async fn insert_report(tx: &mut AnyConnection, r: &Report) -> Result<(), sql
         r.closed_at.is_none()
             && !matches!(r.state.as_str(), "fixed" | "closed" | "duplicate" | "not_responsible" | "no_further_action"),
     )
+    .bind(cell_row)
+    .bind(cell_col)
     .execute(&mut *tx)
     .await
     .map(|_| ())
@@ -350,6 +358,31 @@ pub async fn report_by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<R
 pub async fn get_report(pool: &AnyPool, id: &str) -> Result<Option<Report>, sqlx::Error> {
     let mut conn = pool.acquire().await?;
     report_by_id(&mut conn, id).await
+}
+
+/// Reports whose text waits for the content-safety check (it was unreachable), oldest first.
+pub async fn pending_texts(pool: &AnyPool, limit: i64) -> Result<Vec<Report>, sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT {SELECT} FROM incident_reports WHERE moderation = 'pending' ORDER BY created_at, id LIMIT $1"
+    ))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(report).collect()
+}
+
+/// Records the check's later verdict if the text is still pending; false when it is not.
+pub async fn settle_pending(tx: &mut AnyConnection, id: &str, verdict: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query(
+        "UPDATE incident_reports SET moderation = $1, version = version + 1, updated_at = $2
+         WHERE id = $3 AND moderation = 'pending'",
+    )
+    .bind(verdict)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(res.rows_affected() == 1)
 }
 
 /// Open reports of `category` inside a lat/lon box (the caller filters by exact distance).
@@ -549,6 +582,8 @@ pub struct Change {
     pub agency: Option<String>,
     /// New due date.
     pub due_at: Option<i64>,
+    /// New content-safety verdict (a clerk's decision on held text).
+    pub moderation: Option<String>,
 }
 
 /// Applies `change` if the report is still at `version`; returns false when someone else
@@ -595,6 +630,9 @@ pub async fn apply_change(
     if let Some(d) = change.due_at {
         push("due_at", Some(Bind::Int(d)), &mut binds, &mut sets);
     }
+    if let Some(m) = &change.moderation {
+        push("moderation", Some(Bind::Text(m.clone())), &mut binds, &mut sets);
+    }
     binds.push(Bind::Text(id.to_owned()));
     let id_p = binds.len();
     binds.push(Bind::Int(version));
@@ -604,42 +642,113 @@ pub async fn apply_change(
     Ok(res.rows_affected() == 1)
 }
 
+/// What the map shows of a report, or `None` while its text is held (held reports are
+/// neither pinned nor counted).
+pub fn map_entry(r: &Report) -> Option<MapEntry> {
+    r.text_is_public().then(|| MapEntry {
+        category: r.category.clone(),
+        state: r.state.clone(),
+        lat: r.lat,
+        lon: r.lon,
+    })
+}
+
+/// Count rows per statement: 8 parameters each stays under SQLite's 32,766-variable limit.
+const COUNT_BATCH: usize = 2000;
+
+/// `n` placeholders for one row of a multi-row VALUES list, the `first`th parameter first.
+/// SQLite gets bare `?`: it treats `$n` as a named parameter and looks each name up in a
+/// list, which makes a statement with thousands of them quadratic to prepare.
+pub fn values_row(sqlite: bool, first: usize, n: usize) -> String {
+    let ps: Vec<String> = (first..first + n).map(|i| if sqlite { "?".to_owned() } else { format!("${i}") }).collect();
+    format!("({})", ps.join(", "))
+}
+
+/// Adds `deltas` to the map's count table, creating rows as needed. Keys are written in
+/// their sorted order, so two transactions lock shared rows in the same order.
+pub async fn add_counts(tx: &mut AnyConnection, deltas: &BTreeMap<CountKey, CountDelta>) -> Result<(), sqlx::Error> {
+    let sqlite = tx.backend_name() == "SQLite";
+    let rows: Vec<_> = deltas.iter().collect();
+    for chunk in rows.chunks(COUNT_BATCH) {
+        let mut sql = String::from(
+            "INSERT INTO incident_map_cells (zoom, category, cell_row, cell_col, state, n, sum_lat, sum_lon) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&values_row(sqlite, i * 8 + 1, 8));
+        }
+        sql.push_str(
+            " ON CONFLICT (zoom, category, cell_row, cell_col, state) DO UPDATE SET
+             n = incident_map_cells.n + excluded.n,
+             sum_lat = incident_map_cells.sum_lat + excluded.sum_lat,
+             sum_lon = incident_map_cells.sum_lon + excluded.sum_lon",
+        );
+        let mut q = sqlx::query(&sql);
+        for ((zoom, category, row, col, state), d) in chunk {
+            q = q
+                .bind(i64::from(*zoom))
+                .bind(category.as_str())
+                .bind(*row)
+                .bind(*col)
+                .bind(state.as_str())
+                .bind(d.n)
+                .bind(d.sum_lat)
+                .bind(d.sum_lon);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
 /// Map filters.
 #[derive(Debug, Clone)]
 pub struct MapFilter {
-    /// (south, west, north, east) in WGS-84.
-    pub bbox: (f64, f64, f64, f64),
+    /// The view, in WGS-84.
+    pub bbox: Bbox,
     /// Category codes (any of); empty = all.
     pub categories: Vec<String>,
     /// States (any of); empty = all.
     pub states: Vec<String>,
 }
 
-fn map_where(f: &MapFilter, binds: &mut Vec<Bind>) -> String {
-    let (s, w, n, e) = f.bbox;
-    binds.extend([Bind::Float(s), Bind::Float(n), Bind::Float(w), Bind::Float(e)]);
-    let mut sql = "lat BETWEEN $1 AND $2 AND lon BETWEEN $3 AND $4 AND moderation = 'pass'".to_owned();
+fn in_list(values: &[String], binds: &mut Vec<Bind>) -> String {
+    let ps: Vec<String> = values
+        .iter()
+        .map(|v| {
+            binds.push(Bind::Text(v.clone()));
+            format!("${}", binds.len())
+        })
+        .collect();
+    ps.join(", ")
+}
+
+/// The reports' side of a view: the cells of `fine` (at [`FINE_ZOOM`]) through the map
+/// index, public text only, the filters, and with `exact` the box itself. Rows are listed
+/// one by one while few, so the index is entered once per row instead of scanning each
+/// row's whole band of longitude.
+fn fine_where(fine: &CellRange, f: &MapFilter, exact: bool, binds: &mut Vec<Bind>) -> String {
+    debug_assert_eq!(fine.zoom, FINE_ZOOM);
+    // Integers computed here, not client text: safe to write into the statement.
+    let rows = if fine.n_rows() <= 64 {
+        let list: Vec<String> = (fine.row0..=fine.row1).map(|r| r.to_string()).collect();
+        format!("cell_row IN ({})", list.join(", "))
+    } else {
+        format!("cell_row BETWEEN {} AND {}", fine.row0, fine.row1)
+    };
+    let mut sql = format!("{rows} AND cell_col BETWEEN {} AND {} AND moderation = 'pass'", fine.col0, fine.col1);
+    if exact {
+        let b = f.bbox;
+        binds.extend([Bind::Float(b.south), Bind::Float(b.north), Bind::Float(b.west), Bind::Float(b.east)]);
+        let n = binds.len();
+        sql.push_str(&format!(" AND lat BETWEEN ${} AND ${} AND lon BETWEEN ${} AND ${n}", n - 3, n - 2, n - 1));
+    }
     if !f.categories.is_empty() {
-        let ps: Vec<String> = f
-            .categories
-            .iter()
-            .map(|c| {
-                binds.push(Bind::Text(c.clone()));
-                format!("${}", binds.len())
-            })
-            .collect();
-        sql.push_str(&format!(" AND category IN ({})", ps.join(", ")));
+        sql.push_str(&format!(" AND category IN ({})", in_list(&f.categories, binds)));
     }
     if !f.states.is_empty() {
-        let ps: Vec<String> = f
-            .states
-            .iter()
-            .map(|c| {
-                binds.push(Bind::Text(c.clone()));
-                format!("${}", binds.len())
-            })
-            .collect();
-        sql.push_str(&format!(" AND state IN ({})", ps.join(", ")));
+        sql.push_str(&format!(" AND state IN ({})", in_list(&f.states, binds)));
     }
     sql
 }
@@ -661,10 +770,10 @@ pub struct Pin {
     pub created_at: i64,
 }
 
-/// Up to `limit` pins in the view; more than `limit` rows means "cluster instead".
+/// Up to `limit` pins inside the view; `limit` rows back means "there may be more".
 pub async fn pins(pool: &AnyPool, f: &MapFilter, limit: i64) -> Result<Vec<Pin>, sqlx::Error> {
     let mut binds = Vec::new();
-    let w = map_where(f, &mut binds);
+    let w = fine_where(&CellRange::covering(FINE_ZOOM, &f.bbox), f, true, &mut binds);
     binds.push(Bind::Int(limit));
     let sql = format!(
         "SELECT id, lat, lon, category, state, created_at FROM incident_reports WHERE {w} LIMIT ${}",
@@ -688,9 +797,9 @@ pub async fn pins(pool: &AnyPool, f: &MapFilter, limit: i64) -> Result<Vec<Pin>,
 /// One grid cell's count for one state.
 #[derive(Debug, Clone)]
 pub struct CellCount {
-    /// Row index from the bbox's south edge.
+    /// Row at the cluster zoom (from 90° S).
     pub row: i64,
-    /// Column index from the bbox's west edge.
+    /// Column at the cluster zoom (from 180° W).
     pub col: i64,
     /// State.
     pub state: String,
@@ -702,33 +811,7 @@ pub struct CellCount {
     pub sum_lon: f64,
 }
 
-/// Counts per grid cell and state, computed by the database.
-pub async fn grid(pool: &AnyPool, backend: Backend, f: &MapFilter, cell: f64) -> Result<Vec<CellCount>, sqlx::Error> {
-    let mut binds = Vec::new();
-    let w = map_where(f, &mut binds);
-    let (s, west, _, _) = f.bbox;
-    binds.push(Bind::Float(s));
-    let sp = binds.len();
-    binds.push(Bind::Float(west));
-    let wp = binds.len();
-    binds.push(Bind::Float(cell));
-    let cp = binds.len();
-    // Inside the box the offsets are never negative, so truncation is floor; PostgreSQL's
-    // float-to-integer cast rounds, hence FLOOR there.
-    let (row, col) = match backend {
-        Backend::Sqlite => {
-            (format!("CAST((lat - ${sp}) / ${cp} AS INTEGER)"), format!("CAST((lon - ${wp}) / ${cp} AS INTEGER)"))
-        }
-        Backend::Postgres => (
-            format!("CAST(FLOOR((lat - ${sp}) / ${cp}) AS BIGINT)"),
-            format!("CAST(FLOOR((lon - ${wp}) / ${cp}) AS BIGINT)"),
-        ),
-    };
-    let sql = format!(
-        "SELECT {row} AS r, {col} AS c, state, CAST(COUNT(*) AS BIGINT) AS n, SUM(lat) AS sum_lat, SUM(lon) AS sum_lon
-         FROM incident_reports WHERE {w} GROUP BY 1, 2, state"
-    );
-    let rows = bind_all(sqlx::query(&sql), &binds).fetch_all(pool).await?;
+fn cell_counts(rows: &[AnyRow]) -> Result<Vec<CellCount>, sqlx::Error> {
     rows.iter()
         .map(|r| {
             Ok(CellCount {
@@ -741,6 +824,52 @@ pub async fn grid(pool: &AnyPool, backend: Backend, f: &MapFilter, cell: f64) ->
             })
         })
         .collect()
+}
+
+/// Reports per cell of `cells` and state, summed from the count table's rows at
+/// `count_zoom` (at or finer than `cells.zoom`): a few thousand rows however many reports.
+pub async fn counted_cells(
+    pool: &AnyPool,
+    cells: &CellRange,
+    count_zoom: u8,
+    f: &MapFilter,
+) -> Result<Vec<CellCount>, sqlx::Error> {
+    let k = count_zoom - cells.zoom;
+    let at = cells.at(count_zoom);
+    let mut binds = vec![
+        Bind::Int(i64::from(count_zoom)),
+        Bind::Int(at.row0),
+        Bind::Int(at.row1),
+        Bind::Int(at.col0),
+        Bind::Int(at.col1),
+    ];
+    let categories = if f.categories.is_empty() { vec![ALL_CATEGORIES.to_owned()] } else { f.categories.clone() };
+    let mut sql = format!(
+        "SELECT cell_row >> {k} AS r, cell_col >> {k} AS c, state, CAST(SUM(n) AS BIGINT) AS n,
+         SUM(sum_lat) AS sum_lat, SUM(sum_lon) AS sum_lon FROM incident_map_cells
+         WHERE zoom = $1 AND category IN ({}) AND cell_row BETWEEN $2 AND $3 AND cell_col BETWEEN $4 AND $5",
+        in_list(&categories, &mut binds)
+    );
+    if !f.states.is_empty() {
+        sql.push_str(&format!(" AND state IN ({})", in_list(&f.states, &mut binds)));
+    }
+    sql.push_str(" GROUP BY 1, 2, state HAVING SUM(n) > 0");
+    let rows = bind_all(sqlx::query(&sql), &binds).fetch_all(pool).await?;
+    cell_counts(&rows)
+}
+
+/// Reports per cell of `cells` (whole cells) and state, grouped straight from the reports:
+/// for views too fine for the count table, which hold a few thousand reports at most.
+pub async fn grouped_cells(pool: &AnyPool, cells: &CellRange, f: &MapFilter) -> Result<Vec<CellCount>, sqlx::Error> {
+    let k = FINE_ZOOM - cells.zoom;
+    let mut binds = Vec::new();
+    let w = fine_where(&cells.at(FINE_ZOOM), f, false, &mut binds);
+    let sql = format!(
+        "SELECT cell_row >> {k} AS r, cell_col >> {k} AS c, state, CAST(COUNT(*) AS BIGINT) AS n,
+         SUM(lat) AS sum_lat, SUM(lon) AS sum_lon FROM incident_reports WHERE {w} GROUP BY 1, 2, state"
+    );
+    let rows = bind_all(sqlx::query(&sql), &binds).fetch_all(pool).await?;
+    cell_counts(&rows)
 }
 
 /// Open311 search filters.

@@ -604,6 +604,61 @@ async fn text_held_for_review_is_not_public_but_its_reporter_and_clerks_see_it()
     assert!(public["description"].is_null());
     let o = json_of(w.open311.get(format!("/open311/v2/requests/{id}.json")).send().await).await;
     assert!(o[0]["description"].is_null());
+    // Held text is not on the map either, until a clerk of the district approves it.
+    let bbox = format!("{},{},{},{}", CHUNXI.1 - 0.001, CHUNXI.0 - 0.001, CHUNXI.1 + 0.001, CHUNXI.0 + 0.001);
+    let on_map = || {
+        let api = &w.api;
+        let bbox = bbox.clone();
+        async move {
+            let fc = json_of(api.get("/v1/incidents/map").query("bbox", &bbox).query("zoom", &17).send().await).await;
+            fc["features"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(on_map().await, 0);
+    let moderate = |token: &'static str, body: Value| {
+        let api = &w.api;
+        async move {
+            api.post(format!("/v1/incidents/queue/{id}/moderation"))
+                .header("Authorization", format!("Bearer {token}"))
+                .body_json(&body)
+                .send()
+                .await
+        }
+    };
+    moderate("shuangliu-clerk", json!({"approve": true})).await.assert_status(poem::http::StatusCode::NOT_FOUND);
+    moderate("alice", json!({"approve": true})).await.assert_status(poem::http::StatusCode::FORBIDDEN);
+    moderate("jinjiang-clerk", json!({"approve": "yes"})).await.assert_status(poem::http::StatusCode::BAD_REQUEST);
+    let resp = moderate("jinjiang-clerk", json!({"approve": true, "note": "harmless"})).await;
+    resp.assert_status_is_ok();
+    assert_eq!(json_of(resp).await["moderation"], "pass");
+    let public = json_of(w.api.get(format!("/v1/incidents/{id}")).send().await).await;
+    assert_eq!(public["description"], "review-demo: pothole");
+    assert_eq!(on_map().await, 1);
+    // A second decision finds nothing held; the first is in the audit trail.
+    moderate("jinjiang-clerk", json!({"approve": false})).await.assert_status(poem::http::StatusCode::CONFLICT);
+    let audit = outbox(&w.db, "audit.recorded").await;
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0]["action"], "approve_report_text");
+    assert_eq!(audit[0]["before"]["moderation"], "review");
+    assert_eq!(audit[0]["after"]["moderation"], "pass");
+
+    // Rejected text stays hidden, and off the map.
+    let mut body = pothole(CHUNXI.0 + 0.0003, CHUNXI.1, "wgs84");
+    body["description"] = json!("review-demo: second");
+    sqlx::query("DELETE FROM incident_reporters").execute(&w.db.pool).await.unwrap();
+    let r2 = report(&w, "bob", &body).await;
+    let id2 = r2["id"].as_str().unwrap();
+    let resp = w
+        .api
+        .post(format!("/v1/incidents/queue/{id2}/moderation"))
+        .header("Authorization", "Bearer jinjiang-clerk")
+        .body_json(&json!({"approve": false}))
+        .send()
+        .await;
+    resp.assert_status_is_ok();
+    let public = json_of(w.api.get(format!("/v1/incidents/{id2}")).send().await).await;
+    assert!(public["description"].is_null());
+    assert_eq!(on_map().await, 1);
     w.t.cleanup().await;
 }
 
@@ -795,4 +850,216 @@ async fn open311_batch_services_return_a_token_that_resolves_and_multipart_media
     outside.assert_status(poem::http::StatusCode::BAD_REQUEST);
     assert!(json_of(outside).await[0]["description"].as_str().unwrap().contains("outside"));
     w.t.cleanup().await;
+}
+
+/// Count rows: (zoom, category, row, col, state) → (n, Σlat, Σlon).
+type Counts = std::collections::BTreeMap<(i64, String, i64, i64, String), (i64, f64, f64)>;
+
+/// The count table, rows with reports only.
+async fn count_table(db: &Db) -> Counts {
+    let rows = sqlx::query(
+        "SELECT zoom, category, cell_row, cell_col, state, n, sum_lat, sum_lon FROM incident_map_cells WHERE n <> 0",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    rows.iter()
+        .map(|r| {
+            (
+                (r.get("zoom"), r.get("category"), r.get("cell_row"), r.get("cell_col"), r.get("state")),
+                (r.get("n"), r.get("sum_lat"), r.get("sum_lon")),
+            )
+        })
+        .collect()
+}
+
+/// The same, recomputed by grouping the reports whose text is public.
+async fn grouped_reports(db: &Db) -> Counts {
+    let mut out = std::collections::BTreeMap::new();
+    for zoom in city_incidents::domain::grid::COUNT_ZOOMS {
+        let k = city_incidents::domain::grid::FINE_ZOOM - zoom;
+        for category in ["category", "'*'"] {
+            let sql = format!(
+                "SELECT {category} AS category, cell_row >> {k} AS r, cell_col >> {k} AS c, state,
+                 CAST(COUNT(*) AS BIGINT) AS n, SUM(lat) AS sum_lat, SUM(lon) AS sum_lon
+                 FROM incident_reports WHERE moderation = 'pass' GROUP BY 1, 2, 3, 4"
+            );
+            for r in sqlx::query(&sql).fetch_all(&db.pool).await.unwrap() {
+                out.insert(
+                    (i64::from(zoom), r.get("category"), r.get("r"), r.get("c"), r.get("state")),
+                    (r.get("n"), r.get("sum_lat"), r.get("sum_lon")),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn assert_same_counts(kept: &Counts, grouped: &Counts) {
+    assert_eq!(kept.len(), grouped.len(), "count rows");
+    for (key, (n, slat, slon)) in grouped {
+        let (kn, klat, klon) = kept.get(key).unwrap_or_else(|| panic!("no count row {key:?}"));
+        assert_eq!(kn, n, "{key:?}");
+        // Sums drift by rounding as reports come and go; a centroid needs far less.
+        assert!((klat - slat).abs() < 1e-6 * (*n as f64 + 1.0), "{key:?}: {klat} vs {slat}");
+        assert!((klon - slon).abs() < 1e-6 * (*n as f64 + 1.0), "{key:?}: {klon} vs {slon}");
+    }
+}
+
+async fn n_report_indexes(w: &World) -> i64 {
+    let sql = match w.db.backend {
+        city_platform::db::Backend::Sqlite => {
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'incident_reports'"
+        }
+        city_platform::db::Backend::Postgres => {
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM pg_indexes
+             WHERE schemaname = current_schema() AND tablename = 'incident_reports'"
+        }
+    };
+    sqlx::query_scalar(sql).fetch_one(&w.db.pool).await.unwrap()
+}
+
+#[tokio::test]
+async fn the_map_counts_equal_a_grouping_of_the_reports_after_writes_of_every_kind_and_a_bulk_seed() {
+    let w = world().await;
+    let clerk_post = |path: String, body: Value| {
+        let api = &w.api;
+        async move {
+            let resp = api.post(&path).header("Authorization", "Bearer jinjiang-clerk").body_json(&body).send().await;
+            assert_eq!(resp.0.status(), poem::http::StatusCode::OK, "{path}: {}", json_of(resp).await);
+        }
+    };
+    // Online writes: reports in Jinjiang of two categories, one held for review.
+    let mut ids = Vec::new();
+    for i in 0..8u32 {
+        sqlx::query("DELETE FROM incident_reporters").execute(&w.db.pool).await.unwrap();
+        let (lat, lon) = (CHUNXI.0 - f64::from(i) * 0.0007, CHUNXI.1 + f64::from(i) * 0.0009);
+        let mut body = pothole(lat, lon, "wgs84");
+        if i % 3 == 1 {
+            body = json!({"category": "noise", "description": "Drilling at night", "location": {"lat": lat, "lon": lon, "crs": "wgs84"}});
+        }
+        if i == 7 {
+            body["description"] = json!("review-demo text");
+        }
+        ids.push(report(&w, "alice", &body).await["id"].as_str().unwrap().to_owned());
+    }
+    // State changes (and a reopening), a merge, a reroute to another category.
+    for (id, state) in [(&ids[0], "confirmed"), (&ids[0], "fixed"), (&ids[0], "confirmed"), (&ids[2], "in_progress")] {
+        clerk_post(format!("/v1/incidents/queue/{id}/state"), json!({"state": state, "internal_note": "n"})).await;
+    }
+    clerk_post(format!("/v1/incidents/queue/{}/merge", ids[3]), json!({"into": ids[4]})).await;
+    clerk_post(format!("/v1/incidents/queue/{}/routing", ids[5]), json!({"category": "dumping"})).await;
+    clerk_post(format!("/v1/incidents/queue/{}/state", ids[7]), json!({"state": "investigating"})).await;
+    let kept = count_table(&w.db).await;
+    assert_same_counts(&kept, &grouped_reports(&w.db).await);
+    // The held report is the only one missing; rerouted and merged ones moved rows.
+    let all_zoom_16: i64 = kept.iter().filter(|(k, _)| k.0 == 16 && k.1 == "*").map(|(_, v)| v.0).sum();
+    assert_eq!(all_zoom_16, 7);
+    assert!(kept.keys().any(|k| k.1 == "dumping") && kept.keys().any(|k| k.4 == "duplicate"));
+
+    // A bulk seed large enough to rebuild the indexes adds to the same table.
+    let indexes = n_report_indexes(&w).await;
+    let catalogue = city_incidents::domain::Catalogue::demo().unwrap();
+    city_incidents::seed::seed_reports(&w.db, &w.t.platform.districts, &catalogue, 20_000, 11).await.unwrap();
+    assert_eq!(n_report_indexes(&w).await, indexes, "the seeder builds every index again");
+    let kept = count_table(&w.db).await;
+    assert_same_counts(&kept, &grouped_reports(&w.db).await);
+    let all: i64 = kept.iter().filter(|(k, _)| k.0 == 10 && k.1 == "*").map(|(_, v)| v.0).sum();
+    let public: i64 =
+        sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM incident_reports WHERE moderation = 'pass'")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(all, public);
+    assert!(public > 19_000 && public < 20_007, "about 1 in 100 seeded reports is held: {public}");
+
+    // The migration's backfill finds the cells the service wrote (same division, same floor).
+    let migration = include_str!("../../../migrations/incidents/20261201111500_map_cells.sql");
+    let start = migration.find("UPDATE incident_reports SET").unwrap();
+    let backfill = &migration[start..start + migration[start..].find(';').unwrap()];
+    let cells = |db: &Db| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query("SELECT id, cell_row, cell_col FROM incident_reports ORDER BY id")
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| (r.get::<String, _>("id"), r.get::<i64, _>("cell_row"), r.get::<i64, _>("cell_col")))
+                .collect::<Vec<_>>()
+        }
+    };
+    let before = cells(&w.db).await;
+    sqlx::query(backfill).execute(&w.db.pool).await.unwrap();
+    assert_eq!(cells(&w.db).await, before);
+
+    // And the map reads the same numbers: a city-wide view adds up to every public report.
+    let fc =
+        json_of(w.api.get("/v1/incidents/map").query("bbox", &"103.8,30.4,104.4,30.9").query("zoom", &11).send().await)
+            .await;
+    let total: i64 =
+        fc["features"].as_array().unwrap().iter().map(|f| f["properties"]["count"].as_i64().unwrap()).sum();
+    assert_eq!(total, public);
+    w.t.cleanup().await;
+}
+
+/// A content-safety check that is down until told otherwise.
+struct FlakySafety(std::sync::atomic::AtomicBool);
+
+#[async_trait]
+impl ContentSafety for FlakySafety {
+    async fn check(&self, content: &str, _openid: &str) -> Result<Verdict, SafetyError> {
+        if self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(SafetyError::Unavailable("connection refused".into()));
+        }
+        Ok(if content.contains("review-demo") { Verdict::Review } else { Verdict::Pass })
+    }
+}
+
+#[tokio::test]
+async fn text_held_while_the_check_was_down_is_checked_again_and_then_shown() {
+    let t = test_platform().await;
+    let safety = Arc::new(FlakySafety(std::sync::atomic::AtomicBool::new(true)));
+    let (api, db) = IncidentsService::start_with(t.platform.clone(), safety.clone()).await.unwrap();
+    let auth = StaticAuthenticator::new();
+    auth.with_token("alice", citizen("c-alice"));
+    auth.with_token("bob", citizen("c-bob"));
+    let client = t.client(api.clone(), &db, auth);
+    let mut ids = Vec::new();
+    for (token, text) in [("alice", "Broken lamp"), ("bob", "review-demo lamp")] {
+        let body = json!({"category": "noise", "description": text, "location": {"lat": CHUNXI.0, "lon": CHUNXI.1, "crs": "wgs84"}});
+        let resp = client
+            .post("/v1/incidents")
+            .header("Authorization", format!("Bearer {token}"))
+            .body_json(&body)
+            .send()
+            .await;
+        resp.assert_status(poem::http::StatusCode::CREATED);
+        ids.push(json_of(resp).await["id"].as_str().unwrap().to_owned());
+    }
+    let moderation = |id: String| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT moderation FROM incident_reports WHERE id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(moderation(ids[0].clone()).await, "pending");
+    // Still down: nothing changes.
+    assert_eq!(api.recheck_held_text().await.unwrap(), 0);
+    assert_eq!(moderation(ids[0].clone()).await, "pending");
+    safety.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(api.recheck_held_text().await.unwrap(), 2);
+    assert_eq!(moderation(ids[0].clone()).await, "pass");
+    assert_eq!(moderation(ids[1].clone()).await, "review");
+    let public = json_of(client.get(format!("/v1/incidents/{}", ids[0])).send().await).await;
+    assert_eq!(public["description"], "Broken lamp");
+    let bbox = format!("{},{},{},{}", CHUNXI.1 - 0.001, CHUNXI.0 - 0.001, CHUNXI.1 + 0.001, CHUNXI.0 + 0.001);
+    let fc = json_of(client.get("/v1/incidents/map").query("bbox", &bbox).query("zoom", &17).send().await).await;
+    assert_eq!(fc["features"].as_array().unwrap().len(), 1, "only the passed text is on the map");
+    assert_eq!(api.recheck_held_text().await.unwrap(), 0, "nothing is pending any more");
+    t.cleanup().await;
 }

@@ -2,10 +2,12 @@
 //! map grid, CSV cells. No poem, no sqlx.
 
 pub mod catalogue;
+pub mod grid;
 
 use std::fmt;
 
 pub use catalogue::{Catalogue, Category};
+pub use grid::cell_deg;
 
 /// Why a domain rule refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -116,12 +118,6 @@ pub const MAX_BBOX_DEG: f64 = 2.0;
 
 /// Single pins are returned when a map view holds at most this many reports.
 pub const MAX_SINGLE_PINS: i64 = 300;
-
-/// The side of a map-grid cell, in degrees, at web-map `zoom` (0–22): about 64 screen pixels
-/// of a 256-pixel tile, so clusters do not overlap on screen.
-pub fn cell_deg(zoom: u8) -> f64 {
-    360.0 / f64::from(1u32 << zoom.min(22)) / 4.0
-}
 
 /// A CSV cell: quoted when needed (RFC 4180), and with a leading `'` on text a spreadsheet
 /// would run as a formula (CSV injection through a citizen's description).
