@@ -69,9 +69,11 @@ async fn run() {
     let (api, db, _state) = BookingService::start_with(t.platform.clone(), options).await.unwrap();
     BookingService::load_demo_catalogue(&db).await.unwrap();
     t.track(&db);
-    tokio::spawn(
-        Relay::new(db.clone(), t.platform.bus.clone()).run(Duration::from_millis(200), t.platform.shutdown.clone()),
-    );
+    // `BOOKING_BENCH_NO_RELAY=1` leaves events unpublished, to measure the relay's share.
+    if std::env::var_os("BOOKING_BENCH_NO_RELAY").is_none() {
+        let relay = Relay::new(db.clone(), t.platform.bus.clone());
+        tokio::spawn(relay.run(Duration::from_millis(200), t.platform.shutdown.clone()));
+    }
 
     let auth = StaticAuthenticator::new();
     auth.with_token(

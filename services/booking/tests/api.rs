@@ -836,8 +836,8 @@ async fn a_waitlist_offer_racing_the_same_patients_own_booking_never_leaves_them
     };
     // Five rounds on five doctors: the holder of a one-number morning cancels while the first
     // in its queue books that doctor's afternoon (same day, hospital and department: limit 1).
-    for round in 0..5 {
-        let doctor_id = doctors[round]["id"].as_str().unwrap();
+    for (round, doctor) in doctors.iter().take(5).enumerate() {
+        let doctor_id = doctor["id"].as_str().unwrap();
         let (session_id, morning) = w.session(doctor_id, VISIT, "morning", 1).await;
         let (_, afternoon) = w.session(doctor_id, VISIT, "afternoon", 1).await;
         let holder = w.citizen(100 + round);
