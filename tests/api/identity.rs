@@ -121,3 +121,45 @@ async fn city_apikey_create_prints_a_key_the_running_portal_accepts() {
     assert_eq!(v["integrator"]["scopes"][0], "air-ingest");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_internal_lookups_answer_services_that_present_the_internal_token_and_refuse_everyone_else() {
+    const INTERNAL: &str = "e2e-identity-internal-token";
+    let app = crate::harness::spawn_app_with(|s| {
+        s.internal_token = Some(city_platform::config::Secret::new(INTERNAL));
+    })
+    .await;
+    let openid = "oE2EIdentityFollower00000001";
+    let mp = code(&app, "/sandbox/wechat/_test/mp/codes", json!({"unionid": "e2e-internal"})).await;
+    let session: Value =
+        post_json(&app, "/v1/auth/miniprogram/login", None, json!({"code": mp})).await.json().await.unwrap();
+    let citizen = session["citizen"]["id"].as_str().unwrap().to_owned();
+    let token = session["token"].as_str().unwrap().to_owned();
+    // Linked to the Service Account with an OAuth code for the openid the account's pushes carry.
+    let oa = code(&app, "/sandbox/wechat/_test/oa/oauth-codes", json!({"openid": openid})).await;
+    let resp = post_json(&app, "/v1/me/links/service-account", Some(&token), json!({"code": oa})).await;
+    assert_eq!(resp.status(), 200);
+
+    let follower = format!("/v1/internal/identity/oa-followers/{openid}");
+    let contacts = format!("/v1/internal/identity/citizens/{citizen}/contacts");
+    let get = |path: String, presented: Option<&'static str>| {
+        let mut req = app.http.get(app.url(&path));
+        if let Some(t) = presented {
+            req = req.header(city_platform::auth::INTERNAL_TOKEN_HEADER, t);
+        }
+        req.send()
+    };
+    let found: Value = get(follower.clone(), Some(INTERNAL)).await.unwrap().json().await.unwrap();
+    assert_eq!(found, json!({"citizen_id": citizen}));
+    let reach: Value = get(contacts.clone(), Some(INTERNAL)).await.unwrap().json().await.unwrap();
+    assert_eq!(reach["oa_openid"], openid);
+    assert!(reach["mp_openid"].is_string() && reach["email"].is_null(), "{reach}");
+    for path in [follower, contacts] {
+        expect_problem(get(path.clone(), None).await.unwrap(), 401).await;
+        expect_problem(get(path.clone(), Some("guessed")).await.unwrap(), 401).await;
+        // A citizen's own bearer token is no internal credential.
+        let as_citizen = app.http.get(app.url(&path)).bearer_auth(&token).send().await.unwrap();
+        expect_problem(as_citizen, 401).await;
+    }
+    app.stop().await;
+}

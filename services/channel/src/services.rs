@@ -16,11 +16,11 @@ pub struct AirNow {
     pub station: String,
     /// Distance from the point, metres.
     pub distance_m: f64,
-    /// The index.
-    pub aqi: i64,
-    /// Category in words (e.g. 良).
+    /// The index; `None` when the scheme withholds it for this hour.
+    pub aqi: Option<i64>,
+    /// Category in words, Chinese and English (e.g. `轻度污染 Lightly polluted`).
     pub category: String,
-    /// Health advice.
+    /// Health advice, Chinese then English.
     pub advice: String,
 }
 
@@ -132,18 +132,43 @@ fn path_of(url: &str) -> &str {
     path.split('?').next().unwrap_or(path)
 }
 
+/// The parts of air's `GET /v1/air/nearest` answer the reply uses.
 #[derive(Deserialize)]
 struct NearestBody {
     station: NearestStation,
-    aqi: i64,
-    category: String,
-    advice: String,
+    aqi: Option<i64>,
+    category: Option<NearestCategory>,
+    advice: Option<NearestAdvice>,
 }
 
 #[derive(Deserialize)]
 struct NearestStation {
     name: String,
     distance_m: f64,
+}
+
+#[derive(Deserialize)]
+struct NearestCategory {
+    name_zh: String,
+    name_en: String,
+}
+
+#[derive(Deserialize)]
+struct NearestAdvice {
+    zh: String,
+    en: String,
+}
+
+impl From<NearestBody> for AirNow {
+    fn from(b: NearestBody) -> Self {
+        Self {
+            station: b.station.name,
+            distance_m: b.station.distance_m,
+            aqi: b.aqi,
+            category: b.category.map(|c| format!("{} {}", c.name_zh, c.name_en)).unwrap_or_default(),
+            advice: b.advice.map(|a| format!("{}\n{}", a.zh, a.en)).unwrap_or_default(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -172,13 +197,7 @@ struct BillBody {
 impl CityServices for HttpCityServices {
     async fn air_near(&self, latitude: f64, longitude: f64) -> Result<Option<AirNow>, ServiceError> {
         let url = format!("{}/v1/air/nearest?lat={latitude}&lon={longitude}&coord=gcj02", self.bases.air);
-        Ok(self.get_json::<NearestBody>(url).await?.map(|b| AirNow {
-            station: b.station.name,
-            distance_m: b.station.distance_m,
-            aqi: b.aqi,
-            category: b.category,
-            advice: b.advice,
-        }))
+        Ok(self.get_json::<NearestBody>(url).await?.map(AirNow::from))
     }
 
     async fn citizen_for_openid(&self, openid: &str) -> Result<Option<String>, ServiceError> {
@@ -258,6 +277,25 @@ impl city_notify::Contacts for HttpContacts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_air_services_nearest_answer_reads_into_the_reply_fields() {
+        let body = serde_json::json!({
+            "scheme": "cn-2026",
+            "station": {"code": "1437A", "name": "人民公园 People's Park", "district_code": "510105", "distance_m": 212.5},
+            "aqi": 119, "level": 3,
+            "category": {"level": 3, "level_zh": "三级", "name_zh": "轻度污染", "name_en": "Lightly polluted"},
+            "colour": {"hex": "#FF7E00"}, "primary_pollutants": [],
+            "advice": {"zh": "减少户外运动", "en": "Reduce outdoor exercise", "health_effect_zh": "", "health_effect_en": ""},
+            "observed_at": "2026-12-01T12:00:00+08:00", "fell_back": false, "skipped": []
+        });
+        let air = AirNow::from(serde_json::from_value::<NearestBody>(body).unwrap());
+        assert_eq!(air.aqi, Some(119));
+        assert_eq!(air.category, "轻度污染 Lightly polluted");
+        assert_eq!(air.advice, "减少户外运动\nReduce outdoor exercise");
+        let withheld = serde_json::json!({"station": {"name": "x", "distance_m": 1.0}, "aqi": null});
+        assert_eq!(AirNow::from(serde_json::from_value::<NearestBody>(withheld).unwrap()).aqi, None);
+    }
 
     #[test]
     fn errors_name_the_path_without_the_query() {

@@ -38,7 +38,7 @@ impl CityServices for FakeServices {
         Ok(Some(AirNow {
             station: "Xinhua Road".into(),
             distance_m: 1200.0,
-            aqi: 42,
+            aqi: Some(42),
             category: "优 Good".into(),
             advice: "Enjoy the outdoors.".into(),
         }))

@@ -44,14 +44,20 @@ pub fn ask_for_location() -> String {
 /// Air quality at a point.
 pub fn air(now: Option<&AirNow>) -> String {
     match now {
-        Some(a) => format!(
-            "{station}（约 {km:.1} 公里）空气质量指数 AQI {aqi}，{category}。\n{advice}",
-            station = a.station,
-            km = a.distance_m / 1000.0,
-            aqi = a.aqi,
-            category = a.category,
-            advice = a.advice
-        ),
+        Some(a) => match a.aqi {
+            Some(aqi) => format!(
+                "{station}（约 {km:.1} 公里）空气质量指数 AQI {aqi}，{category}。\n{advice}",
+                station = a.station,
+                km = a.distance_m / 1000.0,
+                category = a.category,
+                advice = a.advice
+            ),
+            None => format!(
+                "{station}（约 {km:.1} 公里）本小时暂不发布空气质量指数。The index is withheld for this hour.",
+                station = a.station,
+                km = a.distance_m / 1000.0,
+            ),
+        },
         None => "附近 20 公里内暂无最新监测数据。No station within 20 km has a fresh reading.".into(),
     }
 }
