@@ -49,7 +49,6 @@ async fn the_sandbox_message_endpoints_take_only_access_tokens_it_issued_to_the_
         async move { http.post(path).json(&body).send().await.unwrap().json::<Value>().await.unwrap() }
     };
     let token_of = |appid: String, secret: String| {
-        let post = post.clone();
         let base = base.clone();
         async move {
             let answer = post(
