@@ -141,6 +141,13 @@ async fn main() {
         let secs = started.elapsed().as_secs_f64();
         assert!(statuses.iter().all(|s| *s == 204), "{statuses:?}");
         println!("notifications ({round}): {orders} in {secs:.2} s = {:.0}/s", orders as f64 / secs);
+        // Postings run after the answer; say when the billers had them all.
+        let pending = "SELECT CAST(COUNT(*) AS BIGINT) FROM orders WHERE posting_state = 'pending'";
+        while sqlx::query_as::<_, (i64,)>(pending).fetch_one(&state.db.pool).await.unwrap().0 > 0 {
+            assert!(started.elapsed().as_secs() < 60, "postings never finished");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        println!("  every posting done {:.2} s after the round began", started.elapsed().as_secs_f64());
     }
     t.cleanup().await;
 }

@@ -7,11 +7,11 @@
 //! answers each caller once the commit is durable. Under light load a batch is one payment, so
 //! nothing waits for company.
 //!
-//! Exactly-once does not rest on the batching: each payment is still the conditional update in
-//! `store::apply_paid_on`, so two copies of one notification in one batch (or in two replicas'
-//! batches) change the order once. A batch that fails as a whole (a unique key, a deadlock
-//! between replicas) is rolled back and retried one payment per transaction, so one bad
-//! payment never fails the others.
+//! Exactly-once does not rest on the batching: each payment is still the conditional update
+//! in `store::apply_paid_on` (one statement on PostgreSQL: `apply_paid_pg`), so two copies of
+//! one notification in one batch (or in two replicas' batches) change the order once. A batch
+//! that fails as a whole (a unique key, a deadlock between replicas) is rolled back and retried
+//! one payment per transaction, so one bad payment never fails the others.
 //!
 //! SQLite gets one lane (it has one writer anyway); PostgreSQL a few, chosen by the order
 //! number, so copies of one notification always meet in the same lane rather than waiting on
@@ -26,6 +26,8 @@ use city_platform::Db;
 use city_wechat::pay_client::Transaction;
 use tokio::sync::{mpsc, oneshot, Notify};
 
+use crate::store::{self, OrderRow};
+
 /// Most payments one write transaction takes.
 const MAX_BATCH: usize = 64;
 
@@ -33,6 +35,8 @@ const MAX_BATCH: usize = 64;
 const POSTGRES_LANES: usize = 4;
 
 struct Job {
+    /// The order as read before queueing (its unchanging fields build the events).
+    order: OrderRow,
     transaction: Transaction,
     reply: oneshot::Sender<Result<bool, sqlx::Error>>,
 }
@@ -61,12 +65,12 @@ impl Applier {
 
     /// Applies one paid transaction; true when this call changed the order (false: applied
     /// before). Returns after the commit.
-    pub async fn apply(&self, transaction: Transaction) -> Result<bool, sqlx::Error> {
+    pub async fn apply(&self, order: OrderRow, transaction: Transaction) -> Result<bool, sqlx::Error> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         transaction.out_trade_no.hash(&mut hasher);
         let lane = &self.lanes[(hasher.finish() % self.lanes.len() as u64) as usize];
         let (reply, answer) = oneshot::channel();
-        lane.send(Job { transaction, reply }).await.map_err(|_| sqlx::Error::PoolClosed)?;
+        lane.send(Job { order, transaction, reply }).await.map_err(|_| sqlx::Error::PoolClosed)?;
         answer.await.map_err(|_| sqlx::Error::PoolClosed)?
     }
 }
@@ -120,7 +124,11 @@ async fn apply_batch(db: &Db, batch: &[Job]) -> Result<Vec<bool>, sqlx::Error> {
     let at = now_ms();
     let mut applied = Vec::with_capacity(batch.len());
     for job in batch {
-        applied.push(crate::store::apply_paid_on(&mut tx, &job.transaction, at).await?);
+        let done = match db.backend {
+            Backend::Sqlite => store::apply_paid_on(&mut tx, &job.transaction, at).await?,
+            Backend::Postgres => store::apply_paid_pg(&mut tx, &job.order, &job.transaction, at).await?,
+        };
+        applied.push(done);
     }
     tx.commit().await?;
     Ok(applied)

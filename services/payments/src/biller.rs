@@ -94,31 +94,36 @@ impl SimulatedBiller {
 
     /// Books accepted postings once each (by order number), topping up prepaid balances.
     async fn book(&self, postings: &[&PostingRequest]) -> Result<(), sqlx::Error> {
-        let mut tx = self.db.begin_write().await?;
         let at = city_platform::time::now_ms();
+        let values: Vec<String> = (0..postings.len())
+            .map(|i| format!("(${}, ${}, ${}, ${}, $1)", i * 4 + 2, i * 4 + 3, i * 4 + 4, i * 4 + 5))
+            .collect();
+        let sql = format!(
+            "INSERT INTO sim_postings (out_trade_no, biller_id, account_no, amount_fen, posted_at_ms) VALUES {}
+             ON CONFLICT (out_trade_no) DO NOTHING RETURNING out_trade_no",
+            values.join(", ")
+        );
+        let mut insert = sqlx::query_as::<_, (String,)>(&sql).bind(at);
         for p in postings {
-            let inserted = sqlx::query(
-                "INSERT INTO sim_postings (out_trade_no, biller_id, account_no, amount_fen, posted_at_ms)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (out_trade_no) DO NOTHING",
+            insert = insert.bind(&p.out_trade_no).bind(&p.biller_id).bind(&p.account_no).bind(p.amount_fen);
+        }
+        let mut tx = self.db.begin_write().await?;
+        // Only postings booked now (not repeats of earlier ones) add to a prepaid balance.
+        let new: std::collections::HashSet<String> =
+            insert.fetch_all(&mut *tx).await?.into_iter().map(|r| r.0).collect();
+        let mut topups: std::collections::BTreeMap<(&str, &str), i64> = std::collections::BTreeMap::new();
+        for p in postings.iter().filter(|p| p.topup && new.contains(&p.out_trade_no)) {
+            *topups.entry((p.biller_id.as_str(), p.account_no.as_str())).or_default() += p.amount_fen;
+        }
+        for ((biller_id, account_no), fen) in topups {
+            sqlx::query(
+                "UPDATE sim_accounts SET balance_fen = balance_fen + $1 WHERE biller_id = $2 AND account_no = $3",
             )
-            .bind(&p.out_trade_no)
-            .bind(&p.biller_id)
-            .bind(&p.account_no)
-            .bind(p.amount_fen)
-            .bind(at)
+            .bind(fen)
+            .bind(biller_id)
+            .bind(account_no)
             .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 1 && p.topup {
-                sqlx::query(
-                    "UPDATE sim_accounts SET balance_fen = balance_fen + $1 WHERE biller_id = $2 AND account_no = $3",
-                )
-                .bind(p.amount_fen)
-                .bind(&p.biller_id)
-                .bind(&p.account_no)
-                .execute(&mut *tx)
-                .await?;
-            }
+            .await?;
         }
         tx.commit().await
     }
@@ -166,13 +171,22 @@ impl Biller for SimulatedBiller {
     /// One write transaction for the whole batch, like a biller taking a posting file.
     async fn post_payments(&self, postings: &[PostingRequest]) -> Vec<PostingOutcome> {
         let mut outcomes = Vec::with_capacity(postings.len());
+        // A batch often pays one account many times (top-ups): look each account up once.
+        let mut modes: std::collections::HashMap<(&str, &str), Result<Option<(String,)>, String>> =
+            std::collections::HashMap::new();
         for p in postings {
-            let mode: Result<Option<(String,)>, sqlx::Error> =
-                sqlx::query_as("SELECT posting_mode FROM sim_accounts WHERE biller_id = $1 AND account_no = $2")
-                    .bind(&p.biller_id)
-                    .bind(&p.account_no)
-                    .fetch_optional(&self.db.pool)
-                    .await;
+            let key = (p.biller_id.as_str(), p.account_no.as_str());
+            if !modes.contains_key(&key) {
+                let found =
+                    sqlx::query_as("SELECT posting_mode FROM sim_accounts WHERE biller_id = $1 AND account_no = $2")
+                        .bind(&p.biller_id)
+                        .bind(&p.account_no)
+                        .fetch_optional(&self.db.pool)
+                        .await
+                        .map_err(|e| e.to_string());
+                modes.insert(key, found);
+            }
+            let mode = modes[&key].clone();
             // Fines go to the traffic police system, which has no accounts here and always accepts.
             let outcome = match mode {
                 Err(err) => Some(PostingOutcome::Retry(format!("biller store: {err}"))),

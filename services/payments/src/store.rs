@@ -334,25 +334,54 @@ pub async fn apply_transaction(state: &PaymentsState, tx_info: &Transaction) -> 
     }
     // A read first: repeats (the usual case for WeChat's retries) and bad notifications are
     // answered without the writer. The conditional update in `apply_paid_on` stays the guard.
-    let seen: Option<(String, Option<String>, i64)> =
-        sqlx::query_as("SELECT state, transaction_id, amount_fen FROM orders WHERE out_trade_no = $1")
-            .bind(&tx_info.out_trade_no)
-            .fetch_optional(&state.db.pool)
-            .await?;
-    let (seen_state, seen_transaction, seen_amount) = seen.ok_or(ApplyError::UnknownOrder)?;
-    if tx_info.amount.total != seen_amount {
+    let mut conn = state.db.pool.acquire().await?;
+    let order = order_by_no(&mut conn, &tx_info.out_trade_no).await?.ok_or(ApplyError::UnknownOrder)?;
+    drop(conn);
+    if tx_info.amount.total != order.amount_fen {
         return Err(ApplyError::AmountMismatch);
     }
     if tx_info.trade_state != "SUCCESS" || tx_info.transaction_id.is_none() {
         return Ok(false);
     }
-    if seen_state == "paid" {
-        if seen_transaction != tx_info.transaction_id {
+    if order.state == "paid" {
+        if order.transaction_id != tx_info.transaction_id {
             tracing::error!(out_trade_no = %tx_info.out_trade_no, "a second transaction paid the same order; refund it by hand");
         }
         return Ok(false);
     }
-    Ok(state.applier.apply(tx_info.clone()).await?)
+    Ok(state.applier.apply(order, tx_info.clone()).await?)
+}
+
+/// When WeChat says the order was paid (else now).
+fn paid_at(tx_info: &Transaction, at: i64) -> i64 {
+    tx_info
+        .success_time
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map_or(at, |t| t.timestamp_millis())
+}
+
+/// The two events a payment raises: `payments.paid` and the citizen's notification. Built from
+/// the order's fields that never change after creation, so the pre-read copy serves.
+fn paid_events(order: &OrderRow, transaction_id: &str) -> [(&'static str, serde_json::Value); 2] {
+    let yuan = city_wechat::pay_client::fen_to_yuan(order.amount_fen);
+    [
+        (
+            "payments.paid",
+            json!({ "order_id": order.id, "citizen_id": order.citizen_id, "item_kind": order.item_kind, "item_id": order.item_id,
+                     "out_trade_no": order.out_trade_no, "amount_fen": order.amount_fen, "transaction_id": transaction_id }),
+        ),
+        (
+            "notify.requested",
+            json!({
+                "notification_id": format!("payments:{}:paid", order.id), "citizen_id": order.citizen_id, "kind": "payments.paid",
+                "title_zh": "缴费成功", "title_en": "Payment received",
+                "body_zh": format!("{} 已支付 {yuan} 元", order.description),
+                "body_en": format!("{}: {yuan} yuan paid", order.description),
+                "data": { "order_id": order.id }, "channels": ["miniprogram", "oa_template"],
+            }),
+        ),
+    ]
 }
 
 /// The write half of applying a paid transaction, inside the caller's transaction (one of a
@@ -368,11 +397,6 @@ pub(crate) async fn apply_paid_on(
     if tx_info.trade_state != "SUCCESS" {
         return Ok(false);
     }
-    let paid_at = tx_info
-        .success_time
-        .as_deref()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map_or(at, |t| t.timestamp_millis());
     // Booking fees are not posted anywhere: booking learns of the payment from payments.paid.
     let row = sqlx::query(&format!(
         "UPDATE orders SET state = 'paid', transaction_id = $1, paid_at_ms = $2,
@@ -382,7 +406,7 @@ pub(crate) async fn apply_paid_on(
          RETURNING {ORDER_COLUMNS}"
     ))
     .bind(transaction_id)
-    .bind(paid_at)
+    .bind(paid_at(tx_info, at))
     .bind(at)
     .bind(&tx_info.out_trade_no)
     .bind(tx_info.amount.total)
@@ -401,26 +425,72 @@ pub(crate) async fn apply_paid_on(
     }
     let payable = domain::payable_account(&order.item_kind, &order.biller_id);
     ledger(conn, &order.id, "payment", &[("wechat_clearing", order.amount_fen), (&payable, -order.amount_fen)]).await?;
-    outbox::enqueue(
-        conn,
-        "payments.paid",
-        &json!({ "order_id": order.id, "citizen_id": order.citizen_id, "item_kind": order.item_kind, "item_id": order.item_id,
-                 "out_trade_no": order.out_trade_no, "amount_fen": order.amount_fen, "transaction_id": transaction_id }),
-    )
-    .await?;
-    outbox::enqueue(
-        conn,
-        "notify.requested",
-        &json!({
-            "notification_id": format!("payments:{}:paid", order.id), "citizen_id": order.citizen_id, "kind": "payments.paid",
-            "title_zh": "缴费成功", "title_en": "Payment received",
-            "body_zh": format!("{} 已支付 {} 元", order.description, city_wechat::pay_client::fen_to_yuan(order.amount_fen)),
-            "body_en": format!("{}: {} yuan paid", order.description, city_wechat::pay_client::fen_to_yuan(order.amount_fen)),
-            "data": { "order_id": order.id }, "channels": ["miniprogram", "oa_template"],
-        }),
-    )
-    .await?;
+    for (topic, payload) in paid_events(&order, transaction_id) {
+        outbox::enqueue(conn, topic, &payload).await?;
+    }
     Ok(true)
+}
+
+/// PostgreSQL's form of [`apply_paid_on`]: the same writes as one statement (data-modifying
+/// CTEs all hang off the conditional update, so nothing is written unless it changed the
+/// order), because there each statement is a round trip and a payment would otherwise cost
+/// five. `order` is the pre-read copy; only its unchanging fields are used. The outbox rows
+/// are written as `outbox::enqueue` writes them.
+pub(crate) async fn apply_paid_pg(
+    conn: &mut AnyConnection,
+    order: &OrderRow,
+    tx_info: &Transaction,
+    at: i64,
+) -> Result<bool, sqlx::Error> {
+    let Some(transaction_id) = tx_info.transaction_id.as_deref() else { return Ok(false) };
+    if tx_info.trade_state != "SUCCESS" {
+        return Ok(false);
+    }
+    let [(paid_topic, paid_payload), (notify_topic, notify_payload)] = paid_events(order, transaction_id);
+    let row = sqlx::query(
+        "WITH paid AS (
+            UPDATE orders SET state = 'paid', transaction_id = $1, paid_at_ms = $2,
+                posting_state = CASE WHEN item_kind = 'booking' THEN 'none' ELSE 'pending' END,
+                next_posting_at_ms = $3, updated_at_ms = $3
+            WHERE out_trade_no = $4 AND state IN ('pending', 'closed') AND amount_fen = $5
+            RETURNING id, item_kind, item_id, amount_fen
+         ), bill AS (
+            UPDATE bills SET status = 'paid' WHERE id IN (SELECT item_id FROM paid WHERE item_kind = 'bill') RETURNING id
+         ), fine AS (
+            UPDATE fines SET status = 'paid' WHERE id IN (SELECT item_id FROM paid WHERE item_kind = 'fine') RETURNING id
+         ), fee AS (
+            UPDATE booking_fees SET status = 'paid' WHERE booking_id IN (SELECT item_id FROM paid WHERE item_kind = 'booking')
+            RETURNING booking_id
+         ), legs AS (
+            INSERT INTO ledger (id, order_id, entry_key, account, amount_fen, at_ms)
+            SELECT $6, id, 'payment', 'wechat_clearing', amount_fen, $3 FROM paid
+            UNION ALL SELECT $7, id, 'payment', $8, -amount_fen, $3 FROM paid
+            ON CONFLICT (order_id, entry_key, account) DO NOTHING
+            RETURNING id
+         ), events AS (
+            INSERT INTO platform_outbox (id, topic, payload, created_at)
+            SELECT $9, $10, $11, $3 FROM paid UNION ALL SELECT $12, $13, $14, $3 FROM paid
+            RETURNING id
+         )
+         SELECT id FROM paid",
+    )
+    .bind(transaction_id)
+    .bind(paid_at(tx_info, at))
+    .bind(at)
+    .bind(&tx_info.out_trade_no)
+    .bind(tx_info.amount.total)
+    .bind(new_id())
+    .bind(new_id())
+    .bind(domain::payable_account(&order.item_kind, &order.biller_id))
+    .bind(new_id())
+    .bind(paid_topic)
+    .bind(paid_payload.to_string())
+    .bind(new_id())
+    .bind(notify_topic)
+    .bind(notify_payload.to_string())
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.is_some())
 }
 
 /// Writes one balanced ledger movement in one statement; a repeat of the same (order, entry)
@@ -487,17 +557,31 @@ pub async fn run_postings(state: &PaymentsState) -> Result<usize, sqlx::Error> {
         let at = now_ms();
         let wait = i64::try_from(state.platform.settings.payments.posting_retry_secs).unwrap_or(30) * 1000;
         let mut rejected = Vec::new();
+        let posted: Vec<&str> = orders
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| **o == PostingOutcome::Posted)
+            .map(|(order, _)| order.id.as_str())
+            .collect();
         let mut tx = state.db.begin_write().await?;
+        if !posted.is_empty() {
+            // One statement for every posted order of the batch.
+            let list: Vec<String> = (0..posted.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "UPDATE orders SET posting_state = 'posted', posted_at_ms = $1, updated_at_ms = $1
+                 WHERE posting_state = 'pending' AND id IN ({})",
+                list.join(", ")
+            );
+            let mut update = sqlx::query(&sql).bind(at);
+            for id in &posted {
+                update = update.bind(*id);
+            }
+            update.execute(&mut *tx).await?;
+            done += posted.len();
+        }
         for (order, outcome) in orders.iter().zip(&outcomes) {
             match outcome {
-                PostingOutcome::Posted => {
-                    sqlx::query("UPDATE orders SET posting_state = 'posted', posted_at_ms = $1, updated_at_ms = $1 WHERE id = $2 AND posting_state = 'pending'")
-                        .bind(at)
-                        .bind(&order.id)
-                        .execute(&mut *tx)
-                        .await?;
-                    done += 1;
-                }
+                PostingOutcome::Posted => {}
                 PostingOutcome::Retry(reason) => {
                     tracing::warn!(out_trade_no = %order.out_trade_no, %reason, "posting will be retried");
                     sqlx::query("UPDATE orders SET posting_attempts = posting_attempts + 1, next_posting_at_ms = $1 WHERE id = $2 AND posting_state = 'pending'")
