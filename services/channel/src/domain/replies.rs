@@ -83,7 +83,7 @@ pub fn unpaid(bills: &[Bill]) -> String {
     for b in bills.iter().take(10) {
         out.push_str(&format!("· {} ¥{}", b.description, yuan(b.amount_fen)));
         if let Some(due) = &b.due_date {
-            out.push_str(&format!("（{due} 前 due {due}）"));
+            out.push_str(&format!(" · 截止 due {due}"));
         }
         out.push('\n');
     }
@@ -147,6 +147,6 @@ mod tests {
         let text =
             unpaid(&[bill("违章停车 Parking", 20_000, Some("2026-12-15")), bill("挂号费 Registration", 1_500, None)]);
         assert!(text.contains("共 215.00 元"), "{text}");
-        assert!(text.contains("违章停车 Parking ¥200.00（2026-12-15 前 due 2026-12-15）"), "{text}");
+        assert!(text.contains("违章停车 Parking ¥200.00 · 截止 due 2026-12-15\n"), "{text}");
     }
 }
