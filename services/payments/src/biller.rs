@@ -176,17 +176,20 @@ impl Biller for SimulatedBiller {
             std::collections::HashMap::new();
         for p in postings {
             let key = (p.biller_id.as_str(), p.account_no.as_str());
-            if !modes.contains_key(&key) {
-                let found =
-                    sqlx::query_as("SELECT posting_mode FROM sim_accounts WHERE biller_id = $1 AND account_no = $2")
-                        .bind(&p.biller_id)
-                        .bind(&p.account_no)
-                        .fetch_optional(&self.db.pool)
-                        .await
-                        .map_err(|e| e.to_string());
-                modes.insert(key, found);
-            }
-            let mode = modes[&key].clone();
+            let mode = match modes.entry(key) {
+                std::collections::hash_map::Entry::Occupied(known) => known.get().clone(),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    let found = sqlx::query_as(
+                        "SELECT posting_mode FROM sim_accounts WHERE biller_id = $1 AND account_no = $2",
+                    )
+                    .bind(&p.biller_id)
+                    .bind(&p.account_no)
+                    .fetch_optional(&self.db.pool)
+                    .await
+                    .map_err(|e| e.to_string());
+                    slot.insert(found).clone()
+                }
+            };
             // Fines go to the traffic police system, which has no accounts here and always accepts.
             let outcome = match mode {
                 Err(err) => Some(PostingOutcome::Retry(format!("biller store: {err}"))),
