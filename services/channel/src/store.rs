@@ -5,42 +5,50 @@ use sqlx::Row;
 
 use crate::domain::followers::{FollowerChange, Subscription};
 
-/// Writes a batch of follower changes in one transaction: one upsert per follower, fields the
-/// change leaves `None` keep their stored value.
+/// Writes a batch of follower changes in one transaction: one upsert per follower; what the
+/// change does not say keeps its stored value.
+///
+/// Every parameter is bound with a value and a flag says whether it applies, never as NULL:
+/// through the Any driver, once a connection has prepared the statement with a NULL in a slot,
+/// PostgreSQL refuses a real value there on its next use ("incorrect binary data format in bind
+/// parameter"), and batches mix followers with and without a location.
 pub async fn apply_follower_changes(db: &Db, changes: &[FollowerChange]) -> Result<(), sqlx::Error> {
     let mut tx = db.begin_write().await?;
     for c in changes {
-        let (subscribed, subscribed_at, unsubscribed_at) = match c.subscription {
-            Some(Subscription::Followed(at)) => (Some(true), Some(at), None),
-            Some(Subscription::Left(at)) => (Some(false), None, Some(at)),
-            None => (None, None, None),
+        // 0: no follow or unfollow in the batch; 1: followed; 2: left.
+        let (subscription, subscription_at) = match c.subscription {
+            None => (0_i64, 0_i64),
+            Some(Subscription::Followed(at)) => (1, at),
+            Some(Subscription::Left(at)) => (2, at),
         };
-        let (latitude, longitude, located_at) = match c.location {
-            Some((lat, lon, at)) => (Some(lat), Some(lon), Some(at)),
-            None => (None, None, None),
+        let (located, (latitude, longitude, located_at)) = match c.location {
+            Some(l) => (true, l),
+            None => (false, (0.0, 0.0, 0)),
         };
         sqlx::query(
             "INSERT INTO wechat_followers (openid, subscribed, subscribed_at, unsubscribed_at, last_interaction_at, \
-             latitude, longitude, located_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             latitude, longitude, located_at) VALUES ($1, $2, CASE WHEN $3 = 1 THEN $4 END, CASE WHEN $3 = 2 THEN $4 END, \
+             $5, CASE WHEN $7 THEN $8 END, CASE WHEN $7 THEN $9 END, CASE WHEN $7 THEN $10 END) \
              ON CONFLICT (openid) DO UPDATE SET \
-             subscribed = COALESCE($9, wechat_followers.subscribed), \
-             subscribed_at = COALESCE($3, wechat_followers.subscribed_at), \
-             unsubscribed_at = COALESCE($4, wechat_followers.unsubscribed_at), \
-             last_interaction_at = COALESCE($10, wechat_followers.last_interaction_at), \
-             latitude = COALESCE($6, wechat_followers.latitude), \
-             longitude = COALESCE($7, wechat_followers.longitude), \
-             located_at = COALESCE($8, wechat_followers.located_at)",
+             subscribed = CASE WHEN $3 = 0 THEN wechat_followers.subscribed ELSE $3 = 1 END, \
+             subscribed_at = CASE WHEN $3 = 1 THEN $4 ELSE wechat_followers.subscribed_at END, \
+             unsubscribed_at = CASE WHEN $3 = 2 THEN $4 ELSE wechat_followers.unsubscribed_at END, \
+             last_interaction_at = CASE WHEN $6 THEN $5 ELSE wechat_followers.last_interaction_at END, \
+             latitude = CASE WHEN $7 THEN $8 ELSE wechat_followers.latitude END, \
+             longitude = CASE WHEN $7 THEN $9 ELSE wechat_followers.longitude END, \
+             located_at = CASE WHEN $7 THEN $10 ELSE wechat_followers.located_at END",
         )
         .bind(&c.openid)
         .bind(c.follows_when_new())
-        .bind(subscribed_at)
-        .bind(unsubscribed_at)
+        .bind(subscription)
+        .bind(subscription_at)
+        // A follower first seen leaving has no interaction: 0 keeps the window shut.
         .bind(c.last_interaction_at.unwrap_or(0))
+        .bind(c.last_interaction_at.is_some())
+        .bind(located)
         .bind(latitude)
         .bind(longitude)
         .bind(located_at)
-        .bind(subscribed)
-        .bind(c.last_interaction_at)
         .execute(&mut *tx)
         .await?;
     }

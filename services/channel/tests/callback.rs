@@ -136,13 +136,17 @@ fn text(content: &str, msg_id: u64) -> PushMessage {
 impl Harness {
     /// Posts `msg` in safe mode, as WeChat would; returns (status, body).
     async fn post_safe(&self, msg: &PushMessage) -> (u16, String) {
+        self.post_safe_to(&self.client, msg).await
+    }
+
+    /// [`Harness::post_safe`] to another replica's callback.
+    async fn post_safe_to(&self, client: &TestClient<Route>, msg: &PushMessage) -> (u16, String) {
         let ts = (now_ms() / 1000).to_string();
         let nonce = "1320562132";
         let encrypt = self.crypt.encrypt(&msg.to_xml()).unwrap();
         let sig = msg_signature(self.crypt.token(), &ts, nonce, &encrypt);
         let body = EncryptedEnvelope { to_user_name: Some(GH.into()), encrypt }.to_xml();
-        let resp = self
-            .client
+        let resp = client
             .post("/wechat/callback")
             .query("signature", &url_signature(self.crypt.token(), &ts, nonce))
             .query("timestamp", &ts)
@@ -397,5 +401,50 @@ async fn a_slow_service_gets_success_in_time_and_the_answer_follows_as_a_custome
         assert!(Instant::now() < deadline, "no customer-service message");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    h.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn two_replicas_receiving_the_same_push_act_on_it_once() {
+    let h = harness().await;
+    // The second replica: its own Platform (its own Redis connection when distributed) over the
+    // same store. Embedded there is one process by design, so it shares that process's cache.
+    let platform = match &h.t.settings.redis_url {
+        Some(_) => city_platform::Platform::build(h.t.settings.clone(), "replica-2", h.t.platform.shutdown.clone())
+            .await
+            .unwrap(),
+        None => h.t.platform.clone(),
+    };
+    let deps = ChannelDeps {
+        services: h.services.clone(),
+        messages: h.sent.clone(),
+        reply_budget: Duration::from_millis(1500),
+        mp_messages: h.sent.clone(),
+        contacts: Arc::new(NoContacts),
+        notify: city_notify::NotifySettings::from_settings(&h.t.settings),
+    };
+    let (_api, route, _db) = ChannelService::start_with(platform, deps).await.unwrap();
+    let second = Arc::new(TestClient::new(route));
+
+    // A sent location is answered from the air service: one lookup however many deliveries.
+    let msg = push(
+        PushKind::Location { latitude: 30.65, longitude: 104.06, scale: 15, label: "天府广场".into() },
+        now_ms() / 1000,
+        Some(5150),
+    );
+    let h = Arc::new(h);
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let (h, second, msg) = (h.clone(), second.clone(), msg.clone());
+        tasks.push(tokio::spawn(async move {
+            let replica = if i % 2 == 0 { &h.client } else { &*second };
+            h.post_safe_to(replica, &msg).await.0
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    assert_eq!(h.services.air_asked.lock().len(), 1, "one effect across both replicas");
+    let h = Arc::into_inner(h).unwrap();
     h.t.cleanup().await;
 }
