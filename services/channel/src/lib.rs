@@ -5,12 +5,16 @@
 //! Entry points: [`ChannelService::start`] opens the store and returns the API and the plain
 //! routes that are not JSON (the XML callback at `/wechat/callback`).
 //!
-//! Layout: [`callback`] (verification, safe mode, dedupe, the 5-second budget), [`domain`] (menu
-//! limits, FAQ, reply texts; pure), [`services`] (the other services, behind a trait),
-//! [`store`] (this service's tables).
+//! Layout: [`callback`] (verification, safe mode, the 5-second budget), [`claim`] (retries
+//! recognised in the shared cache), [`followers`] (follower state written in batches off the
+//! reply path), [`domain`] (menu limits, FAQ, reply texts, folding follower facts; pure),
+//! [`services`] (the other services over their internal APIs, behind a trait), [`store`] (this
+//! service's tables). How to try each menu key by hand: `services/channel/README.md`.
 //!
-//! Invariants: this service reads no other service's tables; it asks them over HTTP. A push is
-//! acted on at most once per dedupe key, whatever the number of replicas or retries.
+//! Invariants: this service reads no other service's tables; it asks them over HTTP with the
+//! internal token. A push is acted on at most once per dedupe key, whatever the number of
+//! replicas or retries (the cache claim; and what a push writes is idempotent besides). No
+//! database write waits on the reply path except keeping a conversation for staff.
 
 mod api;
 pub mod callback;
