@@ -57,7 +57,11 @@ fn main() {
 async fn run() {
     let t = test_platform_with(|s| {
         s.rate_limit.enabled = false;
-        s.db_max_connections = 16;
+        // The pool size is the portal's default (10) unless `BOOKING_BENCH_POOL` says otherwise
+        // (what `CITY_DB_MAX_CONNECTIONS` sets when deployed).
+        if let Some(n) = std::env::var("BOOKING_BENCH_POOL").ok().and_then(|n| n.parse().ok()) {
+            s.db_max_connections = n;
+        }
     })
     .await;
     let backend = if t.settings.database_url.is_some() { "postgres+redis" } else { "sqlite" };
