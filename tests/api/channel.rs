@@ -178,6 +178,20 @@ async fn book_a_slot(app: &TestApp, token: &str) -> (Value, Value) {
     (doctor, appointment)
 }
 
+/// The one template message the sandbox recorded for `openid`, waiting for the notifier's pass.
+async fn sent_template(app: &TestApp, openid: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (_, sent) = app.get_json(&format!("/sandbox/wechat/_test/messages?touser={openid}&kind=template")).await;
+        if let Some(first) = sent.as_array().and_then(|s| s.first()) {
+            assert_eq!(sent.as_array().unwrap().len(), 1, "sent once: {sent}");
+            return first.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no template message to {openid}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// An air-ingest key from `city apikey create`, run against this test's stores.
 fn ingest_key(app: &TestApp) -> String {
     let s = &app.settings;
@@ -248,6 +262,10 @@ async fn menu_clicks_answer_from_booking_payments_and_air_and_a_stranger_is_invi
     }
     assert!(next.contains(appointment["patient_name_masked"].as_str().unwrap()), "{next}");
     assert!(next.contains("(Beijing time)"), "{next}");
+    // Booking also asked for a notification: identity's contacts lookup gives the follower's
+    // openid, and the Service Account template message reaches them once.
+    let template = sent_template(&app, FOLLOWER).await;
+    assert!(template["body"].to_string().contains(doctor["name"].as_str().unwrap()), "{template}");
 
     // A utility account bound; its unpaid bill is listed with its amount.
     let body = json!({ "biller_id": "cd-power", "account_no": "3100123456", "label": "home" });
