@@ -1,13 +1,21 @@
-//! Nearest-station lookups with 10 000 stations, and readings ingested per second in batches.
+//! Nearest-station lookups with 10 000 stations, and readings ingested per second in batches,
+//! through real HTTP over loopback TCP.
 //!
 //! `cargo bench -p city-air --bench air` (embedded SQLite and in-process cache), or with
-//! `CITY_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test` (and optionally
-//! `CITY_TEST_REDIS_URL=redis://127.0.0.1:6379`) for PostgreSQL. Prints:
+//! `CITY_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test` and
+//! `CITY_TEST_REDIS_URL=redis://127.0.0.1:6379` for PostgreSQL + Redis. Prints:
 //! 1. the in-memory index alone: lookups/s on one thread and p50/p99 per lookup;
 //! 2. ingestion through `POST /v1/air/readings` (JSON, 5 000 rows a request, one transaction each):
-//!    readings/s, sequentially and with 4 feeds at once;
-//! 3. `GET /v1/air/nearest` through the real edge middleware in-process (no TCP), 32 clients:
-//!    requests/s and p50/p99, every station having a fresh hour.
+//!    readings/s, one feed and four feeds at once;
+//! 3. `GET /v1/air/nearest` from GCJ-02 pins: requests/s and p50/p99 from `AIR_BENCH_CLIENTS` (32) keep-alive
+//!    connections, first over 20 000 distinct points (cold: answers computed from the store),
+//!    then for `AIR_BENCH_SECS` (5) seconds after a second of warm-up (answers cached).
+//!
+//! The server is the air API behind `edge::stack`, the middleware every request crosses (CORS,
+//! request id, span, metrics, body limit, rate limit, idempotency), served by poem on a 127.0.0.1
+//! port with its own two-thread runtime; the client is reqwest on one thread. Both share this
+//! machine's cores. The rate limiter counts every request (in the cache: Redis when configured) under
+//! limits too high to trigger; `AIR_BENCH_RATE_LIMIT=off` leaves it out, as `city serve --only air` does.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,11 +23,14 @@ use std::time::{Duration, Instant};
 use city_air::engine::{hour_floor, AirState, HOUR_MS};
 use city_air::index::{generate_stations, StationIndex};
 use city_air::{store, AirApi, MIGRATOR, NAME};
-use city_platform::auth::Integrator;
+use city_platform::auth::{Integrator, SharedAuthenticator};
 use city_platform::coords::LatLon;
+use city_platform::edge::RateLimiter;
+use city_platform::idempotency::{Idempotency, SqlIdempotencyStore};
 use city_platform::testing::{test_platform_with, StaticAuthenticator};
 use city_platform::time::{from_ms, now_ms, rfc3339};
 use city_platform::Db;
+use poem::EndpointExt;
 use serde_json::{json, Value};
 
 const STATIONS: usize = 10_000;
@@ -27,16 +38,33 @@ const STATIONS: usize = 10_000;
 const AREA: (f64, f64, f64, f64) = (30.30, 103.60, 31.00, 104.50);
 const INDEX_LOOKUPS: usize = 200_000;
 const ROWS_PER_REQUEST: usize = 5_000;
-const NEAREST_REQUESTS: usize = 20_000;
-const CLIENTS: usize = 32;
+const COLD_REQUESTS: usize = 20_000;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    rt.block_on(run());
+    index_alone();
+    let clients: usize = env_or("AIR_BENCH_CLIENTS", 32);
+    let secs: u64 = env_or("AIR_BENCH_SECS", 5);
+    let rate_limit = std::env::var("AIR_BENCH_RATE_LIMIT").map_or(true, |v| v != "off");
+
+    // The server's runtime: two workers, as `city` gets on this machine.
+    let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (base, backend, state, cleanup) = server_rt.block_on(serve(rate_limit));
+    // The load generator: one thread, like the gateway's load harness.
+    let client_rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    client_rt.block_on(drive(&base, backend, &state, clients, secs, rate_limit));
+    server_rt.block_on(cleanup.cleanup());
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+    sorted.get(((sorted.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or_default()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
 }
 
 fn index_alone() {
@@ -61,17 +89,23 @@ fn index_alone() {
     );
 }
 
-async fn run() {
-    index_alone();
-
+/// Starts the air API on a loopback port; returns its base URL, the backend's name, the state and the platform guard.
+async fn serve(rate_limit: bool) -> (String, &'static str, Arc<AirState>, city_platform::testing::TestPlatform) {
     let t = test_platform_with(|s| {
-        s.rate_limit.enabled = false;
+        s.rate_limit.per_ip = u64::MAX / 2;
+        s.rate_limit.per_identity = u64::MAX / 2;
         s.seed_demo_data = false;
         s.db_max_connections = 16;
+        s.log = "warn".into();
     })
     .await;
-    let backend = if t.settings.database_url.is_some() { "postgres" } else { "sqlite" };
+    let backend = match (&t.settings.database_url, &t.settings.redis_url) {
+        (Some(_), Some(_)) => "postgres+redis",
+        (Some(_), None) => "postgres",
+        _ => "sqlite",
+    };
     let db = Db::open(&t.platform.settings, NAME, &MIGRATOR).await.unwrap();
+    t.track(&db);
     let state = Arc::new(AirState::new(db.clone(), t.platform.clone()));
 
     // Stations straight into the store (not what is measured).
@@ -97,16 +131,45 @@ async fn run() {
 
     let auth = StaticAuthenticator::new();
     auth.with_key("feed", Integrator { key_id: "k".into(), name: "bench".into(), scopes: vec!["air-ingest".into()] });
-    let client = Arc::new(t.client(AirApi::new(state.clone()), &db, auth));
+    let auth: SharedAuthenticator = auth;
+    let service = poem_openapi::OpenApiService::new(AirApi::new(state.clone()), "bench", "0");
+    let route = poem::Route::new().nest("/", service).data(auth).boxed();
+    let idem = Idempotency {
+        store: Arc::new(SqlIdempotencyStore::new(db.clone())),
+        ttl: Duration::from_secs(3600),
+        trusted_proxies: Arc::from(Vec::new()),
+    };
+    let limiter = RateLimiter::new(t.platform.cache.clone(), t.settings.rate_limit.clone(), Vec::new());
+    let endpoint = city_platform::edge::stack(route, &t.settings, limiter, rate_limit, Some(idem));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let addr = format!("127.0.0.1:{port}");
+    tokio::spawn(poem::Server::new(poem::listener::TcpListener::bind(addr.clone())).run(endpoint));
+    let base = format!("http://{addr}");
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if http.get(format!("{base}/v1/air/schemes")).send().await.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (base, backend, state, t)
+}
+
+async fn drive(base: &str, backend: &str, state: &AirState, clients: usize, secs: u64, rate_limit: bool) {
+    let http = reqwest::Client::builder().pool_max_idle_per_host(clients).build().unwrap();
+    let stations: Vec<String> = state.index().await.unwrap().all().iter().map(|s| s.code.clone()).collect();
+    let limiter = if rate_limit { "rate limiter counting" } else { "no rate limiter" };
+    println!("{backend}: air API over loopback HTTP, every edge middleware, {limiter}; load average {}", load());
 
     // Ingestion: every station, six pollutants, one hour per pass.
-    let batches = |hour_end: i64| -> Vec<Value> {
+    let batches = |hour_end: i64| -> Vec<String> {
         let at = rfc3339(from_ms(hour_end));
         let rows: Vec<Value> = stations
             .iter()
             .enumerate()
-            .flat_map(|(i, s)| {
-                let at = at.clone();
+            .flat_map(|(i, code)| {
                 let pm25 = 10 + (i % 90);
                 [
                     ("pm25", pm25 as f64, "ug/m3"),
@@ -117,86 +180,146 @@ async fn run() {
                     ("o3", 60.0, "ug/m3"),
                 ]
                 .into_iter()
-                .map(move |(p, v, u)| json!({"station_code": s.code, "observed_at": at, "pollutant": p, "value": v, "unit": u}))
+                .map(
+                    |(p, v, u)| json!({"station_code": code, "observed_at": at, "pollutant": p, "value": v, "unit": u}),
+                )
                 .collect::<Vec<_>>()
             })
             .collect();
-        rows.chunks(ROWS_PER_REQUEST).map(|c| json!({ "readings": c })).collect()
+        rows.chunks(ROWS_PER_REQUEST).map(|c| json!({ "readings": c }).to_string()).collect()
     };
-    let post = |client: Arc<poem::test::TestClient<poem::endpoint::BoxEndpoint<'static>>>, body: Value| async move {
-        let resp = client.post("/v1/air/readings").header("X-API-Key", "feed").body_json(&body).send().await;
-        assert!(resp.0.status().is_success(), "{}", resp.0.status());
+    let post = |body: String| {
+        let http = http.clone();
+        let url = format!("{base}/v1/air/readings");
+        async move {
+            let resp = http
+                .post(url)
+                .header("X-API-Key", "feed")
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert!(resp.status().is_success(), "{}", resp.status());
+            let report: Value = resp.json().await.unwrap();
+            assert_eq!(report["stored"].as_u64(), Some(ROWS_PER_REQUEST as u64), "{report}");
+        }
     };
     let hour = hour_floor(now_ms());
+    let total = (stations.len() * 6) as f64;
     let sequential = batches(hour - HOUR_MS);
     let started = Instant::now();
-    for b in &sequential {
-        post(client.clone(), b.clone()).await;
+    for b in sequential {
+        post(b).await;
     }
-    let secs = started.elapsed().as_secs_f64();
     println!(
-        "{backend}: ingestion, one feed, {} readings in {}-row requests: {:.0} readings/s",
-        STATIONS * 6,
-        ROWS_PER_REQUEST,
-        (STATIONS * 6) as f64 / secs
+        "{backend}: ingestion, one feed, {total} readings in {ROWS_PER_REQUEST}-row requests: {:.0} readings/s (load average {})",
+        total / started.elapsed().as_secs_f64(),
+        load()
     );
     let parallel = batches(hour);
+    let per_feed = parallel.len().div_ceil(4);
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for chunk in parallel.chunks(parallel.len().div_ceil(4)) {
-        let (client, chunk) = (client.clone(), chunk.to_vec());
-        tasks.push(tokio::spawn(async move {
+    let feeds = parallel.chunks(per_feed).map(|chunk| {
+        let chunk = chunk.to_vec();
+        let post = &post;
+        async move {
             for b in chunk {
-                post(client.clone(), b).await;
+                post(b).await;
             }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let secs = started.elapsed().as_secs_f64();
-    println!("{backend}: ingestion, four feeds at once: {:.0} readings/s", (STATIONS * 6) as f64 / secs);
+        }
+    });
+    futures::future::join_all(feeds).await;
+    println!(
+        "{backend}: ingestion, four feeds at once: {:.0} readings/s (load average {})",
+        total / started.elapsed().as_secs_f64(),
+        load()
+    );
 
-    // Nearest through the API; the first pass warms the per-station cache as real traffic would.
-    let probes: Vec<LatLon> = generate_stations(NEAREST_REQUESTS, (30.35, 103.65, 30.95, 104.45), 3)
+    let probes: Vec<String> = generate_stations(COLD_REQUESTS, (30.35, 103.65, 30.95, 104.45), 3)
         .into_iter()
-        .map(|s| s.location)
+        .map(|s| {
+            // As the Mini Program sends them: GCJ-02, converted back by the service.
+            let pin = s.location.to_gcj02();
+            format!("{base}/v1/air/nearest?lat={}&lon={}&coord=gcj02", pin.lat(), pin.lon())
+        })
         .collect();
     let probes = Arc::new(probes);
-    for pass in ["cold cache", "warm cache"] {
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for c in 0..CLIENTS {
-            let (client, probes) = (client.clone(), probes.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut times = Vec::new();
-                for p in probes.iter().skip(c).step_by(CLIENTS) {
-                    let t = Instant::now();
-                    let resp = client
-                        .get("/v1/air/nearest")
-                        .query("lat", &p.lat())
-                        .query("lon", &p.lon())
-                        .query("coord", &"wgs84")
-                        .send()
-                        .await;
-                    assert!(resp.0.status().is_success(), "{}", resp.0.status());
-                    times.push(t.elapsed());
+
+    // Cold: each point once; most stations' answers are computed from the store on first touch.
+    let started = Instant::now();
+    let workers = (0..clients).map(|c| {
+        let (http, probes) = (http.clone(), probes.clone());
+        async move {
+            let mut times = Vec::new();
+            for url in probes.iter().skip(c).step_by(clients) {
+                let t = Instant::now();
+                let resp = http.get(url).send().await.unwrap();
+                assert!(resp.status().is_success(), "{}", resp.status());
+                resp.bytes().await.unwrap();
+                times.push(t.elapsed());
+            }
+            times
+        }
+    });
+    let mut times: Vec<Duration> = futures::future::join_all(workers).await.into_iter().flatten().collect();
+    let secs_cold = started.elapsed().as_secs_f64();
+    times.sort_unstable();
+    println!(
+        "{backend}: GET /v1/air/nearest cold, {STATIONS} stations, {clients} connections: {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms (load average {})",
+        times.len() as f64 / secs_cold,
+        ms(percentile(&times, 0.50)),
+        ms(percentile(&times, 0.99)),
+        load()
+    );
+
+    // Warm: a second of warm-up, then `secs` seconds measured.
+    let warmup_end = Instant::now() + Duration::from_secs(1);
+    let end = warmup_end + Duration::from_secs(secs);
+    let workers = (0..clients).map(|c| {
+        let (http, probes) = (http.clone(), probes.clone());
+        async move {
+            let (mut times, mut errors, mut bytes) = (Vec::with_capacity(65_536), 0_usize, 0_usize);
+            for url in probes.iter().skip(c).step_by(clients).cycle() {
+                let t = Instant::now();
+                if t >= end {
+                    break;
                 }
-                times
-            }));
+                let got = match http.get(url).send().await {
+                    Ok(resp) if resp.status().is_success() => resp.bytes().await.ok().map(|b| b.len()),
+                    _ => None,
+                };
+                if t >= warmup_end {
+                    if let Some(n) = got {
+                        bytes += n;
+                        times.push(t.elapsed());
+                    } else {
+                        errors += 1;
+                    }
+                }
+            }
+            (times, errors, bytes)
         }
-        let mut times = Vec::new();
-        for task in tasks {
-            times.extend(task.await.unwrap());
-        }
-        let secs = started.elapsed().as_secs_f64();
-        times.sort();
-        println!(
-            "{backend}: GET /v1/air/nearest ({pass}), {STATIONS} stations, {CLIENTS} clients: {:.0} requests/s, p50 {:?}, p99 {:?}",
-            times.len() as f64 / secs,
-            percentile(&times, 0.50),
-            percentile(&times, 0.99),
-        );
-    }
-    t.cleanup().await;
+    });
+    let done = futures::future::join_all(workers).await;
+    let errors: usize = done.iter().map(|d| d.1).sum();
+    let bytes: usize = done.iter().map(|d| d.2).sum();
+    let mut times: Vec<Duration> = done.into_iter().flat_map(|d| d.0).collect();
+    times.sort_unstable();
+    println!(
+        "{backend}: GET /v1/air/nearest warm, {STATIONS} stations, {clients} connections, {secs} s: {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, {errors} errors, {:.0} bytes per answer (load average {})",
+        times.len() as f64 / secs as f64,
+        ms(percentile(&times, 0.50)),
+        ms(percentile(&times, 0.99)),
+        bytes as f64 / times.len().max(1) as f64,
+        load()
+    );
+}
+
+/// The 1-minute load average, to print beside each figure (other work shares this machine).
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split(' ').next().map(str::to_owned))
+        .unwrap_or_default()
 }

@@ -268,7 +268,7 @@ pub struct IngestReport {
 }
 
 /// The nearest station answer.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, Serialize, Deserialize)]
 pub struct NearestStationView {
     /// Station code.
     pub code: String,
@@ -281,7 +281,7 @@ pub struct NearestStationView {
 }
 
 /// A nearer station that was passed over.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, Serialize, Deserialize)]
 pub struct SkippedStation {
     /// Station code.
     pub code: String,
@@ -291,8 +291,9 @@ pub struct SkippedStation {
     pub reason: String,
 }
 
-/// Air quality at a point: the nearest active station with a fresh hour.
-#[derive(Debug, Clone, Object)]
+/// Air quality at a point: the nearest active station with a fresh hour. Lean on purpose (it is
+/// the busiest answer); the station's full report with every sub-index is at `/v1/air/stations/{code}`.
+#[derive(Debug, Clone, Object, Serialize, Deserialize)]
 pub struct NearestView {
     /// The scheme of every number here.
     pub scheme: String,
@@ -316,8 +317,104 @@ pub struct NearestView {
     pub fell_back: bool,
     /// The nearer stations skipped.
     pub skipped: Vec<SkippedStation>,
-    /// The full report with every sub-index.
-    pub report: AqiView,
+}
+
+/// A JSON answer written as bytes by the handler (from pre-rendered parts), documented in
+/// OpenAPI exactly as `Json<T>`.
+pub struct RenderedJson<T> {
+    bytes: Vec<u8>,
+    _doc: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: poem_openapi::types::Type> Payload for RenderedJson<T> {
+    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+
+    fn check_content_type(content_type: &str) -> bool {
+        JsonBody::<T>::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Send> poem::IntoResponse for RenderedJson<T> {
+    fn into_response(self) -> poem::Response {
+        poem::Response::builder().content_type("application/json; charset=utf-8").body(self.bytes)
+    }
+}
+
+impl<T: poem_openapi::types::Type + Send> ApiResponse for RenderedJson<T> {
+    fn meta() -> poem_openapi::registry::MetaResponses {
+        poem_openapi::registry::MetaResponses {
+            responses: vec![poem_openapi::registry::MetaResponse {
+                description: "",
+                status: Some(200),
+                status_range: None,
+                content: vec![poem_openapi::registry::MetaMediaType {
+                    content_type: Self::CONTENT_TYPE,
+                    schema: Self::schema_ref(),
+                }],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+/// Writes `value` as JSON (a number or string) onto `out`.
+fn push_json<V: Serialize + ?Sized>(out: &mut Vec<u8>, value: &V) {
+    // Writing into a Vec cannot fail, and these values (f64 already rounded, &str) always serialise.
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+/// Metres rounded to a decimetre, as shown.
+fn shown_m(d: f64) -> f64 {
+    (d * 10.0).round() / 10.0
+}
+
+/// The `/v1/air/nearest` body of a lookup, from the station's pre-rendered members: the same
+/// JSON as [`NearestView`] (a test holds them equal), without building and walking a tree per request.
+pub fn render_nearest(
+    scheme: Scheme,
+    near: &crate::engine::Nearest,
+    found: &crate::engine::NearestFound,
+    fragment: &str,
+) -> Vec<u8> {
+    let head = near.index.head(found.position);
+    let mut out = Vec::with_capacity(head.len() + fragment.len() + 96 + near.skipped.len() * 64);
+    out.extend_from_slice(b"{\"scheme\":\"");
+    out.extend_from_slice(scheme.id().as_bytes());
+    out.extend_from_slice(b"\",\"station\":{");
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(b",\"distance_m\":");
+    push_json(&mut out, &shown_m(found.distance_m));
+    out.extend_from_slice(b"},");
+    out.extend_from_slice(fragment.as_bytes());
+    out.extend_from_slice(if near.skipped.is_empty() {
+        b",\"fell_back\":false,\"skipped\":["
+    } else {
+        b",\"fell_back\":true,\"skipped\":["
+    });
+    for (i, (position, d)) in near.skipped.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"code\":");
+        push_json(&mut out, near.index.all()[*position as usize].code.as_str());
+        out.extend_from_slice(b",\"distance_m\":");
+        push_json(&mut out, &shown_m(*d));
+        out.extend_from_slice(b",\"reason\":\"stale\"}");
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 /// One district's value.
@@ -565,7 +662,7 @@ impl AirApi {
                 serde_json::to_value(&after).ok(),
             );
         audit::record(&mut tx, &entry).await.map_err(internal)?;
-        outbox::enqueue(&mut tx, "air.stations_changed", &serde_json::json!({ "code": code }))
+        outbox::enqueue(&mut tx, crate::engine::STATIONS_CHANGED, &serde_json::json!({ "code": code }))
             .await
             .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
@@ -732,12 +829,11 @@ impl AirApi {
         lon: Query<f64>,
         coord: Query<Option<String>>,
         scheme: Query<Option<String>>,
-    ) -> Result<Json<NearestView>, ProblemResponse> {
+    ) -> Result<RenderedJson<NearestView>, ProblemResponse> {
         let scheme = parse_scheme(scheme.0.as_deref())?;
         let at = parse_point(lat.0, lon.0, coord.0.as_deref())?;
-        let now = now_ms();
-        let (found, skipped) = self.state.nearest(at, scheme, now).await?;
-        let Some((station, distance_m, current)) = found else {
+        let near = self.state.nearest(at, scheme, now_ms()).await?;
+        let Some(found) = &near.found else {
             return Err(Problem::new(
                 poem::http::StatusCode::NOT_FOUND,
                 "no-station-nearby",
@@ -745,35 +841,10 @@ impl AirApi {
             )
             .into());
         };
-        let (Some(report), Some(observed_at)) = (current.report.clone(), current.observed_at.clone()) else {
+        let Some(fragment) = &found.answer.fragment else {
             return Err(internal("a fresh station without a report"));
         };
-        Ok(Json(NearestView {
-            scheme: scheme.id().into(),
-            station: NearestStationView {
-                code: station.code,
-                name: station.name,
-                district_code: station.district_code,
-                distance_m: (distance_m * 10.0).round() / 10.0,
-            },
-            aqi: report.aqi,
-            level: report.level,
-            category: report.category.clone(),
-            colour: report.colour.clone(),
-            primary_pollutants: report.primary_pollutants.clone(),
-            advice: report.advice.clone(),
-            observed_at,
-            fell_back: !skipped.is_empty(),
-            skipped: skipped
-                .into_iter()
-                .map(|(s, d)| SkippedStation {
-                    code: s.code,
-                    distance_m: (d * 10.0).round() / 10.0,
-                    reason: "stale".into(),
-                })
-                .collect(),
-            report,
-        }))
+        Ok(RenderedJson { bytes: render_nearest(scheme, &near, found, fragment), _doc: std::marker::PhantomData })
     }
 
     /// Air quality per district
@@ -783,7 +854,8 @@ impl AirApi {
     #[oai(path = "/districts", method = "get", operation_id = "list_district_air_quality")]
     async fn districts(&self, scheme: Query<Option<String>>) -> Result<Json<DistrictsView>, ProblemResponse> {
         let scheme = parse_scheme(scheme.0.as_deref())?;
-        if let Some(hit) = self.state.cached::<DistrictsView>("districts", scheme).await {
+        let (hit, token) = self.state.cached::<DistrictsView>("districts", scheme).await;
+        if let Some(hit) = hit {
             return Ok(Json(hit));
         }
         let (_, areas) = self.state.areas_now(scheme, now_ms()).await?;
@@ -810,7 +882,7 @@ impl AirApi {
                 })
                 .collect(),
         };
-        self.state.remember("districts", scheme, &view).await;
+        self.state.remember("districts", scheme, token, &view).await;
         Ok(Json(view))
     }
 
@@ -821,7 +893,8 @@ impl AirApi {
     #[oai(path = "/summary", method = "get", operation_id = "get_air_summary")]
     async fn summary(&self, scheme: Query<Option<String>>) -> Result<Json<SummaryView>, ProblemResponse> {
         let scheme = parse_scheme(scheme.0.as_deref())?;
-        if let Some(hit) = self.state.cached::<SummaryView>("summary", scheme).await {
+        let (hit, token) = self.state.cached::<SummaryView>("summary", scheme).await;
+        if let Some(hit) = hit {
             return Ok(Json(hit));
         }
         let (city, areas) = self.state.areas_now(scheme, now_ms()).await?;
@@ -878,7 +951,7 @@ impl AirApi {
             text_zh,
             text_en,
         };
-        self.state.remember("summary", scheme, &view).await;
+        self.state.remember("summary", scheme, token, &view).await;
         Ok(Json(view))
     }
 

@@ -2,12 +2,13 @@
 //!
 //! Nearest-station lookups are the hottest read (every Mini Program home screen); a grid of
 //! ~1 km cells answers k-nearest among 10 000 stations by looking at a handful of cells, with
-//! exact haversine distances for the ranking. The index is immutable: a change of stations builds
+//! great-circle ranking by chord length on the unit sphere (the same order as haversine, without trigonometry per candidate) and haversine distances for the few it returns. The index is immutable: a change of stations builds
 //! a new one and swaps it in ([`crate::AirState::stations`]).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
-use city_platform::coords::LatLon;
+use city_platform::coords::{LatLon, EARTH_MEAN_RADIUS_M};
 
 /// Degrees per grid cell (about 1.1 km of latitude).
 const CELL_DEG: f64 = 0.01;
@@ -35,27 +36,73 @@ pub struct Found<'a> {
     pub station: &'a IndexedStation,
     /// Haversine distance in metres.
     pub distance_m: f64,
+    /// The station's position in [`StationIndex::all`], so callers keep per-station data in a plain vector.
+    pub position: u32,
 }
 
 /// Active stations bucketed by grid cell.
 #[derive(Debug, Default)]
 pub struct StationIndex {
     stations: Vec<IndexedStation>,
-    cells: HashMap<(i32, i32), Vec<u32>>,
+    /// Each station as a point on the unit sphere: ranking by chord length is ranking by
+    /// great-circle distance, without a trigonometric call per candidate.
+    unit: Vec<[f64; 3]>,
+    cells: HashMap<(i32, i32), Vec<u32>, BuildHasherDefault<CellHasher>>,
     by_code: HashMap<String, u32>,
     /// Bounds of the occupied cells, to stop the ring search.
     min_cell: (i32, i32),
     max_cell: (i32, i32),
 }
 
+/// A multiplicative hash for grid cells: the keys are small integers chosen by us, not by
+/// clients, so SipHash's flooding resistance buys nothing and costs most of a lookup.
+#[derive(Default)]
+struct CellHasher(u64);
+
+impl Hasher for CellHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+
+    fn write_i32(&mut self, n: i32) {
+        self.write_u64(u64::from(n as u32));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
 fn cell_of(p: LatLon) -> (i32, i32) {
     ((p.lat() / CELL_DEG).floor() as i32, (p.lon() / CELL_DEG).floor() as i32)
+}
+
+fn unit_vector(p: LatLon) -> [f64; 3] {
+    let (phi, lambda) = (p.lat().to_radians(), p.lon().to_radians());
+    [phi.cos() * lambda.cos(), phi.cos() * lambda.sin(), phi.sin()]
+}
+
+/// Squared chord between two unit vectors: 4·sin²(θ/2), monotonic in the central angle θ.
+fn chord2(a: &[f64; 3], b: &[f64; 3]) -> f64 {
+    let (x, y, z) = (a[0] - b[0], a[1] - b[1], a[2] - b[2]);
+    x * x + y * y + z * z
+}
+
+/// The great-circle distance in metres of a squared chord.
+fn chord2_to_m(c2: f64) -> f64 {
+    2.0 * EARTH_MEAN_RADIUS_M * (c2.sqrt() / 2.0).clamp(0.0, 1.0).asin()
 }
 
 impl StationIndex {
     /// Builds the index over `stations`.
     pub fn new(stations: Vec<IndexedStation>) -> Self {
-        let mut cells: HashMap<(i32, i32), Vec<u32>> = HashMap::new();
+        let mut cells: HashMap<(i32, i32), Vec<u32>, BuildHasherDefault<CellHasher>> = HashMap::default();
         let (mut min_cell, mut max_cell) = ((i32::MAX, i32::MAX), (i32::MIN, i32::MIN));
         for (i, s) in stations.iter().enumerate() {
             let cell = cell_of(s.location);
@@ -64,7 +111,8 @@ impl StationIndex {
             cells.entry(cell).or_default().push(i as u32);
         }
         let by_code = stations.iter().enumerate().map(|(i, s)| (s.code.clone(), i as u32)).collect();
-        Self { stations, cells, by_code, min_cell, max_cell }
+        let unit = stations.iter().map(|s| unit_vector(s.location)).collect();
+        Self { stations, unit, cells, by_code, min_cell, max_cell }
     }
 
     /// How many stations are indexed.
@@ -82,6 +130,11 @@ impl StationIndex {
         self.by_code.get(code).map(|&i| &self.stations[i as usize])
     }
 
+    /// A station's position in [`StationIndex::all`].
+    pub fn position(&self, code: &str) -> Option<u32> {
+        self.by_code.get(code).copied()
+    }
+
     /// All indexed stations.
     pub fn all(&self) -> &[IndexedStation] {
         &self.stations
@@ -93,7 +146,16 @@ impl StationIndex {
             return Vec::new();
         }
         let (row, col) = cell_of(at);
-        let mut found: Vec<Found<'_>> = Vec::new();
+        let here = unit_vector(at);
+        // Compared as squared chords; a hair of slack so rounding never drops a station at exactly max_m.
+        let max_c2 = {
+            let half = (max_m / (2.0 * EARTH_MEAN_RADIUS_M)).min(std::f64::consts::FRAC_PI_2);
+            (2.0 * half.sin()).powi(2) * (1.0 + 1e-12)
+        };
+        let by_rank = |a: &(f64, u32), b: &(f64, u32)| {
+            a.0.total_cmp(&b.0).then_with(|| self.stations[a.1 as usize].code.cmp(&self.stations[b.1 as usize].code))
+        };
+        let mut found: Vec<(f64, u32)> = Vec::with_capacity(4 * k);
         // Longitude cells shrink with latitude; a ring r cells out is at least r-1 cells of
         // latitude-equivalent away only in latitude, so the stop test uses the smaller (longitude) size.
         let lon_cell_m = CELL_DEG * METRES_PER_DEG_LAT * at.lat().to_radians().cos().max(0.01);
@@ -101,25 +163,32 @@ impl StationIndex {
         let max_ring = self.max_ring(row, col).min((max_m / cell_m).ceil() as i32 + 1);
         for ring in 0..=max_ring {
             self.visit_ring(row, col, ring, |i| {
-                let station = &self.stations[i as usize];
-                let distance_m = at.distance_m(station.location);
-                if distance_m <= max_m {
-                    found.push(Found { station, distance_m });
+                let c2 = chord2(&here, &self.unit[i as usize]);
+                if c2 <= max_c2 {
+                    found.push((c2, i));
                 }
             });
             // Everything beyond this ring is at least `ring` cells away.
             if found.len() >= k {
-                found.sort_by(|a, b| {
-                    a.distance_m.total_cmp(&b.distance_m).then_with(|| a.station.code.cmp(&b.station.code))
-                });
-                if found[k - 1].distance_m <= f64::from(ring) * cell_m {
+                found.select_nth_unstable_by(k - 1, by_rank);
+                if chord2_to_m(found[k - 1].0) <= f64::from(ring) * cell_m {
                     break;
                 }
             }
         }
-        found.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m).then_with(|| a.station.code.cmp(&b.station.code)));
-        found.truncate(k);
+        if found.len() > k {
+            found.select_nth_unstable_by(k - 1, by_rank);
+            found.truncate(k);
+        }
+        found.sort_unstable_by(by_rank);
         found
+            .into_iter()
+            .map(|(_, i)| {
+                let station = &self.stations[i as usize];
+                Found { station, distance_m: at.distance_m(station.location), position: i }
+            })
+            .filter(|f| f.distance_m <= max_m)
+            .collect()
     }
 
     /// How many rings out from (row, col) until every occupied cell has been seen.

@@ -18,12 +18,13 @@ pub mod views;
 
 use std::sync::Arc;
 
+use city_platform::bus::{Event, Handler};
 use city_platform::time::now_ms;
 use city_platform::{Db, Platform};
 use coords_seed::SeedFile;
 use sqlx::migrate::Migrator;
 
-pub use api::AirApi;
+pub use api::{AirApi, NearestView};
 pub use engine::AirState;
 
 /// The service's name: its SQLite file, PostgreSQL schema and `--only` argument.
@@ -72,8 +73,45 @@ impl AirService {
                 tracing::warn!(error = %e, "air: demo stations not loaded");
             }
         }
+        subscribe(&state);
         Ok((AirApi::new(state), db))
     }
+}
+
+/// The service's consumers. They hold the state weakly: a dropped service stops acting.
+fn subscribe(state: &Arc<AirState>) {
+    let bus = state.platform.bus.clone();
+    let shutdown = state.platform.shutdown.clone();
+
+    // Every replica keeps its own index, so each needs every station change: a group of its own
+    // (a group shares its events among its members). Events from before this replica started are
+    // already in the index it built at start.
+    let started = now_ms();
+    let weak = Arc::downgrade(state);
+    let handler: Handler = Arc::new(move |event: Event| {
+        let weak = weak.clone();
+        Box::pin(async move {
+            let Some(state) = weak.upgrade() else { return Ok(()) };
+            if event.occurred_at_ms >= started - 1_000 {
+                state.refresh_index(false).await?;
+            }
+            Ok(())
+        })
+    });
+    let group = format!("{NAME}-index-{}", city_platform::ids::new_id());
+    bus.clone().subscribe(engine::STATIONS_CHANGED, &group, handler, shutdown.clone());
+
+    // One replica of the service finishes an ingestion whose request stopped after the commit.
+    let weak = Arc::downgrade(state);
+    let handler: Handler = Arc::new(move |event: Event| {
+        let weak = weak.clone();
+        Box::pin(async move {
+            let Some(state) = weak.upgrade() else { return Ok(()) };
+            state.on_readings_stored(&event).await?;
+            Ok(())
+        })
+    });
+    bus.subscribe(engine::READINGS_STORED, NAME, handler, shutdown);
 }
 
 /// Loads the demo stations when the station table is empty.

@@ -230,16 +230,50 @@ pub async fn rollups(db: &Db, code: &str, from_day: &str, to_day: &str) -> Resul
     rows.iter().map(|r| Ok((r.try_get("day")?, r.try_get("hours")?))).collect()
 }
 
-/// Stores a finished day's rollup.
-pub async fn put_rollup(db: &Db, code: &str, day: &str, hours: &str, now: i64) -> Result<(), sqlx::Error> {
+/// A fingerprint of a station's stored hours with `from < hour_end <= to`: how many, and the sum of
+/// when each was received (a correction changes it).
+pub async fn readings_fingerprint(db: &Db, code: &str, from: i64, to: i64) -> Result<(i64, i64), sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n, CAST(COALESCE(SUM(received_at), 0) AS BIGINT) AS received
+         FROM readings WHERE station_code = $1 AND hour_end > $2 AND hour_end <= $3",
+    )
+    .bind(code)
+    .bind(from)
+    .bind(to)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok((row.try_get("n")?, row.try_get("received")?))
+}
+
+/// Stores a finished day's rollup, computed from the hours in `from < hour_end <= to` as they were
+/// when [`readings_fingerprint`] gave `fingerprint`; nothing is stored when they changed since (a
+/// late or corrected hour committed meanwhile would otherwise be rolled over for good).
+pub async fn put_rollup(
+    db: &Db,
+    code: &str,
+    day: &str,
+    hours: &str,
+    now: i64,
+    (from, to): (i64, i64),
+    fingerprint: (i64, i64),
+) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO daily_rollups (station_code, day, hours, updated_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (station_code, day) DO UPDATE SET hours = $3, updated_at = $4",
+        "INSERT INTO daily_rollups (station_code, day, hours, updated_at)
+         SELECT $1, $2, $3, $4
+         WHERE (SELECT CAST(COUNT(*) AS BIGINT) FROM readings
+                WHERE station_code = $1 AND hour_end > $5 AND hour_end <= $6) = $7
+           AND (SELECT CAST(COALESCE(SUM(received_at), 0) AS BIGINT) FROM readings
+                WHERE station_code = $1 AND hour_end > $5 AND hour_end <= $6) = $8
+         ON CONFLICT (station_code, day) DO UPDATE SET hours = excluded.hours, updated_at = excluded.updated_at",
     )
     .bind(code)
     .bind(day)
     .bind(hours)
     .bind(now)
+    .bind(from)
+    .bind(to)
+    .bind(fingerprint.0)
+    .bind(fingerprint.1)
     .execute(&db.pool)
     .await
     .map(|_| ())

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use city_air::engine::{hour_floor, HOUR_MS};
-use city_air::AirService;
+use city_air::engine::{hour_floor, AirState, HOUR_MS};
+use city_air::{AirApi, AirService};
 use city_platform::auth::{Citizen, Integrator, Principal, Role, Scopes, Staff};
 use city_platform::testing::{test_platform, StaticAuthenticator, TestPlatform};
 use city_platform::time::{from_ms, now_ms, rfc3339};
@@ -102,6 +102,58 @@ fn hour_of(code: &str, hour_end: i64, pm25: &str) -> Vec<Value> {
 
 fn current_hour() -> i64 {
     hour_floor(now_ms())
+}
+
+/// The nearest answer is written from pre-rendered bytes; it must be exactly the documented
+/// `NearestView`: read as one and written back by poem-openapi, nothing is lost, added or changed.
+fn assert_documented_nearest(body: &Value) {
+    use poem_openapi::types::ToJSON;
+    let view: city_air::NearestView = serde_json::from_value(body.clone()).expect("a NearestView");
+    assert_eq!(view.to_json().as_ref(), Some(body));
+}
+
+/// A station, its answers and an API over one state, for tests that reach under the handlers.
+async fn bare_state(t: &TestPlatform) -> (Arc<AirState>, Db) {
+    let db = Db::open(&t.platform.settings, city_air::NAME, &city_air::MIGRATOR).await.unwrap();
+    t.track(&db);
+    let state = Arc::new(AirState::new(db.clone(), t.platform.clone()));
+    let now = now_ms();
+    let mut conn = db.pool.acquire().await.unwrap();
+    let row = city_air::store::StationRow {
+        code: "S2".into(),
+        name: "Station S2".into(),
+        district_code: None,
+        lat: S2.0,
+        lon: S2.1,
+        operator: "test".into(),
+        active: true,
+        created_at: now,
+        updated_at: now,
+    };
+    city_air::store::upsert_station(&mut conn, &row).await.unwrap();
+    (state, db)
+}
+
+fn checked(rows: &[Value], correction: bool) -> Vec<(city_air::ingest::CheckedReading, bool)> {
+    let now = now_ms();
+    rows.iter()
+        .map(|r| {
+            let value = r["value"].as_f64().unwrap().to_string();
+            let raw = city_air::ingest::RawReading {
+                station_code: r["station_code"].as_str().unwrap(),
+                observed_at: r["observed_at"].as_str().unwrap(),
+                pollutant: r["pollutant"].as_str().unwrap(),
+                value: &value,
+                unit: r["unit"].as_str().unwrap(),
+            };
+            (city_air::ingest::check(&raw, now).unwrap(), correction)
+        })
+        .collect()
+}
+
+async fn nearest_aqi(api: &TestClient<BoxEndpoint<'static>>) -> Value {
+    let resp = api.get("/v1/air/nearest").query("lat", &PIN_GCJ02.0).query("lon", &PIN_GCJ02.1).send().await;
+    json_of(resp).await["aqi"].clone()
 }
 
 // Synthetic stations around the reference's nearest-station vector (Beijing), far from the demo city's seeds.
@@ -245,7 +297,9 @@ async fn the_nearest_station_to_a_gcj02_pin_gives_the_standards_index_level_colo
         .await;
     let us = json_of(us).await;
     assert_eq!(us["scheme"], "us");
-    assert_eq!(us["report"]["standard"], "EPA-454/B-24-002");
+    assert!(us["colour"]["hex"].is_string(), "{us}");
+    assert_documented_nearest(&body);
+    assert_documented_nearest(&us);
     w.t.cleanup().await;
 }
 
@@ -265,6 +319,7 @@ async fn a_stale_nearest_station_is_skipped_for_the_next_one() {
     assert_eq!(body["fell_back"], true);
     assert_eq!(body["skipped"][0]["code"], "S2");
     assert_eq!(body["skipped"][0]["reason"], "stale");
+    assert_documented_nearest(&body);
     w.t.cleanup().await;
 }
 
@@ -436,4 +491,195 @@ async fn a_subscription_names_a_district_or_a_place() {
     let (status, _) = post(json!({"district_code": "510104"})).await;
     assert_eq!(status, 201);
     w.t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_answer_computed_before_an_ingestion_is_served_after_it() {
+    let w = world().await;
+    w.put_station("S2", S2.0, S2.1).await;
+    let h = current_hour();
+    w.post_readings(Value::Array(hour_of("S2", h, "10"))).await;
+    // Readers keep missing and refilling the cache while corrections land; after each correction
+    // returns, the very next answer must show it (a reader that read the store before the commit
+    // and cached after the invalidation would leave the old value behind).
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..6)
+        .map(|_| {
+            let (api, stop) = (w.api.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    nearest_aqi(&api).await;
+                    // A cached answer never waits, so give the test's own task its turn.
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    // A backfill feed keeps invalidating the station with hours too old to change its current
+    // index, so readers are forever recomputing, some of them across each correction's commit.
+    let backfill = {
+        let (api, stop) = (w.api.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut back = 30;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let at = rfc3339(from_ms(h - back * HOUR_MS));
+                let row =
+                    json!({"station_code": "S2", "observed_at": at, "pollutant": "so2", "value": 5, "unit": "ug/m3"});
+                let resp = api
+                    .post("/v1/air/readings")
+                    .header("X-API-Key", "feed")
+                    .body_json(&json!({"readings": [row]}))
+                    .send()
+                    .await;
+                resp.assert_status_is_ok();
+                back += 1;
+            }
+        })
+    };
+    let mut last = Value::Null;
+    for (i, pm25) in ["80", "40", "120", "55", "160", "65", "200", "95"].iter().cycle().take(40).enumerate() {
+        let mut rows = hour_of("S2", h, pm25);
+        for r in &mut rows {
+            r["correction"] = json!(true);
+        }
+        let (status, report) = w.post_readings(Value::Array(rows)).await;
+        assert_eq!(status, 200, "{report}");
+        // The station's history is computed from the store on every request: the truth.
+        let history = json_of(w.api.get("/v1/air/stations/S2").send().await).await;
+        let want = history["last_24_hours"][23]["report"]["aqi"].clone();
+        assert_ne!(want, last, "each correction changes the index");
+        assert_eq!(nearest_aqi(&w.api).await, want, "after correction {i} to PM2.5 {pm25}");
+        last = want;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        r.await.unwrap();
+    }
+    backfill.await.unwrap();
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_crossing_committed_by_a_process_that_stopped_before_its_alerts_is_alerted_by_the_event_consumer() {
+    let t = test_platform().await;
+    let (state, db) = bare_state(&t).await;
+    let auth = StaticAuthenticator::new();
+    auth.with_token("alice", Principal::Citizen(Citizen { citizen_id: "alice".into(), session_id: "s-alice".into() }));
+    let api = t.client(AirApi::new(state.clone()), &db, auth);
+    let resp = api
+        .post("/v1/air/alerts")
+        .header("Authorization", "Bearer alice")
+        .body_json(&json!({"lat": PIN_GCJ02.0, "lon": PIN_GCJ02.1, "coord": "gcj02", "threshold_level": 3}))
+        .send()
+        .await;
+    resp.assert_status(poem::http::StatusCode::CREATED);
+    let h = current_hour();
+    state.ingest(&checked(&hour_of("S2", h - HOUR_MS, "20"), false), now_ms()).await.unwrap();
+    let before = nearest_aqi(&api).await;
+    assert!(before.as_u64().is_some_and(|aqi| aqi <= 100), "{before}");
+
+    // The transactional half only, as if the process stopped right after the commit.
+    let stored = state.store_readings(&checked(&hour_of("S2", h, "80"), false), now_ms()).await.unwrap();
+    assert_eq!(stored.stored, 6);
+    let notifications = |db: Db| async move {
+        sqlx::query("SELECT payload FROM platform_outbox WHERE topic = 'notify.requested'")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap()
+            .len()
+    };
+    assert_eq!(notifications(db.clone()).await, 0);
+    let row = sqlx::query(
+        "SELECT id, payload, created_at FROM platform_outbox WHERE topic = 'air.readings_stored' AND id = $1",
+    )
+    .bind(stored.event_id.as_deref().unwrap())
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let event = city_platform::bus::Event {
+        id: row.get("id"),
+        topic: "air.readings_stored".into(),
+        payload: serde_json::from_str(&row.get::<String, _>("payload")).unwrap(),
+        occurred_at_ms: row.get("created_at"),
+    };
+    assert_eq!(event.payload["stations"], json!(["S2"]));
+    assert_eq!(nearest_aqi(&api).await, before, "nothing invalidated yet: the stopped process did not get that far");
+
+    // The consumer (after its grace period) invalidates and evaluates; delivered twice, one alert.
+    state.on_readings_stored(&event).await.unwrap();
+    state.on_readings_stored(&event).await.unwrap();
+    assert_eq!(notifications(db.clone()).await, 1);
+    assert_eq!(nearest_aqi(&api).await, 119);
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_replica_rebuilds_its_index_on_another_replicas_station_change_event() {
+    let t = test_platform().await;
+    let (api_a, db_a) = AirService::start(t.platform.clone()).await.unwrap();
+    let (api_b, db_b) = AirService::start(t.platform.clone()).await.unwrap();
+    let auth = StaticAuthenticator::new();
+    auth.with_token(
+        "admin",
+        Principal::Staff(Staff {
+            staff_id: "a1".into(),
+            username: "admin".into(),
+            roles: vec![Role::Admin],
+            scopes: Scopes::default(),
+            session_id: "s-a1".into(),
+        }),
+    );
+    auth.with_key("feed", Integrator { key_id: "k1".into(), name: "feed".into(), scopes: vec!["air-ingest".into()] });
+    let a = t.client(api_a, &db_a, auth.clone());
+    let b = t.client(api_b, &db_b, auth);
+    // B builds its index now (no station here yet) and would not look again for a minute.
+    let resp = b.get("/v1/air/nearest").query("lat", &PIN_GCJ02.0).query("lon", &PIN_GCJ02.1).send().await;
+    resp.assert_status(poem::http::StatusCode::NOT_FOUND);
+
+    let resp = a
+        .put("/v1/air/stations/S2")
+        .header("Authorization", "Bearer admin")
+        .body_json(&json!({"name": "Station S2", "lat": S2.0, "lon": S2.1}))
+        .send()
+        .await;
+    resp.assert_status_is_ok();
+    let resp = a
+        .post("/v1/air/readings")
+        .header("X-API-Key", "feed")
+        .body_json(&json!({ "readings": hour_of("S2", current_hour(), "80") }))
+        .send()
+        .await;
+    resp.assert_status_is_ok();
+    // The relay publishes A's committed events; B's consumer rebuilds.
+    let relay = city_platform::outbox::Relay::new(db_a.clone(), t.platform.bus.clone());
+    assert!(relay.publish_pending().await.unwrap() >= 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        if nearest_aqi(&b).await == 119 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "replica B never saw the new station");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_rollup_is_not_stored_over_an_hour_that_arrived_while_it_was_computed() {
+    let t = test_platform().await;
+    let (state, db) = bare_state(&t).await;
+    let day_end = city_air::engine::city_day_start(now_ms()) - 2 * 86_400_000;
+    let range = (day_end - 86_400_000, day_end);
+    let fingerprint = city_air::store::readings_fingerprint(&db, "S2", range.0, range.1).await.unwrap();
+    // A late hour of that day commits after the reader took its fingerprint (and read its rows).
+    state.ingest(&checked(&hour_of("S2", day_end - 5 * HOUR_MS, "80"), false), now_ms()).await.unwrap();
+    let day = city_air::engine::city_day_label(range.0);
+    city_air::store::put_rollup(&db, "S2", &day, "{}", now_ms(), range, fingerprint).await.unwrap();
+    let stored =
+        |db: Db| async move { city_air::store::rollups(&db, "S2", "2000-01-01", "2999-12-31").await.unwrap().len() };
+    assert_eq!(stored(db.clone()).await, 0, "a rollup without the late hour was kept");
+    let fresh = city_air::store::readings_fingerprint(&db, "S2", range.0, range.1).await.unwrap();
+    city_air::store::put_rollup(&db, "S2", &day, "{}", now_ms(), range, fresh).await.unwrap();
+    assert_eq!(stored(db.clone()).await, 1);
+    t.cleanup().await;
 }
