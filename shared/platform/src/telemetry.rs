@@ -12,6 +12,9 @@ use crate::config::LogFormat;
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// How often recorded histogram samples are folded into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// Installs the global log subscriber: human lines or JSON, filtered by `filter` (`RUST_LOG` wins
 /// when set). Does nothing when a subscriber is already installed (tests build many apps).
 pub fn init_logging(format: LogFormat, filter: &str) {
@@ -38,6 +41,14 @@ pub fn prometheus() -> &'static PrometheusHandle {
         let handle = recorder.handle();
         // Another recorder may already be installed (a test harness); ours still renders its own.
         let _ = metrics::set_global_recorder(recorder);
+        // Histogram samples pile up in the recorder until they are folded into buckets, which
+        // otherwise happens only when /metrics is scraped: unbounded memory and a slow first
+        // scrape on a busy, unscraped process. Folding them every few seconds keeps both small.
+        let upkeep = handle.clone();
+        let _ = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || loop {
+            std::thread::sleep(UPKEEP_EVERY);
+            upkeep.run_upkeep();
+        });
         handle
     })
 }
