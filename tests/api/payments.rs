@@ -236,7 +236,8 @@ async fn a_booking_fee_paid_in_the_sandbox_books_the_appointment_and_cancelling_
     assert!(fee > 0);
 
     // The fee reaches payments through booking.fee_due; until then (and for anyone else) it is a 404.
-    let body = json!({ "kind": "booking", "booking_id": appt_id, "payer_openid": "oE2EBooking" });
+    // No payer_openid: identity knows Alice's Mini Program openid, and that is who pays.
+    let body = json!({ "kind": "booking", "booking_id": appt_id });
     let (status, _) = send(&app, "POST", "/v1/payments/orders", &other, Some(body.clone())).await;
     assert_eq!(status, 404, "another citizen's booking");
     let deadline = Instant::now() + Duration::from_secs(20);

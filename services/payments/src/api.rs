@@ -161,9 +161,11 @@ pub struct CreateOrder {
     /// For `topup`: how much to add, fen (at least the biller's minimum).
     #[serde(default)]
     pub topup_fen: Option<i64>,
-    /// The payer's openid under the Mini Program.
+    /// Only for a citizen identity knows no Mini Program openid of: the payer's openid under the
+    /// Mini Program. Otherwise ignored: identity's openid for the signed-in citizen is used.
     #[oai(validator(min_length = 1, max_length = 128))]
-    pub payer_openid: String,
+    #[serde(default)]
+    pub payer_openid: Option<String>,
 }
 
 /// Something a citizen has to pay (for the Service Account's "my bills").
@@ -904,7 +906,15 @@ impl PaymentsApi {
             }
             _ => return Err(Problem::invalid("kind", "bill, fine, topup or booking").into()),
         };
-        let order = store::create_or_resume_order(&self.state, citizen, &b.payer_openid, payable).await?;
+        // The payer is whoever identity says signed in through the Mini Program, not whoever
+        // the client names.
+        let payer = match self.state.payers.mp_openid(citizen).await? {
+            Some(openid) => openid,
+            None => b.payer_openid.ok_or_else(|| {
+                Problem::invalid("payer_openid", "sign in through the Mini Program to pay (no openid is known for you)")
+            })?,
+        };
+        let order = store::create_or_resume_order(&self.state, citizen, &payer, payable).await?;
         Ok(Json(order_view(&self.state, &order)?))
     }
 

@@ -17,6 +17,7 @@ mod api;
 mod applier;
 pub mod biller;
 pub mod domain;
+pub mod payers;
 pub mod store;
 
 use std::sync::Arc;
@@ -57,6 +58,8 @@ pub struct PaymentsState {
     pub applier: applier::Applier,
     /// The APIv3 key that decrypts notifications.
     pub api_v3_key: city_wechat::crypto::pay::ApiV3Key,
+    /// Who pays: each citizen's Mini Program openid, from identity.
+    pub payers: Arc<dyn payers::PayerDirectory>,
 }
 
 /// The running service.
@@ -105,6 +108,14 @@ impl PaymentsService {
             seed_demo(&db).await.map_err(|source| city_platform::db::DbError::Sql { service: NAME, source })?;
         }
         let kick = Arc::new(Notify::new());
+        // All-in-one, identity answers on the portal's own address; apart, where it is configured.
+        let configured = &platform.settings.services.identity;
+        let identity = if *configured == Settings::default().services.identity {
+            format!("http://{}", platform.settings.listen)
+        } else {
+            configured.clone()
+        };
+        let payers = Arc::new(payers::IdentityPayers::new(identity, platform.internal_token.clone()));
         let state = Arc::new(PaymentsState {
             db: db.clone(),
             biller: Arc::new(biller::SimulatedBiller::new(db.clone())),
@@ -113,6 +124,7 @@ impl PaymentsService {
             applier: applier::Applier::start(&db, kick.clone()),
             kick,
             api_v3_key,
+            payers,
         });
         spawn_jobs(state.clone());
         subscribe(&state);

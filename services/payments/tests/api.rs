@@ -599,6 +599,14 @@ async fn a_cancelled_or_lapsed_booking_fee_cannot_be_ordered() {
     let (status, problem) = p.call("POST", "/v1/payments/orders", "alice", Some(body)).await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "booking_id");
+
+    // Identity (not mounted here) knows no Mini Program openid for Alice, and she names none.
+    p.booking_event("ev-d", "booking.fee_due", fee_due("appt-d", "citizen-alice", later)).await;
+    p.booking_order("alice", "appt-d").await;
+    let body = json!({ "kind": "booking", "booking_id": "appt-d" });
+    let (status, problem) = p.call("POST", "/v1/payments/orders", "alice", Some(body)).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "payer_openid");
     p.t.cleanup().await;
 }
 
