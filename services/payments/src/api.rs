@@ -1112,8 +1112,7 @@ impl PaymentsApi {
     async fn import_bills(&self, auth: StaffAuth, body: JsonBody<ImportBills>) -> ApiResult<ImportView> {
         auth.0.require(&[Role::Finance])?;
         let b = body.0;
-        match store::import_bills(&self.state, b.content.as_bytes(), &b.file_name, &auth.0.staff_id, &|_, _| {}).await?
-        {
+        match store::import_bills(&self.state, b.content.as_bytes(), &b.file_name, Some(&auth.0), &|_, _| {}).await? {
             ImportOutcome::Imported { import_id, rows } => {
                 Ok(Json(ImportView { import_id, rows: i64::try_from(rows).unwrap_or(0), already_imported: false }))
             }

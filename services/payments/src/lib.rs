@@ -277,7 +277,7 @@ pub async fn import_bills_file(
     let (_, _, state) = PaymentsService::start_with_state(platform).await?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let outcome =
-        store::import_bills(&state, &data, &name, "cli", &|done, total| println!("{done}/{total} rows")).await?;
+        store::import_bills(&state, &data, &name, None, &|done, total| println!("{done}/{total} rows")).await?;
     Ok(match outcome {
         store::ImportOutcome::Imported { import_id, rows } => {
             println!("imported {rows} bills (import {import_id})");

@@ -968,9 +968,11 @@ pub async fn import_bills(
     state: &PaymentsState,
     data: &[u8],
     file_name: &str,
-    imported_by: &str,
+    staff: Option<&Staff>,
     progress: &(dyn Fn(usize, usize) + Send + Sync),
 ) -> Result<ImportOutcome, sqlx::Error> {
+    // From the API a finance officer imports (and is audited); from the command line, `cli`.
+    let imported_by = staff.map_or("cli", |s| s.staff_id.as_str());
     use sha2::Digest as _;
     let hash = hex::encode(sha2::Sha256::digest(data));
     if let Some((import_id,)) = sqlx::query_as::<_, (String,)>("SELECT id FROM bill_imports WHERE file_sha256 = $1")
@@ -1035,6 +1037,11 @@ pub async fn import_bills(
     if !errors.is_empty() {
         tx.rollback().await?;
         return Ok(ImportOutcome::Rejected(errors));
+    }
+    if let Some(staff) = staff {
+        let entry = AuditEntry::by_staff(staff, crate::NAME, "bills.import", format!("import:{import_id}"))
+            .with_change(None, Some(json!({ "file_name": file_name, "file_sha256": hash, "rows": rows.len() })));
+        audit::record(&mut tx, &entry).await?;
     }
     tx.commit().await?;
     progress(rows.len(), rows.len());

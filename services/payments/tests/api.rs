@@ -435,6 +435,10 @@ async fn a_bill_file_imports_whole_once_and_names_every_bad_row() {
     assert_eq!(first["rows"], 2);
     let (_, second) = p.call("POST", "/v1/payments/imports/bills", "finance", Some(body)).await;
     assert_eq!(second["already_imported"], true);
+    // The officer's import is in the audit trail (through the outbox), once.
+    let audited =
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM platform_outbox WHERE topic = 'audit.recorded' AND payload LIKE $1";
+    assert_eq!(p.count(audited, "%bills.import%").await, 1);
     assert_eq!(p.count(in_period, "2026-11").await, 2);
     p.t.cleanup().await;
 }
