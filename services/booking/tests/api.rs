@@ -876,3 +876,38 @@ async fn a_waitlist_offer_racing_the_same_patients_own_booking_never_leaves_them
     }
     w.t.cleanup().await;
 }
+
+#[tokio::test]
+async fn while_others_keep_reading_a_doctor_day_a_read_after_a_booking_never_shows_that_slot_free() {
+    let w = world().await;
+    let doctor = w.first_doctor(PAY_AT_COUNTER).await;
+    let doctor_id = doctor["id"].as_str().unwrap().to_owned();
+    let (_, slots) = w.session(&doctor_id, VISIT, "afternoon", 12).await;
+    let tokens: Vec<String> = (0..slots.len()).map(|n| w.citizen(n)).collect();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    // Sixteen readers keep the doctor-day's cache reads in flight the whole time.
+    let readers = join_all((0..16).map(|_| async {
+        let mut n = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            w.slots(&doctor_id, VISIT).await;
+            n += 1;
+            // A memoised answer completes without ever waiting; let the bookings run too.
+            tokio::task::yield_now().await;
+        }
+        n
+    }));
+    let bookings = async {
+        for (n, slot) in slots.iter().enumerate() {
+            let (s, b) = w.book(&tokens[n], slot, &format!("p{n}"), &format!("k{n}")).await;
+            assert_eq!(s, 201, "{b}");
+            let list = w.slots(&doctor_id, VISIT).await;
+            let shown = list["slots"].as_array().unwrap().iter().find(|x| x["id"] == slot.as_str()).unwrap().clone();
+            assert_eq!(shown["free"], false, "booking {n} returned, yet its slot was shown free");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    };
+    let (reads, ()) = futures::join!(readers, bookings);
+    assert!(reads.iter().sum::<i32>() > 0);
+    assert_eq!(w.slots(&doctor_id, VISIT).await["n_free"], 0);
+    w.t.cleanup().await;
+}
