@@ -774,33 +774,27 @@ impl IncidentsApi {
         // view on the edge of the limit, or too fine for the table, asks the reports.
         let zc = grid::cluster_zoom(zoom.0, &bbox);
         let cells = CellRange::covering(zc, &bbox);
-        let few = |pins: &Vec<store::Pin>| pins.len() as i64 <= MAX_SINGLE_PINS;
-        let (pins, counts) = match grid::count_zoom(zc) {
-            Some(zt) => {
-                let counts = store::counted_cells(pool, &cells, zt, &filter).await.map_err(internal)?;
-                let inside: i64 =
-                    counts.iter().filter(|c| grid::cell_inside(zc, (c.row, c.col), &bbox)).map(|c| c.n).sum();
-                // Cells wholly inside the view count exactly; only when they alone stay under the
-                // limit can the view still hold few reports.
-                if inside <= MAX_SINGLE_PINS {
-                    let pins = store::pins(pool, &filter, MAX_SINGLE_PINS + 1).await.map_err(internal)?;
-                    if few(&pins) {
-                        (pins, Vec::new())
-                    } else {
-                        (Vec::new(), counts)
-                    }
-                } else {
-                    (Vec::new(), counts)
-                }
-            }
+        // A view surely holds too many for pins when its cells wholly inside it already do
+        // (the count table says so at once); otherwise the map index counts the view itself.
+        // Views finer than the table are bounded by its finest cells and grouped from reports.
+        let (bound_zoom, bound) = match grid::count_zoom(zc) {
+            Some(zt) => (zc, store::counted_cells(pool, &cells, zt, &filter).await.map_err(internal)?),
             None => {
-                let pins = store::pins(pool, &filter, MAX_SINGLE_PINS + 1).await.map_err(internal)?;
-                if few(&pins) {
-                    (pins, Vec::new())
-                } else {
-                    (Vec::new(), store::grouped_cells(pool, &cells, &filter).await.map_err(internal)?)
-                }
+                let zt = grid::COUNT_ZOOMS[grid::COUNT_ZOOMS.len() - 1];
+                let coarse = CellRange::covering(zt, &bbox);
+                (zt, store::counted_cells(pool, &coarse, zt, &filter).await.map_err(internal)?)
             }
+        };
+        let inside: i64 =
+            bound.iter().filter(|c| grid::cell_inside(bound_zoom, (c.row, c.col), &bbox)).map(|c| c.n).sum();
+        let few = inside <= MAX_SINGLE_PINS
+            && store::count_upto(pool, &filter, MAX_SINGLE_PINS + 1).await.map_err(internal)? <= MAX_SINGLE_PINS;
+        let (pins, counts) = if few {
+            (store::pins(pool, &filter, MAX_SINGLE_PINS + 1).await.map_err(internal)?, Vec::new())
+        } else if bound_zoom == zc {
+            (Vec::new(), bound)
+        } else {
+            (Vec::new(), store::grouped_cells(pool, &cells, &filter).await.map_err(internal)?)
         };
         let features: Vec<serde_json::Value> = if counts.is_empty() {
             pins.iter()

@@ -5,11 +5,18 @@
 //! [`IncidentsApi`] is the poem-openapi surface the gateway mounts, and
 //! [`IncidentsApi::open311_routes`] the plain poem routes of Open311 (its formats are not
 //! OpenAPI's). Layout: `domain` (catalogue, states, grid; pure), `store` (all SQL), `reports`
-//! (the use cases both surfaces share), `photos`, `safety` (WeChat `msg_sec_check`).
+//! (the use cases both surfaces share), `photos`, `safety` (WeChat `msg_sec_check`), `seed`
+//! (bulk load for benchmarks).
+//!
+//! The map never scans reports city-wide: each report carries its cell on a fixed world grid
+//! and a count table per zoom is kept in the same transaction as every write that moves a
+//! report on the map (`domain::grid`); a view sums count rows, or for street-level views
+//! groups its few thousand reports through the map index.
 //!
 //! Invariants: this service reads no other service's tables; an anonymous report's reporter is
 //! never in any response, export or Open311 answer; every clerk action is audited and
-//! versioned in the same transaction as its change.
+//! versioned in the same transaction as its change; the map's count table always equals a
+//! grouping of the reports whose text is public.
 
 mod api;
 pub mod domain;

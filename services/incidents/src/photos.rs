@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
-/// Largest upload accepted, in bytes.
+/// Largest upload this service accepts, in bytes. The portal's body limit
+/// (`max_body_bytes`, 2 MiB by default) applies first and answers 413 itself: a Mini
+/// Program uploads `wx.compressImage` output, well under it; a deployment that takes
+/// camera originals raises `CITY_MAX_BODY_BYTES` up to this.
 pub const MAX_BYTES: usize = 10 * 1024 * 1024;
 /// Largest stored side, in pixels (FixMyStreet's 2048).
 pub const MAX_SIDE: u32 = 2048;

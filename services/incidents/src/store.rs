@@ -794,6 +794,20 @@ pub async fn pins(pool: &AnyPool, f: &MapFilter, limit: i64) -> Result<Vec<Pin>,
         .collect()
 }
 
+/// How many reports the view holds, counting no further than `limit`: answered from the map
+/// index alone, so deciding "pins or clusters" never reads the table.
+pub async fn count_upto(pool: &AnyPool, f: &MapFilter, limit: i64) -> Result<i64, sqlx::Error> {
+    let mut binds = Vec::new();
+    let w = fine_where(&CellRange::covering(FINE_ZOOM, &f.bbox), f, true, &mut binds);
+    binds.push(Bind::Int(limit));
+    let sql = format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM (SELECT 1 AS one FROM incident_reports WHERE {w} LIMIT ${}) AS view",
+        binds.len()
+    );
+    let row = bind_all(sqlx::query(&sql), &binds).fetch_one(pool).await?;
+    row.try_get(0)
+}
+
 /// One grid cell's count for one state.
 #[derive(Debug, Clone)]
 pub struct CellCount {
