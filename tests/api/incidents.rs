@@ -201,15 +201,48 @@ async fn a_citizen_reports_with_a_gcj02_pin_and_a_photo_and_the_district_clerk_r
     let (_, list) = app.get_json("/open311/v2/requests.json?service_code=dumping").await;
     assert_eq!(list[0]["service_request_id"], oid.as_str());
     assert!(!list.to_string().contains("someone@example.com"));
-    assert_eq!(queue(jinjiang).await.as_array().unwrap().len(), 2);
+    assert_eq!(queue(jinjiang.clone()).await.as_array().unwrap().len(), 2);
     let forbidden =
         app.http.post(app.url("/open311/v2/requests.xml")).form(&[("service_code", "dumping")]).send().await.unwrap();
     assert_eq!(forbidden.status(), 403);
     assert!(forbidden.text().await.unwrap().contains("<errors><error><code>403</code>"));
 
     // The public map shows both as pins.
-    let (status, map) = app.get_json("/v1/incidents/map?bbox=104.07,30.64,104.09,30.66&zoom=16").await;
+    let map_url = "/v1/incidents/map?bbox=104.07,30.64,104.09,30.66&zoom=16";
+    let (status, map) = app.get_json(map_url).await;
     assert_eq!(status, 200);
     assert_eq!(map["type"], "FeatureCollection");
+    let pins = map["features"].as_array().unwrap().len();
+
+    // Text the sandbox's msg_sec_check holds for review is not public, nor on the map, until
+    // the district clerk approves it.
+    let bob = app.citizen_token("e2e-incidents-bob").await;
+    let resp = app
+        .http
+        .post(app.url("/v1/incidents"))
+        .bearer_auth(&bob)
+        .json(&json!({"category": "noise", "description": "review-demo: loudspeaker van",
+                      "location": {"lat": 30.652_794, "lon": 104.083_630, "crs": "gcj02"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let held: Value = resp.json().await.unwrap();
+    let held_id = held["id"].as_str().unwrap().to_owned();
+    let (_, public) = app.get_json(&format!("/v1/incidents/{held_id}")).await;
+    assert!(public["description"].is_null());
+    assert_eq!(app.get_json(map_url).await.1["features"].as_array().unwrap().len(), pins);
+    let resp = app
+        .http
+        .post(app.url(&format!("/v1/incidents/queue/{held_id}/moderation")))
+        .bearer_auth(&jinjiang)
+        .json(&json!({"approve": true, "note": "an ordinary complaint"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let (_, public) = app.get_json(&format!("/v1/incidents/{held_id}")).await;
+    assert_eq!(public["description"], "review-demo: loudspeaker van");
+    assert_eq!(app.get_json(map_url).await.1["features"].as_array().unwrap().len(), pins + 1);
     app.stop().await;
 }
