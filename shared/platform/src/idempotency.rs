@@ -64,8 +64,14 @@ pub enum Claim {
 pub trait IdempotencyStore: Send + Sync + 'static {
     /// Claims `key` for a request with `request_hash`, or says who has it.
     async fn claim(&self, key: &str, request_hash: &str) -> Result<Claim, Problem>;
-    /// Stores the response of the request that claimed `key`.
-    async fn complete(&self, key: &str, response: &StoredResponse, ttl: Duration) -> Result<(), Problem>;
+    /// Stores the response of the request (with `request_hash`) that claimed `key`.
+    async fn complete(
+        &self,
+        key: &str,
+        request_hash: &str,
+        response: &StoredResponse,
+        ttl: Duration,
+    ) -> Result<(), Problem>;
     /// Gives the key back (the request failed in a way a retry may fix).
     async fn release(&self, key: &str) -> Result<(), Problem>;
 }
@@ -146,7 +152,13 @@ impl IdempotencyStore for SqlIdempotencyStore {
         Ok(Claim::InProgress { request_hash: String::new() })
     }
 
-    async fn complete(&self, key: &str, response: &StoredResponse, ttl: Duration) -> Result<(), Problem> {
+    async fn complete(
+        &self,
+        key: &str,
+        _request_hash: &str,
+        response: &StoredResponse,
+        ttl: Duration,
+    ) -> Result<(), Problem> {
         sqlx::query(
             "UPDATE platform_idempotency SET state = 'done', status = $2, content_type = $3, location = $4,
              body = $5, expires_at = $6 WHERE key_hash = $1",
@@ -227,16 +239,19 @@ impl IdempotencyStore for RedisIdempotencyStore {
         })
     }
 
-    async fn complete(&self, key: &str, response: &StoredResponse, ttl: Duration) -> Result<(), Problem> {
+    async fn complete(
+        &self,
+        key: &str,
+        request_hash: &str,
+        response: &StoredResponse,
+        ttl: Duration,
+    ) -> Result<(), Problem> {
         let mut conn = self.conn.clone();
         let k = format!("{}{key}", self.prefix);
-        let raw: Option<Vec<u8>> = redis::cmd("GET").arg(&k).query_async(&mut conn).await.map_err(redis_problem)?;
-        let request_hash = raw
-            .and_then(|r| serde_json::from_slice::<RedisRecord>(&r).ok())
-            .map(|r| r.request_hash)
-            .unwrap_or_default();
-        let rec = serde_json::to_vec(&RedisRecord { request_hash, response: Some(response.clone()) })
-            .map_err(|e| Problem::internal_from(&e))?;
+        // The caller knows the hash it claimed with, so one SET replaces the pending record.
+        let rec =
+            serde_json::to_vec(&RedisRecord { request_hash: request_hash.into(), response: Some(response.clone()) })
+                .map_err(|e| Problem::internal_from(&e))?;
         redis::cmd("SET")
             .arg(&k)
             .arg(rec)
@@ -333,7 +348,7 @@ pub async fn idempotent<E: Endpoint>(ep: Arc<E>, mut req: Request, cfg: Idempote
         location: parts.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned),
         body: bytes.clone(),
     };
-    cfg.store.complete(&key_hash, &stored, cfg.ttl).await?;
+    cfg.store.complete(&key_hash, &request_hash, &stored, cfg.ttl).await?;
     let mut resp = Response::from_parts(parts, Body::from_vec(bytes));
     resp.headers_mut().insert(REPLAYED_HEADER, HeaderValue::from_static("false"));
     Ok(resp)

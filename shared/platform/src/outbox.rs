@@ -28,6 +28,22 @@ pub async fn enqueue(tx: &mut AnyConnection, topic: &str, payload: &serde_json::
     Ok(id)
 }
 
+/// Marks `ids` published in one statement (the Any driver binds no arrays, so one placeholder
+/// per id; batches are at most a few hundred).
+async fn mark_published(tx: &mut AnyConnection, ids: &[String]) -> Result<(), sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!("UPDATE platform_outbox SET published_at = $1 WHERE id IN ({})", placeholders.join(", "));
+    let mut query = sqlx::query(&sql).bind(now_ms());
+    for id in ids {
+        query = query.bind(id);
+    }
+    query.execute(&mut *tx).await?;
+    Ok(())
+}
+
 /// Moves committed events from one service's outbox to the bus.
 pub struct Relay {
     db: Db,
@@ -44,19 +60,50 @@ impl Relay {
     /// Publishes what is waiting; returns how many were published. Safe to run on several
     /// replicas at once: on PostgreSQL each claims rows with `SKIP LOCKED`.
     pub async fn publish_pending(&self) -> Result<usize, RelayError> {
-        let mut tx = self.db.begin_write().await?;
-        let select = match self.db.backend {
+        match self.db.backend {
             Backend::Postgres => {
-                "SELECT id, topic, payload, created_at FROM platform_outbox WHERE published_at IS NULL
-                 ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED"
+                // The claim (row locks) must last until the rows are marked, so one transaction.
+                let mut tx = self.db.pool.begin().await?;
+                let rows = sqlx::query(
+                    "SELECT id, topic, payload, created_at FROM platform_outbox WHERE published_at IS NULL
+                     ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                )
+                .bind(self.batch)
+                .fetch_all(&mut *tx)
+                .await?;
+                let ids = self.publish_rows(rows).await?;
+                mark_published(&mut tx, &ids).await?;
+                tx.commit().await?;
+                Ok(ids.len())
             }
             Backend::Sqlite => {
-                "SELECT id, topic, payload, created_at FROM platform_outbox WHERE published_at IS NULL
-                 ORDER BY created_at, id LIMIT $1"
+                // One process owns a SQLite file, so there is no competing relay to claim rows
+                // from: read without the write lock, publish, and take the lock only to mark.
+                // Holding it across the publishes stalled every writer of the service.
+                let rows = sqlx::query(
+                    "SELECT id, topic, payload, created_at FROM platform_outbox WHERE published_at IS NULL
+                     ORDER BY created_at, id LIMIT $1",
+                )
+                .bind(self.batch)
+                .fetch_all(&self.db.pool)
+                .await?;
+                if rows.is_empty() {
+                    return Ok(0);
+                }
+                let ids = self.publish_rows(rows).await?;
+                let mut tx = self.db.begin_write().await?;
+                mark_published(&mut tx, &ids).await?;
+                tx.commit().await?;
+                Ok(ids.len())
             }
-        };
-        let rows = sqlx::query(select).bind(self.batch).fetch_all(&mut *tx).await?;
-        let mut n = 0;
+        }
+    }
+
+    /// Publishes each row in order; the ids of those the bus took. Publish before marking: a
+    /// crash in between publishes twice, which consumers absorb; the other order could lose
+    /// the event.
+    async fn publish_rows(&self, rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<String>, RelayError> {
+        let mut ids = Vec::with_capacity(rows.len());
         for row in rows {
             let id: String = row.try_get("id")?;
             let payload: String = row.try_get("payload")?;
@@ -66,18 +113,17 @@ impl Relay {
                 payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload)),
                 occurred_at_ms: row.try_get("created_at")?,
             };
-            // Publish before marking: a crash in between publishes twice, which consumers absorb;
-            // the other order could lose the event.
-            self.bus.publish(&event).await?;
-            sqlx::query("UPDATE platform_outbox SET published_at = $1 WHERE id = $2")
-                .bind(now_ms())
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
-            n += 1;
+            if let Err(err) = self.bus.publish(&event).await {
+                if ids.is_empty() {
+                    return Err(err.into());
+                }
+                // Keep what went out marked; the rest is tried again next round.
+                tracing::warn!(service = self.db.service, error = %err, "outbox relay: bus refused an event");
+                break;
+            }
+            ids.push(id);
         }
-        tx.commit().await?;
-        Ok(n)
+        Ok(ids)
     }
 
     /// Runs until shutdown, polling every `interval` (and at once again when a batch was full).

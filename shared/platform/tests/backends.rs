@@ -46,7 +46,8 @@ async fn fresh_db() -> (Db, tempfile::TempDir) {
     let mut settings = Settings { data_dir: dir.path().to_path_buf(), ..Settings::default() };
     if let Some(url) = std::env::var("CITY_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
         settings.database_url = Some(Secret::new(url));
-        settings.schema_prefix = format!("t{}_", &tag()[..10]);
+        // Random, not the clock: tests starting in the same few milliseconds must not share one.
+        settings.schema_prefix = format!("t{}_", &uuid::Uuid::new_v4().simple().to_string()[..10]);
     }
     let db = Db::open(&settings, "platformtest", &Migrator::DEFAULT).await.unwrap();
     (db, dir)
@@ -183,6 +184,47 @@ async fn the_outbox_publishes_committed_events_once_and_drops_rolled_back_ones()
 }
 
 #[tokio::test]
+async fn the_relay_publishes_a_full_batch_in_order_and_marks_every_event() {
+    let (db, _dir) = fresh_db().await;
+    for bus in buses().await {
+        let topic = format!("outbox.batch.{}", tag());
+        let mut tx = db.begin_write().await.unwrap();
+        let mut ids = Vec::new();
+        for n in 0..150 {
+            ids.push(enqueue(&mut tx, &topic, &serde_json::json!({ "n": n })).await.unwrap());
+        }
+        tx.commit().await.unwrap();
+
+        let (trigger, signal) = shutdown::channel();
+        let received = Arc::new(parking_lot::Mutex::new(Vec::<Event>::new()));
+        let sink = received.clone();
+        bus.clone().subscribe(
+            &topic,
+            "consumer",
+            Arc::new(move |ev| {
+                let sink = sink.clone();
+                Box::pin(async move {
+                    sink.lock().push(ev);
+                    Ok(())
+                })
+            }),
+            signal,
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let relay = Relay::new(db.clone(), bus.clone());
+        // Batches of 100: the rest goes in the next round, nothing twice.
+        assert_eq!(relay.publish_pending().await.unwrap(), 100);
+        assert_eq!(relay.publish_pending().await.unwrap(), 50);
+        assert_eq!(relay.publish_pending().await.unwrap(), 0);
+        eventually("every event", || received.lock().len() == 150).await;
+        let got: Vec<String> = received.lock().iter().map(|e| e.id.clone()).collect();
+        assert_eq!(got, ids, "in the order they were written");
+        trigger.fire();
+    }
+    drop_db(&db).await;
+}
+
+#[tokio::test]
 async fn the_inbox_applies_a_redelivered_event_once() {
     let (db, _dir) = fresh_db().await;
     sqlx::query("CREATE TABLE counter (id TEXT PRIMARY KEY, n BIGINT NOT NULL)").execute(&db.pool).await.unwrap();
@@ -219,7 +261,7 @@ async fn idempotency_stores_claim_once_replay_and_release() {
             location: None,
             body: b"{}".to_vec(),
         };
-        store.complete(&key, &resp, Duration::from_secs(60)).await.unwrap();
+        store.complete(&key, "h1", &resp, Duration::from_secs(60)).await.unwrap();
         assert_eq!(store.claim(&key, "h1").await.unwrap(), Claim::Done { request_hash: "h1".into(), response: resp });
     }
     drop_db(&db).await;
