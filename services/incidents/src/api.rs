@@ -713,9 +713,12 @@ impl IncidentsApi {
     /// Get the map
     ///
     /// GeoJSON (RFC 7946) for a viewport: `bbox=west,south,east,north` (longitude first, as in
-    /// RFC 7946), web-map `zoom` 0–22. Single pins when the view holds few reports, otherwise
-    /// server-side grid clusters with counts per state. `crs=gcj02` returns (and reads the
-    /// bbox in) GCJ-02 for Chinese basemaps; RFC 7946 itself is WGS-84, the default.
+    /// RFC 7946), web-map `zoom` 0–22. Single pins when the view holds at most 300 reports,
+    /// otherwise clusters on a fixed world grid (cells of 90/2^zoom degrees, id
+    /// `cell:<grid zoom>:<row>:<col>`) with counts per state: never finer than zoom 17 and at
+    /// most 32 cells across the view, coarser for a larger box. Always current (not cached).
+    /// `crs=gcj02` returns (and reads the bbox in) GCJ-02 for Chinese basemaps; RFC 7946
+    /// itself is WGS-84, the default.
     #[oai(path = "/map", method = "get", operation_id = "get_incident_map")]
     async fn get_map(
         &self,
