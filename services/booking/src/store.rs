@@ -963,7 +963,7 @@ pub async fn book(
                     if let Err(err) = insert_appointment(&mut tx, &appt).await {
                         return Err(live_slot_conflict(err));
                     }
-                    enqueue_all(&mut tx, &events).await?;
+                    outbox::enqueue_many(&mut tx, &events).await?;
                 } else {
                     outcome.slot_status = sqlx::query_scalar("SELECT status FROM slots WHERE id = $1")
                         .bind(&appt.slot_id)
@@ -1202,21 +1202,6 @@ async fn take_slot(tx: &mut AnyConnection, appt: &AppointmentRow, pending: bool)
             .fetch_optional(&mut *tx)
             .await?;
     Ok(taken.is_some())
-}
-
-/// Writes several events into the outbox with one statement; the rows are what
-/// [`outbox::enqueue`] writes, so the relay publishes them alike.
-async fn enqueue_all(tx: &mut AnyConnection, events: &[(&'static str, Value)]) -> Result<(), sqlx::Error> {
-    let values: Vec<String> = (0..events.len())
-        .map(|i| format!("(${}, ${}, ${}, ${})", i * 4 + 1, i * 4 + 2, i * 4 + 3, i * 4 + 4))
-        .collect();
-    let sql = format!("INSERT INTO platform_outbox (id, topic, payload, created_at) VALUES {}", values.join(", "));
-    let mut q = sqlx::query(&sql);
-    let created_at = city_platform::time::now_ms();
-    for (topic, payload) in events {
-        q = q.bind(new_id()).bind(*topic).bind(payload.to_string()).bind(created_at);
-    }
-    q.execute(&mut *tx).await.map(|_| ())
 }
 
 /// A second live appointment on one slot is refused by the database's unique index.

@@ -28,6 +28,31 @@ pub async fn enqueue(tx: &mut AnyConnection, topic: &str, payload: &serde_json::
     Ok(id)
 }
 
+/// Writes several events into the outbox with one statement, inside the caller's transaction;
+/// returns their ids in order. The rows are what [`enqueue`] writes, so the relay publishes
+/// them alike and in this order.
+pub async fn enqueue_many(
+    tx: &mut AnyConnection,
+    events: &[(&str, serde_json::Value)],
+) -> Result<Vec<String>, sqlx::Error> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let values: Vec<String> = (0..events.len())
+        .map(|i| format!("(${}, ${}, ${}, ${})", i * 4 + 1, i * 4 + 2, i * 4 + 3, i * 4 + 4))
+        .collect();
+    let sql = format!("INSERT INTO platform_outbox (id, topic, payload, created_at) VALUES {}", values.join(", "));
+    let created_at = now_ms();
+    // UUIDv7s made in one process are increasing, so (created_at, id) keeps the given order.
+    let ids: Vec<String> = events.iter().map(|_| crate::ids::new_id()).collect();
+    let mut query = sqlx::query(&sql);
+    for ((topic, payload), id) in events.iter().zip(&ids) {
+        query = query.bind(id).bind(*topic).bind(payload.to_string()).bind(created_at);
+    }
+    query.execute(&mut *tx).await?;
+    Ok(ids)
+}
+
 /// Marks `ids` published in one statement (the Any driver binds no arrays, so one placeholder
 /// per id; batches are at most a few hundred).
 async fn mark_published(tx: &mut AnyConnection, ids: &[String]) -> Result<(), sqlx::Error> {
