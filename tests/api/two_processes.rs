@@ -77,6 +77,11 @@ async fn the_gateway_forwards_to_a_service_running_as_its_own_process() {
     // The service's own problem responses come back unchanged.
     let resp = gateway.http.get(gateway.url("/v1/air/nothing-here")).send().await.unwrap();
     expect_problem(resp, 404).await;
+    // The nearest-station answer is the service's own too: demo stations, but no readings yet.
+    let resp =
+        gateway.http.get(gateway.url("/v1/air/nearest?lat=30.6581&lon=104.0591&coord=gcj02")).send().await.unwrap();
+    let p = expect_problem(resp, 404).await;
+    assert_eq!(p["type"], "/problems/no-station-nearby");
 
     // The gateway's own routes and the whole portal's document are served by the gateway.
     let (status, services) = gateway.get_json("/v1/services").await;

@@ -14,7 +14,8 @@
 //! The server is the air API behind `edge::stack`, the middleware every request crosses (CORS,
 //! request id, span, metrics, body limit, rate limit, idempotency), served by poem on a 127.0.0.1
 //! port with its own two-thread runtime; the client is reqwest on one thread. Both share this
-//! machine's cores. The rate limiter counts every request (in the cache: Redis when configured) under
+//! machine's cores. Logging (at warn) and the Prometheus recorder are installed as `city` installs
+//! them. The rate limiter counts every request (in the cache: Redis when configured) under
 //! limits too high to trigger; `AIR_BENCH_RATE_LIMIT=off` leaves it out, as `city serve --only air` does.
 
 use std::sync::Arc;
@@ -91,6 +92,10 @@ fn index_alone() {
 
 /// Starts the air API on a loopback port; returns its base URL, the backend's name, the state and the platform guard.
 async fn serve(rate_limit: bool) -> (String, &'static str, Arc<AirState>, city_platform::testing::TestPlatform) {
+    // As `city` runs: a log subscriber (at warn, as the gateway's load harness runs it) and the
+    // Prometheus recorder, so spans, log filtering and metrics cost what they cost in production.
+    city_platform::telemetry::init_logging(city_platform::config::LogFormat::Pretty, "warn");
+    city_platform::telemetry::prometheus();
     let t = test_platform_with(|s| {
         s.rate_limit.per_ip = u64::MAX / 2;
         s.rate_limit.per_identity = u64::MAX / 2;
