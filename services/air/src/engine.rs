@@ -805,6 +805,12 @@ impl AirState {
         Ok(Nearest { index, found: None, skipped })
     }
 
+    /// Evaluates every subscription against the current data; returns how many alerts changed.
+    pub async fn evaluate_all(&self, now: i64) -> Result<u64, EngineError> {
+        let stations: HashSet<String> = self.index().await?.all().iter().map(|s| s.code.clone()).collect();
+        self.evaluate_alerts(&stations, now).await
+    }
+
     /// Evaluates the subscriptions that `stations` can affect; returns how many alerts were raised or cleared.
     async fn evaluate_alerts(&self, stations: &HashSet<String>, now: i64) -> Result<u64, EngineError> {
         let subscriptions = store::all_subscriptions(&self.db).await?;

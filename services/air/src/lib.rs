@@ -74,6 +74,11 @@ impl AirService {
             }
         }
         subscribe(&state);
+        // Readings a previous run stored but stopped before evaluating (the in-process bus does
+        // not keep undelivered events across a restart): judge every subscription once now.
+        if let Err(e) = state.evaluate_all(now_ms()).await {
+            tracing::warn!(error = %e, "air: alert evaluation at start failed; the next ingestion evaluates again");
+        }
         Ok((AirApi::new(state), db))
     }
 }

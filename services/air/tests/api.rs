@@ -683,3 +683,43 @@ async fn a_rollup_is_not_stored_over_an_hour_that_arrived_while_it_was_computed(
     assert_eq!(stored(db.clone()).await, 1);
     t.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_crossing_stored_before_a_restart_is_alerted_when_the_service_starts() {
+    let t = test_platform().await;
+    let (state, db) = bare_state(&t).await;
+    let at = city_platform::coords::LatLon::new(S2.0, S2.1).unwrap();
+    let sub = city_air::store::SubscriptionRow {
+        id: city_platform::ids::new_id(),
+        citizen_id: "alice".into(),
+        district_code: None,
+        lat: Some(at.lat()),
+        lon: Some(at.lon()),
+        label: "home".into(),
+        scheme: "cn-2026".into(),
+        threshold_level: 3,
+        alerting: false,
+        episode: 0,
+        last_aqi: None,
+        last_hour_end: None,
+        raised_at: None,
+        cleared_at: None,
+        created_at: now_ms(),
+    };
+    city_air::store::insert_subscription(&db, &sub).await.unwrap();
+    // Stored, then the process stopped (and the in-process bus forgot the event).
+    state.store_readings(&checked(&hour_of("S2", current_hour(), "80"), false), now_ms()).await.unwrap();
+    drop(state);
+    let count = || async {
+        sqlx::query("SELECT id FROM platform_outbox WHERE topic = 'notify.requested'")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap()
+            .len()
+    };
+    assert_eq!(count().await, 0);
+    let (_api, restarted) = AirService::start(t.platform.clone()).await.unwrap();
+    t.track(&restarted);
+    assert_eq!(count().await, 1);
+    t.cleanup().await;
+}
