@@ -280,6 +280,15 @@ async fn drive(base: &str, backend: &str, state: &AirState, clients: usize, secs
 
     // Warm: a second of warm-up, then `secs` seconds measured.
     let warmup_end = Instant::now() + Duration::from_secs(1);
+    let cpu_at_start = {
+        let http = http.clone();
+        let wait = warmup_end.saturating_duration_since(Instant::now());
+        async move {
+            tokio::time::sleep(wait).await;
+            drop(http);
+            cpu_by_role()
+        }
+    };
     let end = warmup_end + Duration::from_secs(secs);
     let workers = (0..clients).map(|c| {
         let (http, probes) = (http.clone(), probes.clone());
@@ -306,7 +315,8 @@ async fn drive(base: &str, backend: &str, state: &AirState, clients: usize, secs
             (times, errors, bytes)
         }
     });
-    let done = futures::future::join_all(workers).await;
+    let (done, cpu_start) = futures::future::join(futures::future::join_all(workers), cpu_at_start).await;
+    let cpu_end = cpu_by_role();
     let errors: usize = done.iter().map(|d| d.1).sum();
     let bytes: usize = done.iter().map(|d| d.2).sum();
     let mut times: Vec<Duration> = done.into_iter().flat_map(|d| d.0).collect();
@@ -319,6 +329,42 @@ async fn drive(base: &str, backend: &str, state: &AirState, clients: usize, secs
         bytes as f64 / times.len().max(1) as f64,
         load()
     );
+    // CPU per answer, from the threads' own clocks: what the machine's load does not change much.
+    let n = times.len().max(1) as f64;
+    let per = |i: usize| (cpu_end[i] - cpu_start[i]) * 1e6 / n;
+    println!(
+        "{backend}: CPU per warm answer: server {:.0} µs (runtime workers), client {:.0} µs (reqwest), other threads {:.0} µs; \
+         on two otherwise idle cores that is at most ~{:.0} answers/s",
+        per(0),
+        per(1),
+        per(2),
+        2e6 / (per(0) + per(1) + per(2)).max(1.0)
+    );
+}
+
+/// CPU seconds used so far by this process's threads: [server runtime workers, the client (main) thread, the rest].
+fn cpu_by_role() -> [f64; 3] {
+    let mut out = [0.0; 3];
+    let ticks = 100.0; // USER_HZ on Linux
+    let pid = std::process::id().to_string();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return out };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let comm = &stat[open + 1..close];
+        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+        let (Some(u), Some(s)) = (fields.get(11), fields.get(12)) else { continue };
+        let secs = (u.parse::<f64>().unwrap_or(0.0) + s.parse::<f64>().unwrap_or(0.0)) / ticks;
+        let role = if comm.starts_with("tokio-r") {
+            0
+        } else if task.file_name().to_string_lossy() == pid {
+            1
+        } else {
+            2
+        };
+        out[role] += secs;
+    }
+    out
 }
 
 /// The 1-minute load average, to print beside each figure (other work shares this machine).
