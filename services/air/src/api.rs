@@ -6,7 +6,8 @@ use city_platform::auth::{ApiKeyAuth, CitizenAuth, Role, StaffAuth};
 use city_platform::coords::{Crs, LatLon};
 use city_platform::problem::FieldError;
 use city_platform::time::{from_ms, now_ms, rfc3339};
-use city_platform::{audit, outbox, JsonBody, Problem, ProblemResponse};
+
+use city_platform::{audit, outbox, CachedJson, JsonBody, Problem, ProblemResponse};
 use poem::{Request, RequestBody};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Json, ParsePayload, Payload};
@@ -317,56 +318,6 @@ pub struct NearestView {
     pub fell_back: bool,
     /// The nearer stations skipped.
     pub skipped: Vec<SkippedStation>,
-}
-
-/// A JSON answer written as bytes by the handler (from pre-rendered parts), documented in
-/// OpenAPI exactly as `Json<T>`.
-pub struct RenderedJson<T> {
-    bytes: Vec<u8>,
-    _doc: std::marker::PhantomData<fn() -> T>,
-}
-
-impl<T: poem_openapi::types::Type> Payload for RenderedJson<T> {
-    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
-
-    fn check_content_type(content_type: &str) -> bool {
-        JsonBody::<T>::check_content_type(content_type)
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        T::schema_ref()
-    }
-
-    fn register(registry: &mut Registry) {
-        T::register(registry);
-    }
-}
-
-impl<T: Send> poem::IntoResponse for RenderedJson<T> {
-    fn into_response(self) -> poem::Response {
-        poem::Response::builder().content_type("application/json; charset=utf-8").body(self.bytes)
-    }
-}
-
-impl<T: poem_openapi::types::Type + Send> ApiResponse for RenderedJson<T> {
-    fn meta() -> poem_openapi::registry::MetaResponses {
-        poem_openapi::registry::MetaResponses {
-            responses: vec![poem_openapi::registry::MetaResponse {
-                description: "",
-                status: Some(200),
-                status_range: None,
-                content: vec![poem_openapi::registry::MetaMediaType {
-                    content_type: Self::CONTENT_TYPE,
-                    schema: Self::schema_ref(),
-                }],
-                headers: vec![],
-            }],
-        }
-    }
-
-    fn register(registry: &mut Registry) {
-        T::register(registry);
-    }
 }
 
 /// Writes `value` as JSON (a number or string) onto `out`.
@@ -829,7 +780,7 @@ impl AirApi {
         lon: Query<f64>,
         coord: Query<Option<String>>,
         scheme: Query<Option<String>>,
-    ) -> Result<RenderedJson<NearestView>, ProblemResponse> {
+    ) -> Result<CachedJson<NearestView>, ProblemResponse> {
         let scheme = parse_scheme(scheme.0.as_deref())?;
         let at = parse_point(lat.0, lon.0, coord.0.as_deref())?;
         let near = self.state.nearest(at, scheme, now_ms()).await?;
@@ -844,7 +795,7 @@ impl AirApi {
         let Some(fragment) = &found.answer.fragment else {
             return Err(internal("a fresh station without a report"));
         };
-        Ok(RenderedJson { bytes: render_nearest(scheme, &near, found, fragment), _doc: std::marker::PhantomData })
+        Ok(CachedJson::from_rendered(render_nearest(scheme, &near, found, fragment)))
     }
 
     /// Air quality per district

@@ -81,7 +81,8 @@ fn missing_field(message: &str) -> Option<String> {
 }
 
 /// A JSON response serialised once and served as bytes: for reference data that changes only
-/// with a deploy (the catalogue, the districts). Documented in OpenAPI exactly as `Json<T>`.
+/// with a deploy (the catalogue, the districts), or answers a hot path assembles from parts it
+/// rendered ahead ([`CachedJson::from_rendered`]). Documented in OpenAPI exactly as `Json<T>`.
 pub struct CachedJson<T> {
     bytes: bytes::Bytes,
     _doc: std::marker::PhantomData<fn() -> T>,
@@ -124,6 +125,12 @@ impl<T: Send> poem::IntoResponse for CachedJson<T> {
 }
 
 impl<T> CachedJson<T> {
+    /// Bytes the caller already rendered as `T`'s JSON (a test should hold them equal to
+    /// poem-openapi's own rendering of `T`).
+    pub fn from_rendered(bytes: impl Into<bytes::Bytes>) -> Self {
+        Self { bytes: bytes.into(), _doc: std::marker::PhantomData }
+    }
+
     const CONTENT_TYPE_STR: &'static str = "application/json; charset=utf-8";
 }
 
