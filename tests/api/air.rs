@@ -2,31 +2,13 @@
 //! create`, a batch of readings for the demo stations, the nearest station from a WeChat (GCJ-02)
 //! pin, and an alert that a citizen signed in through the WeChat sandbox sees open.
 
-use std::process::{Command, Stdio};
-
 use city_platform::coords::LatLon;
 use serde_json::{json, Value};
 
 use crate::harness::{spawn_app, TestApp};
 
 fn ingest_key(app: &TestApp) -> String {
-    let s = &app.settings;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_city"));
-    cmd.args(["apikey", "create", "--name", "air feed", "--scope", "air-ingest"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("CITY_DATA_DIR", &s.data_dir)
-        .env("CITY_LOG", "off")
-        .stderr(Stdio::inherit());
-    if let Some(url) = &s.database_url {
-        cmd.env("CITY_DATABASE_URL", url.expose()).env("CITY_SCHEMA_PREFIX", &s.schema_prefix);
-    }
-    if let Some(url) = &s.redis_url {
-        cmd.env("CITY_REDIS_URL", url.expose()).env("CITY_REDIS_PREFIX", &s.redis_prefix);
-    }
-    let out = cmd.output().expect("the city binary runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    app.city(&["apikey", "create", "--name", "air feed", "--scope", "air-ingest"])
 }
 
 fn hour(code: &str, at: &str, pm25: f64) -> Vec<Value> {

@@ -3,7 +3,6 @@
 //! the other services over their internal APIs (identity, booking, payments) or the public air
 //! API. A follower signs in through the Service Account OAuth in the sandbox; another never does.
 
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use city_platform::coords::LatLon;
@@ -194,23 +193,7 @@ async fn sent_template(app: &TestApp, openid: &str) -> Value {
 
 /// An air-ingest key from `city apikey create`, run against this test's stores.
 fn ingest_key(app: &TestApp) -> String {
-    let s = &app.settings;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_city"));
-    cmd.args(["apikey", "create", "--name", "channel e2e feed", "--scope", "air-ingest"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("CITY_DATA_DIR", &s.data_dir)
-        .env("CITY_LOG", "off")
-        .stderr(Stdio::inherit());
-    if let Some(url) = &s.database_url {
-        cmd.env("CITY_DATABASE_URL", url.expose()).env("CITY_SCHEMA_PREFIX", &s.schema_prefix);
-    }
-    if let Some(url) = &s.redis_url {
-        cmd.env("CITY_REDIS_URL", url.expose()).env("CITY_REDIS_PREFIX", &s.redis_prefix);
-    }
-    let out = cmd.output().expect("the city binary runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    app.city(&["apikey", "create", "--name", "channel e2e feed", "--scope", "air-ingest"])
 }
 
 /// This hour's six pollutants for station 1437A (People's Park), PM2.5 at 80 µg/m³: AQI 119.

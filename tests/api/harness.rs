@@ -4,6 +4,7 @@
 //! `CITY_TEST_DATABASE_URL` / `CITY_TEST_REDIS_URL` set: fresh PostgreSQL schemas (a random
 //! prefix) and a fresh Redis key prefix, dropped again when the test ends.
 
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use city::{App, Mode};
@@ -21,6 +22,26 @@ pub struct TestApp {
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
+}
+
+/// The `city` binary set up to use the stores and address of `s` (and nothing from this
+/// process's environment), for the command-line steps a person would run beside the portal.
+pub fn city_command(s: &Settings, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_city"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CITY_DATA_DIR", &s.data_dir)
+        .env("CITY_LISTEN", s.listen.to_string())
+        .env("CITY_LOG", "off")
+        .stderr(Stdio::inherit());
+    if let Some(url) = &s.database_url {
+        cmd.env("CITY_DATABASE_URL", url.expose()).env("CITY_SCHEMA_PREFIX", &s.schema_prefix);
+    }
+    if let Some(url) = &s.redis_url {
+        cmd.env("CITY_REDIS_URL", url.expose()).env("CITY_REDIS_PREFIX", &s.redis_prefix);
+    }
+    cmd
 }
 
 /// Settings for a fresh, isolated store on whichever backend the environment selects.
@@ -84,6 +105,14 @@ impl TestApp {
     /// `base` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// Runs `city ARGS` against this portal's stores; its standard output, trimmed. Panics
+    /// when the command fails.
+    pub fn city(&self, args: &[&str]) -> String {
+        let out = city_command(&self.settings, args).output().expect("the city binary runs");
+        assert!(out.status.success(), "city {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("UTF-8 output").trim().to_owned()
     }
 
     /// GET and parse the JSON body, with the status.

@@ -1,11 +1,9 @@
 //! Sign-in end to end, as a person with curl would do it: the portal and its WeChat sandbox on
 //! one port, over real HTTP.
 
-use std::process::{Command, Stdio};
-
 use serde_json::{json, Value};
 
-use crate::harness::{expect_problem, spawn_app, TestApp};
+use crate::harness::{city_command, expect_problem, spawn_app, TestApp};
 
 async fn post_json(app: &TestApp, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
     let mut req = app.http.post(app.url(path)).json(&body);
@@ -97,21 +95,9 @@ async fn a_person_signs_in_with_the_sandbox_adds_family_logs_out_and_comes_back_
 #[tokio::test]
 async fn city_apikey_create_prints_a_key_the_running_portal_accepts() {
     let app = spawn_app().await;
-    let s = &app.settings;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_city"));
-    cmd.args(["apikey", "create", "--name", "air feed", "--scope", "air-ingest"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("CITY_DATA_DIR", &s.data_dir)
-        .env("CITY_LOG", "off")
-        .stderr(Stdio::inherit());
-    if let Some(url) = &s.database_url {
-        cmd.env("CITY_DATABASE_URL", url.expose()).env("CITY_SCHEMA_PREFIX", &s.schema_prefix);
-    }
-    if let Some(url) = &s.redis_url {
-        cmd.env("CITY_REDIS_URL", url.expose()).env("CITY_REDIS_PREFIX", &s.redis_prefix);
-    }
-    let out = cmd.output().expect("the city binary runs");
+    let out = city_command(&app.settings, &["apikey", "create", "--name", "air feed", "--scope", "air-ingest"])
+        .output()
+        .expect("the city binary runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let key = stdout.trim();

@@ -1,12 +1,12 @@
 //! The services apart: `city serve --only air` as its own process, the gateway in this one
 //! forwarding `/v1/air` to it with the request id and credentials passed through.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use city::Mode;
 
-use crate::harness::{expect_problem, spawn_mode, test_settings};
+use crate::harness::{city_command, expect_problem, spawn_mode, test_settings};
 
 struct Service(Child);
 
@@ -23,22 +23,11 @@ fn free_port() -> u16 {
 
 #[tokio::test]
 async fn the_gateway_forwards_to_a_service_running_as_its_own_process() {
-    let (settings, dir) = test_settings();
+    let (settings, _dir) = test_settings();
     let port = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_city"));
-    cmd.args(["serve", "--only", "air", "--listen", &format!("127.0.0.1:{port}")])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("CITY_DATA_DIR", dir.path())
-        .env("CITY_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    if let Some(url) = &settings.database_url {
-        cmd.env("CITY_DATABASE_URL", url.expose()).env("CITY_SCHEMA_PREFIX", &settings.schema_prefix);
-    }
-    if let Some(url) = &settings.redis_url {
-        cmd.env("CITY_REDIS_URL", url.expose()).env("CITY_REDIS_PREFIX", &settings.redis_prefix);
-    }
+    let listen = format!("127.0.0.1:{port}");
+    let mut cmd = city_command(&settings, &["serve", "--only", "air", "--listen", &listen]);
+    cmd.env("CITY_LOG", "warn").stdout(Stdio::null());
     let _service = Service(cmd.spawn().expect("the city binary starts"));
 
     let http = reqwest::Client::new();
