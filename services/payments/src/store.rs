@@ -425,9 +425,7 @@ pub(crate) async fn apply_paid_on(
     }
     let payable = domain::payable_account(&order.item_kind, &order.biller_id);
     ledger(conn, &order.id, "payment", &[("wechat_clearing", order.amount_fen), (&payable, -order.amount_fen)]).await?;
-    for (topic, payload) in paid_events(&order, transaction_id) {
-        outbox::enqueue(conn, topic, &payload).await?;
-    }
+    outbox::enqueue_many(conn, &paid_events(&order, transaction_id)).await?;
     Ok(true)
 }
 
