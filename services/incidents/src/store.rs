@@ -727,17 +727,25 @@ fn in_list(values: &[String], binds: &mut Vec<Bind>) -> String {
 /// The reports' side of a view: the cells of `fine` (at [`FINE_ZOOM`]) through the map
 /// index, public text only, the filters, and with `exact` the box itself. Rows are listed
 /// one by one while few, so the index is entered once per row instead of scanning each
-/// row's whole band of longitude.
+/// row's whole band of longitude. Everything is bound, so the statement text repeats and
+/// each connection prepares it once.
 fn fine_where(fine: &CellRange, f: &MapFilter, exact: bool, binds: &mut Vec<Bind>) -> String {
     debug_assert_eq!(fine.zoom, FINE_ZOOM);
-    // Integers computed here, not client text: safe to write into the statement.
+    let param = |b: Bind, binds: &mut Vec<Bind>| {
+        binds.push(b);
+        format!("${}", binds.len())
+    };
     let rows = if fine.n_rows() <= 64 {
-        let list: Vec<String> = (fine.row0..=fine.row1).map(|r| r.to_string()).collect();
+        let list: Vec<String> = (fine.row0..=fine.row1).map(|r| param(Bind::Int(r), binds)).collect();
         format!("cell_row IN ({})", list.join(", "))
     } else {
-        format!("cell_row BETWEEN {} AND {}", fine.row0, fine.row1)
+        format!("cell_row BETWEEN {} AND {}", param(Bind::Int(fine.row0), binds), param(Bind::Int(fine.row1), binds))
     };
-    let mut sql = format!("{rows} AND cell_col BETWEEN {} AND {} AND moderation = 'pass'", fine.col0, fine.col1);
+    let mut sql = format!(
+        "{rows} AND cell_col BETWEEN {} AND {} AND moderation = 'pass'",
+        param(Bind::Int(fine.col0), binds),
+        param(Bind::Int(fine.col1), binds)
+    );
     if exact {
         let b = f.bbox;
         binds.extend([Bind::Float(b.south), Bind::Float(b.north), Bind::Float(b.west), Bind::Float(b.east)]);
