@@ -1250,6 +1250,7 @@ async fn fee_due(tx: &mut AnyConnection, appt: &AppointmentRow, ctx: &SlotContex
 fn fee_due_payload(appt: &AppointmentRow, ctx: &SlotContext) -> Value {
     json!({
         "booking_id": appt.id, "citizen_id": appt.citizen_id, "amount_fen": appt.fee_fen,
+        "hospital_id": ctx.session.hospital_id,
         "description": format!("挂号费 {} {} {} 第{}号", ctx.hospital_name_zh, ctx.doctor_name, appt.visit_date, appt.number),
         "pay_before_ms": appt.hold_expires_at,
     })

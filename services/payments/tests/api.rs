@@ -493,7 +493,7 @@ impl Portal {
 
 fn fee_due(booking_id: &str, citizen: &str, pay_before_ms: i64) -> Value {
     json!({
-        "booking_id": booking_id, "citizen_id": citizen, "amount_fen": 1500,
+        "booking_id": booking_id, "citizen_id": citizen, "amount_fen": 1500, "hospital_id": "h-cd2",
         "description": "挂号费 成都市第二人民医院 王医生 2026-12-03 第5号", "pay_before_ms": pay_before_ms,
     })
 }
@@ -530,7 +530,7 @@ async fn a_booking_fee_from_booking_is_paid_once_by_its_owner_and_refunded_once_
     let (status, problem) = p.booking_order("alice", "appt-1").await;
     assert_eq!((status, problem["type"].as_str()), (409, Some("/problems/already-paid")));
     let hospital = "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM ledger WHERE account = $1";
-    assert_eq!(p.count(hospital, "hospital_payable:hospitals").await, -1500);
+    assert_eq!(p.count(hospital, "hospital_payable:h-cd2").await, -1500);
     let (payload,): (String,) = sqlx::query_as("SELECT payload FROM platform_outbox WHERE topic = 'payments.paid'")
         .fetch_one(&p.state.db.pool)
         .await
@@ -549,7 +549,7 @@ async fn a_booking_fee_from_booking_is_paid_once_by_its_owner_and_refunded_once_
     p.wait_count(succeeded, &id, 1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(p.count("SELECT CAST(COUNT(*) AS BIGINT) FROM refunds WHERE order_id = $1", &id).await, 1);
-    assert_eq!(p.count(hospital, "hospital_payable:hospitals").await, 0);
+    assert_eq!(p.count(hospital, "hospital_payable:h-cd2").await, 0);
     let refunded =
         "SELECT CAST(COUNT(*) AS BIGINT) FROM platform_outbox WHERE topic = 'payments.refunded' AND payload LIKE $1";
     assert_eq!(p.count(refunded, "%\"item_kind\":\"booking\"%").await, 1);
