@@ -2,8 +2,6 @@
 //! pin and a photo, the district clerk's queue and workflow, the citizen's history, the map,
 //! and the same report through Open311.
 
-use std::process::{Command, Stdio};
-
 use serde_json::{json, Value};
 
 use crate::harness::{expect_problem, spawn_app, TestApp};
@@ -18,32 +16,20 @@ const PNG: &[u8] = &[
 /// Chunxi Road (Jinjiang District) as WeChat's map reports it (GCJ-02).
 const CHUNXI_GCJ02: (f64, f64) = (30.652_794, 104.083_630);
 
-fn city(app: &TestApp, args: &[&str]) -> String {
-    let s = &app.settings;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_city"));
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("CITY_DATA_DIR", &s.data_dir)
-        .env("CITY_LOG", "off")
-        .stderr(Stdio::inherit());
-    if let Some(url) = &s.database_url {
-        cmd.env("CITY_DATABASE_URL", url.expose()).env("CITY_SCHEMA_PREFIX", &s.schema_prefix);
-    }
-    if let Some(url) = &s.redis_url {
-        cmd.env("CITY_REDIS_URL", url.expose()).env("CITY_REDIS_PREFIX", &s.redis_prefix);
-    }
-    let out = cmd.output().expect("the city binary runs");
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 async fn clerk(app: &TestApp, username: &str, district: &str) -> String {
     let password = "correct horse battery";
-    city(
-        app,
-        &["staff", "create", "--username", username, "--password", password, "--role", "clerk", "--district", district],
-    );
+    app.city(&[
+        "staff",
+        "create",
+        "--username",
+        username,
+        "--password",
+        password,
+        "--role",
+        "clerk",
+        "--district",
+        district,
+    ]);
     let session: Value = app
         .http
         .post(app.url("/v1/staff/sessions"))
@@ -180,7 +166,7 @@ async fn a_citizen_reports_with_a_gcj02_pin_and_a_photo_and_the_district_clerk_r
     let (status, o) = app.get_json(&format!("/open311/v2/requests/{id}.json")).await;
     assert_eq!(status, 200);
     assert_eq!(o[0]["status"], "closed");
-    let key = city(&app, &["apikey", "create", "--name", "open311 client", "--scope", "open311"]);
+    let key = app.city(&["apikey", "create", "--name", "open311 client", "--scope", "open311"]);
     let resp = app
         .http
         .post(app.url(&format!("/open311/v2/requests.json?api_key={key}")))

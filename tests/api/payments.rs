@@ -5,33 +5,18 @@
 //! a hospital booking fee paid in the sandbox, which books the appointment, and refunded when
 //! the appointment is cancelled.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{spawn_app_with, TestApp};
+use crate::harness::{city_command, spawn_app_with, TestApp};
 
 fn city(app: &TestApp, args: &[&str]) -> (bool, String) {
     city_with(&app.settings, args)
 }
 
 fn city_with(s: &city_platform::Settings, args: &[&str]) -> (bool, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_city"));
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("CITY_DATA_DIR", &s.data_dir)
-        .env("CITY_LISTEN", s.listen.to_string())
-        .env("CITY_LOG", "off")
-        .stderr(Stdio::inherit());
-    if let Some(url) = &s.database_url {
-        cmd.env("CITY_DATABASE_URL", url.expose()).env("CITY_SCHEMA_PREFIX", &s.schema_prefix);
-    }
-    if let Some(url) = &s.redis_url {
-        cmd.env("CITY_REDIS_URL", url.expose()).env("CITY_REDIS_PREFIX", &s.redis_prefix);
-    }
-    let out = cmd.output().expect("the city binary runs");
+    let out = city_command(s, args).output().expect("the city binary runs");
     (out.status.success(), String::from_utf8(out.stdout).unwrap())
 }
 
