@@ -144,6 +144,31 @@ async fn every_group_sees_every_event_and_a_failed_delivery_comes_again() {
     }
 }
 
+/// Subscribes a consumer that keeps every event of `topic`; fire the trigger to stop it.
+async fn collect(
+    bus: &Arc<dyn EventBus>,
+    topic: &str,
+) -> (shutdown::ShutdownTrigger, Arc<parking_lot::Mutex<Vec<Event>>>) {
+    let (trigger, signal) = shutdown::channel();
+    let received = Arc::new(parking_lot::Mutex::new(Vec::<Event>::new()));
+    let sink = received.clone();
+    bus.clone().subscribe(
+        topic,
+        "consumer",
+        Arc::new(move |ev| {
+            let sink = sink.clone();
+            Box::pin(async move {
+                sink.lock().push(ev);
+                Ok(())
+            })
+        }),
+        signal,
+    );
+    // Let the subscription (a Redis consumer group) exist before anything is published.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    (trigger, received)
+}
+
 #[tokio::test]
 async fn the_outbox_publishes_committed_events_once_and_drops_rolled_back_ones() {
     let (db, _dir) = fresh_db().await;
@@ -156,22 +181,7 @@ async fn the_outbox_publishes_committed_events_once_and_drops_rolled_back_ones()
         enqueue(&mut tx, &topic, &serde_json::json!({"kept": false})).await.unwrap();
         tx.rollback().await.unwrap();
 
-        let (trigger, signal) = shutdown::channel();
-        let received = Arc::new(parking_lot::Mutex::new(Vec::<Event>::new()));
-        let sink = received.clone();
-        bus.clone().subscribe(
-            &topic,
-            "consumer",
-            Arc::new(move |ev| {
-                let sink = sink.clone();
-                Box::pin(async move {
-                    sink.lock().push(ev);
-                    Ok(())
-                })
-            }),
-            signal,
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (trigger, received) = collect(&bus, &topic).await;
         let relay = Relay::new(db.clone(), bus.clone());
         assert_eq!(relay.publish_pending().await.unwrap(), 1);
         assert_eq!(relay.publish_pending().await.unwrap(), 0, "published events are not sent again");
@@ -195,22 +205,7 @@ async fn the_relay_publishes_a_full_batch_in_order_and_marks_every_event() {
         }
         tx.commit().await.unwrap();
 
-        let (trigger, signal) = shutdown::channel();
-        let received = Arc::new(parking_lot::Mutex::new(Vec::<Event>::new()));
-        let sink = received.clone();
-        bus.clone().subscribe(
-            &topic,
-            "consumer",
-            Arc::new(move |ev| {
-                let sink = sink.clone();
-                Box::pin(async move {
-                    sink.lock().push(ev);
-                    Ok(())
-                })
-            }),
-            signal,
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (trigger, received) = collect(&bus, &topic).await;
         let relay = Relay::new(db.clone(), bus.clone());
         // Batches of 100: the rest goes in the next round, nothing twice.
         assert_eq!(relay.publish_pending().await.unwrap(), 100);
