@@ -19,9 +19,9 @@ struct World {
     db: Db,
 }
 
-async fn world() -> World {
-    let t = test_platform().await;
-    let (api, db) = AirService::start(t.platform.clone()).await.unwrap();
+/// Every credential the tests use: an admin, a clerk, two citizens, an air-ingest key and a key
+/// without that scope.
+fn credentials() -> Arc<StaticAuthenticator> {
     let auth = StaticAuthenticator::new();
     auth.with_token(
         "admin",
@@ -48,6 +48,13 @@ async fn world() -> World {
     }
     auth.with_key("feed", Integrator { key_id: "k1".into(), name: "feed".into(), scopes: vec!["air-ingest".into()] });
     auth.with_key("other", Integrator { key_id: "k2".into(), name: "other".into(), scopes: vec!["open311".into()] });
+    auth
+}
+
+async fn world() -> World {
+    let t = test_platform().await;
+    let (api, db) = AirService::start(t.platform.clone()).await.unwrap();
+    let auth = credentials();
     let api = Arc::new(t.client(api, &db, auth));
     World { t, api, db }
 }
@@ -618,18 +625,7 @@ async fn a_replica_rebuilds_its_index_on_another_replicas_station_change_event()
     let t = test_platform().await;
     let (api_a, db_a) = AirService::start(t.platform.clone()).await.unwrap();
     let (api_b, db_b) = AirService::start(t.platform.clone()).await.unwrap();
-    let auth = StaticAuthenticator::new();
-    auth.with_token(
-        "admin",
-        Principal::Staff(Staff {
-            staff_id: "a1".into(),
-            username: "admin".into(),
-            roles: vec![Role::Admin],
-            scopes: Scopes::default(),
-            session_id: "s-a1".into(),
-        }),
-    );
-    auth.with_key("feed", Integrator { key_id: "k1".into(), name: "feed".into(), scopes: vec!["air-ingest".into()] });
+    let auth = credentials();
     let a = t.client(api_a, &db_a, auth.clone());
     let b = t.client(api_b, &db_b, auth);
     // B builds its index now (no station here yet) and would not look again for a minute.
