@@ -5,7 +5,7 @@
 
 use crate::domain::concentration::Concentration;
 use crate::domain::pollutant::{Averaging, Pollutant, Window};
-use crate::domain::scheme::IaqiOutcome;
+use crate::domain::iaqi::IaqiOutcome;
 
 /// Which edition of HJ 633 applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

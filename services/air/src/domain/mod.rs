@@ -6,7 +6,9 @@
 //! - [`pollutant`]: the six pollutants, units, averaging periods and indicators, with their stable codes.
 //! - [`concentration`]: exact non-negative concentrations; decimal input is never read through `f64`.
 //! - [`average`]: 1-hour, 8-hour, 24-hour, daily, daily-maximum and annual means with their validity rules, and the US NowCast.
+//! - `china` (HJ 633-2012 and HJ 633-2026 breakpoints) and `us` (the EPA table): the AQI breakpoints, one file per standard.
 //! - [`scheme`]: [`Scheme`] (`cn-2026` default, `cn-2012`, `us`), per-scheme units, precision, indicators and single sub-indices.
+//! - [`iaqi`]: [`IaqiOutcome`], what one breakpoint table says about one concentration (below the tables and the scheme).
 //! - [`level`]: the six levels of each scheme with names, colours and advice.
 //! - [`series`]: stored hourly values → the averages each scheme's report needs.
 //! - [`alert`]: when an alert is raised and cleared (threshold, hysteresis, quiet period).
@@ -22,6 +24,7 @@ pub mod average;
 mod big;
 mod china;
 pub mod concentration;
+pub mod iaqi;
 pub mod level;
 pub mod pollutant;
 pub mod report;
@@ -34,7 +37,8 @@ pub use concentration::{Concentration, ConcentrationError, ConversionError};
 pub use level::{Category, Colour, SensitiveGroups};
 pub use pollutant::{Averaging, Indicator, Pollutant, Unit, UnknownCode};
 pub use report::{AqiInput, AqiReport, AqiStatus, SubIndex, SubIndexStatus};
-pub use scheme::{IaqiOutcome, IndicatorSpec, InputRounding, ReportPeriod, Scheme, UnknownScheme};
+pub use iaqi::IaqiOutcome;
+pub use scheme::{IndicatorSpec, InputRounding, ReportPeriod, Scheme, UnknownScheme};
 
 #[cfg(test)]
 mod reference_tests;

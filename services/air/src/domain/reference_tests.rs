@@ -6,7 +6,8 @@ use crate::domain::average::{self, NoValue, ValidityRule};
 use crate::domain::concentration::Concentration;
 use crate::domain::pollutant::{Averaging, Indicator, Pollutant};
 use crate::domain::report::{AqiInput, AqiReport, AqiStatus, SubIndexStatus};
-use crate::domain::scheme::{IaqiOutcome, InputRounding, ReportPeriod, Scheme};
+use crate::domain::iaqi::IaqiOutcome;
+use crate::domain::scheme::{InputRounding, ReportPeriod, Scheme};
 
 use Averaging::{Day, DayMaxEightHour, DayMaxOneHour, EightHourMoving, NowCast, OneHour, TwentyFourHourMoving};
 use IaqiOutcome::{AboveScale, BelowTable, Fixed, NotDefined, Substitute, Value};

@@ -6,7 +6,7 @@
 
 use crate::domain::concentration::Concentration;
 use crate::domain::pollutant::{Averaging, Pollutant, Window};
-use crate::domain::scheme::IaqiOutcome;
+use crate::domain::iaqi::IaqiOutcome;
 
 /// One row of a US breakpoint table, concentrations in units of 10^(−decimals).
 #[derive(Clone, Copy, Debug)]
