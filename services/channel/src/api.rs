@@ -3,13 +3,14 @@
 use std::sync::Arc;
 
 use city_platform::auth::CitizenAuth;
-use city_platform::time::now_ms;
-use city_platform::{JsonBody, Problem, ProblemResponse};
+use city_platform::problem::{kind, ErrorKind, ErrorSet};
+use city_platform::{Failure, IntoProblem, JsonBody, Problem};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
 use serde::Deserialize;
 
-use crate::ChannelState;
+use crate::state::ChannelState;
+use crate::subscriptions::{self, GrantError};
 
 #[derive(Tags)]
 enum ChannelTags {
@@ -50,10 +51,26 @@ pub struct SubscriptionView {
     pub remaining: i64,
 }
 
-fn internal(e: impl std::fmt::Display) -> ProblemResponse {
-    tracing::error!(error = %e, "channel store failed");
-    Problem::internal().into()
+impl IntoProblem for GrantError {
+    fn into_problem(self) -> Problem {
+        match self {
+            GrantError::Invalid { field, message } => Problem::invalid(field, message),
+            GrantError::Store(e) => e.into_problem(),
+        }
+    }
 }
+
+impl ErrorSet for GrantError {
+    fn kinds() -> Vec<&'static ErrorKind> {
+        vec![&kind::VALIDATION]
+    }
+}
+
+city_platform::error_set!(
+    /// What recording subscribe-message grants can fail with: a staff token (403) or a bad
+    /// template id (422).
+    pub GrantErrors = [kind::FORBIDDEN] + GrantError
+);
 
 #[OpenApi(prefix_path = "/wechat", tag = "ChannelTags::Wechat")]
 impl ChannelApi {
@@ -66,35 +83,13 @@ impl ChannelApi {
         &self,
         CitizenAuth(citizen): CitizenAuth,
         body: JsonBody<SubscriptionGrant>,
-    ) -> Result<Json<Vec<SubscriptionView>>, ProblemResponse> {
-        let ids = body.0.template_ids;
-        if ids.is_empty() || ids.len() > 20 {
-            return Err(Problem::invalid("template_ids", "1 to 20 template ids").into());
-        }
-        for (i, id) in ids.iter().enumerate() {
-            if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            {
-                return Err(Problem::invalid(format!("template_ids[{i}]"), "a WeChat template id").into());
-            }
-        }
-        let now = now_ms();
-        let mut views = Vec::new();
-        let mut tx = self.state.db.begin_write().await.map_err(internal)?;
-        for id in ids {
-            let remaining: i64 = sqlx::query_scalar(
-                "INSERT INTO wechat_subscriptions (citizen_id, template_id, remaining, updated_at) VALUES ($1, $2, 1, $3) \
-                 ON CONFLICT (citizen_id, template_id) DO UPDATE SET remaining = wechat_subscriptions.remaining + 1, \
-                 updated_at = $3 RETURNING remaining",
-            )
-            .bind(&citizen.citizen_id)
-            .bind(&id)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(internal)?;
-            views.push(SubscriptionView { template_id: id, remaining });
-        }
-        tx.commit().await.map_err(internal)?;
-        Ok(Json(views))
+    ) -> Result<Json<Vec<SubscriptionView>>, Failure<GrantErrors>> {
+        let granted = subscriptions::grant(&self.state.db, &citizen.citizen_id, body.0.template_ids).await?;
+        Ok(Json(
+            granted
+                .into_iter()
+                .map(|g| SubscriptionView { template_id: g.template_id, remaining: g.remaining })
+                .collect(),
+        ))
     }
 }

@@ -21,7 +21,7 @@ use poem::{handler, Body, Response};
 use serde::Deserialize;
 
 use crate::claim::{self, Claim};
-use crate::ChannelState;
+use crate::state::ChannelState;
 
 /// Pushes whose timestamp is further than this from our clock are refused (replay protection).
 pub const MAX_SKEW_SECS: i64 = 300;

@@ -123,3 +123,30 @@ pub async fn open_conversations(db: &Db) -> Result<Vec<(String, String, String)>
     .await?;
     rows.iter().map(|r| Ok((r.try_get("openid")?, r.try_get("msg_type")?, r.try_get("content")?))).collect()
 }
+
+/// Adds one allowed send of each template to the citizen's subscriptions, in one transaction;
+/// each template's sends left afterwards, in the order given.
+pub async fn add_subscriptions(
+    db: &Db,
+    citizen_id: &str,
+    template_ids: &[String],
+    now: i64,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    let mut remaining = Vec::with_capacity(template_ids.len());
+    for id in template_ids {
+        let left: i64 = sqlx::query_scalar(
+            "INSERT INTO wechat_subscriptions (citizen_id, template_id, remaining, updated_at) VALUES ($1, $2, 1, $3) \
+             ON CONFLICT (citizen_id, template_id) DO UPDATE SET remaining = wechat_subscriptions.remaining + 1, \
+             updated_at = $3 RETURNING remaining",
+        )
+        .bind(citizen_id)
+        .bind(id)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        remaining.push(left);
+    }
+    tx.commit().await?;
+    Ok(remaining)
+}

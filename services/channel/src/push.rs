@@ -1,0 +1,158 @@
+//! A push's effects and answer: follower facts, locations, conversations kept for staff, menu
+//! keys answered from the other services, and late answers as customer-service messages.
+
+use city_platform::time::now_ms;
+use city_wechat::xml::{PushEvent, PushKind, PushMessage};
+
+use crate::domain::followers::FollowerFact;
+use crate::domain::replies;
+use crate::state::ChannelState;
+use crate::{followers, store, CUSTOMER_SERVICE_WINDOW_MS};
+
+impl ChannelState {
+    fn mp_appid(&self) -> &str {
+        &self.platform.settings.wechat.mp_appid
+    }
+
+    /// The push's effects (follower, location, conversation) and the words to answer, if any.
+    /// `dedupe_key` identifies the push, so what it writes is written once.
+    pub async fn respond(&self, msg: &PushMessage, dedupe_key: &str) -> Option<String> {
+        match self.try_respond(msg, dedupe_key).await {
+            Ok(reply) => reply,
+            Err(e) => {
+                tracing::error!(error = %e, "push effects failed");
+                Some(replies::try_later())
+            }
+        }
+    }
+
+    async fn try_respond(&self, msg: &PushMessage, dedupe_key: &str) -> Result<Option<String>, sqlx::Error> {
+        let openid = msg.from_user_name.as_str();
+        let at = now_ms();
+        let interacted = || FollowerFact::Interacted { openid: openid.to_owned(), at };
+        Ok(match &msg.kind {
+            PushKind::Event(PushEvent::Subscribe { .. }) => {
+                self.followers.record(FollowerFact::Subscribed { openid: openid.to_owned(), at }).await;
+                Some(replies::welcome(self.mp_appid()))
+            }
+            PushKind::Event(PushEvent::Unsubscribe) => {
+                self.followers.record(FollowerFact::Unsubscribed { openid: openid.to_owned(), at }).await;
+                None
+            }
+            // Periodic location reports are silent; they only tell us where "near me" is.
+            PushKind::Event(PushEvent::Location { latitude, longitude, .. }) => {
+                self.located(openid, *latitude, *longitude, at).await;
+                None
+            }
+            PushKind::Event(PushEvent::LocationSelect { location, .. }) => {
+                self.located(openid, location.latitude, location.longitude, at).await;
+                Some(self.air_at(location.latitude, location.longitude).await)
+            }
+            PushKind::Location { latitude, longitude, .. } => {
+                self.located(openid, *latitude, *longitude, at).await;
+                Some(self.air_at(*latitude, *longitude).await)
+            }
+            PushKind::Event(PushEvent::Click { event_key }) => {
+                self.followers.record(interacted()).await;
+                Some(self.menu_key(openid, event_key).await?)
+            }
+            PushKind::Event(PushEvent::View { .. } | PushEvent::ViewMiniprogram { .. } | PushEvent::Scan { .. }) => {
+                self.followers.record(interacted()).await;
+                None
+            }
+            PushKind::Text { content } => {
+                self.followers.record(interacted()).await;
+                match self.faq.answer(content) {
+                    Some(answer) => Some(answer.to_owned()),
+                    None => {
+                        // Kept before answering: staff must not miss what we said we would read.
+                        store::add_conversation(&self.db, dedupe_key, openid, "text", content, at).await?;
+                        Some(replies::acknowledged())
+                    }
+                }
+            }
+            PushKind::Image { media_id, .. } | PushKind::Voice { media_id, .. } | PushKind::Video { media_id, .. } => {
+                self.followers.record(interacted()).await;
+                store::add_conversation(&self.db, dedupe_key, openid, msg.msg_type(), media_id, at).await?;
+                Some(replies::acknowledged())
+            }
+            // Unknown message types and events we do not act on: `success`.
+            _ => None,
+        })
+    }
+
+    async fn located(&self, openid: &str, latitude: f64, longitude: f64, at: i64) {
+        followers::cache_location(&*self.platform.cache, openid, latitude, longitude).await;
+        self.followers.record(FollowerFact::Located { openid: openid.to_owned(), latitude, longitude, at }).await;
+    }
+
+    /// Where the follower was last: the shared cache first (fresh on every replica), then the store.
+    async fn location(&self, openid: &str) -> Result<Option<(f64, f64)>, sqlx::Error> {
+        if let Some(at) = followers::cached_location(&*self.platform.cache, openid).await {
+            return Ok(Some(at));
+        }
+        Ok(store::follower(&self.db, openid).await?.and_then(|f| f.location))
+    }
+
+    async fn air_at(&self, latitude: f64, longitude: f64) -> String {
+        match self.services.air_near(latitude, longitude).await {
+            Ok(now) => replies::air(now.as_ref()),
+            Err(e) => {
+                tracing::warn!(error = %e, "air service did not answer");
+                replies::try_later()
+            }
+        }
+    }
+
+    async fn menu_key(&self, openid: &str, key: &str) -> Result<String, sqlx::Error> {
+        let mp = self.mp_appid();
+        Ok(match key {
+            "AIR_NEAR_ME" => match self.location(openid).await? {
+                Some((lat, lon)) => self.air_at(lat, lon).await,
+                None => replies::ask_for_location(),
+            },
+            "REPORT_INCIDENT" => replies::report_incident(mp),
+            "SIGN_IN" => replies::invitation(mp),
+            "MY_NEXT_APPOINTMENT" | "MY_UNPAID" => {
+                let citizen = match self.services.citizen_for_openid(openid).await {
+                    Ok(Some(citizen)) => citizen,
+                    Ok(None) => return Ok(replies::invitation(mp)),
+                    Err(_) => return Ok(replies::try_later()),
+                };
+                if key == "MY_NEXT_APPOINTMENT" {
+                    match self.services.next_appointment(&citizen).await {
+                        Ok(a) => replies::next_appointment(a.as_ref()),
+                        Err(_) => replies::try_later(),
+                    }
+                } else {
+                    match self.services.unpaid(&citizen).await {
+                        Ok(bills) => replies::unpaid(&bills),
+                        Err(_) => replies::try_later(),
+                    }
+                }
+            }
+            other => match self.keys.get(other) {
+                Some(reply) => format!("{}\n{}", reply.zh, reply.en),
+                None => replies::unknown_key(),
+            },
+        })
+    }
+
+    /// Sends an answer that missed the passive-reply budget as a customer-service message, only
+    /// inside the 48-hour window of a follower who still follows.
+    pub async fn send_late(&self, openid: &str, content: &str) {
+        // The window is judged on stored state, so this push's own interaction must be in.
+        self.followers.flush().await;
+        let within = match store::follower(&self.db, openid).await {
+            Ok(Some(f)) => f.subscribed && now_ms() - f.last_interaction_at < CUSTOMER_SERVICE_WINDOW_MS,
+            _ => false,
+        };
+        if !within {
+            tracing::info!("late answer dropped: outside the customer-service window");
+            return;
+        }
+        if let Err(e) = self.messages.send_custom_text(openid, content).await {
+            tracing::warn!(error = %e, "late answer not delivered");
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! What the channel's handlers and background tasks share ([`ChannelState`]), and what the
+//! service talks to ([`ChannelDeps`]), replaceable in tests.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use city_notify::wechat::{WechatApi, WechatMessages};
+use city_notify::{Notifier, NotifySettings};
+use city_platform::{Db, Platform};
+use city_wechat::crypto::official_account::MessageCrypt;
+use serde::Deserialize;
+
+use crate::domain::faq::Faq;
+use crate::followers::FollowerWriter;
+use crate::services::{CityServices, HttpCityServices, HttpContacts, ServiceBases};
+
+/// A reply for a menu key that needs no service (`seeds/wechat/keys.json`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct KeyReply {
+    pub(crate) zh: String,
+    pub(crate) en: String,
+}
+
+/// What the channel handlers share.
+pub struct ChannelState {
+    /// The service's own store.
+    pub db: Db,
+    /// Cache, bus and reference data.
+    pub platform: Platform,
+    /// Signatures and safe mode for the Service Account.
+    pub crypt: MessageCrypt,
+    /// The other services.
+    pub services: Arc<dyn CityServices>,
+    /// Customer-service, template and subscribe messages.
+    pub messages: Arc<dyn WechatMessages>,
+    /// How long a push may wait for the services before WeChat gets `success` instead.
+    pub reply_budget: Duration,
+    /// Notification delivery (runs in the background).
+    pub notifier: Arc<Notifier>,
+    /// Follower state, written in batches off the reply path.
+    pub followers: FollowerWriter,
+    pub(crate) faq: Faq,
+    pub(crate) keys: HashMap<String, KeyReply>,
+}
+
+/// What the service talks to, replaceable in tests.
+pub struct ChannelDeps {
+    /// The other services.
+    pub services: Arc<dyn CityServices>,
+    /// WeChat's message APIs.
+    pub messages: Arc<dyn WechatMessages>,
+    /// The passive-reply budget (WeChat allows 5 s; the default keeps a margin).
+    pub reply_budget: Duration,
+    /// The Mini Program's message API (subscribe messages).
+    pub mp_messages: Arc<dyn WechatMessages>,
+    /// Where citizens' e-mail addresses and openids come from.
+    pub contacts: Arc<dyn city_notify::Contacts>,
+    /// Notification delivery settings.
+    pub notify: NotifySettings,
+}
+
+impl ChannelDeps {
+    /// The real ones: the services over HTTP (the portal itself when all-in-one, `services.*` when
+    /// this service runs alone) and WeChat (the sandbox unless configured).
+    pub fn from_settings(platform: &Platform) -> Self {
+        let s = &platform.settings;
+        // Alone (`--only wechat`) this process listens on services.wechat's port; together, every
+        // service is behind our own address.
+        let alone = s.services.wechat.ends_with(&format!(":{}", s.listen.port())) && s.is_distributed();
+        let here = format!("http://{}", s.listen);
+        let pick = |url: &String| if alone { url.clone() } else { here.clone() };
+        let token = platform.internal_token.expose();
+        let services = HttpCityServices::new(
+            ServiceBases {
+                air: pick(&s.services.air),
+                identity: pick(&s.services.identity),
+                booking: pick(&s.services.booking),
+                payments: pick(&s.services.payments),
+            },
+            token,
+        );
+        let messages = WechatApi::new(s.wechat_api_base(), s.wechat.oa_appid.clone(), s.wechat.oa_secret.expose());
+        let mp_messages = WechatApi::new(s.wechat_api_base(), s.wechat.mp_appid.clone(), s.wechat.mp_secret.expose());
+        Self {
+            services: Arc::new(services),
+            messages: Arc::new(messages),
+            reply_budget: Duration::from_millis(4000),
+            mp_messages: Arc::new(mp_messages),
+            contacts: Arc::new(HttpContacts::new(pick(&s.services.identity), token)),
+            notify: NotifySettings::from_settings(s),
+        }
+    }
+}
