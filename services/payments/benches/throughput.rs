@@ -223,12 +223,12 @@ async fn breakdown(
     }
     let started = Instant::now();
     for tx in &sequential {
-        assert!(city_payments::store::apply_transaction(state, tx).await.unwrap());
+        assert!(city_payments::usecases::settlement::apply_transaction(state, tx).await.unwrap());
     }
     let one_ms = started.elapsed().as_secs_f64() * 1e3 / sequential.len() as f64;
     let started = Instant::now();
     futures::stream::iter(&parallel)
-        .map(|tx| async move { assert!(city_payments::store::apply_transaction(state, tx).await.unwrap()) })
+        .map(|tx| async move { assert!(city_payments::usecases::settlement::apply_transaction(state, tx).await.unwrap()) })
         .buffer_unordered(concurrency)
         .collect::<Vec<()>>()
         .await;
@@ -238,7 +238,7 @@ async fn breakdown(
         parallel.len() as f64 / secs
     );
     let started = Instant::now();
-    let posted = city_payments::store::run_postings(state).await.unwrap();
+    let posted = city_payments::usecases::jobs::run_postings(state).await.unwrap();
     println!(
         "breakdown: posting round after the burst: {posted} postings in {:.1} ms",
         started.elapsed().as_secs_f64() * 1e3

@@ -3,8 +3,32 @@
 //! this service's store, with a per-account `posting_mode` so tests can make posting fail, time
 //! out or be rejected.
 
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::fmt;
+
 use async_trait::async_trait;
-use city_platform::Db;
+
+use crate::clock::Clock;
+use crate::store::{Store, StoreError};
+
+/// A biller could not be asked (its system or our simulation failed).
+#[derive(Debug)]
+pub struct BillerError(pub String);
+
+impl fmt::Display for BillerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "biller: {}", self.0)
+    }
+}
+
+impl std::error::Error for BillerError {}
+
+impl From<StoreError> for BillerError {
+    fn from(err: StoreError) -> Self {
+        Self(err.to_string())
+    }
+}
 
 /// An account as the biller reports it.
 #[derive(Debug, Clone)]
@@ -58,7 +82,7 @@ pub struct StatementLine {
 #[async_trait]
 pub trait Biller: Send + Sync + 'static {
     /// The account, or `None` when the biller does not know it.
-    async fn query_account(&self, biller_id: &str, account_no: &str) -> Result<Option<BillerAccount>, sqlx::Error>;
+    async fn query_account(&self, biller_id: &str, account_no: &str) -> Result<Option<BillerAccount>, BillerError>;
     /// Posts a payment; `out_trade_no` is the idempotency key.
     async fn post_payment(
         &self,
@@ -78,73 +102,26 @@ pub trait Biller: Send + Sync + 'static {
         outcomes
     }
     /// What the biller posted between two instants (a Beijing day), for reconciliation.
-    async fn statement(&self, from_ms: i64, to_ms: i64) -> Result<Vec<StatementLine>, sqlx::Error>;
+    async fn statement(&self, from_ms: i64, to_ms: i64) -> Result<Vec<StatementLine>, BillerError>;
 }
 
 /// The simulated biller over this service's `sim_*` tables.
 pub struct SimulatedBiller {
-    db: Db,
+    store: Store,
+    clock: Clock,
 }
 
 impl SimulatedBiller {
     /// Over the service's store.
-    pub fn new(db: Db) -> Self {
-        Self { db }
-    }
-
-    /// Books accepted postings once each (by order number), topping up prepaid balances.
-    async fn book(&self, postings: &[&PostingRequest]) -> Result<(), sqlx::Error> {
-        let at = city_platform::time::now_ms();
-        let values: Vec<String> = (0..postings.len())
-            .map(|i| format!("(${}, ${}, ${}, ${}, $1)", i * 4 + 2, i * 4 + 3, i * 4 + 4, i * 4 + 5))
-            .collect();
-        let sql = format!(
-            "INSERT INTO sim_postings (out_trade_no, biller_id, account_no, amount_fen, posted_at_ms) VALUES {}
-             ON CONFLICT (out_trade_no) DO NOTHING RETURNING out_trade_no",
-            values.join(", ")
-        );
-        let mut insert = sqlx::query_as::<_, (String,)>(&sql).bind(at);
-        for p in postings {
-            insert = insert.bind(&p.out_trade_no).bind(&p.biller_id).bind(&p.account_no).bind(p.amount_fen);
-        }
-        let mut tx = self.db.begin_write().await?;
-        // Only postings booked now (not repeats of earlier ones) add to a prepaid balance.
-        let new: std::collections::HashSet<String> =
-            insert.fetch_all(&mut *tx).await?.into_iter().map(|r| r.0).collect();
-        let mut topups: std::collections::BTreeMap<(&str, &str), i64> = std::collections::BTreeMap::new();
-        for p in postings.iter().filter(|p| p.topup && new.contains(&p.out_trade_no)) {
-            *topups.entry((p.biller_id.as_str(), p.account_no.as_str())).or_default() += p.amount_fen;
-        }
-        for ((biller_id, account_no), fen) in topups {
-            sqlx::query(
-                "UPDATE sim_accounts SET balance_fen = balance_fen + $1 WHERE biller_id = $2 AND account_no = $3",
-            )
-            .bind(fen)
-            .bind(biller_id)
-            .bind(account_no)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await
+    pub fn new(store: Store, clock: Clock) -> Self {
+        Self { store, clock }
     }
 }
 
 #[async_trait]
 impl Biller for SimulatedBiller {
-    async fn query_account(&self, biller_id: &str, account_no: &str) -> Result<Option<BillerAccount>, sqlx::Error> {
-        let row: Option<(String, String, i64, i64)> = sqlx::query_as(
-            "SELECT holder_name, address, CAST(CASE WHEN prepaid THEN 1 ELSE 0 END AS BIGINT), balance_fen FROM sim_accounts WHERE biller_id = $1 AND account_no = $2",
-        )
-        .bind(biller_id)
-        .bind(account_no)
-        .fetch_optional(&self.db.pool)
-        .await?;
-        Ok(row.map(|(holder_name, address, prepaid, balance_fen)| BillerAccount {
-            holder_name,
-            address,
-            prepaid: prepaid != 0,
-            balance_fen,
-        }))
+    async fn query_account(&self, biller_id: &str, account_no: &str) -> Result<Option<BillerAccount>, BillerError> {
+        Ok(self.store.sim_account(biller_id, account_no).await?)
     }
 
     async fn post_payment(
@@ -172,21 +149,14 @@ impl Biller for SimulatedBiller {
     async fn post_payments(&self, postings: &[PostingRequest]) -> Vec<PostingOutcome> {
         let mut outcomes = Vec::with_capacity(postings.len());
         // A batch often pays one account many times (top-ups): look each account up once.
-        let mut modes: std::collections::HashMap<(&str, &str), Result<Option<(String,)>, String>> =
-            std::collections::HashMap::new();
+        let mut modes: HashMap<(&str, &str), Result<Option<String>, String>> = HashMap::new();
         for p in postings {
             let key = (p.biller_id.as_str(), p.account_no.as_str());
             let mode = match modes.entry(key) {
-                std::collections::hash_map::Entry::Occupied(known) => known.get().clone(),
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    let found = sqlx::query_as(
-                        "SELECT posting_mode FROM sim_accounts WHERE biller_id = $1 AND account_no = $2",
-                    )
-                    .bind(&p.biller_id)
-                    .bind(&p.account_no)
-                    .fetch_optional(&self.db.pool)
-                    .await
-                    .map_err(|e| e.to_string());
+                Entry::Occupied(known) => known.get().clone(),
+                Entry::Vacant(slot) => {
+                    let found =
+                        self.store.sim_posting_mode(&p.biller_id, &p.account_no).await.map_err(|e| e.to_string());
                     slot.insert(found).clone()
                 }
             };
@@ -195,7 +165,7 @@ impl Biller for SimulatedBiller {
                 Err(err) => Some(PostingOutcome::Retry(format!("biller store: {err}"))),
                 Ok(None) if p.biller_id == "traffic" => None,
                 Ok(None) => Some(PostingOutcome::Rejected("unknown account".into())),
-                Ok(Some((mode,))) => match mode.as_str() {
+                Ok(Some(mode)) => match mode.as_str() {
                     "ok" => None,
                     "fail" => Some(PostingOutcome::Retry("biller error".into())),
                     "timeout" => Some(PostingOutcome::Retry("biller timed out".into())),
@@ -207,7 +177,8 @@ impl Biller for SimulatedBiller {
         }
         let accepted: Vec<&PostingRequest> =
             postings.iter().zip(&outcomes).filter(|(_, o)| o.is_none()).map(|(p, _)| p).collect();
-        let stored = if accepted.is_empty() { Ok(()) } else { self.book(&accepted).await };
+        let stored =
+            if accepted.is_empty() { Ok(()) } else { self.store.sim_book(&accepted, self.clock.now_ms()).await };
         outcomes
             .into_iter()
             .map(|o| match (o, &stored) {
@@ -218,14 +189,7 @@ impl Biller for SimulatedBiller {
             .collect()
     }
 
-    async fn statement(&self, from_ms: i64, to_ms: i64) -> Result<Vec<StatementLine>, sqlx::Error> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT out_trade_no, amount_fen FROM sim_postings WHERE posted_at_ms >= $1 AND posted_at_ms < $2 ORDER BY out_trade_no",
-        )
-        .bind(from_ms)
-        .bind(to_ms)
-        .fetch_all(&self.db.pool)
-        .await?;
-        Ok(rows.into_iter().map(|(out_trade_no, amount_fen)| StatementLine { out_trade_no, amount_fen }).collect())
+    async fn statement(&self, from_ms: i64, to_ms: i64) -> Result<Vec<StatementLine>, BillerError> {
+        Ok(self.store.sim_statement(from_ms, to_ms).await?)
     }
 }

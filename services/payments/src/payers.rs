@@ -8,14 +8,25 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use city_platform::auth::{InternalToken, INTERNAL_TOKEN_HEADER};
-use city_platform::Problem;
+
+/// Identity could not say (it is not answering, or answered oddly); the text says which.
+#[derive(Debug, Clone, Copy)]
+pub struct PayerError(pub &'static str);
+
+impl std::fmt::Display for PayerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for PayerError {}
 
 /// Looks up a citizen's Mini Program openid.
 #[async_trait]
 pub trait PayerDirectory: Send + Sync + 'static {
     /// The openid, or `None` when the citizen never signed in through the Mini Program (or
     /// identity does not know them).
-    async fn mp_openid(&self, citizen_id: &str) -> Result<Option<String>, Problem>;
+    async fn mp_openid(&self, citizen_id: &str) -> Result<Option<String>, PayerError>;
 }
 
 /// How long a known openid is reused; a citizen's openid under one appid never changes.
@@ -53,7 +64,7 @@ struct Contacts {
 
 #[async_trait]
 impl PayerDirectory for IdentityPayers {
-    async fn mp_openid(&self, citizen_id: &str) -> Result<Option<String>, Problem> {
+    async fn mp_openid(&self, citizen_id: &str) -> Result<Option<String>, PayerError> {
         if let Some(openid) = self.remembered(citizen_id) {
             return Ok(Some(openid));
         }
@@ -64,13 +75,13 @@ impl PayerDirectory for IdentityPayers {
         let res =
             self.http.get(&url).header(INTERNAL_TOKEN_HEADER, self.token.expose()).send().await.map_err(|err| {
                 tracing::warn!(error = %err, "identity is not answering");
-                Problem::unavailable("the identity service is not answering; try again shortly")
+                PayerError("the identity service is not answering; try again shortly")
             })?;
         match res.status().as_u16() {
             200 => {
                 let contacts: Contacts = res.json().await.map_err(|err| {
                     tracing::warn!(error = %err, "identity's contacts answer does not parse");
-                    Problem::unavailable("the identity service answered oddly; try again shortly")
+                    PayerError("the identity service answered oddly; try again shortly")
                 })?;
                 if let Some(openid) = &contacts.mp_openid {
                     let mut known = self.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -84,7 +95,7 @@ impl PayerDirectory for IdentityPayers {
             404 => Ok(None),
             status => {
                 tracing::warn!(status, "identity refused the contacts lookup");
-                Err(Problem::unavailable("the identity service is not answering; try again shortly"))
+                Err(PayerError("the identity service is not answering; try again shortly"))
             }
         }
     }

@@ -1,9 +1,13 @@
-//! Pure payment rules: plates and plate types, the legal late surcharge on fines, order
-//! numbers, masking, and the bill-import CSV. No poem, no sqlx, no clock reads.
+//! Pure payment rules: plates and plate types, order numbers and the ids that cross modules,
+//! masking, the legal late surcharge on fines (`fines`) and the bill-import CSV (`import`).
+//! No poem, no sqlx, no clock reads.
 
+pub mod fines;
+pub mod ids;
 pub mod import;
 
-use chrono::NaiveDate;
+pub use fines::{fine_quote, FineQuote, FINE_DEADLINE_DAYS};
+pub use ids::{OrderId, OutTradeNo};
 
 /// Province abbreviations in use on plates.
 const PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
@@ -83,33 +87,9 @@ pub fn decision_no(raw: &str) -> Option<String> {
     ((15..=20).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit())).then(|| raw.to_owned())
 }
 
-/// Days to pay a fine before the surcharge starts (Administrative Penalty Law art. 67).
-pub const FINE_DEADLINE_DAYS: i64 = 15;
-
-/// What a fine costs on a given Beijing day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FineQuote {
-    /// The fine itself, fen.
-    pub fine_fen: i64,
-    /// Days past the 15-day deadline (0 when on time).
-    pub late_days: i64,
-    /// 3 % of the fine per late day, never more than the fine (art. 72), fen, rounded down.
-    pub surcharge_fen: i64,
-    /// Fine plus surcharge.
-    pub total_fen: i64,
-}
-
-/// The amount due for a fine decided on `decided_on`, paid on `today` (both Beijing dates).
-pub fn fine_quote(fine_fen: i64, decided_on: NaiveDate, today: NaiveDate) -> FineQuote {
-    let late_days = ((today - decided_on).num_days() - FINE_DEADLINE_DAYS).max(0);
-    let surcharge = (i128::from(fine_fen) * 3 * i128::from(late_days) / 100).min(i128::from(fine_fen));
-    let surcharge_fen = i64::try_from(surcharge).unwrap_or(fine_fen);
-    FineQuote { fine_fen, late_days, surcharge_fen, total_fen: fine_fen + surcharge_fen }
-}
-
 /// A fresh out_trade_no: a kind letter and 31 characters from the order id, within WeChat's
 /// 6-32 of `[0-9A-Za-z_-|*]`.
-pub fn out_trade_no(kind: ItemKind, order_id: &str) -> String {
+pub fn out_trade_no(kind: ItemKind, order_id: &str) -> OutTradeNo {
     let hex: String = order_id.chars().filter(char::is_ascii_alphanumeric).collect();
     let prefix = match kind {
         ItemKind::Bill => 'B',
@@ -117,7 +97,7 @@ pub fn out_trade_no(kind: ItemKind, order_id: &str) -> String {
         ItemKind::Topup => 'T',
         ItemKind::Booking => 'H',
     };
-    format!("{prefix}{}", &hex[..hex.len().min(31)])
+    OutTradeNo::from(format!("{prefix}{}", &hex[..hex.len().min(31)]))
 }
 
 /// What an order pays for.
@@ -184,6 +164,11 @@ pub fn mask_name(name: &str) -> String {
     }
 }
 
+/// A plate for display: the 4th to 6th characters hidden (`川A1***5`).
+pub fn mask_plate(plate: &str) -> String {
+    plate.chars().enumerate().map(|(i, c)| if (3..6).contains(&i) { '*' } else { c }).collect()
+}
+
 /// An account number for display: the last four characters.
 pub fn mask_account(account: &str) -> String {
     let chars: Vec<char> = account.chars().collect();
@@ -194,10 +179,6 @@ pub fn mask_account(account: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn d(s: &str) -> NaiveDate {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-    }
 
     #[test]
     fn regular_and_new_energy_plates_are_accepted_in_any_printed_form() {
@@ -219,30 +200,6 @@ mod tests {
     #[test]
     fn plate_debug_output_hides_the_serial() {
         assert_eq!(format!("{:?}", Plate::parse("川A12345").unwrap()), "Plate(川A***)");
-    }
-
-    #[test]
-    fn a_fine_paid_within_fifteen_days_has_no_surcharge() {
-        let q = fine_quote(20000, d("2026-11-01"), d("2026-11-16"));
-        assert_eq!((q.late_days, q.surcharge_fen, q.total_fen), (0, 0, 20000));
-    }
-
-    #[test]
-    fn the_surcharge_is_three_percent_per_late_day() {
-        let q = fine_quote(10000, d("2026-11-01"), d("2026-11-21"));
-        assert_eq!((q.late_days, q.surcharge_fen, q.total_fen), (5, 1500, 11500));
-    }
-
-    #[test]
-    fn the_surcharge_never_exceeds_the_fine() {
-        let q = fine_quote(5000, d("2026-01-01"), d("2026-11-01"));
-        assert_eq!((q.surcharge_fen, q.total_fen), (5000, 10000));
-    }
-
-    #[test]
-    fn odd_fen_surcharges_round_down() {
-        let q = fine_quote(3333, d("2026-11-01"), d("2026-11-17"));
-        assert_eq!(q.surcharge_fen, 99); // 3 % of 3333 = 99.99
     }
 
     #[test]
