@@ -6,15 +6,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use poem::endpoint::BoxEndpoint;
-use poem::http::{HeaderValue, StatusCode};
+use poem::http::HeaderValue;
 use poem::PathPattern;
 use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Result};
-use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use crate::cache::Cache;
+use crate::caller::{client_ip, identity_key};
 use crate::config::RateLimitSettings;
-use crate::problem::{render_error, Problem};
+use crate::problem::{kind, render_error, Problem};
 use crate::request_id;
 
 /// Request ids, a span per request, one access log line, metrics, and the rendering of every
@@ -79,9 +79,7 @@ pub async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request, max: usize) -
 }
 
 fn too_large(max: usize) -> poem::Error {
-    Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Request body too large")
-        .with_detail(format!("the body must be at most {max} bytes"))
-        .into()
+    Problem::of(&kind::PAYLOAD_TOO_LARGE).with_detail(format!("the body must be at most {max} bytes")).into()
 }
 
 impl From<Problem> for poem::Error {
@@ -138,7 +136,7 @@ impl RateLimiter {
         for (key, limit, whom) in checks {
             match self.cache.increment(&key, ttl).await {
                 Ok(count) if count > limit => {
-                    let mut p = Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too many requests")
+                    let mut p = Problem::of(&kind::RATE_LIMITED)
                         .with_detail(format!("at most {limit} requests per {window} s from {whom}"));
                     p.retry_after = Some(retry_after);
                     return Err(p);
@@ -161,28 +159,6 @@ pub async fn rate_limit<E: Endpoint>(ep: Arc<E>, req: Request, limiter: RateLimi
 /// Probes and scrapes are never limited, so an overloaded portal still reports its health.
 fn is_operational(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics")
-}
-
-/// The caller's IP: the socket peer, or the first `X-Forwarded-For` hop when the peer is a
-/// trusted proxy (the gateway in distributed mode).
-pub fn client_ip(req: &Request, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
-    let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
-    match peer {
-        Some(ip) if trusted_proxies.contains(&ip) => req
-            .header("x-forwarded-for")
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
-            .or(Some(ip)),
-        other => other,
-    }
-}
-
-/// A short, irreversible key for the caller's credentials (bearer token or API key), so limits
-/// and idempotency records follow an identity without storing its secret.
-pub fn identity_key(req: &Request) -> Option<String> {
-    let credential = req.header(poem::http::header::AUTHORIZATION).or_else(|| req.header("x-api-key"))?;
-    let digest = Sha256::digest(credential.as_bytes());
-    Some(hex::encode(&digest[..12]))
 }
 
 /// The cross-cutting middleware, each exactly once, outermost last.

@@ -13,9 +13,9 @@ use poem::{Body, Endpoint, IntoResponse, Request, Response, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::caller::{client_ip, identity_key};
 use crate::db::Db;
-use crate::edge::{client_ip, identity_key};
-use crate::problem::Problem;
+use crate::problem::{kind, Problem};
 use crate::time::now_ms;
 
 /// The request header.
@@ -317,9 +317,8 @@ pub async fn idempotent<E: Endpoint>(ep: Arc<E>, mut req: Request, cfg: Idempote
             if !stored.is_empty() && stored != request_hash {
                 return Err(reused_key());
             }
-            let mut p =
-                Problem::conflict("idempotency-in-progress", "A request with this Idempotency-Key is still running")
-                    .with_field("Idempotency-Key", "wait for the first request to finish, then retry");
+            let mut p = Problem::of(&kind::IDEMPOTENCY_IN_PROGRESS)
+                .with_field("Idempotency-Key", "wait for the first request to finish, then retry");
             p.retry_after = Some(1);
             return Err(p.into());
         }
@@ -355,13 +354,9 @@ pub async fn idempotent<E: Endpoint>(ep: Arc<E>, mut req: Request, cfg: Idempote
 }
 
 fn reused_key() -> poem::Error {
-    Problem::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "idempotency-key-reused",
-        "Idempotency-Key reused with a different request",
-    )
-    .with_field("Idempotency-Key", "this key was already used for a different request; use a new key")
-    .into()
+    Problem::of(&kind::IDEMPOTENCY_KEY_REUSED)
+        .with_field("Idempotency-Key", "this key was already used for a different request; use a new key")
+        .into()
 }
 
 fn replay(stored: StoredResponse) -> Response {

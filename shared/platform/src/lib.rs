@@ -19,6 +19,7 @@ pub mod auth;
 pub mod body;
 pub mod bus;
 pub mod cache;
+pub mod caller;
 pub mod config;
 pub mod coords;
 pub mod db;
@@ -41,7 +42,7 @@ use std::sync::Arc;
 pub use body::{CachedJson, JsonBody};
 pub use config::Settings;
 pub use db::Db;
-pub use problem::{Problem, ProblemResponse};
+pub use problem::{ErrorKind, ErrorSet, Failure, IntoProblem, Problem, ProblemResponse};
 
 use bus::{EventBus, MemoryBus, RedisBus};
 use cache::{Cache, MemoryCache, RedisCache};

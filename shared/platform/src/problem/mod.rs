@@ -13,6 +13,12 @@ use poem_openapi::{ApiResponse, Object};
 
 use crate::request_id;
 
+mod failure;
+pub mod kind;
+
+pub use failure::{documented_kinds, ErrorSet, Failure, IntoProblem};
+pub use kind::ErrorKind;
+
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -85,8 +91,7 @@ impl Problem {
     /// A request that could not be parsed at all (syntax, type, missing field): 400.
     pub fn malformed(field: Option<&str>, message: impl Into<String>) -> Self {
         let message = message.into();
-        let p = Self::new(StatusCode::BAD_REQUEST, "malformed-request", "The request could not be read")
-            .with_detail(message.clone());
+        let p = Self::of(&kind::MALFORMED).with_detail(message.clone());
         match field {
             Some(f) => p.with_field(f, message),
             None => p,
@@ -96,31 +101,30 @@ impl Problem {
     /// A well-formed request whose field breaks a rule (an invalid ID number): 422.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         let message = message.into();
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "A field is invalid")
-            .with_detail(message.clone())
-            .with_field(field, message)
+        Self::of(&kind::VALIDATION).with_detail(message.clone()).with_field(field, message)
     }
 
     /// Several invalid fields at once: 422.
     pub fn invalid_fields(errors: Vec<FieldError>) -> Self {
-        let mut p = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "Some fields are invalid");
+        let mut p = Self::of(&kind::VALIDATION);
+        p.title = "Some fields are invalid".into();
         p.errors = errors;
         p
     }
 
     /// The thing does not exist, or the caller may not know that it does: 404.
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found").with_detail(format!("no such {what}"))
+        Self::of(&kind::NOT_FOUND).with_detail(format!("no such {what}"))
     }
 
     /// No or bad credentials: 401.
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Sign-in required").with_detail(detail)
+        Self::of(&kind::UNAUTHORIZED).with_detail(detail)
     }
 
     /// Signed in, but this role or scope may not do this: 403.
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed").with_detail(detail)
+        Self::of(&kind::FORBIDDEN).with_detail(detail)
     }
 
     /// The request conflicts with the current state: 409.
@@ -130,13 +134,12 @@ impl Problem {
 
     /// Our fault. The body says nothing about the cause: log it where this is built.
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error")
-            .with_detail("something went wrong on our side; quote the instance when reporting it")
+        Self::of(&kind::INTERNAL).with_detail("something went wrong on our side; quote the instance when reporting it")
     }
 
     /// A dependency (database, Redis, WeChat) is not answering: 503.
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Temporarily unavailable").with_detail(detail)
+        Self::of(&kind::UNAVAILABLE).with_detail(detail)
     }
 
     /// Logs `cause` with its chain and returns the opaque 500.
@@ -319,7 +322,7 @@ pub fn problem_from_error(err: poem::Error) -> Problem {
         return Problem::malformed(Some("body"), e.reason.clone());
     }
     if let Some(e) = err.downcast_ref::<ContentTypeError>() {
-        return Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported content type")
+        return Problem::of(&kind::UNSUPPORTED_MEDIA_TYPE)
             .with_detail(e.to_string())
             .with_field("Content-Type", e.to_string());
     }
@@ -328,15 +331,12 @@ pub fn problem_from_error(err: poem::Error) -> Problem {
     }
     let status = err.status();
     match status {
-        StatusCode::NOT_FOUND => Problem::new(status, "not-found", "Not found").with_detail("no such route"),
-        StatusCode::METHOD_NOT_ALLOWED => Problem::new(status, "method-not-allowed", "Method not allowed")
-            .with_detail("this path does not accept that method"),
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            Problem::new(status, "payload-too-large", "Request body too large").with_detail(err.to_string())
+        StatusCode::NOT_FOUND => Problem::of(&kind::NOT_FOUND).with_detail("no such route"),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            Problem::of(&kind::METHOD_NOT_ALLOWED).with_detail("this path does not accept that method")
         }
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            Problem::new(status, "unsupported-media-type", "Unsupported content type").with_detail(err.to_string())
-        }
+        StatusCode::PAYLOAD_TOO_LARGE => Problem::of(&kind::PAYLOAD_TOO_LARGE).with_detail(err.to_string()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => Problem::of(&kind::UNSUPPORTED_MEDIA_TYPE).with_detail(err.to_string()),
         s if s.is_client_error() => {
             let kind = s.canonical_reason().unwrap_or("client-error").to_ascii_lowercase().replace(' ', "-");
             Problem::new(s, &kind, s.canonical_reason().unwrap_or("Bad request")).with_detail(err.to_string())
