@@ -7,6 +7,7 @@
 //! Invariants: this crate holds no domain logic; it only composes. The middleware order is
 //! fixed here and nowhere else.
 
+pub mod cli;
 pub mod ops;
 pub mod proxy;
 
@@ -380,4 +381,29 @@ pub fn default_listen(settings: &Settings, mode: &Mode) -> SocketAddr {
         }
     }
     settings.listen
+}
+
+/// Every table of error kinds in the portal, by owner: the platform's common kinds first.
+pub fn error_kind_tables() -> Vec<(&'static str, &'static [&'static city_platform::ErrorKind])> {
+    vec![("platform (every service)", city_platform::problem::kind::COMMON)]
+}
+
+/// `docs/errors.md`: every kind the portal can answer with, generated from the tables.
+pub fn errors_markdown() -> String {
+    city_platform::problem::kind::markdown(&error_kind_tables())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn no_error_kind_is_defined_twice_across_the_portal() {
+        let clashes = city_platform::problem::kind::defined_twice(&super::error_kind_tables());
+        assert!(clashes.is_empty(), "error kinds defined twice: {clashes:?}");
+    }
+
+    #[test]
+    fn every_service_contributes_its_table() {
+        let owners: Vec<&str> = super::error_kind_tables().iter().map(|(o, _)| *o).collect();
+        assert_eq!(owners[0], "platform (every service)");
+    }
 }

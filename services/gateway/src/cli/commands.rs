@@ -1,0 +1,132 @@
+//! The operator's subcommands that act on one service's store or on WeChat: staff and API keys,
+//! payments imports and reconciliation, the Service Account menu; and the shutdown signal.
+
+use anyhow::Context;
+use city_platform::Settings;
+
+use super::{ApikeyCommand, MenuCommand, PaymentsCommand, PaymentsImport, StaffCommand};
+
+pub(super) enum IdentityCommand {
+    Staff(StaffCommand),
+    Apikey(ApikeyCommand),
+}
+
+/// `city staff ...` and `city apikey ...`: straight to identity's store, audited as `cli`.
+pub(super) async fn identity_command(settings: Settings, command: IdentityCommand) -> anyhow::Result<()> {
+    use city_identity::admin;
+    let (trigger, signal) = city_platform::shutdown::channel();
+    let platform = city_platform::Platform::build(settings, "cli", signal).await?;
+    let failed = |p: city_platform::Problem| {
+        let fields: Vec<String> = p.errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+        anyhow::anyhow!(
+            "{} {}",
+            p.title,
+            if fields.is_empty() { p.detail.unwrap_or_default() } else { fields.join("; ") }
+        )
+    };
+    let result = match command {
+        IdentityCommand::Staff(StaffCommand::Create {
+            username,
+            password,
+            roles,
+            display_name,
+            districts,
+            agencies,
+            hospitals,
+        }) => {
+            let roles = roles.iter().map(|r| parse_role(r)).collect::<anyhow::Result<Vec<_>>>()?;
+            let scopes = city_platform::auth::Scopes { districts, agencies, hospitals };
+            let new = admin::NewStaff { username, display_name, password, roles, scopes };
+            admin::cli_create_staff(&platform, new).await.map_err(failed).map(|row| {
+                eprintln!("created staff member {} ({})", row.username, row.id);
+            })
+        }
+        IdentityCommand::Staff(StaffCommand::Disable { username }) => {
+            admin::cli_disable_staff(&platform, &username).await.map_err(failed).map(|row| {
+                eprintln!("disabled staff member {}; their sessions have ended", row.username);
+            })
+        }
+        IdentityCommand::Apikey(ApikeyCommand::Create { name, scopes }) => {
+            admin::cli_create_api_key(&platform, &name, &scopes).await.map_err(failed).map(|key| println!("{key}"))
+        }
+    };
+    trigger.fire();
+    result
+}
+
+fn parse_role(text: &str) -> anyhow::Result<city_platform::auth::Role> {
+    use city_platform::auth::Role;
+    Ok(match text {
+        "admin" => Role::Admin,
+        "clerk" => Role::Clerk,
+        "scheduler" => Role::Scheduler,
+        "finance" => Role::Finance,
+        other => anyhow::bail!("unknown role `{other}`; one of: admin, clerk, scheduler, finance"),
+    })
+}
+
+/// Ctrl-C or SIGTERM (what Kubernetes and CI send).
+pub(super) async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// `city payments ...`: straight to the payments store; exits non-zero on bad rows or mismatches.
+pub(super) async fn payments_command(settings: Settings, cmd: PaymentsCommand) -> anyhow::Result<()> {
+    city_platform::telemetry::init_logging(settings.log_format, "warn");
+    let (trigger, signal) = city_platform::shutdown::channel();
+    let platform = city_platform::Platform::build(settings, "cli", signal).await?;
+    let ok = match cmd {
+        PaymentsCommand::Import(PaymentsImport::Bills { file }) => {
+            city_payments::import_bills_file(platform, &file).await.map_err(|e| anyhow::anyhow!("{e}"))?
+        }
+        PaymentsCommand::Reconcile { date } => {
+            city_payments::reconcile_day(platform, date.as_deref()).await.map_err(|e| anyhow::anyhow!("{e}"))?
+        }
+    };
+    trigger.fire();
+    if !ok {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+pub(super) async fn wechat_menu(settings: Settings, cmd: MenuCommand) -> anyhow::Result<()> {
+    use city_channel::menu_ops;
+    let api = menu_ops::oa_api(&settings);
+    match cmd {
+        MenuCommand::Push { file } => {
+            let text = match &file {
+                Some(path) => {
+                    Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?)
+                }
+                None => None,
+            };
+            let menu = menu_ops::push(&api, text.as_deref()).await?;
+            println!("menu pushed: {} top-level buttons, keys {}", menu.button.len(), menu.keys().join(", "));
+        }
+        MenuCommand::Show => println!("{}", serde_json::to_string_pretty(&menu_ops::show(&api).await?)?),
+        MenuCommand::Delete => {
+            menu_ops::delete(&api).await?;
+            println!("menu deleted");
+        }
+    }
+    Ok(())
+}

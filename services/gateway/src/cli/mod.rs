@@ -1,0 +1,219 @@
+//! The `city` command line: its arguments and the dispatch to each subcommand. `main.rs` only
+//! parses, loads the settings and calls [`run`].
+
+mod commands;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use city_platform::Settings;
+use clap::{Parser, Subcommand};
+
+use crate::{Mode, SERVICES};
+
+/// City Services: the municipal portal backend (booking, payments, incidents, air quality).
+#[derive(Parser)]
+#[command(name = "city", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do; `serve` when absent.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve the portal: all services in one process (default), one service alone, or the gateway.
+    Serve(ServeArgs),
+    /// Apply every service's migrations to its store and exit.
+    Migrate,
+    /// Load the demo data into empty stores and exit.
+    Seed,
+    /// Print the whole portal's OpenAPI document (JSON).
+    Openapi,
+    /// Print the effective configuration, secrets masked.
+    Config,
+    /// Print the table of error kinds (`docs/errors.md`) as Markdown.
+    Errors,
+    /// Manage staff accounts (`city staff create ...`, `city staff disable --username U`).
+    #[command(subcommand)]
+    Staff(StaffCommand),
+    /// Manage integrator API keys (`city apikey create --name N --scope S` prints the key alone).
+    #[command(subcommand)]
+    Apikey(ApikeyCommand),
+    /// The WeChat Service Account (`city wechat menu push|show|delete`).
+    #[command(subcommand)]
+    Wechat(WechatCommand),
+    /// Bills and fines (`city payments import bills FILE`, `city payments reconcile --date D`).
+    #[command(subcommand)]
+    Payments(PaymentsCommand),
+}
+
+#[derive(Subcommand)]
+pub enum PaymentsCommand {
+    /// Import data files (`city payments import bills FILE`).
+    #[command(subcommand)]
+    Import(PaymentsImport),
+    /// Three-way reconciliation (us, WeChat Pay's trade bill, billers) of a Beijing day, as JSON.
+    Reconcile {
+        /// The day, YYYY-MM-DD (default: yesterday in Beijing).
+        #[arg(long)]
+        date: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PaymentsImport {
+    /// A bill CSV (`biller_id,account_no,period,amount_yuan,due_date`): all rows or none; every
+    /// bad row is printed with its line; the same file twice changes nothing.
+    Bills {
+        /// The CSV file.
+        file: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum WechatCommand {
+    /// The account's menu, sent through WeChat's API (the sandbox unless `wechat.api_base` is set).
+    #[command(subcommand)]
+    Menu(MenuCommand),
+}
+
+#[derive(Subcommand)]
+pub enum MenuCommand {
+    /// Check a menu file against WeChat's limits and create it (default: seeds/wechat/menu.json).
+    Push {
+        /// A WeChat menu JSON file instead of the shipped seed.
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+    },
+    /// Print the menu in effect as WeChat menu JSON.
+    Show,
+    /// Remove the menu.
+    Delete,
+}
+
+#[derive(Subcommand)]
+pub enum StaffCommand {
+    /// Create a staff member who signs in at `POST /v1/staff/sessions`.
+    Create {
+        /// Sign-in name (a-z, 0-9, '.', '_', '-').
+        #[arg(long)]
+        username: String,
+        /// Password, at least 10 characters (or `CITY_STAFF_PASSWORD`, which stays out of shell history).
+        #[arg(long, env = "CITY_STAFF_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// A role: admin, clerk, scheduler, finance (repeat for several).
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// Shown in the back office.
+        #[arg(long, default_value = "")]
+        display_name: String,
+        /// A district code they may act in (repeatable).
+        #[arg(long = "district")]
+        districts: Vec<String>,
+        /// An agency id they may act for (repeatable).
+        #[arg(long = "agency")]
+        agencies: Vec<String>,
+        /// A hospital id they may act at (repeatable).
+        #[arg(long = "hospital")]
+        hospitals: Vec<String>,
+    },
+    /// Disable a staff member: they cannot sign in and their sessions end.
+    Disable {
+        /// Their sign-in name.
+        #[arg(long)]
+        username: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ApikeyCommand {
+    /// Create a key and print it alone on standard output (it is shown this once).
+    Create {
+        /// The integrator's name.
+        #[arg(long)]
+        name: String,
+        /// A scope such as `air-ingest` or `open311` (repeatable).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+    },
+}
+
+#[derive(clap::Args, Default)]
+pub struct ServeArgs {
+    /// Run one service alone on its own port (from `services.<name>` in the configuration).
+    #[arg(long, value_name = "SERVICE", conflicts_with = "gateway")]
+    pub only: Option<String>,
+    /// Serve the gateway's own routes and forward each service prefix to its configured URL.
+    #[arg(long)]
+    pub gateway: bool,
+    /// Listen here instead of the configured address.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// Runs one subcommand to its end.
+pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Config => {
+            print!("{}", settings.to_masked_toml());
+            Ok(())
+        }
+        Command::Staff(cmd) => commands::identity_command(settings, commands::IdentityCommand::Staff(cmd)).await,
+        Command::Apikey(cmd) => commands::identity_command(settings, commands::IdentityCommand::Apikey(cmd)).await,
+        Command::Wechat(WechatCommand::Menu(cmd)) => commands::wechat_menu(settings, cmd).await,
+        Command::Payments(cmd) => commands::payments_command(settings, cmd).await,
+        Command::Errors => {
+            print!("{}", crate::errors_markdown());
+            Ok(())
+        }
+        Command::Openapi => {
+            let (spec, _) = crate::whole_document().await?;
+            println!("{spec}");
+            Ok(())
+        }
+        Command::Migrate => {
+            city_platform::telemetry::init_logging(settings.log_format, &settings.log);
+            let app = crate::build(Settings { seed_demo_data: false, ..settings }, Mode::AllInOne).await?;
+            app.trigger.fire();
+            println!("migrations applied ({})", app.backend);
+            Ok(())
+        }
+        Command::Seed => {
+            city_platform::telemetry::init_logging(settings.log_format, &settings.log);
+            let app = crate::build(Settings { seed_demo_data: true, ..settings }, Mode::AllInOne).await?;
+            app.trigger.fire();
+            println!("demo data loaded where stores were empty ({})", app.backend);
+            Ok(())
+        }
+        Command::Serve(args) => {
+            city_platform::telemetry::init_logging(settings.log_format, &settings.log);
+            let mode = match (args.only, args.gateway) {
+                (Some(name), _) => {
+                    if !SERVICES.contains(&name.as_str()) {
+                        anyhow::bail!("unknown service `{name}`; one of: {}", SERVICES.join(", "));
+                    }
+                    Mode::Only(name)
+                }
+                (None, true) => Mode::Gateway,
+                (None, false) => Mode::AllInOne,
+            };
+            let listen = args.listen.unwrap_or_else(|| crate::default_listen(&settings, &mode));
+            let grace = Duration::from_secs(settings.shutdown_grace_secs);
+            let started = std::time::Instant::now();
+            let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+            let addr = listener.local_addr()?;
+            // The portal's own address is where its WeChat sandbox answers.
+            let app = crate::build(Settings { listen: addr, ..settings }, mode.clone()).await?;
+            tracing::info!(
+                ready_ms = started.elapsed().as_millis() as u64,
+                "city {:?} ready on http://{addr} ({}); Swagger UI at http://{addr}/docs",
+                mode,
+                app.backend
+            );
+            crate::serve(app, listener, commands::shutdown_signal(), grace).await?;
+            tracing::info!("stopped");
+            Ok(())
+        }
+    }
+}
