@@ -7,9 +7,13 @@
 //! (`POST /v1/auth/introspect`) when identity runs elsewhere; [`admin`] backs `city staff` and
 //! `city apikey`.
 //!
-//! Layout: `api` (handlers), [`domain`] (ID numbers, masks, credentials, sealing), `store`
-//! (SQL), `sessions` (the authenticators and their short principal cache), `password`
-//! (argon2id off the async threads), `wechat` (WeChat clients and the shared access token).
+//! Layout: `api/` (handlers by resource, and `api/problems.rs`: typed errors to problems),
+//! [`errors`] (identity's error kinds), use cases in `signin` (WeChat sign-in, OAuth, linking,
+//! phone), `people` (family members, the limit of 5), `staff_login` (passwords and the lockout)
+//! and [`admin`] (staff and API keys, audited); [`domain`] (ID numbers, masks, credentials,
+//! sealing, the citizen id), `store/` (all SQL, by aggregate), `sessions` (the authenticators
+//! and their short principal cache), `password` (argon2id off the async threads), `wechat`
+//! (WeChat clients and the shared access token), `state` ([`IdentityState`]).
 //!
 //! Invariants: this service reads no other service's tables; tokens and keys are stored only as
 //! SHA-256; ID numbers, names and phones only sealed (AES-GCM) and shown only masked; openids
@@ -20,8 +24,13 @@
 pub mod admin;
 mod api;
 pub mod domain;
+pub mod errors;
 mod password;
+mod people;
 mod sessions;
+mod signin;
+mod staff_login;
+mod state;
 mod store;
 mod wechat;
 
@@ -32,7 +41,9 @@ use city_platform::{Db, Platform};
 use sqlx::migrate::Migrator;
 
 pub use api::IdentityApi;
+pub use errors::KINDS as ERROR_KINDS;
 pub use password::ARGON2_PARAMS;
+pub use state::IdentityState;
 
 /// The service's name: its SQLite file, PostgreSQL schema and `--only` argument.
 pub const NAME: &str = "identity";
@@ -42,18 +53,6 @@ pub const PREFIXES: &[&str] = &["/v1/auth", "/v1/me", "/v1/staff"];
 
 /// This service's migrations.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/identity");
-
-/// What the identity handlers share.
-pub struct IdentityState {
-    /// The service's own store.
-    pub db: Db,
-    /// Cache, bus and reference data.
-    pub platform: Platform,
-    sealer: domain::sealed::Sealer,
-    wechat: wechat::Wechat,
-    passwords: password::Passwords,
-    sessions: sessions::Sessions,
-}
 
 /// The running service.
 pub struct IdentityService;
@@ -69,16 +68,6 @@ impl IdentityService {
         admin::subscribe_audit(&state);
         let authenticator: SharedAuthenticator = Arc::new(state.sessions.clone());
         Ok((IdentityApi::new(state), db, authenticator))
-    }
-}
-
-impl IdentityState {
-    fn new(db: Db, platform: Platform) -> Self {
-        let s = &platform.settings.identity;
-        let sealer = domain::sealed::Sealer::new(s.data_key.expose(), s.hash_key.expose());
-        let wechat = wechat::Wechat::new(&platform);
-        let sessions = sessions::Sessions::new(db.clone(), platform.cache.clone());
-        Self { db, sealer, wechat, passwords: password::Passwords::new(), sessions, platform }
     }
 }
 

@@ -5,7 +5,6 @@ use std::sync::{Arc, OnceLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use city_platform::Problem;
 use tokio::sync::Semaphore;
 
 /// (memory KiB, iterations, lanes): OWASP's argon2id baseline, m=19 MiB, t=2, p=1.
@@ -41,6 +40,17 @@ fn decoy() -> &'static str {
     DECOY.get_or_init(|| hash_blocking("decoy password that matches nothing"))
 }
 
+/// The blocking pool could not run the password work (shutting down, or the work panicked).
+#[derive(Debug, thiserror::Error)]
+#[error("password work did not run: {0}")]
+pub struct PasswordError(String);
+
+impl From<tokio::task::JoinError> for PasswordError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Self(e.to_string())
+    }
+}
+
 /// The bounded blocking pool for password work.
 #[derive(Clone)]
 pub struct Passwords {
@@ -54,18 +64,18 @@ impl Passwords {
         Self { permits: Arc::new(Semaphore::new(n)) }
     }
 
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, Problem> {
-        let _permit = self.permits.acquire().await.map_err(|e| Problem::internal_from(&e))?;
-        tokio::task::spawn_blocking(work).await.map_err(|e| Problem::internal_from(&e))
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, PasswordError> {
+        let _permit = self.permits.acquire().await.map_err(|e| PasswordError(e.to_string()))?;
+        Ok(tokio::task::spawn_blocking(work).await?)
     }
 
     /// Hashes a new password.
-    pub async fn hash(&self, password: String) -> Result<String, Problem> {
+    pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
         self.run(move || hash_blocking(&password)).await
     }
 
     /// Checks a password against a stored hash, or against the decoy when there is none.
-    pub async fn verify(&self, password: String, phc: Option<String>) -> Result<bool, Problem> {
+    pub async fn verify(&self, password: String, phc: Option<String>) -> Result<bool, PasswordError> {
         self.run(move || match phc {
             Some(phc) => verify_blocking(&password, &phc),
             None => {

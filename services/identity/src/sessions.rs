@@ -78,7 +78,7 @@ impl Sessions {
     }
 
     /// Ends one session at once, here and in every replica's view.
-    pub async fn revoke(&self, session_id: &str) -> Result<(), Problem> {
+    pub async fn revoke(&self, session_id: &str) -> Result<(), sqlx::Error> {
         if let Some(hash) = store::revoke_session(&self.db, session_id).await? {
             self.forget_tokens(&[hash]).await;
         }
@@ -97,7 +97,7 @@ impl Sessions {
         let _ = self.cache.delete(&key_key(hash)).await;
     }
 
-    async fn lookup(&self, hash: &str) -> Result<Option<(Principal, i64)>, Problem> {
+    async fn lookup(&self, hash: &str) -> Result<Option<(Principal, i64)>, sqlx::Error> {
         let Some(s) = store::live_session(&self.db, hash).await? else {
             return Ok(None);
         };
@@ -139,6 +139,13 @@ impl Authenticator for Sessions {
     }
 
     async fn api_key(&self, key: &str) -> Result<Option<Integrator>, Problem> {
+        Ok(self.integrator(key).await?)
+    }
+}
+
+impl Sessions {
+    /// The integrator behind a live API key (cached a few seconds).
+    async fn integrator(&self, key: &str) -> Result<Option<Integrator>, sqlx::Error> {
         if !key.starts_with(credential::API_KEY_PREFIX) || key.len() > 100 {
             return Ok(None);
         }
@@ -175,14 +182,14 @@ pub struct Introspection {
 
 impl Sessions {
     /// The introspection answer for one credential (only that one).
-    pub async fn introspect(&self, token: Option<&str>, api_key: Option<&str>) -> Result<Introspection, Problem> {
+    pub async fn introspect(&self, token: Option<&str>, api_key: Option<&str>) -> Result<Introspection, sqlx::Error> {
         let mut out = Introspection { active: false, principal: None, integrator: None, expires_at_ms: None };
         if let Some(t) = token.filter(|t| credential::looks_like_token(t)) {
             if let Some((p, exp)) = self.lookup(&credential::hash(t)).await? {
                 out = Introspection { active: true, principal: Some(p), integrator: None, expires_at_ms: Some(exp) };
             }
         } else if let Some(k) = api_key {
-            if let Some(i) = self.api_key(k).await? {
+            if let Some(i) = self.integrator(k).await? {
                 out = Introspection { active: true, principal: None, integrator: Some(i), expires_at_ms: None };
             }
         }

@@ -1,6 +1,7 @@
 //! WeChat as identity sees it: the API client at the configured base (the sandbox by default),
-//! the Mini Program's access token shared through the platform cache, and WeChat errors as
-//! problems whose `type` names the WeChat error.
+//! the Mini Program's access token shared through the platform cache, and a failed call as a
+//! typed error ([`WechatRefusal`]; the API turns it into a problem whose `type` names the WeChat
+//! error).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,10 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use city_platform::cache::Cache;
 use city_platform::config::Secret;
-use city_platform::{Platform, Problem};
+use city_platform::Platform;
 use city_wechat::client::{AccessTokens, ClientError, TokenStore, WechatClient};
-use city_wechat::WechatError;
-use poem::http::StatusCode;
 
 /// The platform cache as the WeChat client's token store.
 pub struct CacheStore(pub Arc<dyn Cache>);
@@ -83,36 +82,21 @@ impl Wechat {
     }
 }
 
-/// A WeChat failure as the client should see it: a code problem is the client's (4xx, `type`
-/// `/problems/wechat-code-used` etc.); configuration and outages are ours (500 / 503).
-pub fn problem(err: ClientError, field: &str) -> Problem {
-    match err {
-        ClientError::Wechat(e) => match &e {
-            WechatError::InvalidCode { .. } | WechatError::CodeUsed { .. } | WechatError::OauthCodeExpired { .. } => {
-                Problem::new(StatusCode::BAD_REQUEST, e.kind(), "The WeChat code was refused")
-                    .with_detail(format!("{e}; get a new code and try again"))
-                    .with_field(field, "expired, already used, or not a code of this app")
-            }
-            WechatError::HighRiskUser { .. } => {
-                Problem::new(StatusCode::FORBIDDEN, e.kind(), "WeChat blocked this sign-in")
-                    .with_detail("WeChat considers this account high-risk")
-            }
-            WechatError::RateLimited { .. } => {
-                let mut p = Problem::new(StatusCode::TOO_MANY_REQUESTS, e.kind(), "Too many WeChat sign-ins")
-                    .with_detail("try again in a minute");
-                p.retry_after = Some(60);
-                p
-            }
-            WechatError::SystemBusy { .. } => Problem::unavailable("WeChat is busy; try again shortly"),
-            _ => {
-                tracing::error!(error = %e, "WeChat refused our call; check the app configuration");
-                Problem::internal()
-            }
-        },
-        ClientError::Transport(t) => {
-            tracing::warn!(error = %t, "WeChat unreachable");
-            Problem::unavailable("WeChat is not answering; try again shortly")
-        }
-        other => Problem::internal_from(&other),
+/// A WeChat call about a client's code that failed: WeChat refused the code, blocked the
+/// account, limited us, or did not answer. `field` is the request field the code came in.
+#[derive(Debug, thiserror::Error)]
+#[error("WeChat call for `{field}` failed: {cause}")]
+pub struct WechatRefusal {
+    /// The request field holding the code.
+    pub field: &'static str,
+    /// What WeChat (or the way to it) said.
+    #[source]
+    pub cause: ClientError,
+}
+
+impl WechatRefusal {
+    /// The refusal of the code in `field`.
+    pub fn of(field: &'static str) -> impl FnOnce(ClientError) -> Self {
+        move |cause| Self { field, cause }
     }
 }

@@ -1,6 +1,7 @@
 //! Pure identity rules: resident ID numbers (GB 11643), masks, credentials and their hashes,
-//! personal-data encryption. No poem, no sqlx.
+//! personal-data encryption, the citizen id. Pure: no web framework, no database driver.
 
+pub mod citizen_id;
 pub mod credential;
 pub mod id_number;
 pub mod mask;

@@ -1,0 +1,231 @@
+//! `/v1/me`: the signed-in citizen's profile, phone, linked Service Account and family members.
+
+use std::sync::Arc;
+
+use city_platform::auth::{Citizen, CitizenAuth};
+use city_platform::problem::kind;
+use city_platform::{error_set, Failure, JsonBody, Problem};
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{Enum, Object, OpenApi};
+use serde::{Deserialize, Serialize};
+
+use super::auth::{citizen_view, CitizenView, CodeRequest};
+use super::{ms, Created, Done, IdentityTags};
+use crate::domain::citizen_id::CitizenId;
+use crate::people::{self, PeopleError, PersonInput};
+use crate::signin::{self, LinkError, SignInError};
+use crate::state::IdentityState;
+use crate::store::{self, PersonRow};
+
+/// How a family member relates to the citizen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum Relation {
+    /// The citizen themself.
+    #[oai(rename = "self")]
+    #[serde(rename = "self")]
+    Myself,
+    /// Husband or wife.
+    Spouse,
+    /// Father or mother.
+    Parent,
+    /// Son or daughter.
+    Child,
+    /// Brother or sister.
+    Sibling,
+    /// Anyone else.
+    Other,
+}
+
+impl Relation {
+    fn as_str(self) -> &'static str {
+        match self {
+            Relation::Myself => "self",
+            Relation::Spouse => "spouse",
+            Relation::Parent => "parent",
+            Relation::Child => "child",
+            Relation::Sibling => "sibling",
+            Relation::Other => "other",
+        }
+    }
+}
+
+/// A family member to add (就诊人).
+#[derive(Debug, Object, Deserialize)]
+pub struct NewPersonRequest {
+    /// Real name as on the ID card.
+    #[oai(validator(min_length = 1, max_length = 50))]
+    pub name: String,
+    /// Resident ID number (GB 11643, 18 characters).
+    pub id_number: String,
+    /// Relation to you.
+    pub relation: Relation,
+    /// Mainland mobile number.
+    pub phone: Option<String>,
+}
+
+/// A family member, masked.
+#[derive(Debug, Object)]
+pub struct PersonView {
+    /// Id.
+    pub id: String,
+    /// `张*`.
+    pub name_masked: String,
+    /// Relation to the citizen.
+    pub relation: String,
+    /// `male` or `female`, from the ID number.
+    pub sex: String,
+    /// `YYYY-MM-DD`, from the ID number.
+    pub birth_date: String,
+    /// `110***********002X`.
+    pub id_number_masked: String,
+    /// Hex HMAC-SHA256 of the ID number under a server key: stable, not reversible.
+    pub id_number_hash: String,
+    /// `138****8000`.
+    pub phone_masked: Option<String>,
+    /// Added (RFC 3339).
+    pub created_at: String,
+}
+
+fn person_view(p: PersonRow) -> PersonView {
+    PersonView {
+        id: p.id,
+        name_masked: p.name_masked,
+        relation: p.relation,
+        sex: p.sex,
+        birth_date: p.birth_date,
+        id_number_masked: p.id_number_masked,
+        id_number_hash: p.id_number_hash,
+        phone_masked: p.phone_masked,
+        created_at: ms(p.created_at_ms),
+    }
+}
+
+fn citizen_of(c: &Citizen) -> CitizenId {
+    CitizenId::new(c.citizen_id.clone())
+}
+
+error_set!(
+    /// A citizen route called with a staff token.
+    pub CitizenOnly = [kind::FORBIDDEN]
+);
+error_set!(
+    /// Reading one thing of the citizen's that may not exist (or not be theirs).
+    pub CitizenRead = [kind::FORBIDDEN, kind::NOT_FOUND]
+);
+error_set!(
+    /// Binding a phone: the code's field rules, WeChat's refusal, the profile read afterwards.
+    pub BindPhoneErrors = [kind::FORBIDDEN, kind::VALIDATION, kind::NOT_FOUND] + SignInError
+);
+error_set!(
+    /// Linking the Service Account: the code's field rules, WeChat's refusal, another owner.
+    pub LinkErrors = [kind::FORBIDDEN, kind::VALIDATION, kind::NOT_FOUND] + LinkError
+);
+error_set!(
+    /// Adding a family member.
+    pub AddPersonErrors = [kind::FORBIDDEN] + PeopleError
+);
+
+/// The signed-in citizen's own data.
+pub(super) struct MeApi {
+    pub(super) state: Arc<IdentityState>,
+}
+
+impl MeApi {
+    async fn profile<E: city_platform::ErrorSet>(&self, citizen: &CitizenId) -> Result<Json<CitizenView>, Failure<E>> {
+        let c = store::citizen(&self.state.db, citizen).await?.ok_or_else(|| Problem::not_found("citizen"))?;
+        Ok(Json(citizen_view(c, &self.state)))
+    }
+}
+
+#[OpenApi(tag = "IdentityTags::Identity")]
+impl MeApi {
+    /// Show my profile
+    #[oai(path = "/v1/me", method = "get", operation_id = "get_me")]
+    async fn me(&self, auth: CitizenAuth) -> Result<Json<CitizenView>, Failure<CitizenRead>> {
+        self.profile(&citizen_of(&auth.0)).await
+    }
+
+    /// Bind my phone number
+    ///
+    /// Exchanges a phone-number code from the Mini Program's `getPhoneNumber` button. The number
+    /// is stored encrypted and shown masked.
+    #[oai(path = "/v1/me/phone", method = "post", operation_id = "bind_my_phone")]
+    async fn bind_phone(
+        &self,
+        auth: CitizenAuth,
+        body: JsonBody<CodeRequest>,
+    ) -> Result<Json<CitizenView>, Failure<BindPhoneErrors>> {
+        let citizen = citizen_of(&auth.0);
+        signin::bind_phone(&self.state, &citizen, body.0.code.trim()).await?;
+        self.profile(&citizen).await
+    }
+
+    /// Link my Service Account
+    ///
+    /// While signed in, attaches the Service Account identity behind an OAuth code to this
+    /// citizen, for people whose apps give no unionid. 409 when that identity already belongs to
+    /// another citizen.
+    #[oai(path = "/v1/me/links/service-account", method = "post", operation_id = "link_my_service_account")]
+    async fn link_oa(
+        &self,
+        auth: CitizenAuth,
+        body: JsonBody<CodeRequest>,
+    ) -> Result<Json<CitizenView>, Failure<LinkErrors>> {
+        let citizen = citizen_of(&auth.0);
+        signin::link_service_account(&self.state, &citizen, body.0.code.trim()).await?;
+        self.profile(&citizen).await
+    }
+
+    /// List my family members
+    #[oai(path = "/v1/me/people", method = "get", operation_id = "list_my_people")]
+    async fn list_people(&self, auth: CitizenAuth) -> Result<Json<Vec<PersonView>>, Failure<CitizenOnly>> {
+        let rows = store::people(&self.state.db, &citizen_of(&auth.0)).await?;
+        Ok(Json(rows.into_iter().map(person_view).collect()))
+    }
+
+    /// Add a family member
+    ///
+    /// Real name and resident ID number (checked: GB 11643 check character and a real date of
+    /// birth; 422 naming `id_number` otherwise). Sex and date of birth come from the number. At
+    /// most 5 per citizen (409 `/problems/people-limit`); the same number twice is 409
+    /// `/problems/person-exists`.
+    #[oai(path = "/v1/me/people", method = "post", operation_id = "create_my_person")]
+    async fn add_person(
+        &self,
+        auth: CitizenAuth,
+        body: JsonBody<NewPersonRequest>,
+    ) -> Result<Created<PersonView>, Failure<AddPersonErrors>> {
+        let b = body.0;
+        let input = PersonInput { name: b.name, id_number: b.id_number, relation: b.relation.as_str(), phone: b.phone };
+        let row = people::add(&self.state, &citizen_of(&auth.0), input).await?;
+        Ok(Created::Created(Json(person_view(row))))
+    }
+
+    /// Show one of my family members
+    ///
+    /// 404 for anyone else's.
+    #[oai(path = "/v1/me/people/:person_id", method = "get", operation_id = "get_my_person")]
+    async fn get_person(
+        &self,
+        auth: CitizenAuth,
+        person_id: Path<String>,
+    ) -> Result<Json<PersonView>, Failure<CitizenRead>> {
+        let row = store::person_of(&self.state.db, &citizen_of(&auth.0), &person_id.0)
+            .await?
+            .ok_or_else(|| Problem::not_found("person"))?;
+        Ok(Json(person_view(row)))
+    }
+
+    /// Remove one of my family members
+    #[oai(path = "/v1/me/people/:person_id", method = "delete", operation_id = "delete_my_person")]
+    async fn delete_person(&self, auth: CitizenAuth, person_id: Path<String>) -> Result<Done, Failure<CitizenRead>> {
+        if people::remove(&self.state, &citizen_of(&auth.0), &person_id.0).await? {
+            Ok(Done::NoContent)
+        } else {
+            Err(Problem::not_found("person").into())
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Identity's own error kinds: one row each (code, status, English and Chinese title, what it
+//! means), for the problems its operations answer, `docs/errors.md` and the OpenAPI document.
+//! The platform's common kinds (`validation`, `not-found`, `forbidden`, ...) are not repeated.
+//!
+//! Use cases raise typed errors (`SignInError`, `StaffLoginError`, `PeopleError`, ...); the API
+//! layer (`api/problems.rs`) turns each variant into a problem of one of these kinds.
+
+use city_platform::problem::ErrorKind;
+
+/// Staff sign-in with a wrong username or password (which one is never said).
+pub const BAD_CREDENTIALS: ErrorKind = ErrorKind::new(
+    401,
+    "bad-credentials",
+    "Wrong username or password",
+    "用户名或密码错误",
+    "The username is unknown, the password is wrong or the account is disabled; which one is not said.",
+);
+/// Too many failed staff sign-ins in a row.
+pub const ACCOUNT_LOCKED: ErrorKind = ErrorKind::new(
+    429,
+    "account-locked",
+    "Too many failed sign-ins",
+    "登录失败次数过多",
+    "Five failed sign-ins in a row lock the account for 15 minutes; `Retry-After` says when to try again.",
+);
+/// A staff username already in use.
+pub const USERNAME_TAKEN: ErrorKind = ErrorKind::new(
+    409,
+    "username-taken",
+    "That username is taken",
+    "用户名已被占用",
+    "Another staff member already signs in with this username.",
+);
+/// The same ID number twice on one citizen's list.
+pub const PERSON_EXISTS: ErrorKind = ErrorKind::new(
+    409,
+    "person-exists",
+    "This ID number is already on your list",
+    "该身份证号已在就诊人列表中",
+    "The citizen already added a family member with this resident ID number.",
+);
+/// The family-member limit reached.
+pub const PEOPLE_LIMIT: ErrorKind = ErrorKind::new(
+    409,
+    "people-limit",
+    "You already have 5 family members",
+    "就诊人数量已达上限（5人）",
+    "A citizen keeps at most 5 family members; remove one before adding another.",
+);
+/// A Service Account sign-in whose `state` is unknown, used, expired or another browser's.
+pub const OAUTH_STATE_MISMATCH: ErrorKind = ErrorKind::new(
+    400,
+    "oauth-state-mismatch",
+    "The sign-in link is stale or not yours",
+    "登录链接已失效或不属于当前浏览器",
+    "The OAuth `state` is unknown, used, expired, or was issued to another browser; start again.",
+);
+/// The person declined the Service Account sign-in.
+pub const OAUTH_DECLINED: ErrorKind = ErrorKind::new(
+    403,
+    "oauth-declined",
+    "The sign-in was not authorised",
+    "用户未授权登录",
+    "WeChat came back without a code: the person declined the Service Account sign-in.",
+);
+/// A WeChat page opened in snapshot mode (the person has not authorised it).
+pub const WECHAT_SNAPSHOT_USER: ErrorKind = ErrorKind::new(
+    403,
+    "wechat-snapshot-user",
+    "Open the page in WeChat to sign in",
+    "请在微信中打开页面登录",
+    "The page was shown in WeChat's snapshot mode; the person has not authorised the sign-in.",
+);
+/// A WeChat identity already linked to another citizen.
+pub const IDENTITY_LINKED_ELSEWHERE: ErrorKind = ErrorKind::new(
+    409,
+    "identity-linked-elsewhere",
+    "That WeChat account belongs to another citizen",
+    "该微信账号已绑定其他用户",
+    "The Service Account identity behind the code already belongs to another citizen.",
+);
+/// A WeChat code (`wx.login`, phone button) WeChat does not know.
+pub const WECHAT_INVALID_CODE: ErrorKind = ErrorKind::new(
+    400,
+    "wechat-invalid-code",
+    "The WeChat code was refused",
+    "微信登录凭证无效",
+    "WeChat does not know the code (errcode 40029): expired or not a code of this app; get a new one.",
+);
+/// A WeChat code used before.
+pub const WECHAT_CODE_USED: ErrorKind = ErrorKind::new(
+    400,
+    "wechat-code-used",
+    "The WeChat code was refused",
+    "微信登录凭证已被使用",
+    "The code was already exchanged (errcode 40163); each code works once.",
+);
+/// A Service Account OAuth code past its five minutes.
+pub const WECHAT_OAUTH_CODE_EXPIRED: ErrorKind = ErrorKind::new(
+    400,
+    "wechat-oauth-code-expired",
+    "The WeChat code was refused",
+    "微信授权码已过期",
+    "The Service Account OAuth code is older than five minutes (errcode 42003); sign in again.",
+);
+/// WeChat considers the account high-risk.
+pub const WECHAT_HIGH_RISK_USER: ErrorKind = ErrorKind::new(
+    403,
+    "wechat-high-risk-user",
+    "WeChat blocked this sign-in",
+    "微信拦截了此次登录",
+    "WeChat refuses to sign in an account it considers high-risk (errcode 40226).",
+);
+/// WeChat's own rate limit on sign-ins.
+pub const WECHAT_RATE_LIMITED: ErrorKind = ErrorKind::new(
+    429,
+    "wechat-rate-limited",
+    "Too many WeChat sign-ins",
+    "微信登录过于频繁",
+    "WeChat limits how often an app may exchange codes (errcode 45011); try again in a minute.",
+);
+
+/// Every kind of identity's own.
+pub const KINDS: &[&ErrorKind] = &[
+    &BAD_CREDENTIALS,
+    &ACCOUNT_LOCKED,
+    &USERNAME_TAKEN,
+    &PERSON_EXISTS,
+    &PEOPLE_LIMIT,
+    &OAUTH_STATE_MISMATCH,
+    &OAUTH_DECLINED,
+    &WECHAT_SNAPSHOT_USER,
+    &IDENTITY_LINKED_ELSEWHERE,
+    &WECHAT_INVALID_CODE,
+    &WECHAT_CODE_USED,
+    &WECHAT_OAUTH_CODE_EXPIRED,
+    &WECHAT_HIGH_RISK_USER,
+    &WECHAT_RATE_LIMITED,
+];
