@@ -8,6 +8,7 @@
 //! fixed here and nowhere else.
 
 pub mod cli;
+pub mod errors;
 pub mod ops;
 pub mod proxy;
 
@@ -385,7 +386,7 @@ pub fn default_listen(settings: &Settings, mode: &Mode) -> SocketAddr {
 
 /// Every table of error kinds in the portal, by owner: the platform's common kinds first.
 pub fn error_kind_tables() -> Vec<(&'static str, &'static [&'static city_platform::ErrorKind])> {
-    vec![("platform (every service)", city_platform::problem::kind::COMMON)]
+    vec![("platform (every service)", city_platform::problem::kind::COMMON), ("gateway", errors::KINDS)]
 }
 
 /// `docs/errors.md`: every kind the portal can answer with, generated from the tables.

@@ -7,7 +7,8 @@ use city_platform::bus::EventBus;
 use city_platform::cache::Cache;
 use city_platform::coords::LatLon;
 use city_platform::districts::Districts;
-use city_platform::{CachedJson, Db, JsonBody, Problem, ProblemResponse};
+use city_platform::problem::kind;
+use city_platform::{CachedJson, Db, Failure, JsonBody, Problem};
 use poem_openapi::param::Query;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
@@ -256,7 +257,7 @@ impl CatalogueApi {
         lon: Query<f64>,
         /// Coordinate system of the point (default `wgs84`).
         coord: Query<Option<CoordSystem>>,
-    ) -> Result<Json<DistrictView>, ProblemResponse> {
+    ) -> Result<Json<DistrictView>, Failure<LocateErrors>> {
         let at = parse_point(lat.0, lon.0, coord.0.unwrap_or_default())?;
         let d = self.districts.locate(at).ok_or_else(|| {
             Problem::not_found("district").with_detail("the point lies outside every district of the city")
@@ -270,7 +271,10 @@ impl CatalogueApi {
     /// Points outside the city come back as `null`; a point that is not a coordinate at all
     /// is a 422 naming it (`points[3].lat`).
     #[oai(path = "/v1/districts/locate", method = "post", operation_id = "locate_districts")]
-    async fn locate_districts(&self, body: JsonBody<LocateRequest>) -> Result<Json<LocateResult>, ProblemResponse> {
+    async fn locate_districts(
+        &self,
+        body: JsonBody<LocateRequest>,
+    ) -> Result<Json<LocateResult>, Failure<PointErrors>> {
         let coord = body.0.coord.unwrap_or_default();
         let mut districts = Vec::with_capacity(body.0.points.len());
         for (i, p) in body.0.points.iter().enumerate() {
@@ -285,6 +289,15 @@ impl CatalogueApi {
         Ok(Json(LocateResult { districts }))
     }
 }
+
+city_platform::error_set!(
+    /// A point that is not a coordinate.
+    pub PointErrors = [kind::VALIDATION]
+);
+city_platform::error_set!(
+    /// A point that is not a coordinate, or lies outside every district.
+    pub LocateErrors = [kind::NOT_FOUND] + PointErrors
+);
 
 fn view(d: &city_platform::districts::District) -> DistrictView {
     DistrictView { code: d.code.clone(), name_zh: d.name_zh.clone(), name_en: d.name_en.clone() }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use city_platform::config::ServiceUrls;
 use city_platform::Problem;
 use futures::TryStreamExt;
-use poem::http::{header, HeaderName, StatusCode};
+use poem::http::{header, HeaderName};
 use poem::{Body, Endpoint, Request, Response, Result};
 
 /// Which service owns which prefix (the architecture's table).
@@ -94,7 +94,7 @@ impl Endpoint for Forward {
             Ok(r) => r,
             Err(err) => {
                 tracing::warn!(upstream = %self.upstream, error = %err, "upstream service unreachable");
-                return Err(Problem::new(StatusCode::BAD_GATEWAY, "upstream-unavailable", "Service unavailable")
+                return Err(Problem::of(&crate::errors::UPSTREAM_UNAVAILABLE)
                     .with_detail("the service behind this path did not answer; try again shortly")
                     .into());
             }
