@@ -4,9 +4,12 @@
 //! Entry points: [`IncidentsService::start`] opens the store and returns the API;
 //! [`IncidentsApi`] is the poem-openapi surface the gateway mounts, and
 //! [`IncidentsApi::open311_routes`] the plain poem routes of Open311 (its formats are not
-//! OpenAPI's). Layout: `domain` (catalogue, states, grid; pure), `store` (all SQL), `reports`
-//! (the use cases both surfaces share), `photos`, `safety` (WeChat `msg_sec_check`), `seed`
-//! (bulk load for benchmarks).
+//! OpenAPI's). Layout: `domain` (pure rules: `access` decides who may see and handle a report,
+//! `report` is the aggregate, plus the catalogue, states and map grid), `store/` (all SQL, by
+//! aggregate), `reports/` (the use cases both surfaces share, each in a span with `report_id`),
+//! `api/` (handlers, DTOs, views, and the one place typed errors become problems), `errors`
+//! (this service's table of error kinds), `photos`, `safety` (WeChat `msg_sec_check`), `seed`
+//! (bulk load for benchmarks), `state` (what the handlers share).
 //!
 //! The map never scans reports city-wide: each report carries its cell on a fixed world grid
 //! and a count table per zoom is kept in the same transaction as every write that moves a
@@ -20,11 +23,13 @@
 
 mod api;
 pub mod domain;
+pub mod errors;
 mod open311;
 pub mod photos;
 mod reports;
 pub mod safety;
 pub mod seed;
+mod state;
 mod store;
 
 use std::sync::Arc;
@@ -34,7 +39,9 @@ use sqlx::migrate::Migrator;
 
 pub use api::IncidentsApi;
 use domain::Catalogue;
+pub use errors::KINDS as ERROR_KINDS;
 use safety::{SharedSafety, WechatSafety};
+pub use state::IncidentsState;
 
 /// The service's name: its SQLite file, PostgreSQL schema and `--only` argument.
 pub const NAME: &str = "incidents";
@@ -44,18 +51,6 @@ pub const PREFIXES: &[&str] = &["/v1/incidents", "/open311/v2"];
 
 /// This service's migrations, compiled in.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/incidents");
-
-/// What the incidents handlers share.
-pub struct IncidentsState {
-    /// The service's own store.
-    pub db: Db,
-    /// Cache, bus and reference data.
-    pub platform: Platform,
-    /// Categories, agencies, routing, templates.
-    pub catalogue: Catalogue,
-    /// The content-safety check.
-    pub safety: SharedSafety,
-}
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]

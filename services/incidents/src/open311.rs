@@ -12,16 +12,18 @@ use std::sync::Arc;
 use city_platform::auth::SharedAuthenticator;
 use city_platform::coords::Crs;
 use city_platform::time::{from_ms, now_ms, rfc3339};
-use city_platform::Problem;
+use city_platform::{IntoProblem, Problem};
 use poem::http::{Method, StatusCode};
 use poem::web::{Form, Multipart, Query};
 use poem::{Endpoint, FromRequest, Request, RequestBody, Response, Route};
 use quick_xml::escape::escape;
 
+use crate::domain::access::{self, Field, Principal, Refusal};
 use crate::domain::catalogue::ServiceType;
-use crate::domain::State;
-use crate::reports::{self, Submission};
-use crate::store::{self, Open311Filter, Report};
+use crate::domain::{ReportId, State};
+use crate::reports::read::{self, Seen};
+use crate::reports::{self, uploads, Submission, UploadError};
+use crate::store::{Open311Filter, StoreError};
 use crate::{photos, IncidentsState};
 
 const SPEC_URL: &str = "http://wiki.open311.org/GeoReport_v2";
@@ -273,19 +275,25 @@ fn definition(state: &IncidentsState, code: &str) -> Answer {
     ))
 }
 
-fn request_node(state: &IncidentsState, base: &str, r: &Report, photo: Option<&str>, notes: Option<&str>) -> Node {
+/// A request as the public sees it (`seen` was shown to [`Principal::Anonymous`]): no reporter,
+/// no contact, no held text. The media is the first photo, or the integrator's `media_url`.
+fn request_node(state: &IncidentsState, base: &str, seen: &Seen, notes: Option<&str>) -> Node {
+    let r = &seen.report;
     let cat = state.catalogue.category(&r.category);
     let agency = state.catalogue.agency(&r.agency);
     let st = State::parse(&r.state).unwrap_or(State::Open);
-    let public = r.text_is_public();
+    let public = seen.text;
     let contact: serde_json::Value =
         r.contact.as_deref().and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default();
-    let media = match photo {
+    let media = match seen.photos.first() {
         Some(id) => s(format!("{base}/v1/incidents/photos/{id}")),
-        None => contact.get("media_url").and_then(|m| m.as_str()).map(s).unwrap_or(Node::Empty),
+        None if access::may_see(&Principal::Anonymous, r, Field::Photos) => {
+            contact.get("media_url").and_then(|m| m.as_str()).map(s).unwrap_or(Node::Empty)
+        }
+        None => Node::Empty,
     };
     Node::Obj(vec![
-        ("service_request_id", s(r.id.clone())),
+        ("service_request_id", s(r.id.to_string())),
         ("status", s(st.open311_status())),
         ("status_notes", notes.map(s).unwrap_or(Node::Empty)),
         ("service_name", s(cat.map(|c| c.name_en.clone()).unwrap_or_default())),
@@ -305,37 +313,23 @@ fn request_node(state: &IncidentsState, base: &str, r: &Report, photo: Option<&s
     ])
 }
 
-async fn request_nodes(state: &IncidentsState, base: &str, rows: &[Report]) -> Result<Vec<Node>, Failure> {
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let photo = if r.n_photos > 0 {
-            store::report_photos(&state.db.pool, &r.id).await.map_err(db_failure)?.into_iter().next()
-        } else {
-            None
-        };
-        out.push(request_node(state, base, r, photo.as_deref(), None));
-    }
-    Ok(out)
-}
-
 async fn one(state: &IncidentsState, req: &Request, id: &str) -> Answer {
-    let r = store::get_report(&state.db.pool, id)
-        .await
-        .map_err(db_failure)?
-        .ok_or_else(|| not_found(format!("no service request `{id}`")))?;
-    let photo = store::report_photos(&state.db.pool, id).await.map_err(db_failure)?.into_iter().next();
-    let notes = store::updates(&state.db.pool, id, false).await.map_err(db_failure)?;
-    let last = notes.iter().rev().find(|u| u.kind == "public").map(|u| u.text_en.clone());
-    let node = request_node(state, &base_url(req), &r, photo.as_deref(), last.as_deref());
+    let seen = match read::public(state, &ReportId::from(id)).await {
+        Ok(seen) => seen,
+        Err(reports::ReadError::Store(e)) => return Err(db_failure(e)),
+        Err(_) => return Err(not_found(format!("no service request `{id}`"))),
+    };
+    let last = seen.history.iter().rev().find(|u| u.kind == "public").map(|u| u.text_en.clone());
+    let node = request_node(state, &base_url(req), &seen, last.as_deref());
     Ok(("service_requests", Node::List("request", vec![node])))
 }
 
 async fn token(state: &IncidentsState, token: &str) -> Answer {
-    let id = store::token(&state.db.pool, token)
+    let id = read::by_token(state, token)
         .await
         .map_err(db_failure)?
         .ok_or_else(|| not_found(format!("no token `{token}`")))?;
-    let node = Node::Obj(vec![("service_request_id", s(id)), ("token", s(token))]);
+    let node = Node::Obj(vec![("service_request_id", s(id.into_string())), ("token", s(token))]);
     Ok(("service_requests", Node::List("request", vec![node])))
 }
 
@@ -406,8 +400,9 @@ async fn search(state: &IncidentsState, req: &Request) -> Answer {
     };
     f.limit = page_size;
     f.offset = (page - 1) * page_size;
-    let rows = store::open311_search(&state.db.pool, &f).await.map_err(db_failure)?;
-    let nodes = request_nodes(state, &base_url(req), &rows).await?;
+    let rows = read::search(state, &f).await.map_err(db_failure)?;
+    let base = base_url(req);
+    let nodes = rows.iter().map(|seen| request_node(state, &base, seen, None)).collect();
     Ok(("service_requests", Node::List("request", nodes)))
 }
 
@@ -452,8 +447,10 @@ async fn create(state: &IncidentsState, req: &Request, body: &mut RequestBody) -
         Ok(None) => return Err((StatusCode::FORBIDDEN, "403".into(), "api_key is unknown or revoked".into())),
         Err(p) => return Err((p.status_code(), p.status.to_string(), p.detail.unwrap_or(p.title))),
     };
-    if integrator.require("open311").is_err() {
-        return Err((StatusCode::FORBIDDEN, "403".into(), "this api_key lacks the scope open311".into()));
+    match access::may_file(&Principal::Integrator(&integrator)) {
+        Ok(()) => {}
+        Err(Refusal::Forbidden(why)) => return Err((StatusCode::FORBIDDEN, "403".into(), why.into())),
+        Err(other) => return Err((StatusCode::FORBIDDEN, "403".into(), other.to_string())),
     }
 
     let code = param(&pairs, "service_code").ok_or_else(|| bad("service_code is required"))?.to_owned();
@@ -482,26 +479,15 @@ async fn create(state: &IncidentsState, req: &Request, body: &mut RequestBody) -
     }
 
     let mut photo_ids = Vec::new();
+    let owner = format!("key:{}", integrator.key_id);
     for bytes in files {
-        let processed = tokio::task::spawn_blocking(move || photos::process(&bytes))
-            .await
-            .map_err(|_| bad("the media could not be processed"))?
-            .map_err(|e| bad(format!("media: {e}")))?;
-        let id = city_platform::ids::new_id();
-        let dir = &state.platform.settings.data_dir;
-        tokio::fs::create_dir_all(photos::dir(dir)).await.map_err(|e| io_failure(&e))?;
-        tokio::fs::write(photos::file(dir, &id, false), &processed.jpeg).await.map_err(|e| io_failure(&e))?;
-        tokio::fs::write(photos::file(dir, &id, true), &processed.thumb).await.map_err(|e| io_failure(&e))?;
-        let owner = format!("key:{}", integrator.key_id);
-        let photo = store::Photo {
-            id: id.clone(),
-            owner_id: owner,
-            report_id: None,
-            width: processed.width.into(),
-            height: processed.height.into(),
-        };
-        store::insert_photo(&state.db.pool, &photo, processed.jpeg.len() as i64, now_ms()).await.map_err(db_failure)?;
-        photo_ids.push(id);
+        let photo = uploads::upload(state, &owner, bytes).await.map_err(|e| match e {
+            UploadError::Photo(e) => bad(format!("media: {e}")),
+            UploadError::Worker => bad("the media could not be processed"),
+            UploadError::Io(e) => io_failure(&e),
+            UploadError::Store(e) => db_failure(e),
+        })?;
+        photo_ids.push(photo.id);
     }
 
     let mut contact = serde_json::Map::new();
@@ -536,18 +522,15 @@ async fn create(state: &IncidentsState, req: &Request, body: &mut RequestBody) -
         lon_field: "long",
         photo_owner: format!("key:{}", integrator.key_id),
     };
-    let report = reports::file(state, sub).await.map_err(|p| problem_failure(&p))?;
+    let report = reports::file(state, sub).await.map_err(|e| problem_failure(&e.into_problem()))?;
     let notice =
         format!("Sent to {}", state.catalogue.agency(&report.agency).map(|a| a.name_en.as_str()).unwrap_or(""));
     let node = if category.kind == ServiceType::Batch {
-        let token = city_platform::ids::new_id();
-        let mut tx = state.db.begin_write().await.map_err(db_failure)?;
-        store::insert_token(&mut tx, &token, &report.id, now_ms()).await.map_err(db_failure)?;
-        tx.commit().await.map_err(db_failure)?;
+        let token = reports::issue_token(state, &report.id).await.map_err(db_failure)?;
         Node::Obj(vec![("token", s(token)), ("service_notice", s(notice)), ("account_id", Node::Empty)])
     } else {
         Node::Obj(vec![
-            ("service_request_id", s(report.id)),
+            ("service_request_id", s(report.id.into_string())),
             ("service_notice", s(notice)),
             ("account_id", Node::Empty),
         ])
@@ -566,7 +549,7 @@ fn problem_failure(p: &Problem) -> Failure {
     }
 }
 
-fn db_failure(err: sqlx::Error) -> Failure {
+fn db_failure(err: StoreError) -> Failure {
     let _ = Problem::internal_from(&err);
     bad("the service could not answer; try again")
 }

@@ -1,6 +1,7 @@
 //! Bulk demo data for load tests: `n` reports spread over the city's districts, written in
 //! one transaction of multi-row INSERTs (far faster than the API, which is measured
-//! separately), with the map's count table built from the same rows in memory.
+//! separately), with the map's count table built from the same rows in memory. The SQL is the
+//! store's (`store::seed`).
 //!
 //! A large load takes the reports table's secondary indexes off first and builds them again
 //! at the end, inside the same transaction: sorting once is much cheaper than a million
@@ -9,19 +10,14 @@
 use std::collections::BTreeMap;
 
 use city_platform::coords::LatLon;
-use city_platform::db::Backend;
 use city_platform::districts::Districts;
-use city_platform::ids::new_id;
 use city_platform::time::now_ms;
 use city_platform::Db;
-use sqlx::{AnyConnection, Row};
 
 use crate::domain::grid::{self, fine_cell, MapEntry};
-use crate::domain::{Catalogue, State};
-use crate::store;
-
-/// Rows per INSERT: 17 parameters each stays under SQLite's 32,766-variable limit.
-const BATCH: usize = 1000;
+use crate::domain::{Catalogue, ReportId, State};
+use crate::store::seed::{self as sql, SeedRow, SeedWriter, BATCH};
+use crate::store::{self, StoreError};
 
 /// From this many reports on, indexes are rebuilt rather than maintained row by row.
 const REBUILD_INDEXES_FROM: usize = 20_000;
@@ -32,13 +28,14 @@ const HELD_ONE_IN: f64 = 100.0;
 /// Writes `n` reports with pins inside the city, random categories and states, created over
 /// the last 180 days, and adds them to the map's count table. Deterministic for a given
 /// `seed` (except ids and times). All or nothing: one transaction.
+#[tracing::instrument(skip_all, fields(n = n, seed = seed))]
 pub async fn seed_reports(
     db: &Db,
     districts: &Districts,
     catalogue: &Catalogue,
     n: usize,
     seed: u64,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), StoreError> {
     let mut rng = seed.max(1);
     let mut next = move || {
         // xorshift64*: good enough for spreading demo pins.
@@ -49,16 +46,11 @@ pub async fn seed_reports(
     };
     let now = now_ms();
     let mut tx = db.begin_write().await?;
-    let rebuild = n >= REBUILD_INDEXES_FROM;
-    if db.backend == Backend::Sqlite {
-        // A bigger page cache for this connection while it loads (256 MiB; reset below).
-        sqlx::query("PRAGMA cache_size = -262144").execute(&mut *tx).await?;
-    }
-    let indexes = if rebuild { take_indexes(&mut tx, db.backend).await? } else { Vec::new() };
+    sql::bulk_cache(&mut tx, db.backend, true).await?;
+    let indexes = if n >= REBUILD_INDEXES_FROM { sql::take_indexes(&mut tx, db.backend).await? } else { Vec::new() };
     let mut counts = BTreeMap::new();
     let mut written = 0;
-    let sqlite = db.backend == Backend::Sqlite;
-    let full_batch_sql = insert_sql(sqlite, BATCH);
+    let writer = SeedWriter::new(db.backend);
     while written < n {
         let take = BATCH.min(n - written);
         let mut rows = Vec::with_capacity(take);
@@ -80,106 +72,27 @@ pub async fn seed_reports(
                 let entry = MapEntry { category: cat.code.clone(), state: state.code().into(), lat, lon };
                 grid::add_entry(&mut counts, Some(&entry), 1);
             }
-            rows.push((lat, lon, d.code.clone(), cat.code.clone(), agency, state, created, cat.sla_hours, held));
+            rows.push(SeedRow {
+                id: ReportId::new(),
+                category: cat.code.clone(),
+                agency,
+                district: d.code.clone(),
+                state,
+                lat,
+                lon,
+                moderation: if held { "review" } else { "pass" },
+                created_at: created,
+                due_at: created + cat.sla_hours * 3_600_000,
+                closed_at: if state.is_open() { None } else { Some(created) },
+                cell: fine_cell(lat, lon),
+            });
         }
-        let partial;
-        let sql = if rows.len() == BATCH {
-            &full_batch_sql
-        } else {
-            partial = insert_sql(sqlite, rows.len());
-            &partial
-        };
-        let mut q = sqlx::query(sql);
-        for (lat, lon, district, category, agency, state, created, sla, held) in &rows {
-            let (cell_row, cell_col) = fine_cell(*lat, *lon);
-            q = q
-                .bind(new_id())
-                .bind(category.clone())
-                .bind(agency.clone())
-                .bind(district.clone())
-                .bind(state.code())
-                .bind(state.is_open())
-                .bind(*lat)
-                .bind(*lon)
-                .bind(*lat)
-                .bind(*lon)
-                .bind(if *held { "review" } else { "pass" })
-                .bind(*created)
-                .bind(*created)
-                .bind(*created + sla * 3_600_000)
-                .bind(if state.is_open() { None } else { Some(*created) })
-                .bind(cell_row)
-                .bind(cell_col);
-        }
-        q.execute(&mut *tx).await?;
+        writer.insert(&mut tx, &rows).await?;
         written += rows.len();
     }
-    for ddl in &indexes {
-        sqlx::query(ddl).execute(&mut *tx).await?;
-    }
+    sql::restore_indexes(&mut tx, &indexes).await?;
     store::add_counts(&mut tx, &counts).await?;
-    if db.backend == Backend::Sqlite {
-        sqlx::query("PRAGMA cache_size = -2000").execute(&mut *tx).await?;
-    }
-    tx.commit().await
-}
-
-/// One multi-row INSERT of `n` seeded reports, 17 parameters a row in binding order.
-fn insert_sql(sqlite: bool, n: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO incident_reports (id, citizen_id, anonymous, channel, category, agency, district, state, is_open,
-         description, address, attributes, lat, lon, orig_crs, orig_lat, orig_lon, moderation, n_photos, n_followers,
-         version, created_at, updated_at, due_at, closed_at, cell_row, cell_col) VALUES ",
-    );
-    let p = |i: usize| if sqlite { "?".to_owned() } else { format!("${i}") };
-    for row in 0..n {
-        let b = row * 17;
-        if row > 0 {
-            sql.push(',');
-        }
-        let ps: Vec<String> = (1..=17).map(|k| p(b + k)).collect();
-        sql.push_str(&format!(
-            "({}, NULL, TRUE, 'seed', {}, 'Seeded report', '', '{{}}', {}, {}, 'wgs84', {}, 0, 0, 1, {})",
-            ps[0],
-            ps[1..6].join(", "),
-            ps[6],
-            ps[7],
-            ps[8..11].join(", "),
-            ps[11..17].join(", ")
-        ));
-    }
-    sql
-}
-
-/// Drops the reports table's secondary indexes and returns the statements that build them
-/// again (read from the catalogue, so the migrations stay their only definition).
-async fn take_indexes(conn: &mut AnyConnection, backend: Backend) -> Result<Vec<String>, sqlx::Error> {
-    let rows = match backend {
-        Backend::Sqlite => {
-            sqlx::query(
-                "SELECT name, sql AS ddl FROM sqlite_master
-                 WHERE type = 'index' AND tbl_name = 'incident_reports' AND sql IS NOT NULL ORDER BY name",
-            )
-            .fetch_all(&mut *conn)
-            .await?
-        }
-        Backend::Postgres => {
-            sqlx::query(
-                "SELECT CAST(i.indexname AS TEXT) AS name, i.indexdef AS ddl FROM pg_indexes i
-                 WHERE i.schemaname = current_schema() AND i.tablename = 'incident_reports'
-                 AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)
-                 ORDER BY 1",
-            )
-            .fetch_all(&mut *conn)
-            .await?
-        }
-    };
-    let mut ddls = Vec::new();
-    for row in rows {
-        let name: String = row.try_get("name")?;
-        // Names come from the catalogue and are quoted, never from input.
-        sqlx::query(&format!("DROP INDEX \"{name}\"")).execute(&mut *conn).await?;
-        ddls.push(row.try_get("ddl")?);
-    }
-    Ok(ddls)
+    sql::bulk_cache(&mut tx, db.backend, false).await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -1,13 +1,17 @@
-//! Pure rules of incident reports: the catalogue, the states and their Open311 mapping, the
-//! map grid, CSV cells. No poem, no sqlx.
+//! Pure rules of incident reports: who may see and handle a report (`access`), the report
+//! aggregate (`report`), the catalogue, the states and their Open311 mapping, the map grid, CSV
+//! cells. No poem, no sqlx.
 
+pub mod access;
 pub mod catalogue;
 pub mod grid;
+pub mod report;
 
 use std::fmt;
 
 pub use catalogue::{Catalogue, Category};
 pub use grid::cell_deg;
+pub use report::{Report, ReportId, Update};
 
 /// Why a domain rule refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -130,8 +134,8 @@ pub fn csv_cell(text: &str) -> String {
     }
 }
 
-/// The name shown publicly for a report: the reporter's chosen name, or nothing at all for an
-/// anonymous report, whatever else is stored.
+/// The name shown for a report: the reporter's chosen name, or nothing at all for an anonymous
+/// report, whatever else is stored (the rule is [`access::Field::ReporterName`]).
 pub fn public_name(anonymous: bool, name: Option<&str>) -> Option<String> {
     if anonymous {
         None

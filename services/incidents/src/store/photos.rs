@@ -1,0 +1,82 @@
+//! Photos: uploads and their attachment to a report.
+
+use sqlx::{AnyConnection, AnyPool, Row};
+
+use super::Result;
+use crate::domain::ReportId;
+
+/// Attaches the owner's unattached photos to a report; returns how many were attached.
+pub async fn attach_photos(tx: &mut AnyConnection, ids: &[String], owner: &str, report_id: &ReportId) -> Result<u64> {
+    let mut n = 0;
+    for id in ids {
+        n += sqlx::query(
+            "UPDATE incident_photos SET report_id = $1 WHERE id = $2 AND owner_id = $3 AND report_id IS NULL",
+        )
+        .bind(report_id.as_str())
+        .bind(id)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    }
+    Ok(n)
+}
+
+/// A stored photo.
+#[derive(Debug, Clone)]
+pub struct Photo {
+    /// Id.
+    pub id: String,
+    /// The uploader.
+    pub owner_id: String,
+    /// The report it belongs to, once attached.
+    pub report_id: Option<ReportId>,
+    /// Width in pixels.
+    pub width: i64,
+    /// Height in pixels.
+    pub height: i64,
+}
+
+/// Records an uploaded photo (the files are already written).
+pub async fn insert_photo(pool: &AnyPool, p: &Photo, n_bytes: i64, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO incident_photos (id, owner_id, report_id, content_type, width, height, n_bytes, created_at)
+         VALUES ($1, $2, NULL, 'image/jpeg', $3, $4, $5, $6)",
+    )
+    .bind(&p.id)
+    .bind(&p.owner_id)
+    .bind(p.width)
+    .bind(p.height)
+    .bind(n_bytes)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// One photo.
+pub async fn photo(pool: &AnyPool, id: &str) -> Result<Option<Photo>> {
+    let row = sqlx::query("SELECT id, owner_id, report_id, width, height FROM incident_photos WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    row.map(|r| {
+        Ok(Photo {
+            id: r.try_get("id")?,
+            owner_id: r.try_get("owner_id")?,
+            report_id: r.try_get::<Option<String>, _>("report_id")?.map(ReportId::from),
+            width: r.try_get("width")?,
+            height: r.try_get("height")?,
+        })
+    })
+    .transpose()
+}
+
+/// The ids of a report's photos, oldest first.
+pub async fn report_photos(pool: &AnyPool, report_id: &ReportId) -> Result<Vec<String>> {
+    let rows = sqlx::query("SELECT id FROM incident_photos WHERE report_id = $1 ORDER BY id")
+        .bind(report_id.as_str())
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.iter().map(|r| r.try_get("id")).collect::<std::result::Result<_, _>>()?)
+}
