@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use city_platform::auth::InternalAuth;
-use city_platform::{Problem, ProblemResponse};
+use city_platform::problem::kind;
+use city_platform::{Failure, Problem};
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
@@ -14,6 +15,11 @@ use poem_openapi::{Object, OpenApi};
 use crate::api::BookingTags;
 use crate::domain::visit_window_text;
 use crate::{store, BookingState};
+
+city_platform::error_set!(
+    /// Asking for a citizen's next appointment.
+    pub NextErrors = [kind::NOT_FOUND]
+);
 
 /// The internal operations.
 pub struct InternalApi {
@@ -57,7 +63,7 @@ impl InternalApi {
         &self,
         _auth: InternalAuth,
         citizen_id: Path<String>,
-    ) -> Result<Json<NextAppointment>, ProblemResponse> {
+    ) -> Result<Json<NextAppointment>, Failure<NextErrors>> {
         let now = self.state.options.clock.now();
         let Some((appt, doctor)) = store::next_appointment(&self.state.db, &citizen_id.0, now).await? else {
             return Err(Problem::not_found("upcoming appointment for this citizen").into());

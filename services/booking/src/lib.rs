@@ -3,8 +3,12 @@
 //!
 //! Entry points: [`BookingService::start`] opens the store and returns the API; [`BookingApi`] is
 //! the poem-openapi surface the gateway mounts (or `city serve --only booking` serves alone).
-//! Layout: `domain` (pure rules: release, slots, limits, no-shows), `store` (every SQL statement
-//! and the transactions), `api` (handlers, DTOs), `people` (identity's patients through a client
+//! Layout: `domain` (pure rules: release, slots, per-patient limits in `domain/limits.rs`, the
+//! cancellation deadline in `domain/cancellation.rs`, no-shows, the texts patients read), `store`
+//! (every SQL statement and the transactions, by aggregate, returning `StoreError`), `usecases`
+//! (book, cancel, accept an offer, stop a session, ...: the steps of each rule, with spans naming
+//! the ids), `api` (handlers and DTOs by resource; errors become problems in `api/problems.rs`),
+//! `errors` (this service's table of error kinds), `people` (identity's patients through a client
 //! trait), `internal` (`/v1/internal/booking`: service-to-service questions behind the internal
 //! token), `seed` (the demo catalogue), [`BookingState::run_due_work`] (holds, offers, no-shows,
 //! reminders, waitlist clearing: driven by a clock so tests can move time).
@@ -15,17 +19,22 @@
 
 mod api;
 pub mod domain;
+pub mod errors;
 mod internal;
 pub mod people;
 mod seed;
 pub mod store;
+pub mod usecases;
+
+pub use errors::KINDS as ERROR_KINDS;
+pub use usecases::{BookingError, DueWork};
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use city_platform::bus::{Event, Handler};
-use city_platform::time::{city_date, from_ms, now_ms};
+use city_platform::time::now_ms;
 use city_platform::{Db, Platform};
 use sqlx::migrate::Migrator;
 
@@ -42,7 +51,7 @@ pub struct BookingApi {
 impl BookingApi {
     /// Both APIs over shared state.
     pub fn new(state: Arc<BookingState>) -> Self {
-        Self { public: api::PublicApi::new(state.clone()), internal: internal::InternalApi::new(state) }
+        Self { public: api::public(state.clone()), internal: internal::InternalApi::new(state) }
     }
 }
 
@@ -238,47 +247,7 @@ async fn read_generation(cache: &dyn city_platform::cache::Cache, key: &str) -> 
     }
 }
 
-/// Counts of what one pass of [`BookingState::run_due_work`] did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct DueWork {
-    /// Holds and offers that lapsed.
-    pub expired: usize,
-    /// Bookings marked no-show.
-    pub no_shows: usize,
-    /// Reminders sent.
-    pub reminders: usize,
-    /// Waitlist entries cleared.
-    pub cleared: u64,
-}
-
 impl BookingState {
-    /// Does whatever time made due: lapsed holds and offers return their slots, unattended
-    /// bookings become no-shows, tomorrow's patients are reminded, and queues for tomorrow close
-    /// at 23:00 Beijing time.
-    pub async fn run_due_work(&self) -> Result<DueWork, sqlx::Error> {
-        let now = self.options.clock.now();
-        let mut done = DueWork::default();
-        for id in store::lapsed_holds(&self.db, now).await? {
-            if let Some(appt) = store::expire_hold(&self.db, &id, &self.options.limits, now).await? {
-                self.slots_changed(&appt.doctor_id, &appt.visit_date).await;
-                done.expired += 1;
-            }
-        }
-        let grace = self.options.no_show_grace_minutes * 60_000;
-        for appt in store::overdue_unattended(&self.db, now, grace).await? {
-            if store::mark_no_show(&self.db, None, &appt, &self.options.no_show, now).await.is_ok() {
-                done.no_shows += 1;
-            }
-        }
-        let today = city_date(from_ms(now));
-        let tomorrow = today.succ_opt().unwrap_or(today);
-        done.reminders = store::send_reminders(&self.db, &tomorrow.to_string(), now).await?;
-        let at_23 = domain::local_instant(today, 23 * 60);
-        let last_cleared = if now >= at_23 { tomorrow } else { today };
-        done.cleared = store::clear_waitlists(&self.db, &last_cleared.to_string()).await?;
-        Ok(done)
-    }
-
     /// Invalidates the cached free-slot list of a doctor-day (after the change committed).
     pub async fn slots_changed(&self, doctor_id: &str, date: &str) {
         // A fresh random generation, not a counter: whichever writer sets it last, any reader
@@ -370,29 +339,5 @@ impl BookingState {
             });
             self.platform.bus.clone().subscribe(topic, NAME, handler, self.platform.shutdown.clone());
         }
-    }
-
-    /// Applies a payments event about one of our bookings (others are ignored).
-    pub async fn on_payment_event(&self, event: Event) -> city_platform::bus::HandlerResult {
-        let p = &event.payload;
-        if p["item_kind"].as_str() != Some("booking") {
-            return Ok(());
-        }
-        let Some(item_id) = p["item_id"].as_str() else { return Ok(()) };
-        match event.topic.as_str() {
-            "payments.paid" => {
-                let out_trade_no = p["out_trade_no"].as_str().unwrap_or_default();
-                let amount = p["amount_fen"].as_i64().unwrap_or_default();
-                let now = self.options.clock.now();
-                if let Some((doctor, date)) =
-                    store::apply_paid(&self.db, &event.id, item_id, out_trade_no, amount, now).await?
-                {
-                    self.slots_changed(&doctor, &date).await;
-                }
-            }
-            "payments.refunded" => store::apply_refunded(&self.db, &event.id, item_id).await?,
-            _ => {}
-        }
-        Ok(())
     }
 }

@@ -1,14 +1,21 @@
-//! The booking rules, free of HTTP and SQL: when numbers open and close, how a session is cut
-//! into numbered slots, the real-name limits, and the no-show rule engine.
+//! The booking rules, free of HTTP and SQL: when numbers open and close (`release`), how a session
+//! is cut into numbered slots (`slots`), the real-name limits (`limits`), the cancellation
+//! deadline (`cancellation`), the no-show rule engine (`noshow`), and the texts patients read
+//! (`messages`).
 //!
 //! Every day boundary is Beijing time ([`city_platform::time::CITY_TZ`]); instants are UTC ms.
 
+pub mod cancellation;
+pub mod ids;
 pub mod limits;
+pub mod messages;
 pub mod noshow;
 pub mod release;
 pub mod slots;
 
-pub use limits::{BookingLimits, LimitExceeded, PatientCounts};
+pub use cancellation::{cancel_deadline, check_cancellable, DeadlinePassed};
+pub use ids::{AppointmentId, SessionId, SlotId};
+pub use limits::{is_live, BookingLimits, LimitExceeded, LimitScope, PatientCounts, LIVE_STATUSES};
 pub use noshow::{NoShowRule, NoShowWindow};
 pub use release::{local_instant, ReleaseRules};
 pub use slots::{slot_windows, Period, SlotWindow};

@@ -1,4 +1,5 @@
-//! Number release (放号), booking cut-off and cancellation deadline, per hospital or department.
+//! Number release (放号) and booking cut-off, per hospital or department. The cancellation
+//! deadline these rules also configure is decided in [`super::cancellation`].
 
 use chrono::{Duration, NaiveDate, TimeZone};
 use city_platform::time::CITY_TZ;
@@ -41,11 +42,6 @@ impl ReleaseRules {
     /// The instant booking closes for a session starting at `session_starts_at`.
     pub fn closes_at(&self, session_starts_at: i64) -> i64 {
         session_starts_at - self.cutoff_minutes_before * 60_000
-    }
-
-    /// The last instant a booking on `visit_date` may be cancelled.
-    pub fn cancel_deadline(&self, visit_date: NaiveDate) -> i64 {
-        local_instant(visit_date - Duration::days(self.cancel_days_before), self.cancel_minute_of_day)
     }
 
     /// Whether each value is in range; the field that is not.
@@ -92,12 +88,6 @@ mod tests {
         let rules = ReleaseRules::default();
         let opens = from_ms(rules.opens_at(date("2026-12-08")));
         assert_eq!(rfc3339(opens), "2026-12-01T07:00:00Z");
-    }
-
-    #[test]
-    fn cancellation_closes_at_three_pm_the_day_before() {
-        let rules = ReleaseRules::default();
-        assert_eq!(rfc3339(from_ms(rules.cancel_deadline(date("2026-12-08")))), "2026-12-07T07:00:00Z");
     }
 
     #[test]

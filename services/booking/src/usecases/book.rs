@@ -1,0 +1,70 @@
+//! Booking a numbered slot for one of the citizen's patients.
+
+use chrono::NaiveDate;
+
+use super::{BookingError, Unknown};
+use crate::domain::SlotId;
+use crate::store::{self, AppointmentRow, SlotContext};
+use crate::BookingState;
+
+/// A booking made, with the names its view shows.
+pub struct Booked {
+    /// The appointment (booked, or held pending payment).
+    pub appointment: AppointmentRow,
+    /// The doctor's name.
+    pub doctor_name: String,
+    /// The hospital's name.
+    pub hospital_name_zh: String,
+    /// The department's name.
+    pub department_name_zh: String,
+}
+
+impl BookingState {
+    /// Books `slot_id` for the citizen's patient `person_id`: the session must be open, released
+    /// and not yet closed; then the store takes the slot under the patient's limits.
+    #[tracing::instrument(skip_all, fields(slot_id = %slot_id, appointment_id = tracing::field::Empty))]
+    pub async fn book(
+        &self,
+        citizen_id: &str,
+        authorization: &str,
+        slot_id: &SlotId,
+        person_id: &str,
+    ) -> Result<Booked, BookingError> {
+        let now = self.options.clock.now();
+        let Some(ctx) = store::slot_context(&self.db, slot_id.as_str()).await? else {
+            return Err(BookingError::Unknown { what: Unknown::Slot, in_body: true });
+        };
+        check_bookable(&ctx, now)?;
+        let person = self.patient(citizen_id, authorization, person_id).await?;
+        let appointment = store::book(&self.db, &ctx, citizen_id, &person, &self.options.limits, now).await?;
+        tracing::Span::current().record("appointment_id", appointment.id.as_str());
+        tracing::info!(appointment_id = %appointment.id, status = %appointment.status, "booked slot {slot_id}");
+        self.slots_changed(&appointment.doctor_id, &appointment.visit_date).await;
+        Ok(Booked {
+            appointment,
+            doctor_name: ctx.doctor_name,
+            hospital_name_zh: ctx.hospital_name_zh,
+            department_name_zh: ctx.department_name_zh,
+        })
+    }
+}
+
+/// Release, cut-off and past-date checks, each its own refusal.
+fn check_bookable(ctx: &SlotContext, now: i64) -> Result<(), BookingError> {
+    let day: NaiveDate = ctx.session.visit_date.parse().unwrap_or_default();
+    if ctx.session.status == "stopped" || ctx.status == "stopped" {
+        return Err(store::StoreError::SessionStopped { waitlist: false }.into());
+    }
+    if ctx.session.starts_at <= now {
+        return Err(BookingError::PastDate { field: "slot_id" });
+    }
+    let opens = ctx.rules.opens_at(day);
+    if now < opens {
+        return Err(BookingError::NotYetReleased { day, opens });
+    }
+    let closes = ctx.rules.closes_at(ctx.session.starts_at);
+    if now >= closes {
+        return Err(BookingError::BookingClosed(closes));
+    }
+    Ok(())
+}
