@@ -3,7 +3,7 @@
 //! Nearest-station lookups are the hottest read (every Mini Program home screen); a grid of
 //! ~1 km cells answers k-nearest among 10 000 stations by looking at a handful of cells, with
 //! great-circle ranking by chord length on the unit sphere (the same order as haversine, without trigonometry per candidate) and haversine distances for the few it returns. The index is immutable: a change of stations builds
-//! a new one and swaps it in ([`crate::AirState::stations`]).
+//! a new one and swaps it in (`AirState::refresh_index` in `engine/stations.rs`).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};

@@ -5,14 +5,24 @@
 //! Entry points: [`AirService::start`] opens the store and returns the API; [`AirApi`] is the
 //! poem-openapi surface the gateway mounts (or `city serve --only air` serves alone).
 //!
-//! Invariants: the AQI arithmetic lives in `domain` and imports neither poem nor sqlx; this
-//! service reads no other service's tables.
+//! Layers, each importing only those below it (and never this root):
+//! - `api` (handlers, bodies, which problems each operation can answer) calls the use cases;
+//! - `engine` (the use cases, `impl AirState` blocks: stations, history, ingestion, alerts);
+//! - `state` ([`AirState`] and its cache plumbing), `answers` (what the hot path caches);
+//! - `store` (every SQL statement), `index` (nearest-station grid), `ingest` (row checks), `views`;
+//! - `domain` (the AQI arithmetic; the breakpoints are `domain/china.rs` and `domain/us.rs`).
+//!
+//! Invariants: the AQI arithmetic lives in `domain` and imports neither poem nor sqlx; SQL only in
+//! `store`; this service reads no other service's tables. Its own error kinds are in [`errors`].
 
+mod answers;
 mod api;
 pub mod domain;
 pub mod engine;
+pub mod errors;
 pub mod index;
 pub mod ingest;
+pub mod state;
 pub mod store;
 pub mod views;
 
@@ -22,19 +32,14 @@ use city_platform::bus::{Event, Handler};
 use city_platform::time::now_ms;
 use city_platform::{Db, Platform};
 use coords_seed::SeedFile;
-use sqlx::migrate::Migrator;
 
 pub use api::{AirApi, NearestView};
-pub use engine::AirState;
-
-/// The service's name: its SQLite file, PostgreSQL schema and `--only` argument.
-pub const NAME: &str = "air";
+pub use errors::KINDS as ERROR_KINDS;
+pub use state::AirState;
+pub use store::{MIGRATOR, NAME};
 
 /// The path prefixes this service owns.
 pub const PREFIXES: &[&str] = &["/v1/air"];
-
-/// This service's migrations, compiled in.
-pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/air");
 
 /// The demo stations, compiled in so the portal runs from any working directory.
 pub const STATIONS_SEED: &str = include_str!("../../../seeds/air/stations.json");

@@ -4,6 +4,13 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use city_platform::Db;
+use sqlx::migrate::Migrator;
+
+/// The service's name: its SQLite file, PostgreSQL schema and `--only` argument.
+pub const NAME: &str = "air";
+
+/// This service's migrations, compiled in.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/air");
 
 /// The most rows one INSERT carries: 6 bind parameters each, far below SQLite's 32 766 and PostgreSQL's 65 535.
 pub const ROWS_PER_STATEMENT: usize = 1_000;

@@ -4,6 +4,7 @@ use poem_openapi::Object;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{AqiReport, Category, NoValue, Pollutant, SubIndexStatus};
+use crate::store::StationRow;
 
 /// A pollutant as shown to citizens.
 #[derive(Debug, Clone, PartialEq, Eq, Object, Serialize, Deserialize)]
@@ -215,4 +216,37 @@ pub struct StationNow {
     pub hour_end_ms: Option<i64>,
     /// The hourly index for that hour.
     pub report: Option<AqiView>,
+}
+
+/// A monitoring station.
+#[derive(Debug, Clone, Object, Serialize, Deserialize)]
+pub struct StationView {
+    /// Network code, e.g. `1431A`.
+    pub code: String,
+    /// Display name.
+    pub name: String,
+    /// District code, absent outside the city's districts.
+    pub district_code: Option<String>,
+    /// Latitude, WGS-84.
+    pub lat: f64,
+    /// Longitude, WGS-84.
+    pub lon: f64,
+    /// Who runs it.
+    pub operator: String,
+    /// Whether it reports and is shown to citizens.
+    pub active: bool,
+}
+
+impl From<&StationRow> for StationView {
+    fn from(s: &StationRow) -> Self {
+        Self {
+            code: s.code.clone(),
+            name: s.name.clone(),
+            district_code: s.district_code.clone(),
+            lat: s.lat,
+            lon: s.lon,
+            operator: s.operator.clone(),
+            active: s.active,
+        }
+    }
 }

@@ -4,8 +4,8 @@
 //! Sub-indices are rounded up (ceiling, clause 6.2 of 2012 and 4.2.6 of 2026) and computed in integers, never in floating point.
 
 use crate::domain::concentration::Concentration;
-use crate::domain::pollutant::{Averaging, Pollutant, Window};
 use crate::domain::iaqi::IaqiOutcome;
+use crate::domain::pollutant::{Averaging, Pollutant, Window};
 
 /// Which edition of HJ 633 applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -34,10 +34,10 @@ mod us;
 
 pub use average::{NoValue, Reading, ValidityRule};
 pub use concentration::{Concentration, ConcentrationError, ConversionError};
+pub use iaqi::IaqiOutcome;
 pub use level::{Category, Colour, SensitiveGroups};
 pub use pollutant::{Averaging, Indicator, Pollutant, Unit, UnknownCode};
 pub use report::{AqiInput, AqiReport, AqiStatus, SubIndex, SubIndexStatus};
-pub use iaqi::IaqiOutcome;
 pub use scheme::{IndicatorSpec, InputRounding, ReportPeriod, Scheme, UnknownScheme};
 
 #[cfg(test)]

@@ -4,9 +4,9 @@
 
 use crate::domain::average::{self, NoValue, ValidityRule};
 use crate::domain::concentration::Concentration;
+use crate::domain::iaqi::IaqiOutcome;
 use crate::domain::pollutant::{Averaging, Indicator, Pollutant};
 use crate::domain::report::{AqiInput, AqiReport, AqiStatus, SubIndexStatus};
-use crate::domain::iaqi::IaqiOutcome;
 use crate::domain::scheme::{InputRounding, ReportPeriod, Scheme};
 
 use Averaging::{Day, DayMaxEightHour, DayMaxOneHour, EightHourMoving, NowCast, OneHour, TwentyFourHourMoving};

@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::domain::average::{NoValue, Reading};
 use crate::domain::concentration::Concentration;
+use crate::domain::iaqi::IaqiOutcome;
 use crate::domain::level::{Category, SensitiveGroups};
 use crate::domain::pollutant::{Averaging, Indicator, Pollutant, Unit};
-use crate::domain::iaqi::IaqiOutcome;
 use crate::domain::scheme::{IndicatorSpec, InputRounding, ReportPeriod, Scheme};
 
 /// The averaged concentrations a report is computed from, each in the unit of the scheme that will read it ([`Scheme::unit`]).

@@ -5,8 +5,8 @@
 //! Gases are in ppm (O3, CO) and ppb (SO2, NO2), not in μg/m³.
 
 use crate::domain::concentration::Concentration;
-use crate::domain::pollutant::{Averaging, Pollutant, Window};
 use crate::domain::iaqi::IaqiOutcome;
+use crate::domain::pollutant::{Averaging, Pollutant, Window};
 
 /// One row of a US breakpoint table, concentrations in units of 10^(−decimals).
 #[derive(Clone, Copy, Debug)]
