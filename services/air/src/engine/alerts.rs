@@ -178,6 +178,8 @@ impl AirState {
                         outbox::enqueue(&mut tx, "notify.requested", &payload).await?;
                         tx.commit().await?;
                         changed += 1;
+                        let what = if raise { "raised" } else { "cleared" };
+                        tracing::info!(subscription_id = %sub.id, district = ?sub.district_code, aqi, "air: alert {what} for subscription {}", sub.id);
                     } else {
                         // Another ingestion got there first; its notification stands.
                         tx.rollback().await?;

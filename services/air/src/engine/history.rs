@@ -24,15 +24,14 @@ pub struct AreaNow {
     pub missing: Vec<String>,
 }
 
+/// A station's history: hourly reports by hour end (UTC ms), then daily reports by Beijing date, oldest first.
+pub type History = (Vec<(i64, AqiReport)>, Vec<(String, AqiReport)>);
+
 impl AirState {
     /// Hourly reports of the 24 hours ending at the current hour (oldest first), and daily reports of the
     /// last 30 Beijing days including today (oldest first).
-    pub async fn history(
-        &self,
-        code: &str,
-        scheme: Scheme,
-        now: i64,
-    ) -> Result<(Vec<(i64, AqiReport)>, Vec<(String, AqiReport)>), EngineError> {
+    #[tracing::instrument(skip_all, fields(station = %code, scheme = %scheme))]
+    pub async fn history(&self, code: &str, scheme: Scheme, now: i64) -> Result<History, EngineError> {
         let end = hour_floor(now);
         let codes = [code.to_owned()];
         let recent = store::readings_between(&self.db, &codes, end - 2 * DAY_MS, end).await?;

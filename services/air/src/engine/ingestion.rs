@@ -63,6 +63,7 @@ impl AirState {
     /// anything was written) an `air.readings_stored` event naming the stations, all in one
     /// transaction. What follows the commit (invalidation, alerts) is also what that event's
     /// consumer does if this process stops before finishing it.
+    #[tracing::instrument(skip_all, fields(rows = rows.len(), station = tracing::field::Empty))]
     pub async fn store_readings(&self, rows: &[(CheckedReading, bool)], now: i64) -> Result<Stored, EngineError> {
         let mut normal: Vec<NewReading> = Vec::new();
         let mut corrections: BTreeMap<(String, i64, &'static str), NewReading> = BTreeMap::new();
@@ -102,6 +103,8 @@ impl AirState {
         }
         let mut stations: Vec<String> = earliest_day.into_keys().collect();
         stations.sort_unstable();
+        // One grep of a station code finds every batch that touched it.
+        tracing::Span::current().record("station", stations.join(",").as_str());
         let event_id = if stored > 0 {
             let payload = serde_json::json!({ "stations": stations });
             Some(outbox::enqueue(&mut tx, READINGS_STORED, &payload).await?)
@@ -116,6 +119,7 @@ impl AirState {
     /// After an ingestion committed: invalidates the stations' answers and the area values,
     /// evaluates alerts, then notes the event as done so its deferred consumer has nothing to do.
     /// Returns how many alerts were raised or cleared.
+    #[tracing::instrument(skip_all, fields(event_id = %event_id, station = %stations.join(",")))]
     async fn after_commit(&self, event_id: &str, stations: &[String], now: i64) -> u64 {
         let invalidated = self.invalidate(stations).await;
         let alerts = match self.evaluate_alerts(&stations.iter().cloned().collect(), now).await {
@@ -137,6 +141,7 @@ impl AirState {
     /// does its after-commit work again unless it is noted as done. Both halves are safe to repeat
     /// (a new token; alert transitions are conditional updates with stable notification ids), so
     /// a process that stopped between commit and alerts loses no crossing.
+    #[tracing::instrument(skip_all, fields(event_id = %event.id, station = tracing::field::Empty))]
     pub async fn on_readings_stored(&self, event: &city_platform::bus::Event) -> Result<(), EngineError> {
         let wait = event.occurred_at_ms + DEFERRED_GRACE_MS - city_platform::time::now_ms();
         if wait > 0 {
@@ -149,6 +154,7 @@ impl AirState {
             .as_array()
             .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
             .unwrap_or_default();
+        tracing::Span::current().record("station", stations.join(",").as_str());
         let now = city_platform::time::now_ms();
         self.invalidate(&stations).await;
         let alerts = self.evaluate_alerts(&stations.iter().cloned().collect(), now).await?;

@@ -166,6 +166,7 @@ impl AirState {
     }
 
     /// The latest hourly index of a station (cached until the next ingestion for it).
+    #[tracing::instrument(skip_all, fields(station = %code, scheme = %scheme))]
     pub async fn station_now(&self, code: &str, scheme: Scheme, now: i64) -> Result<Arc<StationNow>, EngineError> {
         let slot = self.slot(code);
         Ok(self.answer(code, &token_key(code), &slot, scheme, now).await?.now.clone())
@@ -226,6 +227,7 @@ impl AirState {
         answer
     }
 
+    #[tracing::instrument(skip_all, fields(station = %code, scheme = %scheme))]
     pub(super) async fn compute_now(&self, code: &str, scheme: Scheme, now: i64) -> Result<StationNow, EngineError> {
         let end = now + crate::ingest::FUTURE_TOLERANCE_MS;
         let latest = store::latest_hour(&self.db, code, end).await?;
