@@ -115,7 +115,8 @@ fn is_domain(rel: &str) -> bool {
     rel.contains("/src/domain/") || rel.ends_with("/src/domain.rs")
 }
 
-const SQL_STARTS: &[&str] = &["SELECT ", "INSERT ", "UPDATE ", "DELETE ", "WITH ", "CREATE ", "ALTER ", "DROP "];
+/// Statements as the project writes them (keywords in capitals), so "Update on your report" is prose.
+const SQL_STARTS: &[&str] = &["SELECT ", "INSERT INTO ", "UPDATE ", "DELETE FROM ", "WITH ", "CREATE ", "ALTER ", "DROP "];
 
 /// Where the code runs SQL: a sqlx query call, or a string literal that starts like a statement.
 fn sql_lines(code: &str) -> Vec<usize> {
@@ -125,10 +126,10 @@ fn sql_lines(code: &str) -> Vec<usize> {
             .iter()
             .any(|c| line.contains(c));
         let literal = line.split('"').skip(1).step_by(2).any(|lit| {
-            let t = lit.trim_start().to_ascii_uppercase();
+            let t = lit.trim_start();
             SQL_STARTS.iter().any(|s| t.starts_with(s))
         }) || line.contains("r#\"") && {
-            let after = line.split("r#\"").nth(1).unwrap_or("").trim_start().to_ascii_uppercase();
+            let after = line.split("r#\"").nth(1).unwrap_or("").trim_start();
             SQL_STARTS.iter().any(|s| after.starts_with(s))
         };
         if calls || literal {
@@ -458,6 +459,8 @@ fn the_checks_see_what_they_look_for() {
     assert_eq!(sql_lines("let q = \"SELECT id FROM t\";\nlet n = 1;"), vec![1]);
     assert_eq!(sql_lines("sqlx::query(&sql)"), vec![1]);
     assert!(sql_lines("let s = \"selection of ids\";").is_empty());
+    assert!(sql_lines("let s = \"Update on your report\";").is_empty());
+    assert_eq!(sql_lines("let s = \"UPDATE reports SET state = $1\";"), vec![1]);
     assert!(code_of("// SELECT 1\nlet a = 2;").lines().all(|l| !l.contains("SELECT")));
     assert_eq!(
         expand_use("crate::domain::{scheme::Iaqi, china}"),

@@ -14,7 +14,8 @@ use poem_openapi::{Object, OpenApi};
 
 use crate::api::BookingTags;
 use crate::domain::visit_window_text;
-use crate::{store, BookingState};
+use crate::state::BookingState;
+use crate::store;
 
 city_platform::error_set!(
     /// Asking for a citizen's next appointment.

@@ -14,9 +14,9 @@ use super::problems::{BookErrors, CancelErrors, CheckInErrors, LiftErrors, MineE
 use super::views::*;
 use super::{appointment_view, BookingTags};
 use crate::domain::{AppointmentId, SlotId};
+use crate::state::BookingState;
 use crate::store;
 use crate::usecases::scheduler;
-use crate::BookingState;
 
 /// Appointments and suspensions.
 pub struct AppointmentsApi {

@@ -19,10 +19,10 @@ use super::problems::{
 use super::views::*;
 use super::{slot_generation_key, BookingTags, SLOT_CACHE_TTL};
 use crate::domain::{DoctorTitle, ReleaseRules};
+use crate::state::BookingState;
 use crate::store::{self, DoctorFilter, HospitalRow, RuleOverrides};
 use crate::usecases::parse_date;
 use crate::usecases::{BookingError, HospitalRulesChange, Unknown};
-use crate::BookingState;
 
 /// Hospitals, departments, doctors, sessions and slots.
 pub struct CatalogueApi {

@@ -17,8 +17,8 @@ use std::time::Duration;
 use city_platform::Problem;
 use poem_openapi::Tags;
 
+use crate::state::BookingState;
 use crate::store::{self, AppointmentRow};
-use crate::BookingState;
 use views::{appointment_view_named, AppointmentView};
 
 #[derive(Tags)]
@@ -41,10 +41,7 @@ pub(crate) fn public(state: Arc<BookingState>) -> PublicApi {
     )
 }
 
-/// The cache key holding the generation of a doctor-day's slot list; a booking bumps it.
-pub(crate) fn slot_generation_key(doctor_id: &str, date: &str) -> String {
-    format!("booking:slotgen:{doctor_id}:{date}")
-}
+pub(crate) use crate::state::slot_generation_key;
 
 /// How long a rendered slot list is kept; a change bumps the generation long before.
 const SLOT_CACHE_TTL: Duration = Duration::from_secs(60);

@@ -12,8 +12,8 @@ use super::problems::{PublishErrors, SessionReadErrors, StopErrors};
 use super::views::*;
 use super::{appointment_view, BookingTags};
 use crate::domain::SessionId;
+use crate::state::BookingState;
 use crate::usecases::SessionRequest;
-use crate::BookingState;
 
 /// Publishing, listing and stopping sessions.
 pub struct SessionsApi {

@@ -13,8 +13,8 @@ use super::problems::{AcceptErrors, JoinErrors, LeaveErrors, MineErrors};
 use super::views::*;
 use super::{appointment_view, BookingTags};
 use crate::domain::SessionId;
+use crate::state::BookingState;
 use crate::store;
-use crate::BookingState;
 
 /// Waitlists.
 pub struct WaitlistApi {

@@ -5,8 +5,8 @@ use city_platform::auth::Staff;
 
 use super::{scheduler, scheduler_at, BookingError};
 use crate::domain::{check_cancellable, AppointmentId, DeadlinePassed};
+use crate::state::BookingState;
 use crate::store::{self, AppointmentRow, SuspensionRow};
-use crate::BookingState;
 
 impl BookingState {
     /// The citizen cancels their own appointment: before the cancellation deadline

@@ -4,8 +4,8 @@ use chrono::NaiveDate;
 
 use super::{BookingError, Unknown};
 use crate::domain::SlotId;
+use crate::state::BookingState;
 use crate::store::{self, AppointmentRow, SlotContext};
-use crate::BookingState;
 
 /// A booking made, with the names its view shows.
 pub struct Booked {

@@ -4,8 +4,8 @@ use city_platform::auth::Staff;
 
 use super::{scheduler_at, BookingError, Unknown};
 use crate::domain::ReleaseRules;
+use crate::state::BookingState;
 use crate::store::{self, HospitalRow, RuleOverrides};
-use crate::BookingState;
 
 /// A hospital's new rules.
 #[derive(Debug, Clone, Copy)]

@@ -6,9 +6,9 @@ use city_platform::time::{city_date, from_ms};
 use tracing::Instrument;
 
 use crate::domain;
+use crate::state::BookingState;
 use crate::store::{self, StoreError};
 use crate::usecases::waitlist::QUEUE_CLOSES_MINUTE;
-use crate::BookingState;
 
 /// Counts of what one pass of [`BookingState::run_due_work`] did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

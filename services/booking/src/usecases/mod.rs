@@ -22,7 +22,7 @@ pub use sessions::{SessionRequest, Stopped};
 use city_platform::auth::{Role, Staff};
 
 use crate::people::Person;
-use crate::BookingState;
+use crate::state::BookingState;
 
 /// A scheduler whose scope includes `hospital_id`.
 pub(crate) fn scheduler_at(staff: &Staff, hospital_id: &str) -> Result<(), BookingError> {

@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use super::{scheduler_at, BookingError, Unknown};
 use crate::domain::{Period, SessionId};
+use crate::state::BookingState;
 use crate::store::{self, AppointmentRow, NewSession, SessionRow};
-use crate::BookingState;
 
 /// A session to publish, as parsed from the request.
 #[derive(Debug, Clone)]

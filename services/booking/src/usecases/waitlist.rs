@@ -4,8 +4,8 @@ use chrono::NaiveDate;
 
 use super::{BookingError, Unknown};
 use crate::domain::{local_instant, SessionId};
+use crate::state::BookingState;
 use crate::store::{self, AppointmentRow, WaitlistRow};
-use crate::BookingState;
 
 /// Queues close at this minute of the day before the visit (23:00 Beijing).
 pub(crate) const QUEUE_CLOSES_MINUTE: i64 = 23 * 60;
