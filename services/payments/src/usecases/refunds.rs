@@ -11,7 +11,7 @@ use city_platform::money::Fen;
 use city_wechat::pay_client::{fen_to_yuan, Refund};
 use serde_json::json;
 
-use super::settlement::ApplyError;
+use super::settlement::{citizen_notice, ApplyError};
 use crate::store::refunds::{Completion, NewRefund, Reservation};
 use crate::store::settlement::Events;
 use crate::store::{OrderRow, RefundRow, StoreError};
@@ -201,15 +201,13 @@ fn refunded_events(order: &OrderRow, refund: &RefundRow) -> Events {
                      "item_id": order.item_id, "out_trade_no": order.out_trade_no.as_str(),
                      "out_refund_no": refund.out_refund_no, "amount_fen": refund.amount.0 }),
         ),
-        (
-            "notify.requested",
-            json!({
-                "notification_id": format!("payments:{}:refunded", refund.id), "citizen_id": order.citizen_id, "kind": "payments.refunded",
-                "title_zh": "退款成功", "title_en": "Refund made",
-                "body_zh": format!("{} 退款 {yuan} 元", order.description),
-                "body_en": format!("{}: {yuan} yuan refunded", order.description),
-                "data": { "order_id": order.id.as_str(), "refund_id": refund.id }, "channels": ["miniprogram", "oa_template"],
-            }),
+        citizen_notice(
+            order,
+            "payments.refunded",
+            format!("payments:{}:refunded", refund.id),
+            ["退款成功", "Refund made"],
+            [format!("{} 退款 {yuan} 元", order.description), format!("{}: {yuan} yuan refunded", order.description)],
+            json!({ "order_id": order.id.as_str(), "refund_id": refund.id }),
         ),
     ]
 }

@@ -103,17 +103,35 @@ pub fn paid_events(order: &OrderRow, transaction_id: &str) -> Events {
             json!({ "order_id": order.id.as_str(), "citizen_id": order.citizen_id, "item_kind": order.item_kind, "item_id": order.item_id,
                      "out_trade_no": order.out_trade_no.as_str(), "amount_fen": order.amount.0, "transaction_id": transaction_id }),
         ),
-        (
-            "notify.requested",
-            json!({
-                "notification_id": format!("payments:{}:paid", order.id), "citizen_id": order.citizen_id, "kind": "payments.paid",
-                "title_zh": "缴费成功", "title_en": "Payment received",
-                "body_zh": format!("{} 已支付 {yuan} 元", order.description),
-                "body_en": format!("{}: {yuan} yuan paid", order.description),
-                "data": { "order_id": order.id.as_str() }, "channels": ["miniprogram", "oa_template"],
-            }),
+        citizen_notice(
+            order,
+            "payments.paid",
+            format!("payments:{}:paid", order.id),
+            ["缴费成功", "Payment received"],
+            [format!("{} 已支付 {yuan} 元", order.description), format!("{}: {yuan} yuan paid", order.description)],
+            json!({ "order_id": order.id.as_str() }),
         ),
     ]
+}
+
+/// The `notify.requested` event telling a citizen of money moving on their order, in both
+/// languages, on the Mini Program and the Service Account.
+pub fn citizen_notice(
+    order: &OrderRow,
+    kind: &str,
+    notification_id: String,
+    [title_zh, title_en]: [&str; 2],
+    [body_zh, body_en]: [String; 2],
+    data: serde_json::Value,
+) -> (&'static str, serde_json::Value) {
+    (
+        "notify.requested",
+        json!({
+            "notification_id": notification_id, "citizen_id": order.citizen_id, "kind": kind,
+            "title_zh": title_zh, "title_en": title_en, "body_zh": body_zh, "body_en": body_en,
+            "data": data, "channels": ["miniprogram", "oa_template"],
+        }),
+    )
 }
 
 /// Which notification WeChat Pay sent.
