@@ -8,8 +8,7 @@ use serde_json::json;
 use sqlx::{AnyConnection, Row};
 
 use super::patients::{check_patient, try_lock_patient};
-use super::rows::{appointment_from, APPT_COLS};
-use super::sessions::session_from;
+use super::rows::{appointment_from, session_from, APPT_COLS};
 use super::{notify, status_list, AppointmentRow};
 use crate::domain::messages;
 use crate::domain::BookingLimits;

@@ -311,3 +311,21 @@ pub struct SlotContext {
     /// For the view.
     pub department_name_zh: String,
 }
+
+pub(super) fn session_from(r: &AnyRow) -> Result<SessionRow, sqlx::Error> {
+    Ok(SessionRow {
+        id: r.try_get("id")?,
+        doctor_id: r.try_get("doctor_id")?,
+        hospital_id: r.try_get("hospital_id")?,
+        department_id: r.try_get("department_id")?,
+        visit_date: r.try_get("visit_date")?,
+        period: r.try_get("period")?,
+        starts_at: r.try_get("starts_at")?,
+        ends_at: r.try_get("ends_at")?,
+        capacity: r.try_get("capacity")?,
+        slot_minutes: r.try_get("slot_minutes")?,
+        fee_fen: Fen(r.try_get("fee_fen")?),
+        status: r.try_get("status")?,
+        n_free: r.try_get("n_free")?,
+    })
+}

@@ -5,13 +5,12 @@ use chrono::NaiveDate;
 use city_platform::audit::{self, AuditEntry};
 use city_platform::auth::Staff;
 use city_platform::ids::new_id;
-use city_platform::money::Fen;
 use city_platform::{outbox, Db};
 use serde_json::{json, Value};
-use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::returns::{end_appointment, Ending};
+use super::rows::session_from;
 use super::{begin_write, notify, AppointmentRow, DoctorRow, SessionRow, SlotContext, SlotRow, SERVICE};
 use crate::domain::messages;
 use crate::domain::{slot_windows, BookingLimits, Period, ReleaseRules};
@@ -20,24 +19,6 @@ const SESSION_SELECT: &str = "SELECT s.id, s.doctor_id, s.hospital_id, s.departm
     s.starts_at, s.ends_at, s.capacity, s.slot_minutes, s.fee_fen, s.status,
     CAST((SELECT COUNT(*) FROM slots x WHERE x.session_id = s.id AND x.status = 'free') AS BIGINT) AS n_free
     FROM sessions s";
-
-pub(super) fn session_from(r: &AnyRow) -> Result<SessionRow, sqlx::Error> {
-    Ok(SessionRow {
-        id: r.try_get("id")?,
-        doctor_id: r.try_get("doctor_id")?,
-        hospital_id: r.try_get("hospital_id")?,
-        department_id: r.try_get("department_id")?,
-        visit_date: r.try_get("visit_date")?,
-        period: r.try_get("period")?,
-        starts_at: r.try_get("starts_at")?,
-        ends_at: r.try_get("ends_at")?,
-        capacity: r.try_get("capacity")?,
-        slot_minutes: r.try_get("slot_minutes")?,
-        fee_fen: Fen(r.try_get("fee_fen")?),
-        status: r.try_get("status")?,
-        n_free: r.try_get("n_free")?,
-    })
-}
 
 /// One session.
 pub async fn get_session(db: &Db, id: &str) -> Result<Option<SessionRow>, sqlx::Error> {
