@@ -48,7 +48,7 @@ pub fn quote_id(fine_id: &str, day: NaiveDate) -> String {
 
 /// Why a quote id cannot be paid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QuoteProblem {
+pub enum QuoteRefusal {
     /// Not of the form `<fine id>@YYYYMMDD`.
     Malformed,
     /// Quoted on another day than `today`.
@@ -56,10 +56,10 @@ pub enum QuoteProblem {
 }
 
 /// The fine a quote id names, if it was quoted `today`.
-pub fn quoted_fine(quote_id: &str, today: NaiveDate) -> Result<&str, QuoteProblem> {
-    let (fine_id, day) = quote_id.split_once('@').ok_or(QuoteProblem::Malformed)?;
+pub fn quoted_fine(quote_id: &str, today: NaiveDate) -> Result<&str, QuoteRefusal> {
+    let (fine_id, day) = quote_id.split_once('@').ok_or(QuoteRefusal::Malformed)?;
     if day != today.format("%Y%m%d").to_string() {
-        return Err(QuoteProblem::Expired);
+        return Err(QuoteRefusal::Expired);
     }
     Ok(fine_id)
 }
@@ -100,7 +100,7 @@ mod tests {
     fn a_quote_holds_for_its_day_only() {
         let id = quote_id("fine-1", d("2026-11-20"));
         assert_eq!(quoted_fine(&id, d("2026-11-20")), Ok("fine-1"));
-        assert_eq!(quoted_fine(&id, d("2026-11-21")), Err(QuoteProblem::Expired));
-        assert_eq!(quoted_fine("fine-1", d("2026-11-20")), Err(QuoteProblem::Malformed));
+        assert_eq!(quoted_fine(&id, d("2026-11-21")), Err(QuoteRefusal::Expired));
+        assert_eq!(quoted_fine("fine-1", d("2026-11-20")), Err(QuoteRefusal::Malformed));
     }
 }

@@ -1,6 +1,6 @@
 //! Pure payment rules: plates and plate types, order numbers and the ids that cross modules,
 //! masking, the legal late surcharge on fines (`fines`) and the bill-import CSV (`import`).
-//! No poem, no sqlx, no clock reads.
+//! No HTTP or database types, no clock reads.
 
 pub mod fines;
 pub mod ids;

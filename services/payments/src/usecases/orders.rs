@@ -12,7 +12,7 @@ use city_wechat::crypto::pay::JsapiPayParams;
 
 use super::settlement::{self, ApplyError};
 use crate::biller::BillerError;
-use crate::domain::fines::{self, QuoteProblem};
+use crate::domain::fines::{self, QuoteRefusal};
 use crate::domain::{self, ItemKind, OrderId};
 use crate::store::{NewOrder, OrderRow, StoreError};
 use crate::wechat;
@@ -196,9 +196,9 @@ async fn bill(state: &PaymentsState, citizen_id: &str, bill_id: String) -> Resul
 
 async fn fine(state: &PaymentsState, quote_id: &str) -> Result<Payable, OrderError> {
     let today = state.clock.today();
-    let fine_id = fines::quoted_fine(quote_id, today).map_err(|problem| match problem {
-        QuoteProblem::Malformed => invalid("quote_id", "not a quote id"),
-        QuoteProblem::Expired => OrderError::QuoteExpired("the quote was made on another day"),
+    let fine_id = fines::quoted_fine(quote_id, today).map_err(|refusal| match refusal {
+        QuoteRefusal::Malformed => invalid("quote_id", "not a quote id"),
+        QuoteRefusal::Expired => OrderError::QuoteExpired("the quote was made on another day"),
     })?;
     let fine = state.store.fine(fine_id).await?.ok_or(OrderError::NotFound("fine"))?;
     if fine.status == "paid" {
