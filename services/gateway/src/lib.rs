@@ -386,7 +386,16 @@ pub fn default_listen(settings: &Settings, mode: &Mode) -> SocketAddr {
 
 /// Every table of error kinds in the portal, by owner: the platform's common kinds first.
 pub fn error_kind_tables() -> Vec<(&'static str, &'static [&'static city_platform::ErrorKind])> {
-    vec![("platform (every service)", city_platform::problem::kind::COMMON), ("gateway", errors::KINDS)]
+    vec![
+        ("platform (every service)", city_platform::problem::kind::COMMON),
+        ("gateway", errors::KINDS),
+        (city_identity::NAME, city_identity::ERROR_KINDS),
+        (city_booking::NAME, city_booking::ERROR_KINDS),
+        (city_payments::NAME, city_payments::ERROR_KINDS),
+        (city_incidents::NAME, city_incidents::ERROR_KINDS),
+        (city_air::NAME, city_air::ERROR_KINDS),
+        (city_channel::NAME, city_channel::ERROR_KINDS),
+    ]
 }
 
 /// `docs/errors.md`: every kind the portal can answer with, generated from the tables.
@@ -405,6 +414,8 @@ mod tests {
     #[test]
     fn every_service_contributes_its_table() {
         let owners: Vec<&str> = super::error_kind_tables().iter().map(|(o, _)| *o).collect();
-        assert_eq!(owners[0], "platform (every service)");
+        for service in super::SERVICES {
+            assert!(owners.contains(service), "{service} has no table of error kinds in error_kind_tables()");
+        }
     }
 }
