@@ -116,7 +116,8 @@ fn is_domain(rel: &str) -> bool {
 }
 
 /// Statements as the project writes them (keywords in capitals), so "Update on your report" is prose.
-const SQL_STARTS: &[&str] = &["SELECT ", "INSERT INTO ", "UPDATE ", "DELETE FROM ", "WITH ", "CREATE ", "ALTER ", "DROP "];
+const SQL_STARTS: &[&str] =
+    &["SELECT ", "INSERT INTO ", "UPDATE ", "DELETE FROM ", "WITH ", "CREATE ", "ALTER ", "DROP "];
 
 /// Where the code runs SQL: a sqlx query call, or a string literal that starts like a statement.
 fn sql_lines(code: &str) -> Vec<usize> {

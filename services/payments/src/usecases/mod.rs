@@ -4,6 +4,7 @@
 //! maps to the table in `errors`.
 //!
 //! - [`orders`]: price an item, create or resume its order, place it at WeChat Pay, retire it.
+//! - [`applying`]: why applying a payment or a refund was refused, and the citizen's notice.
 //! - [`settlement`]: apply a paid transaction exactly once; receive WeChat Pay's notifications.
 //! - [`refunds`]: the one refund path (finance, booking, a biller's rejection) and its success.
 //! - [`jobs`]: the background rounds (queries, closes, postings, stuck refunds).
@@ -13,6 +14,7 @@
 //! - [`booking_fees`]: booking's events.
 
 pub mod accounts;
+pub mod applying;
 pub mod booking_fees;
 pub mod imports;
 pub mod jobs;

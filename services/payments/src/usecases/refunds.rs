@@ -11,7 +11,7 @@ use city_platform::money::Fen;
 use city_wechat::pay_client::{fen_to_yuan, Refund};
 use serde_json::json;
 
-use super::settlement::{citizen_notice, ApplyError};
+use super::applying::{citizen_notice, ApplyError};
 use crate::store::refunds::{Completion, NewRefund, Reservation};
 use crate::store::settlement::Events;
 use crate::store::{OrderRow, RefundRow, StoreError};
