@@ -20,6 +20,7 @@ mod api;
 pub mod domain;
 pub mod engine;
 pub mod errors;
+pub mod hours;
 pub mod index;
 pub mod ingest;
 pub mod state;

@@ -10,7 +10,8 @@ use city_platform::time::{from_ms, rfc3339};
 
 use crate::domain::alert::{self, AlertDecision, AlertState};
 use crate::domain::Scheme;
-use crate::engine::{AirState, AreaNow, EngineError};
+use crate::engine::history::AreaNow;
+use crate::state::{AirState, EngineError};
 use crate::store::{self, SubscriptionRow};
 
 /// Most alert subscriptions per citizen.

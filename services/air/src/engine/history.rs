@@ -5,10 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::domain::series::{daily_input, hourly_input, HourlySeries};
 use crate::domain::{AqiReport, Concentration, Pollutant, ReportPeriod, Scheme};
-use crate::engine::{
-    city_day_label, city_day_start, hour_floor, series_by_station, AirState, EngineError, DAY_MS, FRESH_MS, HOUR_MS,
-};
+use crate::hours::{city_day_label, city_day_start, hour_floor, series_by_station, DAY_MS, FRESH_MS, HOUR_MS};
 use crate::index::IndexedStation;
+use crate::state::{AirState, EngineError};
 use crate::store::{self, StoredReading};
 
 /// A district's or the city's value for one hour: the mean concentration of the contributing stations.

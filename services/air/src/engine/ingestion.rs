@@ -8,11 +8,9 @@ use std::time::Duration;
 use city_platform::outbox;
 
 use crate::answers::done_key;
-use crate::engine::{
-    city_day_label, city_day_start, day_of_hour_end, AirState, EngineError, DEFERRED_GRACE_MS, DONE_TTL,
-    READINGS_STORED,
-};
+use crate::hours::{city_day_label, city_day_start, day_of_hour_end};
 use crate::ingest::CheckedReading;
+use crate::state::{AirState, EngineError};
 use crate::store::{self, NewReading};
 
 /// What an ingestion did.
@@ -38,6 +36,14 @@ pub struct Stored {
     /// The `air.readings_stored` event, when anything was written.
     pub event_id: Option<String>,
 }
+
+/// How long the deferred consumer of `air.readings_stored` waits before checking that the ingesting
+/// request finished its after-commit work (the normal case: then it does nothing).
+pub const DEFERRED_GRACE_MS: i64 = 2_000;
+/// How long "this ingestion's after-commit work is done" is remembered.
+const DONE_TTL: Duration = Duration::from_secs(3_600);
+/// The event an ingestion writes in its own transaction.
+pub const READINGS_STORED: &str = "air.readings_stored";
 
 impl AirState {
     /// Which of `codes` name a station (active or not); readings for the others are rejected row by row.

@@ -16,13 +16,18 @@ use crate::answers::{
 };
 use crate::domain::series::{hourly_input, HourlySeries};
 use crate::domain::{AqiReport, ReportPeriod, Scheme};
-use crate::engine::{
-    series_by_station, AirState, EngineError, DAY_MS, FRESH_MS, NEAREST_CANDIDATES, NEAREST_RADIUS_M, STATIONS_CHANGED,
-};
+use crate::hours::{series_by_station, DAY_MS, FRESH_MS};
 use crate::index::{IndexedStation, StationIndex};
-use crate::state::INDEX_TTL;
+use crate::state::{AirState, EngineError, INDEX_TTL};
 use crate::store::{self, StationRow};
 use crate::views::{AqiView, StationNow, StationView};
+
+/// Nearest-station search radius; beyond it the answer is "no station near you".
+pub const NEAREST_RADIUS_M: f64 = 20_000.0;
+/// How many nearby stations are tried before giving up on stale ones.
+pub const NEAREST_CANDIDATES: usize = 10;
+/// The event a station change writes in its own transaction.
+pub const STATIONS_CHANGED: &str = "air.stations_changed";
 
 /// A station to create or replace, already checked field by field.
 #[derive(Debug, Clone)]

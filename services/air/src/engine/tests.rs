@@ -8,6 +8,7 @@ use crate::domain::series::HourlySeries;
 use crate::domain::{Concentration, Pollutant, Scheme};
 use crate::engine::history::{rollup_json, series_from_rollup};
 use crate::engine::*;
+use crate::hours::day_of_hour_end;
 use crate::ingest::CheckedReading;
 use crate::store;
 use crate::views::StationNow;
