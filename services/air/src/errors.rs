@@ -34,7 +34,7 @@ mod tests {
 
     #[test]
     fn the_subscription_limit_title_names_the_limit_in_force() {
-        let expected = format!("at most {} alert subscriptions", crate::engine::MAX_SUBSCRIPTIONS);
+        let expected = format!("at most {} alert subscriptions", crate::engine::alerts::MAX_SUBSCRIPTIONS);
         assert_eq!(TOO_MANY_SUBSCRIPTIONS.title, expected);
     }
 

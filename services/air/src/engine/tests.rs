@@ -7,9 +7,10 @@ use crate::answers::{scheme_slot, token_key};
 use crate::domain::series::HourlySeries;
 use crate::domain::{Concentration, Pollutant, Scheme};
 use crate::engine::history::{rollup_json, series_from_rollup};
-use crate::engine::*;
 use crate::hours::day_of_hour_end;
+use crate::hours::{city_day_label, city_day_start, hour_floor, DAY_MS, HOUR_MS};
 use crate::ingest::CheckedReading;
+use crate::state::AirState;
 use crate::store;
 use crate::views::StationNow;
 
