@@ -8,6 +8,7 @@
 //! fixed here and nowhere else.
 
 pub mod cli;
+mod document;
 pub mod errors;
 pub mod ops;
 pub mod proxy;
@@ -267,9 +268,12 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
 }
 
 fn documented<T: poem_openapi::OpenApi + 'static>(api: OpenApiService<T, ()>) -> Route {
-    let spec = api.spec_endpoint();
+    let spec = document::refine(&api.spec());
     let ui = api.swagger_ui();
-    Route::new().nest("/", api).at("/openapi.json", spec).nest("/docs", ui)
+    let served = poem::endpoint::make_sync(move |_| {
+        poem::Response::builder().content_type("application/json").body(spec.clone())
+    });
+    Route::new().nest("/", api).at("/openapi.json", served).nest("/docs", ui)
 }
 
 async fn open(settings: &Settings, service: &'static str, migrator: &'static Migrator) -> anyhow::Result<Db> {
@@ -332,7 +336,7 @@ pub async fn whole_document() -> anyhow::Result<(String, String)> {
     let readiness = Readiness { dbs: vec![], cache: platform.cache.clone(), bus: platform.bus.clone() };
     let catalogue = ops::load_catalogue()?;
     let api = whole_api(CatalogueApi::new(&catalogue, platform.districts.clone()), OpsApi { readiness }, all.apis);
-    let spec = api.spec();
+    let spec = document::refine(&api.spec());
     let html = api.swagger_ui_html();
     let _ = std::fs::remove_dir_all(&dir);
     Ok((spec, html))
