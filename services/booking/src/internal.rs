@@ -65,7 +65,7 @@ impl InternalApi {
         _auth: InternalAuth,
         citizen_id: Path<String>,
     ) -> Result<Json<NextAppointment>, Failure<NextErrors>> {
-        let now = self.state.options.clock.now();
+        let now = self.state.options.clock.now_ms();
         let Some((appt, doctor)) = store::next_appointment(&self.state.db, &citizen_id.0, now).await? else {
             return Err(Problem::not_found("upcoming appointment for this citizen").into());
         };

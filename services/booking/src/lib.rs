@@ -99,7 +99,7 @@ impl BookingService {
     ) -> Result<(BookingApi, Db, Arc<BookingState>), city_platform::db::DbError> {
         let db = Db::open(&platform.settings, NAME, &MIGRATOR).await?;
         if options.seed {
-            if let Err(err) = seed::load(&db, options.clock.now()).await {
+            if let Err(err) = seed::load(&db, options.clock.now_ms()).await {
                 tracing::warn!(error = %err, "loading the booking demo data failed");
             }
         }

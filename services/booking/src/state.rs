@@ -2,12 +2,10 @@
 //! identity client, rules) and the slot-list cache. Lower modules import it from here, not from
 //! the crate root that composes them.
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use city_platform::bus::{Event, Handler};
-use city_platform::time::now_ms;
 use city_platform::{Db, Platform};
 
 use crate::domain::{BookingLimits, NoShowRule};
@@ -19,33 +17,7 @@ pub(crate) fn slot_generation_key(doctor_id: &str, date: &str) -> String {
     format!("booking:slotgen:{doctor_id}:{date}")
 }
 
-/// The service's clock: the system's, or one a test sets and moves.
-#[derive(Clone, Default)]
-pub struct Clock(Option<Arc<AtomicI64>>);
-
-impl Clock {
-    /// The system clock.
-    pub fn system() -> Self {
-        Self(None)
-    }
-
-    /// A clock standing at `ms` until moved.
-    pub fn fixed(ms: i64) -> Self {
-        Self(Some(Arc::new(AtomicI64::new(ms))))
-    }
-
-    /// Now, UTC ms.
-    pub fn now(&self) -> i64 {
-        self.0.as_ref().map_or_else(now_ms, |t| t.load(Ordering::SeqCst))
-    }
-
-    /// Moves a fixed clock to `ms` (no effect on the system clock).
-    pub fn set(&self, ms: i64) {
-        if let Some(t) = &self.0 {
-            t.store(ms, Ordering::SeqCst);
-        }
-    }
-}
+pub use city_platform::time::Clock;
 
 /// What the service can be configured with beyond the platform's settings.
 #[derive(Clone)]

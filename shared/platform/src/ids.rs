@@ -24,8 +24,82 @@ pub fn token(n_bytes: usize) -> String {
     hex::encode(bytes)
 }
 
+/// Declares a typed id: text underneath (as in SQL and JSON), a type of its own so one kind of id
+/// cannot be passed where another is meant.
+///
+/// ```ignore
+/// city_platform::string_id!(
+///     /// An appointment's id.
+///     pub AppointmentId
+/// );
+/// ```
+#[macro_export]
+macro_rules! string_id {
+    ($(#[$m:meta])* $vis:vis $name:ident) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        $vis struct $name(String);
+
+        impl $name {
+            /// The text form, as stored and sent.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The text form, by value.
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                Self(s)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                Self(s.to_owned())
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
+    crate::string_id!(
+        /// A test id.
+        pub TestId
+    );
+
+    #[test]
+    fn a_typed_id_reads_and_prints_as_its_text() {
+        let id = TestId::from("abc");
+        assert_eq!(id.as_str(), "abc");
+        assert_eq!(id.to_string(), "abc");
+        assert!(id == *"abc");
+    }
+
     #[test]
     fn request_ids_are_version_7_and_differ() {
         let a = uuid::Uuid::parse_str(&super::new_request_id()).unwrap();

@@ -12,6 +12,45 @@ pub fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
+/// A service's clock, injected through its state: the system's, or one a test sets and moves, so
+/// handlers and use cases never read the wall clock themselves.
+#[derive(Clone, Default)]
+pub struct Clock(Option<std::sync::Arc<std::sync::atomic::AtomicI64>>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Self(None)
+    }
+
+    /// A clock standing at `ms` until moved.
+    pub fn fixed(ms: i64) -> Self {
+        Self(Some(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(ms))))
+    }
+
+    /// Moves a fixed clock to `ms` (no effect on the system clock).
+    pub fn set(&self, ms: i64) {
+        if let Some(t) = &self.0 {
+            t.store(ms, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// Now, UTC ms.
+    pub fn now_ms(&self) -> i64 {
+        self.0.as_ref().map_or_else(now_ms, |t| t.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    /// Now, as an instant.
+    pub fn now(&self) -> DateTime<Utc> {
+        from_ms(self.now_ms())
+    }
+
+    /// Today's Beijing date.
+    pub fn today(&self) -> NaiveDate {
+        city_date(self.now())
+    }
+}
+
 /// The Beijing calendar date of a UTC instant.
 pub fn city_date(at: DateTime<Utc>) -> NaiveDate {
     at.with_timezone(&CITY_TZ).date_naive()

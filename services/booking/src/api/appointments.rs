@@ -59,7 +59,7 @@ impl AppointmentsApi {
     /// cancelled.
     #[oai(path = "/appointments", method = "get", operation_id = "list_appointments")]
     async fn list_appointments(&self, auth: CitizenAuth) -> Result<Json<MyAppointments>, Failure<MineErrors>> {
-        let now = self.state.options.clock.now();
+        let now = self.state.options.clock.now_ms();
         let rows = store::list_appointments(&self.state.db, &auth.0.citizen_id).await?;
         let mut mine = MyAppointments { upcoming: vec![], past: vec![], cancelled: vec![] };
         for a in rows {
@@ -142,7 +142,7 @@ impl AppointmentsApi {
     #[oai(path = "/suspensions", method = "get", operation_id = "list_suspensions")]
     async fn list_suspensions(&self, auth: StaffAuth) -> Result<Json<Vec<SuspensionView>>, Failure<MineErrors>> {
         scheduler(&auth.0)?;
-        let rows = store::list_suspensions(&self.state.db, self.state.options.clock.now()).await?;
+        let rows = store::list_suspensions(&self.state.db, self.state.options.clock.now_ms()).await?;
         Ok(Json(rows.into_iter().map(suspension_view).collect()))
     }
 

@@ -213,7 +213,7 @@ impl CatalogueApi {
         from: Query<Option<String>>,
         days: Query<Option<u32>>,
     ) -> Result<Json<Vec<ClinicSessionView>>, Failure<DoctorErrors>> {
-        let today = city_date(from_ms(self.state.options.clock.now()));
+        let today = city_date(from_ms(self.state.options.clock.now_ms()));
         let from = match from.0 {
             Some(s) => parse_date("from", &s)?,
             None => today,
@@ -237,7 +237,7 @@ impl CatalogueApi {
         date: Query<String>,
     ) -> Result<RawJson<SlotsView>, Failure<SlotListErrors>> {
         let day = parse_date("date", &date.0)?;
-        let now = self.state.options.clock.now();
+        let now = self.state.options.clock.now_ms();
         if day < city_date(from_ms(now)) {
             return Err(BookingError::PastDate { field: "date" }.into());
         }

@@ -13,7 +13,7 @@ impl BookingState {
     /// (`domain::cancellation`) for a booking, any time for an unpaid hold or an offer.
     #[tracing::instrument(skip_all, fields(appointment_id = %id))]
     pub async fn cancel(&self, citizen_id: &str, id: &AppointmentId) -> Result<AppointmentRow, BookingError> {
-        let now = self.options.clock.now();
+        let now = self.options.clock.now_ms();
         let Some(appt) = store::get_appointment(&self.db, id).await?.filter(|a| a.citizen_id == citizen_id) else {
             return Err(BookingError::NotFound("appointment"));
         };
@@ -40,20 +40,20 @@ impl BookingState {
     #[tracing::instrument(skip_all, fields(appointment_id = %id))]
     pub async fn check_in(&self, staff: &Staff, id: &AppointmentId) -> Result<AppointmentRow, BookingError> {
         let a = self.staff_appointment(staff, id).await?;
-        Ok(store::check_in(&self.db, staff, &a, self.options.clock.now()).await?)
+        Ok(store::check_in(&self.db, staff, &a, self.options.clock.now_ms()).await?)
     }
 
     /// Staff mark a no-show; the no-show rule may suspend the patient.
     #[tracing::instrument(skip_all, fields(appointment_id = %id))]
     pub async fn mark_no_show(&self, staff: &Staff, id: &AppointmentId) -> Result<AppointmentRow, BookingError> {
         let a = self.staff_appointment(staff, id).await?;
-        Ok(store::mark_no_show(&self.db, Some(staff), &a, &self.options.no_show, self.options.clock.now()).await?)
+        Ok(store::mark_no_show(&self.db, Some(staff), &a, &self.options.no_show, self.options.clock.now_ms()).await?)
     }
 
     /// Staff lift a suspension (an appeal upheld), with the reason in the audit trail.
     #[tracing::instrument(skip_all, fields(suspension_id = %id))]
     pub async fn lift_suspension(&self, staff: &Staff, id: &str, reason: &str) -> Result<SuspensionRow, BookingError> {
         scheduler(staff)?;
-        Ok(store::lift_suspension(&self.db, staff, id, reason, self.options.clock.now()).await?)
+        Ok(store::lift_suspension(&self.db, staff, id, reason, self.options.clock.now_ms()).await?)
     }
 }

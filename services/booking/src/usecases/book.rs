@@ -30,7 +30,7 @@ impl BookingState {
         slot_id: &SlotId,
         person_id: &str,
     ) -> Result<Booked, BookingError> {
-        let now = self.options.clock.now();
+        let now = self.options.clock.now_ms();
         let Some(ctx) = store::slot_context(&self.db, slot_id.as_str()).await? else {
             return Err(BookingError::Unknown { what: Unknown::Slot, in_body: true });
         };

@@ -28,7 +28,7 @@ impl BookingState {
     /// bookings become no-shows, tomorrow's patients are reminded, and queues for tomorrow close
     /// at 23:00 Beijing time.
     pub async fn run_due_work(&self) -> Result<DueWork, StoreError> {
-        let now = self.options.clock.now();
+        let now = self.options.clock.now_ms();
         let mut done = DueWork::default();
         for id in store::lapsed_holds(&self.db, now).await? {
             let span = tracing::info_span!("expire_hold", appointment_id = %id);
@@ -67,7 +67,7 @@ impl BookingState {
                 "payments.paid" => {
                     let out_trade_no = p["out_trade_no"].as_str().unwrap_or_default();
                     let amount = p["amount_fen"].as_i64().unwrap_or_default();
-                    let now = self.options.clock.now();
+                    let now = self.options.clock.now_ms();
                     if let Some((doctor, date)) =
                         store::apply_paid(&self.db, &event.id, item_id, out_trade_no, amount, now).await?
                     {

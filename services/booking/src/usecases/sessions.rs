@@ -53,7 +53,7 @@ impl BookingState {
         };
         scheduler_at(staff, &doctor.hospital_id)?;
         let day = parse_date("date", &req.date)?;
-        let now = self.options.clock.now();
+        let now = self.options.clock.now_ms();
         if day < city_date(from_ms(now)) {
             return Err(BookingError::PastDate { field: "date" });
         }
@@ -91,7 +91,7 @@ impl BookingState {
     #[tracing::instrument(skip_all, fields(session_id = %id))]
     pub async fn stop_session(&self, staff: &Staff, id: &SessionId, reason: &str) -> Result<Stopped, BookingError> {
         let s = self.staff_session(staff, id).await?;
-        let now = self.options.clock.now();
+        let now = self.options.clock.now_ms();
         let alternatives = store::same_grade_alternatives(&self.db, &s, &s.visit_date, now).await?;
         let limits = self.options.limits;
         let Some(cancelled) = store::stop_session(&self.db, staff, &s, reason, &alternatives, &limits, now).await?

@@ -20,7 +20,7 @@ impl BookingState {
         session_id: &SessionId,
         person_id: &str,
     ) -> Result<WaitlistRow, BookingError> {
-        let now = self.options.clock.now();
+        let now = self.options.clock.now_ms();
         let Some(session) = store::get_session(&self.db, session_id.as_str()).await? else {
             return Err(BookingError::Unknown { what: Unknown::Session, in_body: true });
         };
@@ -46,7 +46,7 @@ impl BookingState {
     #[tracing::instrument(skip_all, fields(waitlist_id = %id))]
     pub async fn leave_waitlist(&self, citizen_id: &str, id: &str) -> Result<(), BookingError> {
         let entry = self.own_entry(citizen_id, id).await?;
-        Ok(store::leave_waitlist(&self.db, &entry, &self.options.limits, self.options.clock.now()).await?)
+        Ok(store::leave_waitlist(&self.db, &entry, &self.options.limits, self.options.clock.now_ms()).await?)
     }
 
     /// The citizen accepts an offer: the held number becomes their booking, or a pending payment
@@ -65,7 +65,7 @@ impl BookingState {
             return Err(BookingError::NotFound("slot"));
         };
         let pending = ctx.charges_online && appt.fee_fen.0 > 0;
-        let now = self.options.clock.now();
+        let now = self.options.clock.now_ms();
         let accepted = store::accept_offer(&self.db, &entry, &appt_id, &ctx, pending, now).await?;
         self.slots_changed(&accepted.doctor_id, &accepted.visit_date).await;
         Ok(accepted)

@@ -311,9 +311,7 @@ pub(crate) async fn notify(tx: &mut AnyConnection, r: &Report, u: &Update, t: &T
     for f in store::followers(tx, &r.id).await? {
         people.push((f.clone(), format!("incident:{}:update:{}:follower:{f}", r.id, u.id)));
     }
-    // Spelt in two pieces: a literal starting "Update " reads as SQL to the shape check.
-    let title_en =
-        if t.title_en.is_empty() { "Update on your report".to_owned() } else { t.title_en.clone() };
+    let title_en = if t.title_en.is_empty() { "Update on your report".to_owned() } else { t.title_en.clone() };
     let title_zh = if t.title_zh.is_empty() { "您的报告有新进展".to_owned() } else { t.title_zh.clone() };
     for (citizen_id, notification_id) in people {
         let payload = serde_json::json!({
