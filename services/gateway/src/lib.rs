@@ -239,6 +239,7 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
         }
     };
     let route = route.data(authenticator).data(platform.internal_token.clone()).boxed();
+    let route = city_console::mount(route, &platform, console_reach(&mode, &settings));
 
     let trusted: Arc<[IpAddr]> = trusted_proxies().into();
     let store: Arc<dyn IdempotencyStore> = match &settings.redis_url {
@@ -265,6 +266,16 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
     let with_rate_limit = !matches!(mode, Mode::Only(_));
     let endpoint = edge::stack(route, &settings, limiter, with_rate_limit, with_idempotency.then_some(idem));
     Ok(App { endpoint, spec, trigger, tasks, backend })
+}
+
+/// Where the clerks' console (`/console`) finds the services: in-process all-in-one, over HTTP
+/// behind the gateway, not at all in a lone service.
+fn console_reach<'a>(mode: &Mode, settings: &'a Settings) -> city_console::Reach<'a> {
+    match mode {
+        Mode::AllInOne => city_console::Reach::InProcess,
+        Mode::Gateway => city_console::Reach::Apart(&settings.services),
+        Mode::Only(_) => city_console::Reach::None,
+    }
 }
 
 fn documented<T: poem_openapi::OpenApi + 'static>(api: OpenApiService<T, ()>) -> Route {

@@ -240,8 +240,23 @@ impl CatalogueApi {
 
     /// Get the city's districts as GeoJSON
     #[oai(path = "/v1/districts", method = "get", operation_id = "list_districts")]
-    async fn list_districts(&self) -> DistrictsResponse {
-        DistrictsResponse::Ok(Json(self.districts.geojson.clone()))
+    ///
+    /// In WGS-84 (RFC 7946) by default; `coord=gcj02` gives the outlines in GCJ-02, to draw over
+    /// the street tiles of Chinese map providers (with a `coordinate_system` member saying so).
+    async fn list_districts(
+        &self,
+        /// Coordinate system of the answer (default `wgs84`).
+        coord: Query<Option<CoordSystem>>,
+    ) -> DistrictsResponse {
+        match coord.0.unwrap_or_default() {
+            CoordSystem::Wgs84 => DistrictsResponse::Ok(Json(self.districts.geojson.clone())),
+            CoordSystem::Gcj02 => {
+                let mut geojson = self.districts.geojson.clone();
+                to_gcj02(&mut geojson);
+                geojson["coordinate_system"] = serde_json::json!("gcj02");
+                DistrictsResponse::Ok(Json(geojson))
+            }
+        }
     }
 
     /// Find the district that contains a point
@@ -365,6 +380,33 @@ impl OpsApi {
     #[oai(path = "/metrics", method = "get", operation_id = "get_metrics")]
     async fn metrics(&self) -> PlainText<String> {
         PlainText(city_platform::telemetry::render_metrics())
+    }
+}
+
+/// Every `[lon, lat]` position in a GeoJSON value, moved from WGS-84 to GCJ-02.
+fn to_gcj02(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Array(items) => {
+            if let [serde_json::Value::Number(lon), serde_json::Value::Number(lat), ..] = items.as_slice() {
+                if let (Some(lon), Some(lat)) = (lon.as_f64(), lat.as_f64()) {
+                    if let Some(p) = LatLon::new(lat, lon) {
+                        let g = p.to_gcj02();
+                        items[0] = serde_json::json!((g.lon() * 1e6).round() / 1e6);
+                        items[1] = serde_json::json!((g.lat() * 1e6).round() / 1e6);
+                    }
+                    return;
+                }
+            }
+            items.iter_mut().for_each(to_gcj02);
+        }
+        serde_json::Value::Object(map) => {
+            for (k, item) in map.iter_mut() {
+                if k == "coordinates" || k == "geometry" || k == "features" || k == "geometries" {
+                    to_gcj02(item);
+                }
+            }
+        }
+        _ => {}
     }
 }
 

@@ -1,0 +1,152 @@
+//! The clerks' console (`/console`): web pages where city staff work through incident tickets.
+//!
+//! A back end for this front end: server-rendered HTML (minijinja templates compiled into the
+//! binary) with a little JavaScript and a vendored Leaflet, calling the services' APIs like any
+//! client, with the clerk's own staff token. It owns no table: all-in-one it calls the portal's
+//! routes in-process, apart it calls each service over HTTP (`upstream`).
+//!
+//! Entry point: [`mount`], called once by the gateway. Layout: `upstream` (the transports),
+//! `clients` (the API calls), `session` (opaque console sessions in the shared cache, cookies,
+//! CSRF), `i18n` (Chinese and English), `pages/` (sign-in, queue, map data, ticket and its
+//! actions, embedded assets).
+//!
+//! Invariants: the cookie holds only a random id; every unsafe request carries the session's
+//! CSRF token; whatever a page shows or does was decided by the service's API for this clerk.
+
+mod clients;
+mod i18n;
+mod pages;
+mod session;
+mod upstream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use city_platform::config::ServiceUrls;
+use city_platform::Platform;
+use poem::endpoint::BoxEndpoint;
+use poem::{Endpoint, EndpointExt, Request, Route};
+
+pub use clients::Services;
+pub use upstream::{Answer, Call, Http, InProcess, Unreachable, Upstream};
+
+/// The path prefix the console owns.
+pub const PREFIX: &str = "/console";
+
+/// How the console reaches the services from this process.
+pub enum Reach<'a> {
+    /// Not served by this process (`--only <service>`).
+    None,
+    /// All-in-one: the services' routes in this process.
+    InProcess,
+    /// The services run apart at these URLs (the gateway).
+    Apart(&'a ServiceUrls),
+}
+
+/// The console's settings. Read once at start from `CONSOLE_*` variables (the portal's
+/// `CITY_*` settings refuse keys they do not know).
+#[derive(Debug, Clone)]
+pub struct ConsoleSettings {
+    /// A session unused this long ends (`CONSOLE_IDLE_MINUTES`, default 15): tablets are shared.
+    pub idle: Duration,
+    /// A tile URL template (`{z}/{x}/{y}`) of GCJ-02 street tiles (`CONSOLE_TILE_URL`); unset:
+    /// the district outlines are the only base layer, drawn in WGS-84.
+    pub tile_url: Option<String>,
+    /// The tiles' attribution text (`CONSOLE_TILE_ATTRIBUTION`).
+    pub tile_attribution: String,
+    /// How often the queue asks for new tickets, in seconds (`CONSOLE_POLL_SECS`, default 15).
+    pub poll_secs: u64,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self { idle: Duration::from_secs(15 * 60), tile_url: None, tile_attribution: String::new(), poll_secs: 15 }
+    }
+}
+
+impl ConsoleSettings {
+    /// Defaults overlaid by `CONSOLE_*` variables; a bad number is refused with its name.
+    pub fn from_env() -> Result<Self, String> {
+        let mut s = Self::default();
+        let num = |name: &str| -> Result<Option<u64>, String> {
+            match std::env::var(name).ok().filter(|v| !v.trim().is_empty()) {
+                None => Ok(None),
+                Some(v) => v.trim().parse::<u64>().map(Some).map_err(|_| format!("{name} must be a whole number")),
+            }
+        };
+        if let Some(m) = num("CONSOLE_IDLE_MINUTES")? {
+            if m == 0 {
+                return Err("CONSOLE_IDLE_MINUTES must be at least 1".into());
+            }
+            s.idle = Duration::from_secs(m * 60);
+        }
+        if let Some(p) = num("CONSOLE_POLL_SECS")? {
+            s.poll_secs = p.max(2);
+        }
+        s.tile_url = std::env::var("CONSOLE_TILE_URL").ok().filter(|v| !v.trim().is_empty());
+        s.tile_attribution = std::env::var("CONSOLE_TILE_ATTRIBUTION").unwrap_or_default();
+        Ok(s)
+    }
+}
+
+/// The console's shared state.
+pub(crate) struct Console {
+    pub services: Services,
+    pub sessions: session::Sessions,
+    pub settings: ConsoleSettings,
+    pub pages: pages::Templates,
+    /// Peers whose `X-Forwarded-Proto` is believed (loopback: the proxy in front of the portal).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+/// Puts the console at `/console` beside `inner` (the portal's routes with their request data),
+/// reaching the services as `reach` says. Settings come from [`ConsoleSettings::from_env`]; a
+/// bad one is logged and the defaults used.
+pub fn mount(inner: BoxEndpoint<'static>, platform: &Platform, reach: Reach<'_>) -> BoxEndpoint<'static> {
+    let settings = ConsoleSettings::from_env().unwrap_or_else(|err| {
+        tracing::error!(error = %err, "console settings refused; using the defaults");
+        ConsoleSettings::default()
+    });
+    mount_with(inner, platform, reach, settings)
+}
+
+/// [`mount`] with explicit settings (tests).
+pub fn mount_with(
+    inner: BoxEndpoint<'static>,
+    platform: &Platform,
+    reach: Reach<'_>,
+    settings: ConsoleSettings,
+) -> BoxEndpoint<'static> {
+    let inner = Arc::new(inner);
+    let upstream: Arc<dyn Upstream> = match reach {
+        Reach::None => return Shared(inner).boxed(),
+        Reach::InProcess => Arc::new(InProcess::new(inner.clone())),
+        Reach::Apart(urls) => Arc::new(Http::new(
+            vec![
+                ("/v1/staff", urls.identity.clone()),
+                ("/v1/auth", urls.identity.clone()),
+                ("/v1/incidents", urls.incidents.clone()),
+            ],
+            InProcess::new(inner.clone()),
+        )),
+    };
+    let console = Arc::new(Console {
+        services: Services::new(upstream),
+        sessions: session::Sessions::new(platform.cache.clone(), settings.idle),
+        settings,
+        pages: pages::Templates::new(),
+        trusted_proxies: vec![std::net::Ipv4Addr::LOCALHOST.into(), std::net::Ipv6Addr::LOCALHOST.into()],
+    });
+    Route::new().nest(PREFIX, pages::routes(console)).nest("/", Shared(inner)).boxed()
+}
+
+/// The portal's routes, shared between the outer tree and the in-process transport.
+struct Shared(Arc<BoxEndpoint<'static>>);
+
+impl Endpoint for Shared {
+    type Output = poem::Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Self::Output> {
+        self.0.call(req).await
+    }
+}

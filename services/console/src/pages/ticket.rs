@@ -1,0 +1,270 @@
+//! The ticket page and its actions. Each action posts the version the clerk read (as
+//! `If-Match`); when someone changed the ticket since, the API refuses (412), nothing changes,
+//! and the page says so with the fresh ticket.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use city_platform::time::now_ms;
+use poem::http::StatusCode;
+use poem::web::{Data, Form, Path, Redirect};
+use poem::{handler, IntoResponse, Request, Response};
+use serde_json::{json, Value};
+
+use super::queue::{refused, STATES};
+use super::{check_csrf, html, signed_in, Ctx};
+use crate::clients::{ApiError, ApiQueueFilter};
+use crate::session::ConsoleSession;
+use crate::Console;
+
+/// What a page shows above the ticket after an action.
+enum Banner {
+    None,
+    Done,
+    Conflict,
+    Failed(String),
+}
+
+#[handler]
+pub async fn show(req: &Request, console: Data<&Arc<Console>>, Path(id): Path<String>) -> Response {
+    let (_, s) = match signed_in(&console, req).await {
+        Ok(found) => found,
+        Err(resp) => return resp,
+    };
+    let done = req.uri().query().is_some_and(|q| q.contains("done=1"));
+    render(&console, req, &s, &id, if done { Banner::Done } else { Banner::None }, StatusCode::OK).await
+}
+
+async fn render(
+    console: &Console,
+    req: &Request,
+    s: &ConsoleSession,
+    id: &str,
+    banner: Banner,
+    status: StatusCode,
+) -> Response {
+    let ctx = Ctx::of(console, req);
+    let (ticket, etag) = match console.services.ticket(&s.token, id).await {
+        Ok(found) => found,
+        Err(ApiError::Refused { status: 404 | 403, .. }) => {
+            return super::message(console, &ctx, Some(s), StatusCode::NOT_FOUND, "not_found");
+        }
+        Err(err) => return refused(console, &ctx, s, err),
+    };
+    let r = &ticket["report"];
+    let templates = console.services.templates(&s.token).await.unwrap_or(Value::Null);
+    let categories = console.services.categories().await.unwrap_or(Value::Null);
+    let category = r["category"].as_str().unwrap_or_default();
+    let templates: Vec<Value> = templates
+        .as_array()
+        .map(|ts| {
+            ts.iter()
+                .filter(|t| {
+                    let cats = t["categories"].as_array().map(Vec::len).unwrap_or(0);
+                    cats == 0 || t["categories"].as_array().is_some_and(|c| c.iter().any(|x| x == category))
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let (lat, lon) = (r["location"]["lat"].as_f64().unwrap_or(0.0), r["location"]["lon"].as_f64().unwrap_or(0.0));
+    let nearby: Vec<Value> = console
+        .services
+        .nearby(lat, lon, category)
+        .await
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|n| n["report"]["id"] != r["id"])
+        .collect();
+    // Colleagues: whoever holds a ticket in this clerk's scope (identity lists staff to admins only).
+    let mut colleagues: BTreeMap<String, String> = BTreeMap::new();
+    if let Ok((rows, _)) = console.services.queue(&s.token, &ApiQueueFilter::default()).await {
+        for row in rows {
+            if let (Some(sid), Some(name)) = (row["assignee_id"].as_str(), row["assignee_name"].as_str()) {
+                if sid != s.staff_id {
+                    colleagues.insert(sid.to_owned(), name.to_owned());
+                }
+            }
+        }
+    }
+    let due_ms = chrono::DateTime::parse_from_rfc3339(r["due_at"].as_str().unwrap_or_default())
+        .ok()
+        .map(|d| d.timestamp_millis());
+    let hours_left = due_ms.map(|d| (d - now_ms()) as f64 / 3_600_000.0);
+    let words = ctx.lang.words();
+    let mut c = ctx.base(console, Some(s), "queue");
+    c["ticket"] = ticket.clone();
+    c["r"] = r.clone();
+    c["etag"] = json!(etag);
+    c["reporter"] = json!(r["reporter_name"].as_str().map(mask_name));
+    c["templates"] = json!(templates);
+    c["categories"] = categories;
+    c["states"] = json!(STATES);
+    c["nearby"] = json!(nearby);
+    c["colleagues"] =
+        json!(colleagues.into_iter().map(|(id, name)| json!({"id": id, "name": name})).collect::<Vec<_>>());
+    c["hours_left"] = json!(hours_left.map(|h| (h * 10.0).round() / 10.0));
+    c["late_hours"] = json!(hours_left.filter(|h| *h < 0.0).map(|h| (-h * 10.0).round() / 10.0));
+    c["held"] = json!(ticket["moderation"].as_str().is_some_and(|m| m != "pass"));
+    c["banner"] = match banner {
+        Banner::None => Value::Null,
+        Banner::Done => json!({"kind": "done", "text": words["done"]}),
+        Banner::Conflict => json!({"kind": "conflict", "text": words["conflict"]}),
+        Banner::Failed(why) => json!({"kind": "failed", "text": format!("{}{why}", words["failed"])}),
+    };
+    html(status, console.pages.render("ticket.html", &c))
+}
+
+/// A reporter's name as the console shows it: the first character, the rest masked.
+fn mask_name(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        None => String::new(),
+        Some(first) => format!("{first}{}", "*".repeat(chars.count().clamp(1, 3))),
+    }
+}
+
+/// Every action form's fields (each form sends the ones it has).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ActionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    template: String,
+    #[serde(default)]
+    public_update: String,
+    #[serde(default)]
+    internal_note: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    public: Option<String>,
+    #[serde(default)]
+    assignee: String,
+    #[serde(default)]
+    into: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    agency: String,
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    note: String,
+}
+
+fn text(v: &str) -> Option<String> {
+    Some(v.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+/// The API call an action form stands for: its path segment and JSON body.
+fn call_of(action: &str, f: &ActionForm) -> Option<(&'static str, Value)> {
+    Some(match action {
+        "state" => {
+            // The template's text, edited or not, is what the clerk sends; the template id only
+            // when they left the text empty.
+            let public = text(&f.public_update);
+            (
+                "state",
+                json!({
+                    "state": f.state,
+                    "template": if public.is_none() { text(&f.template) } else { None },
+                    "public_update": public,
+                    "internal_note": text(&f.internal_note),
+                }),
+            )
+        }
+        "note" => {
+            ("notes", json!({"text": f.text.trim(), "public": f.public.as_deref().is_some_and(|p| !p.is_empty())}))
+        }
+        "assign" => match f.assignee.as_str() {
+            "me" => ("assignment", json!({})),
+            "" | "none" => ("assignment", json!({"unassign": true})),
+            // A colleague's option value is `id|name`; the name is what the queue shows.
+            other => {
+                let (sid, name) = other.split_once('|').unwrap_or((other, other));
+                ("assignment", json!({"staff_id": sid, "staff_name": name}))
+            }
+        },
+        "merge" => ("merge", json!({"into": f.into.trim()})),
+        "reroute" => ("routing", json!({"category": text(&f.category), "agency": text(&f.agency)})),
+        "moderate" => ("moderation", json!({"approve": f.decision == "approve", "note": text(&f.note)})),
+        _ => return None,
+    })
+}
+
+#[handler]
+pub async fn act(
+    req: &Request,
+    console: Data<&Arc<Console>>,
+    Path((id, action)): Path<(String, String)>,
+    form: Option<Form<ActionForm>>,
+) -> Response {
+    let (_, s) = match signed_in(&console, req).await {
+        Ok(found) => found,
+        Err(resp) => return resp,
+    };
+    let f = form.map(|f| f.0).unwrap_or_default();
+    if let Err(resp) = check_csrf(&console, req, &s, Some(f.csrf.as_str())) {
+        return resp;
+    }
+    let Some((segment, body)) = call_of(&action, &f) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match console.services.act(&s.token, &id, segment, &f.version, body).await {
+        Ok(_) => Redirect::see_other(format!("/console/tickets/{}?done=1", crate::clients::enc(&id))).into_response(),
+        Err(ApiError::Refused { status: 412, .. }) => {
+            tracing::info!(report_id = %id, staff_id = %s.staff_id, "console action refused: the ticket changed since it was read");
+            render(&console, req, &s, &id, Banner::Conflict, StatusCode::CONFLICT).await
+        }
+        Err(ApiError::Refused { status, problem }) => {
+            let why = problem["errors"][0]["message"]
+                .as_str()
+                .map(|m| format!("{} ({})", m, problem["errors"][0]["field"].as_str().unwrap_or_default()))
+                .or_else(|| problem["detail"].as_str().map(str::to_owned))
+                .or_else(|| problem["title"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            render(&console, req, &s, &id, Banner::Failed(why), status).await
+        }
+        Err(err) => {
+            let ctx = Ctx::of(&console, req);
+            refused(&console, &ctx, &s, err)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_masked_after_the_first_character() {
+        assert_eq!(mask_name("王小明"), "王**");
+        assert_eq!(mask_name("Li"), "L*");
+        assert_eq!(mask_name(""), "");
+    }
+
+    #[test]
+    fn a_state_change_sends_the_edited_text_rather_than_the_template() {
+        let f = ActionForm {
+            state: "fixed".into(),
+            template: "fixed-generic".into(),
+            public_update: " Done. ".into(),
+            ..Default::default()
+        };
+        let (seg, body) = call_of("state", &f).unwrap();
+        assert_eq!(seg, "state");
+        assert_eq!(body["public_update"], "Done.");
+        assert!(body["template"].is_null());
+        let f = ActionForm { state: "fixed".into(), template: "fixed-generic".into(), ..Default::default() };
+        assert_eq!(call_of("state", &f).unwrap().1["template"], "fixed-generic");
+        assert!(call_of("delete", &f).is_none());
+    }
+}

@@ -1,0 +1,166 @@
+//! How the console reaches the services: the [`Upstream`] trait and its two transports.
+//!
+//! All-in-one, [`InProcess`] hands each request to the portal's own route tree (no socket, but
+//! the same handlers, checks and audit as any client gets). Apart, [`Http`] sends each request
+//! to the service that owns its prefix over HTTP, and what no service owns (the gateway's
+//! `/v1/districts`) in-process. The console never sees a table.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use poem::endpoint::BoxEndpoint;
+use poem::http::{HeaderValue, Method};
+use poem::{Endpoint, Request};
+
+/// One request to a service's API.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// `GET`, `POST`, ...
+    pub method: Method,
+    /// Path and query, e.g. `/v1/incidents/queue?state=open`.
+    pub path: String,
+    /// The staff member's bearer token, when signed in.
+    pub bearer: Option<String>,
+    /// `If-Match`, when acting on a version.
+    pub if_match: Option<String>,
+    /// A JSON body.
+    pub json: Option<serde_json::Value>,
+}
+
+impl Call {
+    /// A GET of `path`.
+    pub fn get(path: impl Into<String>) -> Self {
+        Self { method: Method::GET, path: path.into(), bearer: None, if_match: None, json: None }
+    }
+
+    /// A POST of `body` as JSON to `path`.
+    pub fn post(path: impl Into<String>, body: serde_json::Value) -> Self {
+        Self { method: Method::POST, path: path.into(), bearer: None, if_match: None, json: Some(body) }
+    }
+
+    /// With the staff member's token.
+    pub fn bearer(mut self, token: &str) -> Self {
+        self.bearer = Some(token.to_owned());
+        self
+    }
+}
+
+/// A service's answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// `ETag`, when the answer carries one.
+    pub etag: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The body as JSON (`Null` when it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// The service could not be reached at all (not an HTTP error answer).
+#[derive(Debug, thiserror::Error)]
+#[error("the service did not answer: {0}")]
+pub struct Unreachable(pub String);
+
+/// A way to reach the services' APIs.
+#[async_trait]
+pub trait Upstream: Send + Sync + 'static {
+    /// Sends `call` and returns the service's answer, whatever its status.
+    async fn send(&self, call: Call) -> Result<Answer, Unreachable>;
+}
+
+/// The portal's own routes, called in-process.
+pub struct InProcess {
+    endpoint: Arc<BoxEndpoint<'static>>,
+}
+
+impl InProcess {
+    /// Over the route tree the console is mounted beside.
+    pub fn new(endpoint: Arc<BoxEndpoint<'static>>) -> Self {
+        Self { endpoint }
+    }
+}
+
+#[async_trait]
+impl Upstream for InProcess {
+    async fn send(&self, call: Call) -> Result<Answer, Unreachable> {
+        let mut req = Request::builder().method(call.method).uri_str(&call.path);
+        if let Some(token) = &call.bearer {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(tag) = &call.if_match {
+            req = req.header("if-match", tag);
+        }
+        if let Some(id) = city_platform::request_id::current() {
+            req = req.header(city_platform::request_id::HEADER, id);
+        }
+        let req = match &call.json {
+            Some(body) => req.content_type("application/json").body(body.to_string()),
+            None => req.finish(),
+        };
+        let resp = self.endpoint.get_response(req).await;
+        let status = resp.status().as_u16();
+        let etag = resp.headers().get("etag").and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_owned);
+        let body = resp.into_body().into_vec().await.map_err(|e| Unreachable(e.to_string()))?;
+        Ok(Answer { status, etag, body })
+    }
+}
+
+/// Services running apart: each prefix to the base URL of the service that owns it, the rest
+/// (the gateway's own routes) in-process.
+pub struct Http {
+    owners: Vec<(&'static str, String)>,
+    local: InProcess,
+    client: reqwest::Client,
+}
+
+impl Http {
+    /// `owners` maps a path prefix to a service's base URL (`("/v1/incidents", "http://…:8084")`).
+    pub fn new(owners: Vec<(&'static str, String)>, local: InProcess) -> Self {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
+        let owners = owners.into_iter().map(|(p, base)| (p, base.trim_end_matches('/').to_owned())).collect();
+        Self { owners, local, client }
+    }
+}
+
+#[async_trait]
+impl Upstream for Http {
+    async fn send(&self, call: Call) -> Result<Answer, Unreachable> {
+        let owner = self.owners.iter().find(|(prefix, _)| call.path.starts_with(prefix));
+        let Some((_, base)) = owner else { return self.local.send(call).await };
+        let mut out = self.client.request(call.method.clone(), format!("{base}{}", call.path));
+        if let Some(token) = &call.bearer {
+            out = out.bearer_auth(token);
+        }
+        if let Some(tag) = &call.if_match {
+            out = out.header("if-match", tag);
+        }
+        if let Some(id) = city_platform::request_id::current() {
+            out = out.header(city_platform::request_id::HEADER, id);
+        }
+        if let Some(body) = &call.json {
+            out = out.json(body);
+        }
+        let resp = out.send().await.map_err(|e| Unreachable(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let etag = resp.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body = resp.bytes().await.map_err(|e| Unreachable(e.to_string()))?.to_vec();
+        Ok(Answer { status, etag, body })
+    }
+}
