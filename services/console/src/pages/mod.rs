@@ -29,6 +29,7 @@ impl Templates {
     /// Every template of the console, compiled in (HTML autoescaped).
     pub fn new() -> Self {
         let mut env = Environment::new();
+        env.add_filter("local", local_time);
         for (name, text) in [
             ("layout.html", include_str!("../../templates/layout.html")),
             ("login.html", include_str!("../../templates/login.html")),
@@ -54,6 +55,17 @@ impl Templates {
                 "<!doctype html><title>error</title><p>internal error</p>".into()
             }
         }
+    }
+}
+
+/// An RFC 3339 instant as Beijing time (`2026-12-02 20:29`): China keeps UTC+8 all year.
+fn local_time(at: String) -> String {
+    match chrono::DateTime::parse_from_rfc3339(&at) {
+        Ok(t) => match chrono::FixedOffset::east_opt(8 * 3600) {
+            Some(beijing) => t.with_timezone(&beijing).format("%Y-%m-%d %H:%M").to_string(),
+            None => at,
+        },
+        Err(_) => at,
     }
 }
 

@@ -14,7 +14,7 @@ fn sample_base(lang: Lang) -> Value {
 
 fn ticket_row() -> Value {
     json!({
-        "report": {"id": "R1", "category": "pothole", "state": "open", "description": "Deep <b>hole</b>", "address": "Chunxi Road",
+        "report": {"id": "R1", "category": "pothole", "state": "open", "status": "open", "description": "Deep <b>hole</b>", "address": "Chunxi Road",
                    "location": {"lat": 30.65, "lon": 104.08, "crs": "wgs84"}, "district": "510104",
                    "agency": {"id": "roads", "name_zh": "路", "name_en": "Roads"}, "photos": [{"id": "p", "url": "/u", "thumbnail_url": "/t"}],
                    "created_at": "2026-12-01T08:00:00Z", "updated_at": "2026-12-01T08:00:00Z", "due_at": "2026-12-03T08:00:00Z",
@@ -73,6 +73,7 @@ fn every_page_renders_in_both_languages_and_escapes_text() {
         assert!(ticket.contains("id=\"reload\""), "{ticket}");
         assert!(ticket.contains("value=\"&quot;v3&quot;\""), "the ETag is a hidden field: {ticket}");
         assert!(ticket.contains("id=\"approve\""));
+        assert!(ticket.contains("2026-12-03 16:00"), "instants in Beijing time: {ticket}");
 
         let mut c = sample_base(lang);
         c["message"] = json!("m");
