@@ -83,6 +83,8 @@ pub async fn spawn_mode(mode: Mode, tweak: impl FnOnce(&mut Settings)) -> TestAp
     // Bound first, so the portal knows its own address (its WeChat sandbox lives there).
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
     settings.listen = listener.local_addr().expect("a bound address");
+    // Prepared as the portal will be: a demo's generated credentials, which tests sign with.
+    let settings = city_platform::profile::prepare(settings).expect("the settings suit their profile").settings;
     let base = format!("http://{}", settings.listen);
     let app: App = city::build(settings.clone(), mode).await.expect("the portal builds with test settings");
     let (stop, stopped) = oneshot::channel::<()>();

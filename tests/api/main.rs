@@ -9,4 +9,5 @@ mod identity;
 mod incidents;
 mod payments;
 mod platform;
+mod production;
 mod two_processes;

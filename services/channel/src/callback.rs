@@ -1,7 +1,8 @@
 //! `GET/POST /wechat/callback`: WeChat's URL verification and message pushes, plaintext and
-//! safe mode.
+//! safe mode, as the configured callback mode allows (`wechat.oa_callback_mode`: plaintext,
+//! compatible, safe).
 //!
-//! Order of checks on a push: timestamp freshness, signature (`signature` in plaintext mode,
+//! Order of checks on a push: timestamp freshness, the mode, signature (`signature` in plaintext mode,
 //! `msg_signature` over `Encrypt` in safe mode), decryption (appid checked), XML, then the dedupe
 //! claim in the shared cache ([`crate::claim`]). Anything failing before the claim is rejected
 //! with a 4xx, logged, and changes nothing. Follower state is written in batches off this path
@@ -11,6 +12,7 @@
 
 use std::sync::Arc;
 
+use city_platform::config::CallbackMode;
 use city_platform::time::now_ms;
 use city_wechat::crypto::official_account::{new_nonce, verify_url_signature};
 use city_wechat::xml::{EncryptedEnvelope, PushMessage, ReplyKind};
@@ -85,6 +87,17 @@ pub async fn push(Query(q): Query<CallbackQuery>, state: Data<&Arc<ChannelState>
         return reject(StatusCode::BAD_REQUEST, "push is not UTF-8");
     };
     let safe_mode = q.encrypt_type.as_deref() == Some("aes");
+    // The mode chosen in WeChat's console: in safe mode a plaintext push is refused (its
+    // signature covers the query, not the body, so a captured query would carry any body).
+    match (state.platform.settings.oa_callback_mode(), safe_mode) {
+        (CallbackMode::Safe, false) => {
+            return reject(StatusCode::FORBIDDEN, "plaintext push refused: the account is in safe mode")
+        }
+        (CallbackMode::Plaintext, true) => {
+            return reject(StatusCode::BAD_REQUEST, "encrypted push refused: the account is in plaintext mode")
+        }
+        _ => {}
+    }
     let plain = if safe_mode {
         let Some(msg_signature) = q.msg_signature.as_deref() else {
             return reject(StatusCode::BAD_REQUEST, "msg_signature is required in safe mode");

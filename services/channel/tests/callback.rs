@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use city_channel::services::{AirNow, Bill, CityServices, ServiceError};
 use city_channel::{message_crypt, store, ChannelDeps, ChannelService};
 use city_notify::wechat::{WechatApiError, WechatMessages};
-use city_platform::testing::{test_platform, TestPlatform};
+use city_platform::testing::{test_platform_with, TestPlatform};
 use city_platform::time::now_ms;
 use city_wechat::crypto::official_account::EncryptedReply;
 use city_wechat::crypto::official_account::{msg_signature, url_signature, MessageCrypt};
@@ -104,7 +104,11 @@ struct Harness {
 }
 
 async fn harness() -> Harness {
-    let t = test_platform().await;
+    harness_with(|_| {}).await
+}
+
+async fn harness_with(tweak: impl FnOnce(&mut city_platform::Settings)) -> Harness {
+    let t = test_platform_with(tweak).await;
     let services = Arc::new(FakeServices::default());
     let sent = Arc::new(SentMessages::default());
     let deps = ChannelDeps {
@@ -318,6 +322,25 @@ async fn a_plaintext_push_with_a_good_signature_gets_a_plaintext_reply() {
 }
 
 #[tokio::test]
+async fn each_callback_mode_takes_only_the_pushes_the_consoles_setting_sends() {
+    use city_platform::config::CallbackMode;
+    // (mode, plaintext push, safe-mode push): safe mode refuses plaintext, whose signature
+    // covers the query only; plaintext mode refuses what it was not configured for.
+    let expected =
+        [(CallbackMode::Plaintext, 200, 400), (CallbackMode::Compatible, 200, 200), (CallbackMode::Safe, 403, 200)];
+    for (i, (mode, plain_status, safe_status)) in expected.into_iter().enumerate() {
+        let h = harness_with(|s| s.wechat.oa_callback_mode = Some(mode)).await;
+        let now = (now_ms() / 1000).to_string();
+        let signature = url_signature(h.crypt.token(), &now, "42");
+        let id = 7000 + 10 * i as u64;
+        let (status, body) = h.post_plain(&text("hello", id).to_xml(), &now, &signature).await;
+        assert_eq!(status, plain_status, "{mode:?}, plaintext: {body}");
+        assert_eq!(h.post_safe(&text("hello again", id + 1)).await.0, safe_status, "{mode:?}, safe");
+        h.t.cleanup().await;
+    }
+}
+
+#[tokio::test]
 async fn bad_signatures_stale_timestamps_and_malformed_xml_are_refused_without_effects() {
     let h = harness().await;
     let now = (now_ms() / 1000).to_string();
@@ -334,7 +357,7 @@ async fn bad_signatures_stale_timestamps_and_malformed_xml_are_refused_without_e
 
     // Safe mode: a ciphertext for another appid, and a tampered ciphertext.
     let other = MessageCrypt::new(
-        city_wechat::crypto::official_account::ServerToken::parse("citysandboxtoken").unwrap(),
+        city_wechat::crypto::official_account::ServerToken::parse("anotheraccountstoken").unwrap(),
         city_wechat::crypto::official_account::EncodingAesKey::parse(h.t.settings.wechat.oa_aes_key.expose()).unwrap(),
         "wxsomeoneelse0000",
     );

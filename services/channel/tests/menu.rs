@@ -12,7 +12,8 @@ async fn the_menu_file_pushed_to_the_sandbox_round_trips_through_show_and_delete
     let t = test_platform().await;
     let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
     let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
-    let app = Route::new().nest("/sandbox/wechat", city_wechat_sandbox::endpoint(&t.settings));
+    let app =
+        Route::new().nest("/sandbox/wechat", city_wechat_sandbox::endpoint(&t.settings).expect("the sandbox starts"));
     tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
     let mut settings = t.settings.clone();
     settings.wechat.api_base = Some(format!("http://{addr}/sandbox/wechat"));
@@ -40,7 +41,10 @@ async fn the_sandbox_message_endpoints_take_only_access_tokens_it_issued_to_the_
     let t = test_platform().await;
     let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
     let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
-    tokio::spawn(Server::new_with_acceptor(acceptor).run(city_wechat_sandbox::endpoint(&t.settings)));
+    tokio::spawn(
+        Server::new_with_acceptor(acceptor)
+            .run(city_wechat_sandbox::endpoint(&t.settings).expect("the sandbox starts")),
+    );
     let base = format!("http://{addr}");
     let http = reqwest::Client::new();
     let w = &t.settings.wechat;

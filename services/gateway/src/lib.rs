@@ -12,6 +12,7 @@ mod document;
 pub mod errors;
 pub mod ops;
 pub mod proxy;
+pub mod security;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use city_platform::auth::SharedAuthenticator;
+use city_platform::config::Profile;
 use city_platform::edge::{self, RateLimiter};
 use city_platform::idempotency::{Idempotency, IdempotencyStore, RedisIdempotencyStore, SqlIdempotencyStore};
 use city_platform::outbox::Relay;
@@ -110,6 +112,30 @@ pub struct App {
     pub tasks: Vec<JoinHandle<()>>,
     /// Where the data lives, for the start-up banner.
     pub backend: String,
+    /// The profile it runs in, for the start-up banner.
+    pub profile: Profile,
+    /// A demo's credentials file (`None` in production), for the start-up banner.
+    pub demo_secrets: Option<std::path::PathBuf>,
+}
+
+/// `city serve --only sandbox`: the WeChat sandbox of a split demo, on `services.sandbox`.
+pub const SANDBOX: &str = "sandbox";
+
+/// The sandbox's routes from prepared settings.
+fn sandbox(settings: &Settings) -> anyhow::Result<Route> {
+    city_wechat_sandbox::endpoint(settings).map_err(|e| anyhow::anyhow!("starting the WeChat sandbox: {e}"))
+}
+
+/// In a split demo (`--only`, `--gateway`) the WeChat servers are the sandbox process's, and
+/// browsers come through the gateway at the configured address: the defaults say so, so every
+/// process agrees without configuration. All-in-one keeps its own address; production sets all.
+fn demo_split_defaults(mut settings: Settings, mode: &Mode) -> Settings {
+    if settings.profile == Profile::Demo && *mode != Mode::AllInOne {
+        let sandbox = format!("{}/sandbox/wechat", settings.services.sandbox.trim_end_matches('/'));
+        settings.wechat.pay_api_base.get_or_insert_with(|| format!("{sandbox}/pay"));
+        settings.wechat.api_base.get_or_insert(sandbox);
+    }
+    settings
 }
 
 const TITLE: &str = "City Services API";
@@ -120,9 +146,13 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
     city_platform::telemetry::prometheus();
     let (trigger, signal) = shutdown::channel();
     let process = format!("{}-{}", mode_name(&mode), std::process::id());
-    let platform = Platform::build(settings.clone(), &process, signal.clone())
+    let demo_secrets =
+        (settings.profile == Profile::Demo).then(|| city_platform::secrets::DemoSecrets::path_in(&settings.data_dir));
+    let platform = Platform::build(demo_split_defaults(settings, &mode), &process, signal.clone())
         .await
-        .context("starting the cache and event bus")?;
+        .context("starting the platform (profile, cache and event bus)")?;
+    // The prepared settings: checked for the profile, with a demo's generated credentials.
+    let settings = (*platform.settings).clone();
     let backend = if settings.is_distributed() {
         format!("PostgreSQL + {}", platform.cache.kind())
     } else {
@@ -142,8 +172,11 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
             let api =
                 whole_api(CatalogueApi::new(&catalogue, platform.districts.clone()), OpsApi { readiness }, all.apis);
             let spec = api.spec();
-            // The WeChat sandbox is the embedded default's WeChat; never mounted by the gateway.
-            let mut route = documented(api).nest("/sandbox/wechat", city_wechat_sandbox::endpoint(&settings));
+            // The WeChat sandbox is a demo's WeChat; a production portal has no such path at all.
+            let mut route = documented(api);
+            if settings.profile == Profile::Demo {
+                route = route.nest("/sandbox/wechat", sandbox(&settings)?);
+            }
             for (prefix, plain) in all.plain {
                 route = route.nest_no_strip(prefix, plain);
             }
@@ -163,6 +196,19 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
                 }};
             }
             let (route, spec, db, authenticator) = match name.as_str() {
+                SANDBOX => {
+                    anyhow::ensure!(
+                        settings.profile == Profile::Demo,
+                        "the WeChat sandbox runs only in the demo profile"
+                    );
+                    let db = open(&settings, SANDBOX, &Migrator::DEFAULT).await?;
+                    let readiness =
+                        Readiness { dbs: vec![db.clone()], cache: platform.cache.clone(), bus: platform.bus.clone() };
+                    let api = OpenApiService::new(OpsApi { readiness }, TITLE, env!("CARGO_PKG_VERSION"))
+                        .description(DESCRIPTION);
+                    let spec = api.spec();
+                    (documented(api).nest("/sandbox/wechat", sandbox(&settings)?), spec, db, authenticator)
+                }
                 city_identity::NAME => {
                     let (svc_api, db, local) = city_identity::IdentityService::start(platform.clone()).await?;
                     let readiness =
@@ -233,6 +279,10 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
             for (prefix, upstream) in proxy::routes(&settings.services) {
                 route = route.nest_no_strip(prefix, proxy::Forward::new(upstream, client.clone()));
             }
+            if settings.profile == Profile::Demo {
+                let upstream = settings.services.sandbox.clone();
+                route = route.nest_no_strip("/sandbox/wechat", proxy::Forward::new(upstream, client.clone()));
+            }
             // The gateway checks no credentials itself; each service does, so this one is unused.
             let authenticator = city_identity::remote_authenticator(&settings.services.identity, &platform);
             (route, spec, gateway_db, authenticator)
@@ -265,7 +315,8 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
     let with_idempotency = !matches!(mode, Mode::Gateway);
     let with_rate_limit = !matches!(mode, Mode::Only(_));
     let endpoint = edge::stack(route, &settings, limiter, with_rate_limit, with_idempotency.then_some(idem));
-    Ok(App { endpoint, spec, trigger, tasks, backend })
+    let endpoint = endpoint.with(security::SecurityHeaders::new(trusted)).boxed();
+    Ok(App { endpoint, spec, trigger, tasks, backend, profile: settings.profile, demo_secrets })
 }
 
 /// Where the clerks' console (`/console`) finds the services: in-process all-in-one, over HTTP
@@ -390,6 +441,7 @@ pub fn default_listen(settings: &Settings, mode: &Mode) -> SocketAddr {
             "incidents" => &settings.services.incidents,
             "air" => &settings.services.air,
             "wechat" => &settings.services.wechat,
+            SANDBOX => &settings.services.sandbox,
             _ => return settings.listen,
         };
         if let Some(port) = url.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse::<u16>().ok()) {

@@ -46,7 +46,10 @@ async fn run() {
         s.rate_limit.enabled = false;
     })
     .await;
-    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(city_wechat_sandbox::endpoint(&tp.settings)));
+    tokio::spawn(
+        poem::Server::new_with_acceptor(acceptor)
+            .run(city_wechat_sandbox::endpoint(&tp.settings).expect("the sandbox starts")),
+    );
     let (api, db, auth) = IdentityService::start(tp.platform.clone()).await.unwrap();
     let client = tp.client(api, &db, auth.clone());
     let http = reqwest::Client::new();

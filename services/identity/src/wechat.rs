@@ -68,7 +68,7 @@ impl Wechat {
             s.wechat.mp_secret.expose(),
             CacheStore(platform.cache.clone()),
         );
-        let public = s.identity.public_base_url.clone().unwrap_or_else(|| format!("http://{}", s.listen));
+        let public = s.public_base_url();
         Self {
             authorize_base: s.identity.oauth_authorize_base.clone().unwrap_or_else(|| s.wechat_api_base()),
             callback_url: format!("{}/v1/auth/oa/callback", public.trim_end_matches('/')),

@@ -31,7 +31,7 @@ async fn world() -> World {
     let sandbox = format!("http://{addr}");
     let base = sandbox.clone();
     let t = test_platform_with(move |s| s.wechat.api_base = Some(base)).await;
-    let ep = city_wechat_sandbox::endpoint(&t.settings);
+    let ep = city_wechat_sandbox::endpoint(&t.settings).expect("the sandbox starts");
     tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(ep));
     let (api, db, auth) = IdentityService::start(t.platform.clone()).await.unwrap();
     let client = t.client(api, &db, auth.clone());

@@ -16,7 +16,6 @@ use city_platform::testing::{test_platform_with, StaticAuthenticator};
 use city_wechat::crypto::pay::{
     new_nonce, new_resource_nonce, ApiV3Key, Notification, PayPrivateKey, WechatpayHeaders,
 };
-use city_wechat::pay_client::demo;
 use futures::StreamExt as _;
 use poem::listener::TcpAcceptor;
 use poem::EndpointExt as _;
@@ -49,7 +48,7 @@ async fn main() {
     auth.with_token("alice", Principal::Citizen(Citizen { citizen_id: "c-alice".into(), session_id: "s".into() }));
     let authenticator: SharedAuthenticator = auth;
     let route = poem::Route::new()
-        .nest("/sandbox/wechat", city_wechat_sandbox::endpoint(&t.settings))
+        .nest("/sandbox/wechat", city_wechat_sandbox::endpoint(&t.settings).expect("the sandbox starts"))
         .nest("/", poem_openapi::OpenApiService::new(api, "bench", "0"))
         .data(authenticator)
         .boxed();
@@ -91,7 +90,10 @@ async fn main() {
 
     // Notifications, signed and encrypted ahead of time like WeChat Pay would.
     let key = ApiV3Key::parse(t.settings.payments.api_v3_key.expose()).unwrap();
-    let platform = PayPrivateKey::from_pem(demo::PLATFORM_PRIVATE_KEY_PEM).unwrap();
+    let platform = PayPrivateKey::from_pem(
+        t.settings.payments.sandbox_platform_private_key_pem.as_ref().expect("the demo platform key").expose(),
+    )
+    .unwrap();
     let now = chrono::Utc::now().timestamp();
     let notifications: Vec<Signed> = created
         .iter()

@@ -7,25 +7,27 @@ use city_wechat::crypto::pay::{
     ApiV3Key, JsapiPayParams, MerchantSigner, Notification, PayPrivateKey, PayPublicKey, PayVerifier, WechatpayHeaders,
 };
 use city_wechat::pay_client::{
-    demo, JsapiOrder, OrderAmount, PayClient, PayClientError, Payer, Refund, RefundAmount, RefundRequest, TradeBill,
+    JsapiOrder, OrderAmount, PayClient, PayClientError, Payer, Refund, RefundAmount, RefundRequest, TradeBill,
     Transaction,
 };
 
 use crate::store::{OrderRow, RefundRow};
 use crate::PaymentsState;
 
-/// Builds the WeChat Pay client from the settings; a bad key is a start-up error naming the key.
+/// Builds the WeChat Pay client from the (prepared) settings: the keys are configured, or a
+/// demo's generated set; never built in. A missing or bad key is a start-up error naming it.
 pub fn pay_client(settings: &Settings) -> Result<(PayClient, ApiV3Key), String> {
     let p = &settings.payments;
-    let pem = match (&p.merchant_private_key_path, &p.merchant_private_key_pem) {
-        (Some(path), _) => {
-            std::fs::read_to_string(path).map_err(|e| format!("payments.merchant_private_key_path: {e}"))?
-        }
-        (None, Some(pem)) => pem.expose().to_owned(),
-        (None, None) => demo::MERCHANT_PRIVATE_KEY_PEM.to_owned(),
-    };
+    let pem = p
+        .merchant_private_key_pem
+        .as_ref()
+        .map(|k| k.expose().to_owned())
+        .ok_or("payments.merchant_private_key_pem (CITY_PAYMENTS__MERCHANT_PRIVATE_KEY_PEM[_FILE]): missing")?;
     let key = PayPrivateKey::from_pem(&pem).map_err(|e| format!("payments merchant key: {e}"))?;
-    let platform_pem = p.platform_public_key_pem.clone().unwrap_or_else(|| demo::PLATFORM_PUBLIC_KEY_PEM.to_owned());
+    let platform_pem = p
+        .platform_public_key_pem
+        .clone()
+        .ok_or("payments.platform_public_key_pem (CITY_PAYMENTS__PLATFORM_PUBLIC_KEY_PEM[_FILE]): missing")?;
     let platform =
         PayPublicKey::from_pem(&platform_pem).map_err(|e| format!("payments.platform_public_key_pem: {e}"))?;
     let mut verifier = PayVerifier::new();

@@ -12,7 +12,6 @@ use city_platform::testing::{test_platform_with, StaticAuthenticator, TestPlatfo
 use city_wechat::crypto::pay::{
     new_nonce, new_resource_nonce, ApiV3Key, Notification, PayPrivateKey, WechatpayHeaders,
 };
-use city_wechat::pay_client::demo;
 use poem::listener::TcpAcceptor;
 use poem::EndpointExt as _;
 use serde_json::{json, Value};
@@ -57,7 +56,7 @@ async fn portal() -> Portal {
     let authenticator: SharedAuthenticator = auth;
     let service = poem_openapi::OpenApiService::new(api, "test", "0");
     let route = poem::Route::new()
-        .nest("/sandbox/wechat", city_wechat_sandbox::endpoint(&t.settings))
+        .nest("/sandbox/wechat", city_wechat_sandbox::endpoint(&t.settings).expect("the sandbox starts"))
         .nest("/", service)
         .data(authenticator)
         .data(t.platform.internal_token.clone())
@@ -145,7 +144,10 @@ impl Portal {
             resource,
         })
         .unwrap();
-        let platform = PayPrivateKey::from_pem(demo::PLATFORM_PRIVATE_KEY_PEM).unwrap();
+        let platform = PayPrivateKey::from_pem(
+            self.t.settings.payments.sandbox_platform_private_key_pem.as_ref().expect("the demo platform key").expose(),
+        )
+        .unwrap();
         let serial = &self.t.settings.payments.platform_public_key_id;
         let headers = WechatpayHeaders::sign(&platform, serial, timestamp, &new_nonce(), &body).unwrap();
         (headers.to_pairs(), body)

@@ -6,15 +6,49 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+pub use crate::secrets::{env_name, SecretSource, SecretSources};
 
 /// A configuration value that must not reach logs: `Debug` prints `****`.
-/// Serialisable so figment can layer it; `city config` masks it before printing.
-#[derive(Clone, Serialize, Deserialize)]
+/// Serialisable so figment can layer it; `city config` masks it before printing. Empty means
+/// unset. Digits are text too (`CITY_WECHAT__OA_TOKEN=12345678` in a TOML file as a number).
+#[derive(Clone, Default, Serialize)]
 #[serde(transparent)]
 pub struct Secret(String);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        text_or_number(deserializer).map(Secret)
+    }
+}
+
+/// Text, accepting a bare number as its digits: a merchant id `1234567890` is an id, not a
+/// quantity, whether it comes from `city.toml` unquoted or from a variable.
+fn text_or_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    struct Text;
+    impl serde::de::Visitor<'_> for Text {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string (digits are accepted as text)")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<String, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+    }
+    deserializer.deserialize_any(Text)
+}
 
 impl Secret {
     /// Wraps a secret value.
@@ -25,6 +59,35 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+    /// Whether no value was given.
+    pub fn is_unset(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// What the process is: a demo anyone can try, or a deployment (`CITY_PROFILE`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// The default of a bare `cargo run`: the WeChat sandbox is mounted and every credential
+    /// not configured is generated into `<data_dir>/demo-secrets.toml` at first start.
+    #[default]
+    Demo,
+    /// A deployment: no sandbox, real https WeChat endpoints, every credential configured;
+    /// the program refuses to start otherwise, naming each missing or demo value.
+    Production,
+}
+
+/// How the Service Account's pushes are protected, as chosen in WeChat's console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallbackMode {
+    /// 明文模式: plaintext pushes only (the signature covers the query, not the body).
+    Plaintext,
+    /// 兼容模式: both; a push marked `encrypt_type=aes` is read from its `Encrypt` only.
+    Compatible,
+    /// 安全模式: encrypted pushes only; a plaintext push is refused.
+    Safe,
 }
 
 impl std::fmt::Debug for Secret {
@@ -47,6 +110,8 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
+    /// `demo` (the default) or `production` (`CITY_PROFILE`).
+    pub profile: Profile,
     /// Where the HTTP server listens (`CITY_LISTEN`).
     pub listen: SocketAddr,
     /// Where embedded data lives: SQLite files, the e-mail outbox (`CITY_DATA_DIR`).
@@ -91,7 +156,14 @@ pub struct Settings {
     /// The shared secret services present to each other's `/v1/internal/...` endpoints in the
     /// `X-Internal-Token` header (`CITY_INTERNAL_TOKEN`). Unset: a random value per process,
     /// which is enough all-in-one; services running apart must all be given the same one.
+    /// A demo takes it from its generated set; production requires it.
     pub internal_token: Option<Secret>,
+    /// Where each secret came from (`city config`); filled by the loader, never serialised.
+    #[serde(skip)]
+    pub secret_sources: SecretSources,
+    /// Whether [`crate::profile::prepare`] has checked this profile and filled the demo set.
+    #[serde(skip)]
+    pub prepared: bool,
 }
 
 /// How notifications leave (the channel service delivers them). `CITY_NOTIFY__SMTP_URL`,
@@ -121,27 +193,32 @@ impl Default for NotifySettings {
     }
 }
 
-/// The payments service's WeChat Pay merchant account and timings. The defaults are the
-/// sandbox's demo merchant (DEMO ONLY: valid nowhere but the local sandbox); production sets
-/// every credential from `city.toml` or `CITY_PAYMENTS__*`.
+/// The payments service's WeChat Pay merchant account and timings. The identifiers default to
+/// the sandbox's demo merchant and the keys to the demo set generated at first start (valid
+/// nowhere but the local sandbox); production sets every one from `city.toml`, `CITY_PAYMENTS__*`
+/// or `CITY_PAYMENTS__*_FILE`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentsSettings {
-    /// The WeChat Pay merchant id (`mchid`).
+    /// The WeChat Pay merchant id (`mchid`): digits, read as text.
+    #[serde(deserialize_with = "text_or_number")]
     pub mchid: String,
     /// Serial number of the merchant API certificate whose private key signs our requests.
     pub merchant_serial_no: String,
-    /// The merchant API private key as PEM text (`CITY_PAYMENTS__MERCHANT_PRIVATE_KEY_PEM`).
-    /// Unset with no path either: the sandbox's built-in demo key.
+    /// The merchant API private key as PEM text (`CITY_PAYMENTS__MERCHANT_PRIVATE_KEY_PEM`, or
+    /// a path in `CITY_PAYMENTS__MERCHANT_PRIVATE_KEY_PEM_FILE`). Unset: the demo set's.
     pub merchant_private_key_pem: Option<Secret>,
-    /// A file holding the merchant API private key PEM; wins over the inline value.
+    /// The older spelling of `merchant_private_key_pem_file`: a file holding the key PEM.
     pub merchant_private_key_path: Option<PathBuf>,
     /// The 32-character APIv3 key that encrypts notifications (AEAD_AES_256_GCM).
     pub api_v3_key: Secret,
     /// Id of the WeChat Pay public key (`PUB_KEY_ID_...`) notifications and responses are signed with.
     pub platform_public_key_id: String,
-    /// That public key as PEM (SPKI). Unset: the sandbox's built-in demo platform key.
+    /// That public key as PEM (SPKI). Unset: the demo set's.
     pub platform_public_key_pem: Option<String>,
+    /// DEMO ONLY: the sandbox's platform private key, which signs its answers and notifications.
+    /// Unset: the demo set's. Unused in production, where there is no sandbox.
+    pub sandbox_platform_private_key_pem: Option<Secret>,
     /// Where WeChat Pay posts payment notifications (https, no query). Unset:
     /// `http://<listen>/v1/payments/wechatpay/notify`.
     pub notify_url: Option<String>,
@@ -163,15 +240,16 @@ pub struct PaymentsSettings {
 
 impl Default for PaymentsSettings {
     fn default() -> Self {
-        // DEMO ONLY: the sandbox's merchant; these values are valid nowhere else.
+        // The sandbox merchant's identifiers (not secrets); production must set its own.
         Self {
-            mchid: "1900000001".into(),
-            merchant_serial_no: "5157F09EFDC096DE15EBE81A47057A7232F1B8E1".into(),
+            mchid: DEMO_MCHID.into(),
+            merchant_serial_no: DEMO_MERCHANT_SERIAL.into(),
             merchant_private_key_pem: None,
             merchant_private_key_path: None,
-            api_v3_key: Secret::new("sandboxapiv3key00000000000000001"),
-            platform_public_key_id: "PUB_KEY_ID_0119000000012026112500000000000001".into(),
+            api_v3_key: Secret::default(),
+            platform_public_key_id: DEMO_PLATFORM_KEY_ID.into(),
             platform_public_key_pem: None,
+            sandbox_platform_private_key_pem: None,
             notify_url: None,
             refund_notify_url: None,
             order_expiry_secs: 30 * 60,
@@ -185,8 +263,9 @@ impl Default for PaymentsSettings {
     }
 }
 
-/// The identity service's keys and lifetimes. The default keys are demo values, printed in the
-/// source: set `CITY_IDENTITY__DATA_KEY` and `CITY_IDENTITY__HASH_KEY` anywhere real.
+/// The identity service's keys and lifetimes. Unset keys come from the demo set generated at
+/// first start; production requires `CITY_IDENTITY__DATA_KEY` and `CITY_IDENTITY__HASH_KEY`
+/// (or their `_FILE` forms).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdentitySettings {
@@ -208,10 +287,9 @@ pub struct IdentitySettings {
 
 impl Default for IdentitySettings {
     fn default() -> Self {
-        // DEMO ONLY: printed in the source, so they protect nothing.
         Self {
-            data_key: Secret::new("demo-only-identity-data-key-change-me"),
-            hash_key: Secret::new("demo-only-identity-hash-key-change-me"),
+            data_key: Secret::default(),
+            hash_key: Secret::default(),
             citizen_session_secs: 7 * 24 * 3600,
             staff_session_secs: 12 * 3600,
             public_base_url: None,
@@ -220,8 +298,9 @@ impl Default for IdentitySettings {
     }
 }
 
-/// WeChat credentials and server addresses. The defaults are the demo apps of the local
-/// sandbox, which the all-in-one portal serves at `/sandbox/wechat`.
+/// WeChat credentials and server addresses. The appids default to the demo apps of the local
+/// sandbox (served at `/sandbox/wechat` in a demo); the secrets to the demo set generated at
+/// first start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WechatSettings {
@@ -243,25 +322,59 @@ pub struct WechatSettings {
     pub oa_token: Secret,
     /// The Service Account's 43-character EncodingAESKey (safe mode).
     pub oa_aes_key: Secret,
+    /// The message protection chosen in WeChat's console: `plaintext`, `compatible` or `safe`
+    /// (`CITY_WECHAT__OA_CALLBACK_MODE`). Unset: `compatible` in a demo, `safe` in production.
+    pub oa_callback_mode: Option<CallbackMode>,
 }
 
 impl Default for WechatSettings {
     fn default() -> Self {
-        // Demo credentials of the sandbox; not valid anywhere else.
+        // The sandbox's demo apps; their secrets come from the generated demo set.
         Self {
             api_base: None,
             pay_api_base: None,
-            mp_appid: "wxcity0000000mp01".into(),
-            mp_secret: Secret::new("sandbox-mp-secret-0000000000000001"),
-            oa_appid: "wxcity0000000oa01".into(),
-            oa_secret: Secret::new("sandbox-oa-secret-0000000000000001"),
-            oa_token: Secret::new("citysandboxtoken"),
-            oa_aes_key: Secret::new("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"),
+            mp_appid: DEMO_MP_APPID.into(),
+            mp_secret: Secret::default(),
+            oa_appid: DEMO_OA_APPID.into(),
+            oa_secret: Secret::default(),
+            oa_token: Secret::default(),
+            oa_aes_key: Secret::default(),
+            oa_callback_mode: None,
         }
     }
 }
 
+/// The sandbox's demo Mini Program (an identifier, not a secret; refused in production).
+pub const DEMO_MP_APPID: &str = "wxcity0000000mp01";
+/// The sandbox's demo Service Account.
+pub const DEMO_OA_APPID: &str = "wxcity0000000oa01";
+/// The sandbox's demo merchant id.
+pub const DEMO_MCHID: &str = "1900000001";
+/// The serial the sandbox expects of the demo merchant's key.
+pub const DEMO_MERCHANT_SERIAL: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1";
+/// The id of the sandbox's platform key.
+pub const DEMO_PLATFORM_KEY_ID: &str = "PUB_KEY_ID_0119000000012026112500000000000001";
+
 impl Settings {
+    /// The Service Account callback mode in effect (the profile's default when unset).
+    pub fn oa_callback_mode(&self) -> CallbackMode {
+        self.wechat.oa_callback_mode.unwrap_or(match self.profile {
+            Profile::Demo => CallbackMode::Compatible,
+            Profile::Production => CallbackMode::Safe,
+        })
+    }
+
+    /// Where browsers reach this portal (`identity.public_base_url`, else `http://<listen>`),
+    /// without a trailing slash.
+    pub fn public_base_url(&self) -> String {
+        self.identity
+            .public_base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
     /// Where this process's WeChat API calls go.
     pub fn wechat_api_base(&self) -> String {
         self.wechat.api_base.clone().unwrap_or_else(|| format!("http://{}/sandbox/wechat", self.listen))
@@ -272,12 +385,13 @@ impl Settings {
         self.wechat.pay_api_base.clone().unwrap_or_else(|| format!("http://{}/sandbox/wechat/pay", self.listen))
     }
 
-    /// Where WeChat Pay sends payment notifications for our orders.
+    /// Where WeChat Pay sends payment notifications for our orders (the public base's
+    /// `/v1/payments/wechatpay/notify` unless set).
     pub fn payments_notify_url(&self) -> String {
         self.payments
             .notify_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}/v1/payments/wechatpay/notify", self.listen))
+            .unwrap_or_else(|| format!("{}/v1/payments/wechatpay/notify", self.public_base_url()))
     }
 
     /// Where WeChat Pay sends refund notifications for our refunds.
@@ -285,7 +399,7 @@ impl Settings {
         self.payments
             .refund_notify_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}/v1/payments/wechatpay/refund-notify", self.listen))
+            .unwrap_or_else(|| format!("{}/v1/payments/wechatpay/refund-notify", self.public_base_url()))
     }
 }
 
@@ -319,11 +433,14 @@ pub struct ServiceUrls {
     pub air: String,
     /// The Service Account channel: `/wechat`.
     pub wechat: String,
+    /// The WeChat sandbox of a split demo (`city serve --only sandbox`): `/sandbox/wechat`.
+    pub sandbox: String,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
+            profile: Profile::Demo,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./data"),
             database_url: None,
@@ -346,12 +463,15 @@ impl Default for Settings {
                 incidents: "http://127.0.0.1:8084".into(),
                 air: "http://127.0.0.1:8085".into(),
                 wechat: "http://127.0.0.1:8086".into(),
+                sandbox: "http://127.0.0.1:8087".into(),
             },
             wechat: WechatSettings::default(),
             identity: IdentitySettings::default(),
             payments: PaymentsSettings::default(),
             notify: NotifySettings::default(),
             internal_token: None,
+            secret_sources: SecretSources::new(),
+            prepared: false,
         }
     }
 }
@@ -359,22 +479,25 @@ impl Default for Settings {
 /// Why the configuration could not be loaded; the message names the key.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
-pub struct ConfigError(String);
+pub struct ConfigError(pub(crate) String);
 
 impl Settings {
     /// Defaults, then `city.toml` in the working directory when present, then `CITY_*` variables
-    /// (`CITY_RATE_LIMIT__PER_IP` sets `rate_limit.per_ip`).
+    /// (`CITY_RATE_LIMIT__PER_IP` sets `rate_limit.per_ip`). Every secret also accepts a path
+    /// to read it from (`api_v3_key_file`, `CITY_PAYMENTS__API_V3_KEY_FILE`).
     pub fn load() -> Result<Self, ConfigError> {
         Self::load_from(Figment::new().merge(Toml::file("city.toml")).merge(env_provider()))
     }
 
     /// Defaults overlaid by the given providers; for tests and `--config`.
     pub fn load_from(overlay: Figment) -> Result<Self, ConfigError> {
-        Figment::from(Serialized::defaults(Settings::default()))
-            .merge(overlay)
+        let merged = Figment::from(Serialized::defaults(Settings::default())).merge(overlay);
+        let (values, sources) = crate::secrets::read_secret_files(&merged).map_err(ConfigError)?;
+        let mut settings = Figment::from(Serialized::defaults(values))
             .extract::<Settings>()
-            .map_err(|err| ConfigError(describe(err)))
-            .and_then(Settings::checked)
+            .map_err(|err| ConfigError(describe(err)))?;
+        settings.secret_sources = sources;
+        settings.checked()
     }
 
     /// Whether the stores are PostgreSQL (and the cache Redis) rather than the embedded ones.
@@ -416,7 +539,20 @@ impl Settings {
                 }
             }
         }
-        toml_from_json(&value)
+        let mut shown = toml_from_json(&value);
+        shown.push_str("\n# Where each secret came from; values are never shown.\n[secret_sources]\n");
+        let demo_file = crate::secrets::DemoSecrets::path_in(&self.data_dir);
+        for key in crate::secrets::SECRET_KEYS {
+            let mut source = self.secret_sources.get(key.path).cloned().unwrap_or(SecretSource::Unset);
+            if source == SecretSource::Unset
+                && self.profile == Profile::Demo
+                && crate::secrets::DemoSecrets::covers(key.path)
+            {
+                source = SecretSource::Generated(demo_file.clone());
+            }
+            shown.push_str(&format!("\"{}\" = {:?}\n", key.path, source.to_string()));
+        }
+        shown
     }
 
     fn checked(mut self) -> Result<Self, ConfigError> {
@@ -455,6 +591,9 @@ impl Settings {
                 return Err(ConfigError("redis_url (CITY_REDIS_URL): must be a redis:// URL".into()));
             }
         }
+        if self.payments.mchid.is_empty() || !self.payments.mchid.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ConfigError("payments.mchid (CITY_PAYMENTS__MCHID): a merchant id is digits".into()));
+        }
         if !self.schema_prefix.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
             return Err(ConfigError(
                 "schema_prefix (CITY_SCHEMA_PREFIX): only lowercase letters, digits and '_'".into(),
@@ -473,28 +612,9 @@ impl Settings {
 }
 
 /// `CITY_*` variables; `__` separates nested keys. Empty values count as unset, so
-/// `CITY_DATABASE_URL=` goes back to SQLite.
-pub fn env_provider() -> Env {
-    Env::prefixed("CITY_")
-        .filter(|key| {
-            // Test-only switches share the prefix but are not settings.
-            !key.as_str().to_ascii_lowercase().starts_with("test_")
-        })
-        .map(|key| {
-            // `__` nests (`CITY_RATE_LIMIT__PER_IP`); the WeChat keys are also accepted in the
-            // flat form the operators' runbooks use (`CITY_WECHAT_OA_APPID`).
-            let nested = key.as_str().to_ascii_lowercase().replace("__", ".");
-            // The mail variables from before the `notify` section keep working.
-            match nested.as_str() {
-                "smtp_url" => return "notify.smtp_url".into(),
-                "notify_from" => return "notify.from".into(),
-                _ => {}
-            }
-            match nested.strip_prefix("wechat_") {
-                Some(rest) => format!("wechat.{rest}").into(),
-                None => nested.into(),
-            }
-        })
+/// `CITY_DATABASE_URL=` goes back to SQLite. Secrets and identifiers keep their text exactly.
+pub fn env_provider() -> crate::secrets::CityEnv {
+    crate::secrets::CityEnv
 }
 
 fn describe(err: figment::Error) -> String {
@@ -554,73 +674,4 @@ fn toml_from_json(value: &serde_json::Value) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use figment::providers::Serialized as S;
-
-    #[test]
-    fn defaults_run_the_embedded_portal_on_port_8080() {
-        let s = Settings::load_from(Figment::new()).unwrap();
-        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
-        assert!(!s.is_distributed());
-    }
-
-    #[test]
-    fn a_bad_value_names_its_key_and_variable() {
-        let err = Settings::load_from(Figment::new().merge(S::default("listen", "not-an-address"))).unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.contains("listen (CITY_LISTEN)"), "{msg}");
-    }
-
-    #[test]
-    fn a_mysql_url_is_refused_with_the_key_named() {
-        let err = Settings::load_from(Figment::new().merge(S::default("database_url", "mysql://x"))).unwrap_err();
-        assert!(err.to_string().contains("CITY_DATABASE_URL"), "{err}");
-    }
-
-    #[test]
-    fn flat_wechat_variables_reach_the_wechat_section() {
-        figment::Jail::expect_with(|jail| {
-            jail.set_env("CITY_WECHAT_OA_APPID", "wx123");
-            jail.set_env("CITY_WECHAT__MP_APPID", "wx456");
-            jail.set_env("CITY_RATE_LIMIT__PER_IP", "7");
-            let s = Settings::load_from(Figment::new().merge(env_provider())).unwrap();
-            assert_eq!(s.wechat.oa_appid, "wx123");
-            assert_eq!(s.wechat.mp_appid, "wx456");
-            assert_eq!(s.rate_limit.per_ip, 7);
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn mail_settings_come_from_the_notify_section_or_the_older_flat_variables() {
-        figment::Jail::expect_with(|jail| {
-            jail.set_env("CITY_SMTP_URL", "smtp://relay:2525");
-            jail.set_env("CITY_NOTIFY__FROM", "Chengdu <city@example.cn>");
-            let s = Settings::load_from(Figment::new().merge(env_provider())).unwrap();
-            assert_eq!(s.notify.smtp_url.as_ref().map(Secret::expose), Some("smtp://relay:2525"));
-            assert_eq!(s.notify.from, "Chengdu <city@example.cn>");
-            Ok(())
-        });
-        figment::Jail::expect_with(|jail| {
-            jail.set_env("CITY_NOTIFY__SMTP_URL", "http://relay");
-            let err = Settings::load_from(Figment::new().merge(env_provider())).unwrap_err();
-            assert!(err.to_string().contains("CITY_NOTIFY__SMTP_URL"), "{err}");
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn the_masked_view_hides_passwords() {
-        let s = Settings::load_from(
-            Figment::new()
-                .merge(S::default("database_url", "postgres://app:hunter2@db:5432/city"))
-                .merge(S::default("notify", serde_json::json!({"smtp_url": "smtp://mail:s3cret@relay:25"}))),
-        )
-        .unwrap();
-        let shown = s.to_masked_toml();
-        assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(!shown.contains("s3cret") && shown.contains("smtp://****@relay:25"), "{shown}");
-        assert!(shown.contains("postgres://****@db:5432/city"), "{shown}");
-    }
-}
+mod tests;

@@ -3,7 +3,9 @@
 //! API Boundary: every service depends on this crate; changes here are changes to all of them.
 //!
 //! Layout:
-//! - [`config`]: layered settings (defaults, `city.toml`, `CITY_*`).
+//! - [`config`]: layered settings (defaults, `city.toml`, `CITY_*`, `…_FILE`).
+//! - [`profile`], [`secrets`]: `demo` (generated credentials) or `production` (all configured,
+//!   checked before start).
 //! - [`db`]: one Any-driver pool per service, SQLite or PostgreSQL, per-service migrations.
 //! - [`cache`], [`bus`], [`outbox`]: in-process or Redis; the transactional outbox and inbox.
 //! - [`problem`]: the one error type rendered as RFC 9457 problem+json.
@@ -30,7 +32,9 @@ pub mod ids;
 pub mod money;
 pub mod outbox;
 pub mod problem;
+pub mod profile;
 pub mod request_id;
+pub mod secrets;
 pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]
@@ -82,12 +86,17 @@ pub enum PlatformError {
     /// The district seed is broken.
     #[error(transparent)]
     Districts(#[from] districts::DistrictsError),
+    /// The profile refuses these settings, or the demo credentials could not be made.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
 }
 
 impl Platform {
     /// Builds the cache and bus the settings ask for; `process` names this process in Redis
-    /// consumer groups (e.g. `booking-<pid>`).
+    /// consumer groups (e.g. `booking-<pid>`). The settings are first prepared for their
+    /// profile ([`profile::prepare`]): a production start with anything missing stops here.
     pub async fn build(settings: Settings, process: &str, shutdown: Shutdown) -> Result<Self, PlatformError> {
+        let settings = profile::prepare(settings)?.settings;
         let (cache, bus): (Arc<dyn Cache>, Arc<dyn EventBus>) = match &settings.redis_url {
             Some(url) => (
                 Arc::new(RedisCache::connect(url.expose(), &settings.redis_prefix).await?),

@@ -55,7 +55,9 @@ pub async fn test_platform_with(tweak: impl FnOnce(&mut Settings)) -> TestPlatfo
     let (mut settings, dir) = test_settings();
     tweak(&mut settings);
     let (trigger, signal) = shutdown::channel();
-    let platform = Platform::build(settings.clone(), "test", signal).await.expect("the platform starts");
+    let platform = Platform::build(settings, "test", signal).await.expect("the platform starts");
+    // The prepared settings: the demo credentials the services (and the sandbox) use.
+    let settings = (*platform.settings).clone();
     TestPlatform { platform, settings, trigger, opened: Mutex::new(Vec::new()), _dir: dir }
 }
 

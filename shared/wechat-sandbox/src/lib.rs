@@ -8,7 +8,7 @@
 //! v3 merchant account (`/pay/v3/...`); [`messages`] the message and menu endpoints, which
 //! accept only access tokens [`platform`] issued.
 //!
-//! Invariant: it is a peer, not a library of the services: they reach it only over HTTP, at the
+//! Invariants: it exists only in the `demo` profile; it is a peer, not a library of the services: they reach it only over HTTP, at the
 //! base URL in their configuration, exactly as they would reach WeChat.
 
 pub mod messages;
@@ -16,14 +16,19 @@ pub mod pay;
 pub mod platform;
 pub mod security;
 
-use city_platform::config::Settings;
+use city_platform::config::{Profile, Settings};
 use poem::Route;
 
-/// Every sandbox route, to be nested at `/sandbox/wechat`.
-pub fn endpoint(settings: &Settings) -> Route {
+/// Every sandbox route, to be nested at `/sandbox/wechat`, from prepared settings (the demo
+/// set's keys). Refused in the `production` profile: a deployment has no sandbox, since its
+/// `_test` helpers pay orders and mint logins for anyone.
+pub fn endpoint(settings: &Settings) -> Result<Route, String> {
+    if settings.profile != Profile::Demo {
+        return Err("the WeChat sandbox exists only in the demo profile".into());
+    }
     let (platform_routes, tokens) = platform::routes_and_tokens(settings);
-    messages::mount(Route::new(), tokens)
-        .nest("/pay", pay::routes(settings))
+    Ok(messages::mount(Route::new(), tokens)
+        .nest("/pay", pay::routes(settings)?)
         .at("/wxa/msg_sec_check", security::msg_sec_check_endpoint())
-        .nest("/", platform_routes)
+        .nest("/", platform_routes))
 }

@@ -75,6 +75,9 @@ struct WebToken {
 /// The simulator's whole state.
 struct Sandbox {
     apps: HashMap<String, App>,
+    /// The Service Account's web authorization domain (host and port of the portal's public
+    /// base): the only place the consent page sends a browser back to.
+    oauth_domain: String,
     mp_appid: String,
     oa_appid: String,
     clock_offset_ms: AtomicI64,
@@ -220,6 +223,7 @@ pub fn routes_and_tokens(settings: &Settings) -> (Route, IssuedTokens) {
     apps.insert(w.oa_appid.clone(), App { secret: w.oa_secret.expose().to_owned() });
     let state: State = Arc::new(Sandbox {
         apps,
+        oauth_domain: authority_of(&settings.public_base_url()).unwrap_or_default(),
         mp_appid: w.mp_appid.clone(),
         oa_appid: w.oa_appid.clone(),
         clock_offset_ms: AtomicI64::new(0),
@@ -404,7 +408,9 @@ fn oauth_authorize(Data(s): Data<&State>, Query(q): Query<AuthorizeQuery>) -> Re
     if !s.apps.contains_key(&appid) || appid == s.mp_appid {
         return text_page(StatusCode::BAD_REQUEST, "appid invalid (10016)");
     }
-    let Some(redirect) = q.redirect_uri.filter(|r| r.starts_with("http://") || r.starts_with("https://")) else {
+    // Like WeChat: only the registered web authorization domain gets codes, so the page is
+    // no open redirect and no code leaves for someone else's site.
+    let Some(redirect) = q.redirect_uri.filter(|r| authority_of(r).is_some_and(|a| a == s.oauth_domain)) else {
         return text_page(StatusCode::BAD_REQUEST, "redirect_uri domain mismatch (10003)");
     };
     if q.response_type.as_deref() != Some("code") {
@@ -420,6 +426,21 @@ fn oauth_authorize(Data(s): Data<&State>, Query(q): Query<AuthorizeQuery>) -> Re
     let state = q.state.unwrap_or_default();
     let location = format!("{redirect}{sep}code={code}&state={}", query_escape(&state));
     Response::builder().status(StatusCode::FOUND).header("location", location).finish()
+}
+
+/// The lower-cased `host[:port]` of an http(s) URL, without the scheme's default port; `None`
+/// for anything else (other schemes, credentials in the URL, no host).
+fn authority_of(url: &str) -> Option<String> {
+    let (rest, default_port) = if let Some(rest) = url.strip_prefix("https://") {
+        (rest, ":443")
+    } else {
+        (url.strip_prefix("http://")?, ":80")
+    };
+    let authority = rest.split(['/', '?', '#', '\\']).next()?.to_ascii_lowercase();
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    Some(authority.strip_suffix(default_port).map(str::to_owned).unwrap_or(authority))
 }
 
 /// Percent-encodes everything but unreserved characters.
@@ -564,12 +585,31 @@ struct AdvanceBody {
     seconds: i64,
 }
 
+/// The simulator's clock never runs further ahead than this (ten years): far beyond any
+/// code's or token's life, and far from overflowing.
+const MAX_CLOCK_OFFSET_MS: i64 = 10 * 366 * 24 * 3600 * 1000;
+
 /// `POST /_test/clock/advance {"seconds"}`: moves the simulator's clock forward, so codes and
-/// tokens expire without waiting.
+/// tokens expire without waiting. A negative step, or one that would take the clock more than
+/// ten years ahead, is refused (400) and changes nothing.
 #[handler]
 fn advance_clock(Data(s): Data<&State>, Json(b): Json<AdvanceBody>) -> Response {
-    let total = s.clock_offset_ms.fetch_add(b.seconds.max(0) * 1000, Ordering::Relaxed) + b.seconds.max(0) * 1000;
-    ok(json!({"offset_seconds": total / 1000}))
+    let step = b.seconds.checked_mul(1000).filter(|ms| *ms >= 0);
+    let moved = step.and_then(|step| {
+        s.clock_offset_ms
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
+                now.checked_add(step).filter(|total| *total <= MAX_CLOCK_OFFSET_MS)
+            })
+            .ok()
+            .map(|before| before + step)
+    });
+    match moved {
+        Some(total) => ok(json!({"offset_seconds": total / 1000})),
+        None => Response::builder().status(StatusCode::BAD_REQUEST).content_type("application/json").body(
+            json!({"errcode": 40097, "errmsg": "seconds must be 0 or more, and the clock at most ten years ahead"})
+                .to_string(),
+        ),
+    }
 }
 
 #[derive(Deserialize)]

@@ -6,7 +6,8 @@
 //! [`MerchantSigner`], verifies every signed response with [`PayVerifier`] (bill files are
 //! unsigned and checked by their SHA-1 instead), and reads the clock for timestamps.
 //!
-//! [`demo`] holds the sandbox's DEMO key material, valid nowhere but the local sandbox.
+//! No key lives here: the merchant's and the platform's come from configuration (a demo
+//! generates its own at first start).
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -18,17 +19,6 @@ use crate::crypto::pay::{
 };
 use crate::error::PayErrorCode;
 use crate::WechatError;
-
-/// DEMO ONLY key material of the local sandbox's merchant and platform. Never configure these
-/// against the real WeChat Pay: they are public in this repository.
-pub mod demo {
-    /// The demo merchant's API private key (PKCS#8), used when no merchant key is configured.
-    pub const MERCHANT_PRIVATE_KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQDK0gKFC907VlIX\nPhcgRR0D/cLtZ1omyMvA4bbiiRwcbVYf/S7xr6TpIs7m5sezOhwbp4PY0L+75etL\nq26vawsOImiR7YbSx882zsn0N1UAzOIT930MB1ExO0UJmnl11CdFPwUr7yOEl4d+\n6SzPdjwYBcNGUmd4IEYMXbGgFaCJy5lBYmpynAPFHvBeHsvzIDbTa8dKSR/A2qEe\n0x/bYVJlzD5bD3R7fgYX/iH4mOx1rk6afUvO8++divxDsfNTCrwb1hCFrCA4pkCN\nn6/S4Zg69IdmBLMSqBJTGmdhp+q0yyPkuPl9p5zSTeEtpYtqktjqSGoA2OWBsjIr\ng2KK7OEnAgMBAAECggEAEc/0hVzFDDNeOEkCskR/nNx0zxwW5csYDJOGLUpfW/vE\n5ur5wXjB4fEQUg+4lXv9VfcV9D0OabZyk2MLRdVVKOOgDW4v5g5tm2Gj3j0xy5qI\nIbrIPP3eL+sFpXyZ6DLpVAKJ4Lw61qfm2srTCFFY9mnN0ZI7y2gCNDnSTL3kKysR\nyD/FhHLLfKyw6jdGdPxyJ1qZBSL47CEEZt6uqnjFCIi7obQT8SA5BAf4TqA3jkqj\nxIUEJVvv6VamojDIACCNJcfXKXMeb+44q2JMHeWfQrTKRMrJ0YzATx4CQCgKQjiC\nZ3N07rjB0BFyKAdayHJh5n1n8cL9EB2gyL4UXZKBIQKBgQD8xLFi6DhxCsEyCrty\n+d8nZ+79ESQuJMsK+O36eStZSNgWDb40IxE2VnKgu76dlhYKyb8rBeQWpAQDwFuV\ncfUCeD2SfMeG/7XR6r7GnI6IxAWJo3QyIZZ4U9Z0+dSx9Bt3TJtu03/4iEGhv2sz\nAJxrVbLbpTjrWjCeztV/FJ0XVwKBgQDNadaBS+YABNvXfVKBRhn5BthS2zjeBR7R\nnrkWzYgOjYIQcUS5b1LnfvZPlrRYdUEV6DjIihPWqhgl259U5hYZMUXt1tuPSW0P\n7kFYseGAVbxn+h1luJJAtMfK7nYrlyd4SjnXmn9jQWhZ/g/CPFXzfoY8gtezcdPh\nCJt0fY1ysQKBgAtxgDJhHwUHHp38XGYlJ9Qp4Wj1mLS6F7Mkd+mqCKtfH+FHt/+2\nQrY6DbB3L3cE73SHk68H8j6QKFpfIAZRBW2aMfdqzMGw2/Nn9EEbn1xTu4hyrPUE\nDkLeUMw070srKP8qqbLHwnhm+smu19SUR4CYfaNyBHSrPZ5C8Oly7nW7AoGBAI9l\n3mheys6ilbJme41hmcod/DBDd/yOSIh/rKh9jQjTwsOlvxtQ2uhe2qaPB5FlMa2Q\ncuuUcOr/zWHIYv+KrEyj+DRkNNxfnvJrGlVHwKutrpxLn/AeHINtcLh7JiWiHNy9\nvImGAn4Q8D86vFeVdU9JuX5OvTQ5N3e2YYe+ClvRAoGBAK2RgECByNwifVR7vx26\n7x7r0qdbVBfr2NYzDvmsM+VQKkVK8VFjQ/PmFdyTAt/lpVYV7kUxv6WMmPNdPj9q\nnlL6soATdYsu+FD5b+gLtDQsYsudFXUpwdJeP86Tn8JMy7lKzUCewWeC/XGIwmAj\nZJuY6U1FwU+xL74X4boK39s/\n-----END PRIVATE KEY-----";
-    /// The sandbox's platform private key (PKCS#8): it signs responses and notifications.
-    pub const PLATFORM_PRIVATE_KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCddhniFk2noa+U\nzUADjEJPAktSYhBOYGvltd6UxxPJlUsQPuOZa4eS6rePKadUvJVRPN1ADl8gpoW6\n81pBNpBmEuC1dik3oBfPScyWaxBP6VSd5PPciQaMO6awV77ecjvqWEtfcxnqa3u+\ngZJYDx0VySzAU5e0UO9GmIJ/lhWIhqevfAd9B4tHAwa2oMztONW3H2v+K0Mvzuzk\nHJ94Ds83OEKwYoqk1vmXRcwu9r110XDS7qVOvDSUWS8K1iH7d3sbyOq9qN9pyM//\nkHoLY4NcAvhJYw63HhzhIs/szoIjoKApc+jcatOjWCC+meisGkRi2CPOZ3oa6fAW\nxGR0YqbRAgMBAAECggEACWkDlLsFvssHQ96s0NF27IMb9oNRC2gQhrDC6bQIixNq\noiDKCBMQrf9sQyhnfUVMbKeVJuT8+yXsh87PkeZlhI4kAwA56B6/kYYs7X/eQJJW\nmd2TE9bWDvcpJ/CEggWEbmXCsmR98+Aiy/CxKuVTVQgZ7jAIuNBd7mOCqAaTiJ5A\ngvKEus2jE8o9qraLa/GcE273X7X1T/ROA8APm+S7IuMMKIAmN3kw+6jiBz5kXk4d\nJlAuO1XJyoyUGxSLh0cWZb6HXyyFqZOldXHKhuA6Ms+flQGsXB4mj0LBpcnEJjn2\nr73/lcOmFFmUMr6Ik1tC++8zAJGyh6SCHcPiuG02QQKBgQDLpmx2EenqQy40QTyu\naszet1Wy4BJosX62g+mLoC1DG1Fm1VnrkugkKZhyH12kk0DzZ1BImeNJYMrOeeE5\nm5MJerg8YPfLSZypQO5FfvaKjOYwyJljcFojt2ZginbElPHlmkuGq2N/slooW+TN\nsuqkz7eDfky31sqLPkJUUDXacQKBgQDF8COyPfNru6ibdYhSNj1kkXhHH0SrVxR/\naid38uLcW674lEiF/tx+hcOHsSNjd4r2KnSJEfRrfm/y9Z8J91I/2bCuQDNdX8Y/\nwZVGB71e98u6j53T6a48o5/cgw3YHH7GV/rUP4HosJ/QBP7MAacmHlqMs/cY4bmo\nIoGfb6YCYQKBgHqKYttM/i77S7Mfyi69jxc4xDWFRS6AF1ol2AMvV+z4ZCv3l0r8\nM/mGmfeZzhQ4ky2jbhixmKVPu9kwV4j9hyV+FZwnUROe8MibjIR+2EUYcW7LVhkS\nwvqY4d6Xks3JPiFFjcq0GIP/QubkHLJ1xWF0p91Uwz8f3PKafPkU5sLRAoGBAMK3\n7PXQeeGWl1Rvd+6gSx7e+DrHKM+Bd7msXS1jtAbg7qy9eubOhGy2/FZFTTHxjLOD\nqmaZUiBZHpodRRoRwkjrxyJ0J9OIf0eDEWz1+jYtgK6Dz9iDPpOKx52vEvRxe8l1\nDVy1KQAWmPCTqXBZg+w82gkmlUNV80TSxT9qHx6hAoGAR99vz9T4tyedNNWBNYV9\nCge+TzSLjiDnGDhMDQfU4K7nTZP9W6CMfWwc4xtPl8ppyVDb+5JAkb14lGua4Utq\n3VO/1hGs1ZwNobeg9gkNypqvkqQlBv02rnk5UE3N8XHMciNIUXFDkzP658cV5vvq\nnwfDFdtmW5s/eY0CNqVnUiU=\n-----END PRIVATE KEY-----";
-    /// The public half of [`PLATFORM_PRIVATE_KEY_PEM`] (SPKI), what a merchant configures.
-    pub const PLATFORM_PUBLIC_KEY_PEM: &str = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAnXYZ4hZNp6GvlM1AA4xC\nTwJLUmIQTmBr5bXelMcTyZVLED7jmWuHkuq3jymnVLyVUTzdQA5fIKaFuvNaQTaQ\nZhLgtXYpN6AXz0nMlmsQT+lUneTz3IkGjDumsFe+3nI76lhLX3MZ6mt7voGSWA8d\nFckswFOXtFDvRpiCf5YViIanr3wHfQeLRwMGtqDM7TjVtx9r/itDL87s5ByfeA7P\nNzhCsGKKpNb5l0XMLva9ddFw0u6lTrw0lFkvCtYh+3d7G8jqvajfacjP/5B6C2OD\nXAL4SWMOtx4c4SLP7M6CI6CgKXPo3GrTo1ggvpnorBpEYtgjzmd6GunwFsRkdGKm\n0QIDAQAB\n-----END PUBLIC KEY-----";
-}
 
 /// Why a WeChat Pay call failed.
 #[derive(Debug, thiserror::Error)]

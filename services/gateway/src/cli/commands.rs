@@ -1,5 +1,6 @@
 //! The operator's subcommands that act on one service's store or on WeChat: staff and API keys,
-//! payments imports and reconciliation, the Service Account menu; and the shutdown signal.
+//! payments imports and reconciliation, the Service Account menu; the demo's credentials and
+//! the start banner; and the shutdown signal.
 
 use anyhow::Context;
 use city_platform::Settings;
@@ -129,4 +130,41 @@ pub(super) async fn wechat_menu(settings: Settings, cmd: MenuCommand) -> anyhow:
         }
     }
     Ok(())
+}
+
+/// Prints a freshly generated demo set once (the short values; the keys stay in the file).
+pub(super) fn print_demo_secrets(path: &std::path::Path) -> anyhow::Result<()> {
+    let set = city_platform::secrets::DemoSecrets::read(path)
+        .map_err(anyhow::Error::msg)?
+        .ok_or_else(|| anyhow::anyhow!("{} vanished", path.display()))?;
+    println!("DEMO credentials generated into {} (owner read/write only); shown this once:", path.display());
+    for (key, value) in [
+        ("wechat.oa_token", &set.oa_token),
+        ("wechat.oa_aes_key", &set.oa_aes_key),
+        ("wechat.mp_secret", &set.mp_secret),
+        ("wechat.oa_secret", &set.oa_secret),
+        ("payments.api_v3_key", &set.api_v3_key),
+        ("internal_token", &set.internal_token),
+    ] {
+        println!("  {key} = {value}");
+    }
+    println!("  (identity's data and hash keys and the WeChat Pay key pairs are in the file)");
+    println!("They work only against this demo's own WeChat sandbox; a deployment uses CITY_PROFILE=production.");
+    Ok(())
+}
+
+/// The start banner: a demo says loudly what it is, production that nothing is left open.
+pub(super) fn banner(app: &crate::App, addr: std::net::SocketAddr) {
+    match (&app.profile, &app.demo_secrets) {
+        (city_platform::config::Profile::Demo, Some(path)) => tracing::warn!(
+            demo_secrets = %path.display(),
+            "DEMO PROFILE: the WeChat sandbox answers at http://{addr}/sandbox/wechat (its _test helpers \
+             pay any order and mint any login) and the credentials are the demo set in {}; \
+             never expose this to the internet. A deployment sets CITY_PROFILE=production.",
+            path.display()
+        ),
+        _ => tracing::info!(
+            "production profile: no sandbox, WeChat and WeChat Pay at their configured https bases, every credential configured"
+        ),
+    }
 }

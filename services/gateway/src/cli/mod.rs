@@ -6,6 +6,8 @@ mod commands;
 use std::time::Duration;
 
 use anyhow::Context;
+use city_platform::config::Profile;
+use city_platform::secrets::DemoSecrets;
 use city_platform::Settings;
 use clap::{Parser, Subcommand};
 
@@ -46,6 +48,16 @@ pub enum Command {
     /// Bills and fines (`city payments import bills FILE`, `city payments reconcile --date D`).
     #[command(subcommand)]
     Payments(PaymentsCommand),
+    /// The demo's generated credentials (`city demo-secrets init`).
+    #[command(subcommand, name = "demo-secrets")]
+    DemoSecrets(DemoSecretsCommand),
+}
+
+#[derive(Subcommand)]
+pub enum DemoSecretsCommand {
+    /// Write the demo credentials into the data directory (0600) unless they are there already,
+    /// so every process of a split demo reads one set; the first demo start does the same.
+    Init,
 }
 
 #[derive(Subcommand)]
@@ -141,7 +153,8 @@ pub enum ApikeyCommand {
 
 #[derive(clap::Args, Default)]
 pub struct ServeArgs {
-    /// Run one service alone on its own port (from `services.<name>` in the configuration).
+    /// Run one service alone on its own port (from `services.<name>` in the configuration);
+    /// `sandbox` is the WeChat sandbox of a split demo.
     #[arg(long, value_name = "SERVICE", conflicts_with = "gateway")]
     pub only: Option<String>,
     /// Serve the gateway's own routes and forward each service prefix to its configured URL.
@@ -154,9 +167,49 @@ pub struct ServeArgs {
 
 /// Runs one subcommand to its end.
 pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    // What only reads the configuration or the code needs no credentials; everything else
+    // starts from settings checked for the profile (a demo's credentials filled in).
+    let settings = match &command {
+        Command::Config | Command::Errors | Command::Openapi | Command::DemoSecrets(_) => settings,
+        _ => {
+            let prepared = match city_platform::profile::prepare(settings) {
+                Ok(prepared) => prepared,
+                Err(err) => {
+                    // A refused configuration is the operator's to fix, not a crash: no backtrace.
+                    eprintln!("city: {err}");
+                    std::process::exit(2);
+                }
+            };
+            if let Some(path) = &prepared.created {
+                commands::print_demo_secrets(path)?;
+            }
+            prepared.settings
+        }
+    };
     match command {
         Command::Config => {
             print!("{}", settings.to_masked_toml());
+            if settings.profile == Profile::Production {
+                let findings = city_platform::profile::production_findings(&settings);
+                println!("\n# production start: {}", if findings.is_empty() { "ready" } else { "refused" });
+                for finding in findings {
+                    println!("#   - {finding}");
+                }
+            }
+            Ok(())
+        }
+        Command::DemoSecrets(DemoSecretsCommand::Init) => {
+            anyhow::ensure!(
+                settings.profile == Profile::Demo,
+                "demo credentials are for the demo profile; production configures its own"
+            );
+            let (_, created) = DemoSecrets::load_or_create(&settings.data_dir).map_err(anyhow::Error::msg)?;
+            let path = DemoSecrets::path_in(&settings.data_dir);
+            if created {
+                commands::print_demo_secrets(&path)?;
+            } else {
+                println!("demo credentials already in {} (unchanged)", path.display());
+            }
             Ok(())
         }
         Command::Staff(cmd) => commands::identity_command(settings, commands::IdentityCommand::Staff(cmd)).await,
@@ -190,8 +243,8 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             city_platform::telemetry::init_logging(settings.log_format, &settings.log);
             let mode = match (args.only, args.gateway) {
                 (Some(name), _) => {
-                    if !SERVICES.contains(&name.as_str()) {
-                        anyhow::bail!("unknown service `{name}`; one of: {}", SERVICES.join(", "));
+                    if !SERVICES.contains(&name.as_str()) && name != crate::SANDBOX {
+                        anyhow::bail!("unknown service `{name}`; one of: {}, sandbox", SERVICES.join(", "));
                     }
                     Mode::Only(name)
                 }
@@ -199,12 +252,18 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 (None, false) => Mode::AllInOne,
             };
             let listen = args.listen.unwrap_or_else(|| crate::default_listen(&settings, &mode));
+            let mut settings = settings;
+            if settings.profile == Profile::Demo && mode != Mode::AllInOne {
+                // A split demo's browsers come through the gateway, at the configured address.
+                settings.identity.public_base_url.get_or_insert_with(|| format!("http://{}", settings.listen));
+            }
             let grace = Duration::from_secs(settings.shutdown_grace_secs);
             let started = std::time::Instant::now();
             let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
             let addr = listener.local_addr()?;
             // The portal's own address is where its WeChat sandbox answers.
             let app = crate::build(Settings { listen: addr, ..settings }, mode.clone()).await?;
+            commands::banner(&app, addr);
             tracing::info!(
                 ready_ms = started.elapsed().as_millis() as u64,
                 "city {:?} ready on http://{addr} ({}); Swagger UI at http://{addr}/docs",

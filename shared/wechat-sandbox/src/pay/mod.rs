@@ -5,7 +5,8 @@
 //! /v3/refund/domestic/refunds`, `GET /v3/refund/domestic/refunds/{no}`, `GET /v3/bill/tradebill`
 //! and the bill download. Every request's `Authorization` is verified with the merchant's public
 //! key (signature, mchid, serial, 5-minute window); every JSON answer is signed with the
-//! sandbox's platform key (DEMO ONLY: [`city_wechat::pay_client::demo`]).
+//! sandbox's platform key (`payments.sandbox_platform_private_key_pem`, generated with the demo
+//! set at first start; the merchant verifies with its public half).
 //!
 //! Helpers WeChat does not have live under `/sandbox/wechat/pay/_test/`: `POST
 //! _test/transactions/{no}/pay` ("the user pays": SUCCESS, then a signed, AEAD-encrypted
@@ -27,9 +28,7 @@ use city_wechat::crypto::pay::{
     new_nonce, new_resource_nonce, ApiV3Key, AuthorizationHeader, EncryptedResource, Notification, PayPrivateKey,
     PayPublicKey, WechatpayHeaders,
 };
-use city_wechat::pay_client::{
-    demo, fen_to_yuan, JsapiOrder, RefundRequest, TRADE_BILL_COLUMNS, TRADE_BILL_SUMMARY_COLUMNS,
-};
+use city_wechat::pay_client::{fen_to_yuan, JsapiOrder, RefundRequest, TRADE_BILL_COLUMNS, TRADE_BILL_SUMMARY_COLUMNS};
 use parking_lot::Mutex;
 use poem::http::StatusCode;
 use poem::web::{Data, Path, Query};
@@ -88,25 +87,24 @@ struct State {
     deliveries: Mutex<Vec<Delivery>>,
 }
 
-/// The merchant key PEM the settings name (path, inline, or the demo key).
-fn merchant_pem(settings: &Settings) -> Option<String> {
-    if let Some(path) = &settings.payments.merchant_private_key_path {
-        return std::fs::read_to_string(path).ok();
-    }
-    Some(
-        settings
-            .payments
-            .merchant_private_key_pem
-            .as_ref()
-            .map_or_else(|| demo::MERCHANT_PRIVATE_KEY_PEM.to_owned(), |k| k.expose().to_owned()),
-    )
-}
-
-/// The simulated WeChat Pay endpoints.
-pub fn routes(settings: &Settings) -> Route {
-    let merchant_key =
-        merchant_pem(settings).and_then(|pem| PayPrivateKey::from_pem(&pem).ok()).map(|k| k.public_key());
-    let platform_key = PayPrivateKey::from_pem(demo::PLATFORM_PRIVATE_KEY_PEM).expect("the demo platform key parses");
+/// The simulated WeChat Pay endpoints, with the merchant and platform keys of the (prepared)
+/// settings. Without a platform key the sandbox cannot sign: that is a start-up error.
+pub fn routes(settings: &Settings) -> Result<Route, String> {
+    let merchant_key = settings
+        .payments
+        .merchant_private_key_pem
+        .as_ref()
+        .and_then(|pem| PayPrivateKey::from_pem(pem.expose()).ok())
+        .map(|k| k.public_key());
+    let platform_key = settings
+        .payments
+        .sandbox_platform_private_key_pem
+        .as_ref()
+        .ok_or("payments.sandbox_platform_private_key_pem: the sandbox has no platform key")
+        .and_then(|pem| {
+            PayPrivateKey::from_pem(pem.expose())
+                .map_err(|_| "payments.sandbox_platform_private_key_pem: not a private key PEM")
+        })?;
     let state = Arc::new(State {
         merchant_key,
         mchid: settings.payments.mchid.clone(),
@@ -133,7 +131,7 @@ pub fn routes(settings: &Settings) -> Route {
         .at("/_test/transactions/:no/renotify", post(test_renotify))
         .at("/_test/deliveries", get(test_deliveries))
         .data(state);
-    Route::new().nest("/", inner)
+    Ok(Route::new().nest("/", inner))
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
