@@ -10,4 +10,5 @@ mod incidents;
 mod payments;
 mod platform;
 mod production;
+mod share;
 mod two_processes;

@@ -141,3 +141,47 @@ async fn unknown_districts_and_bad_schemes_get_problems_not_images() {
     expect_problem(card(&app, "/v1/air/summary/share.png?scheme=nope", None).await, 422).await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_reports_card_and_a_doctors_card_draw_their_public_pages() {
+    let app = spawn_app().await;
+    let alice = app.citizen_token("share-alice").await;
+    let resp = app
+        .http
+        .post(app.url("/v1/incidents"))
+        .bearer_auth(&alice)
+        .json(&json!({"category": "streetlight", "description": "Streetlight out at the corner",
+                      "location": {"lat": 30.652_794, "lon": 104.083_630, "crs": "gcj02"},
+                      "address": "Chunxi Road 3", "answers": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    let id = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+
+    let (status, share) = app.get_json(&format!("/v1/incidents/{id}/share")).await;
+    assert_eq!(status, 200, "{share}");
+    assert_eq!(share["path"], format!("pages/incidents/detail?id={id}"));
+    let resp = card(&app, share["image_url"].as_str().unwrap(), None).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["etag"].to_str().unwrap(), share["image_etag"].as_str().unwrap());
+    let (w, h) = png_size(&resp.bytes().await.unwrap());
+    assert_eq!(w * 4, h * 5);
+    for path in [format!("/v1/incidents/{}/share", uuid::Uuid::now_v7()), "/v1/incidents/nope/share.png".into()] {
+        expect_problem(card(&app, &path, None).await, 404).await;
+    }
+
+    let (_, doctors) = app.get_json("/v1/booking/doctors").await;
+    let doctor = &doctors.as_array().expect("the demo doctors")[0];
+    let (status, share) = app.get_json(&format!("/v1/booking/doctors/{}/share", doctor["id"].as_str().unwrap())).await;
+    assert_eq!(status, 200, "{share}");
+    assert!(share["title"].as_str().unwrap().starts_with(doctor["name"].as_str().unwrap()), "{share}");
+    let resp = card(&app, share["image_url"].as_str().unwrap(), None).await;
+    assert_eq!(resp.status(), 200);
+    let tag = resp.headers()["etag"].to_str().unwrap().to_owned();
+    let (w, h) = png_size(&resp.bytes().await.unwrap());
+    assert_eq!(w * 4, h * 5);
+    assert_eq!(card(&app, share["image_url"].as_str().unwrap(), Some(&tag)).await.status(), 304);
+    expect_problem(card(&app, "/v1/booking/doctors/no-such-doctor/share.png", None).await, 404).await;
+    app.stop().await;
+}

@@ -8,6 +8,7 @@ mod catalogue;
 mod params;
 mod problems;
 mod sessions;
+mod share;
 mod views;
 mod waitlist;
 
@@ -28,8 +29,13 @@ pub(crate) enum BookingTags {
 }
 
 /// The booking service's operations for citizens and staff (`/v1/booking`).
-pub(crate) type PublicApi =
-    (catalogue::CatalogueApi, sessions::SessionsApi, appointments::AppointmentsApi, waitlist::WaitlistApi);
+pub(crate) type PublicApi = (
+    catalogue::CatalogueApi,
+    sessions::SessionsApi,
+    appointments::AppointmentsApi,
+    waitlist::WaitlistApi,
+    share::ShareApi,
+);
 
 /// The public operations over shared state.
 pub(crate) fn public(state: Arc<BookingState>) -> PublicApi {
@@ -37,7 +43,8 @@ pub(crate) fn public(state: Arc<BookingState>) -> PublicApi {
         catalogue::CatalogueApi { state: state.clone() },
         sessions::SessionsApi { state: state.clone() },
         appointments::AppointmentsApi { state: state.clone() },
-        waitlist::WaitlistApi { state },
+        waitlist::WaitlistApi { state: state.clone() },
+        share::ShareApi { state, cards: Default::default() },
     )
 }
 

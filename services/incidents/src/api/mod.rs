@@ -8,6 +8,7 @@
 mod dto;
 mod params;
 mod problems;
+mod share;
 mod views;
 
 use std::collections::BTreeMap;
@@ -68,8 +69,14 @@ impl IncidentsApi {
     }
 }
 
+/// The answers and the clerks' workflow; [`IncidentsApi`] composes them with the share cards
+/// (`share.rs`).
+pub struct CoreApi {
+    state: Arc<IncidentsState>,
+}
+
 #[OpenApi(prefix_path = "/v1/incidents", tag = "IncidentsTags::Incidents")]
-impl IncidentsApi {
+impl CoreApi {
     /// List the report categories
     ///
     /// Every category with its questions and SLA, for the reporting form.
@@ -522,7 +529,7 @@ impl IncidentsApi {
     }
 }
 
-impl IncidentsApi {
+impl CoreApi {
     /// A clerk's action: the clerk role first (as before any other check), then `If-Match`,
     /// then the use case; the answer is the report as the clerk sees it now, with its `ETag`.
     async fn act(
