@@ -9,6 +9,7 @@ mod identity;
 mod incidents;
 mod payments;
 mod platform;
+mod police;
 mod production;
 mod share;
 mod two_processes;

@@ -94,8 +94,45 @@ pub const TEXT_NOT_HELD: ErrorKind = ErrorKind::new(
     "Only text the content-safety check held (`review` or `pending`) can be approved or rejected.",
 );
 
+/// Filing an emergency (violence): nothing is filed, call the police.
+pub const EMERGENCY_110: ErrorKind = ErrorKind::new(
+    422,
+    "emergency-110",
+    "An emergency: call 110 now. Nothing was filed",
+    "紧急情况请立即拨打 110 报警，本报告未提交",
+    "The category or the description names violence or a crime in progress; reports are not watched in real time, so nothing is filed and the caller is told to ring 110.",
+);
+/// Filing an emergency (fire): nothing is filed, call the fire service.
+pub const EMERGENCY_119: ErrorKind = ErrorKind::new(
+    422,
+    "emergency-119",
+    "A fire: call 119 now. Nothing was filed",
+    "火警请立即拨打 119，本报告未提交",
+    "The category or the description names a fire or smoke; nothing is filed and the caller is told to ring 119.",
+);
+/// Filing an emergency (medical): nothing is filed, call an ambulance.
+pub const EMERGENCY_120: ErrorKind = ErrorKind::new(
+    422,
+    "emergency-120",
+    "A medical emergency: call 120 now. Nothing was filed",
+    "急救请立即拨打 120，本报告未提交",
+    "The category or the description names an injury or a person in danger; nothing is filed and the caller is told to ring 120.",
+);
+/// Filing an emergency (traffic accident): nothing is filed, call the traffic police.
+pub const EMERGENCY_122: ErrorKind = ErrorKind::new(
+    422,
+    "emergency-122",
+    "A traffic accident: call 122 now. Nothing was filed",
+    "交通事故请立即拨打 122，本报告未提交",
+    "The category or the description names a traffic accident; nothing is filed and the caller is told to ring 122.",
+);
+
 /// Every kind of this service, for `docs/errors.md` and the check that no code is defined twice.
 pub const KINDS: &[&ErrorKind] = &[
+    &EMERGENCY_110,
+    &EMERGENCY_119,
+    &EMERGENCY_120,
+    &EMERGENCY_122,
     &PHOTO_TOO_LARGE,
     &NOT_AN_IMAGE,
     &OUTSIDE_CITY,

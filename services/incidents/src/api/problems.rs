@@ -49,6 +49,18 @@ impl IntoProblem for FileError {
             FileError::OutsideCity { field, hint } => Problem::of(&errors::OUTSIDE_CITY)
                 .with_detail(format!("the pin lies in none of the city's districts{hint}"))
                 .with_field(field, format!("outside every district{hint}")),
+            FileError::Emergency { number, code, field } => {
+                let kind = match number.as_str() {
+                    "110" => &errors::EMERGENCY_110,
+                    "119" => &errors::EMERGENCY_119,
+                    "120" => &errors::EMERGENCY_120,
+                    // The catalogue admits only the four numbers (`domain::catalogue`).
+                    _ => &errors::EMERGENCY_122,
+                };
+                Problem::of(kind)
+                    .with_detail(format!("call {number} ({code}); this portal does not take emergencies"))
+                    .with_field(field, format!("call {number}"))
+            }
             FileError::ContentRejected => Problem::of(&errors::CONTENT_REJECTED)
                 .with_field("description", "rewrite the description without the flagged content"),
             FileError::RepeatReport { seconds } => {
@@ -64,7 +76,16 @@ impl IntoProblem for FileError {
 
 impl ErrorSet for FileError {
     fn kinds() -> Vec<&'static ErrorKind> {
-        vec![&kind::VALIDATION, &errors::OUTSIDE_CITY, &errors::CONTENT_REJECTED, &errors::REPEAT_REPORT]
+        vec![
+            &kind::VALIDATION,
+            &errors::EMERGENCY_110,
+            &errors::EMERGENCY_119,
+            &errors::EMERGENCY_120,
+            &errors::EMERGENCY_122,
+            &errors::OUTSIDE_CITY,
+            &errors::CONTENT_REJECTED,
+            &errors::REPEAT_REPORT,
+        ]
     }
 }
 

@@ -102,6 +102,25 @@ pub enum ServiceType {
     Batch,
 }
 
+/// An emergency the portal does not take reports for: the caller is told the number to ring
+/// (110 police, 119 fire, 120 ambulance, 122 traffic police) and nothing is filed.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Emergency {
+    /// Stable code, also accepted as a `category` (`fire`, `medical`, `violence`, `traffic_accident`).
+    pub code: String,
+    /// The number to call.
+    pub number: String,
+    /// Chinese name.
+    pub name_zh: String,
+    /// English name.
+    pub name_en: String,
+    /// Comma-separated words that make a description an emergency (case-insensitive).
+    pub keywords: String,
+}
+
+/// The emergency numbers of mainland China a catalogue may point to.
+pub const EMERGENCY_NUMBERS: [&str; 4] = ["110", "119", "120", "122"];
+
 /// A report category (an Open311 service).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Category {
@@ -174,6 +193,9 @@ pub struct Catalogue {
     pub repeat_report_seconds: i64,
     /// The agencies.
     pub agencies: Vec<Agency>,
+    /// Emergencies answered with a number instead of a report, first match wins.
+    #[serde(default)]
+    pub emergencies: Vec<Emergency>,
     /// The categories.
     pub categories: Vec<Category>,
     /// Routing rules, first match wins.
@@ -199,6 +221,14 @@ impl Catalogue {
                 return Err(DomainError::Catalogue(format!("rule names unknown agency {}", r.agency)));
             }
         }
+        for e in &c.emergencies {
+            if !EMERGENCY_NUMBERS.contains(&e.number.as_str()) {
+                return Err(DomainError::Catalogue(format!("emergency {} names the number {}", e.code, e.number)));
+            }
+            if c.category(&e.code).is_some() {
+                return Err(DomainError::Catalogue(format!("{} is both a category and an emergency", e.code)));
+            }
+        }
         for cat in &c.categories {
             if cat.sla_hours <= 0 {
                 return Err(DomainError::Catalogue(format!("category {} has no SLA", cat.code)));
@@ -210,6 +240,19 @@ impl Catalogue {
     /// The category by code.
     pub fn category(&self, code: &str) -> Option<&Category> {
         self.categories.iter().find(|c| c.code == code)
+    }
+
+    /// The emergency a report of `category` with `text` is, if any: the category is an
+    /// emergency's code, or the text holds one of its keywords. The catalogue's order decides
+    /// between two (injuries in a crash: the ambulance first).
+    pub fn emergency(&self, category: &str, text: &str) -> Option<&Emergency> {
+        if let Some(e) = self.emergencies.iter().find(|e| e.code == category) {
+            return Some(e);
+        }
+        let text = text.to_lowercase();
+        self.emergencies.iter().find(|e| {
+            e.keywords.split(',').map(str::trim).filter(|k| !k.is_empty()).any(|k| text.contains(&k.to_lowercase()))
+        })
     }
 
     /// The agency by id.
@@ -312,6 +355,26 @@ impl Category {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emergencies_answer_with_their_number_by_category_or_keyword() {
+        let c = Catalogue::demo().unwrap();
+        let number = |cat: &str, text: &str| c.emergency(cat, text).map(|e| e.number.as_str());
+        assert_eq!(number("fire", "anything"), Some("119"));
+        assert_eq!(number("traffic_accident", ""), Some("122"));
+        assert_eq!(number("noise", "楼下有人打架，还拿着刀"), Some("110"));
+        assert_eq!(number("pothole", "Smoke coming out of a manhole"), Some("119"));
+        assert_eq!(number("pothole", "车祸，司机在流血"), Some("120"), "injuries: the ambulance first");
+        assert_eq!(number("pothole", "追尾了，车堵在路口"), Some("122"));
+        assert_eq!(number("noise", "Loud music after midnight"), None);
+        assert_eq!(number("streetlight", "路灯不亮"), None);
+    }
+
+    #[test]
+    fn a_catalogue_may_name_only_the_four_emergency_numbers() {
+        let text = CATALOGUE_JSON.replacen("\"number\": \"119\"", "\"number\": \"12345\"", 1);
+        assert!(matches!(Catalogue::parse(&text), Err(DomainError::Catalogue(m)) if m.contains("12345")));
+    }
 
     fn answers(pairs: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect())).collect()

@@ -38,6 +38,17 @@ pub enum FileError {
         /// `""`, or a note that the coordinates look swapped.
         hint: &'static str,
     },
+    /// An emergency (by category or by a keyword of the text): the caller must ring `number`
+    /// now; nothing was filed.
+    #[error("an emergency: call {number}")]
+    Emergency {
+        /// 110, 119, 120 or 122.
+        number: String,
+        /// The emergency's code (`fire`, `medical`, `violence`, `traffic_accident`).
+        code: String,
+        /// The field that made it one: `category` or `description`.
+        field: &'static str,
+    },
     /// The content-safety check refused the text.
     #[error("the text was refused by the content-safety check")]
     ContentRejected,

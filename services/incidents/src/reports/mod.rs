@@ -91,6 +91,12 @@ pub fn parse_pin(crs: Crs, lat: f64, lon: f64, lat_field: &str, lon_field: &str)
 #[tracing::instrument(skip_all, fields(report_id = tracing::field::Empty, channel = sub.channel))]
 pub async fn file(state: &IncidentsState, sub: Submission) -> Result<Report, FileError> {
     let cat = &state.catalogue;
+    // An emergency is answered with its number before anything else is checked: nothing is filed.
+    if let Some(e) = cat.emergency(&sub.category, &sub.description) {
+        let field = if e.code == sub.category { "category" } else { "description" };
+        tracing::info!(emergency = %e.code, number = %e.number, "incidents: emergency answered with its number, nothing filed");
+        return Err(FileError::Emergency { number: e.number.clone(), code: e.code.clone(), field });
+    }
     let category = cat
         .category(&sub.category)
         .ok_or_else(|| Invalid::new("category", format!("no category `{}`", sub.category)))?;
