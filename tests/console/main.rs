@@ -258,3 +258,54 @@ async fn held_text_approved_in_the_console_is_public_and_rejected_text_never_is(
     b.close().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_clerk_given_a_temporary_password_must_choose_their_own_before_anything_else() {
+    if !browser::available() {
+        return;
+    }
+    let app = spawn_app().await;
+    app.city(&["staff", "create", "--username", "admin", "--password", PASSWORD, "--role", "admin"]);
+    let session: Value = app
+        .http
+        .post(app.url("/v1/staff/sessions"))
+        .json(&json!({"username": "admin", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin = session["token"].as_str().expect("an admin token").to_owned();
+    let resp = app
+        .http
+        .post(app.url("/v1/staff/members"))
+        .bearer_auth(&admin)
+        .json(&json!({"username": "jj.temp", "password": "given by the admin", "roles": ["clerk"],
+                      "scopes": {"districts": ["510104"]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+
+    let b = Browser::start(&app.base).await;
+    b.sign_in("jj.temp", "given by the admin").await;
+    b.find("#pw-forced").await;
+    assert_eq!(b.path().await, "/console/password");
+    b.goto("/console/queue").await;
+    assert_eq!(b.path().await, "/console/password", "no other page before the change");
+    b.assert_accessible("password").await;
+
+    b.fill("#pw-current", "given by the admin").await;
+    b.fill("#pw-new", "my very own password").await;
+    b.fill("#pw-repeat", "my very own password").await;
+    b.click("#pw-save").await;
+    b.find("#queue-results").await;
+    assert!(b.path().await.starts_with("/console/queue"));
+
+    b.click(".top form button").await;
+    b.sign_in("jj.temp", "my very own password").await;
+    b.find("#queue-results").await;
+    b.close().await;
+    app.stop().await;
+}

@@ -108,6 +108,12 @@ impl Services {
         ok(self.send(Call::get("/v1/staff/me").bearer(token)).await?).map(|a| a.json())
     }
 
+    /// `POST /v1/staff/me/password`: the staff member's own password change.
+    pub async fn change_password(&self, token: &str, current: &str, new: &str) -> Result<Value, ApiError> {
+        let body = serde_json::json!({"current_password": current, "new_password": new});
+        ok(self.send(Call::post("/v1/staff/me/password", body).bearer(token)).await?).map(|a| a.json())
+    }
+
     /// `DELETE /v1/auth/session`: revokes the staff token.
     pub async fn sign_out(&self, token: &str) -> Result<(), ApiError> {
         let call = Call { method: poem::http::Method::DELETE, ..Call::get("/v1/auth/session").bearer(token) };

@@ -35,6 +35,9 @@ pub struct ConsoleSession {
     pub districts: Vec<String>,
     /// Agency ids.
     pub agencies: Vec<String>,
+    /// Signed in with a temporary password: every page but the password change is closed.
+    #[serde(default)]
+    pub must_change: bool,
 }
 
 /// The sessions in the shared cache.
@@ -77,6 +80,12 @@ impl Sessions {
         let Ok(session) = serde_json::from_slice::<ConsoleSession>(&raw) else { return Ok(None) };
         self.cache.set(&k, &raw, self.idle).await?;
         Ok(Some(session))
+    }
+
+    /// Replaces what session `id` holds (its idle clock restarted).
+    pub async fn update(&self, id: &str, session: &ConsoleSession) -> Result<(), city_platform::cache::CacheError> {
+        let value = serde_json::to_vec(session).unwrap_or_default();
+        self.cache.set(&key(id), &value, self.idle).await
     }
 
     /// Ends the session of cookie value `id`.
@@ -161,6 +170,7 @@ mod tests {
             roles: vec!["clerk".into()],
             districts: vec![],
             agencies: vec![],
+            must_change: false,
         };
         let id = sessions.create(&s).await.unwrap();
         assert!(sessions.touch(&id).await.unwrap().is_some());

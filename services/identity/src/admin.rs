@@ -96,7 +96,8 @@ pub struct NewStaff {
 
 /// The audit view of a staff member (no hash).
 pub fn staff_json(s: &StaffRow) -> serde_json::Value {
-    json!({"id": s.id, "username": s.username, "roles": s.roles, "scopes": s.scopes, "disabled": s.disabled})
+    json!({"id": s.id, "username": s.username, "roles": s.roles, "scopes": s.scopes, "disabled": s.disabled,
+           "must_change_password": s.must_change_password})
 }
 
 /// Checks a new staff member's fields; the error names the field.
@@ -116,8 +117,19 @@ pub fn check_new_staff(n: &NewStaff) -> Result<(), AdminError> {
 }
 
 /// Creates a staff member (`hashed`: the password's argon2id hash) and audits it.
-#[tracing::instrument(skip_all, fields(actor = %actor.id, staff_id = Empty))]
 pub async fn create_staff(db: &Db, actor: &Actor, n: NewStaff, hashed: String) -> Result<StaffRow, AdminError> {
+    create_staff_with(db, actor, n, hashed, false).await
+}
+
+/// [`create_staff`], the password marked `temporary` or not, in the same transaction.
+#[tracing::instrument(skip_all, fields(actor = %actor.id, staff_id = Empty))]
+async fn create_staff_with(
+    db: &Db,
+    actor: &Actor,
+    n: NewStaff,
+    hashed: String,
+    temporary: bool,
+) -> Result<StaffRow, AdminError> {
     check_new_staff(&n)?;
     let display = if n.display_name.trim().is_empty() { n.username.clone() } else { n.display_name.trim().to_owned() };
     let mut tx = db.begin_write().await?;
@@ -125,6 +137,12 @@ pub async fn create_staff(db: &Db, actor: &Actor, n: NewStaff, hashed: String) -
         return Err(AdminError::UsernameTaken);
     };
     tracing::Span::current().record("staff_id", row.id.as_str());
+    let row = if temporary {
+        store::set_password_temporary(&mut tx, &row.id).await?;
+        StaffRow { must_change_password: true, ..row }
+    } else {
+        row
+    };
     let entry = actor.entry("create_staff", format!("staff:{}", row.id)).with_change(None, Some(staff_json(&row)));
     audit::record(&mut tx, &entry).await?;
     tx.commit().await?;
@@ -133,11 +151,16 @@ pub async fn create_staff(db: &Db, actor: &Actor, n: NewStaff, hashed: String) -
 }
 
 /// Creates a staff member for an admin: checks the fields, hashes the password on the bounded
-/// pool, creates and audits.
-pub async fn hash_and_create_staff(state: &IdentityState, actor: &Actor, n: NewStaff) -> Result<StaffRow, AdminError> {
+/// pool, creates and audits. A `temporary` password must be changed at the first sign-in.
+pub async fn hash_and_create_staff(
+    state: &IdentityState,
+    actor: &Actor,
+    n: NewStaff,
+    temporary: bool,
+) -> Result<StaffRow, AdminError> {
     check_new_staff(&n)?;
     let hashed = state.passwords.hash(n.password.clone()).await?;
-    create_staff(&state.db, actor, n, hashed).await
+    create_staff_with(&state.db, actor, n, hashed, temporary).await
 }
 
 /// Disables a staff member for an admin and drops their sessions from every replica's cache.

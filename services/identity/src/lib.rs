@@ -30,6 +30,7 @@ mod people;
 mod sessions;
 mod signin;
 mod staff_login;
+mod staff_password;
 mod state;
 mod store;
 mod wechat;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use poem::http::{header, StatusCode};
 use poem::web::{Data, Form};
-use poem::{handler, Request, Response};
+use poem::{handler, IntoResponse, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -108,6 +108,7 @@ pub async fn submit(req: &Request, console: Data<&Arc<Console>>, form: Option<Fo
         roles: strings(&staff["roles"]),
         districts: strings(&staff["scopes"]["districts"]),
         agencies: strings(&staff["scopes"]["agencies"]),
+        must_change: staff["must_change_password"].as_bool().unwrap_or(false),
     };
     let id = match console.sessions.create(&s).await {
         Ok(id) => id,
@@ -125,7 +126,13 @@ pub async fn submit(req: &Request, console: Data<&Arc<Console>>, form: Option<Fo
         }
     };
     tracing::info!(staff_id = %s.staff_id, "staff signed in to the console");
-    let to = if next.is_empty() { "/console/queue".to_owned() } else { next };
+    let to = if s.must_change {
+        "/console/password".to_owned()
+    } else if next.is_empty() {
+        "/console/queue".to_owned()
+    } else {
+        next
+    };
     let mut resp = Response::builder().status(StatusCode::SEE_OTHER).header(header::LOCATION, to).finish();
     for c in [
         session::set_cookie(session::COOKIE, &id, ctx.secure, None),
@@ -169,4 +176,87 @@ pub async fn sign_out(req: &Request, console: Data<&Arc<Console>>, form: Option<
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
     resp
+}
+
+/// The password change form.
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+    #[serde(default)]
+    repeat: String,
+}
+
+fn password_page(
+    console: &Console,
+    ctx: &Ctx,
+    s: &ConsoleSession,
+    status: StatusCode,
+    error: Option<String>,
+) -> Response {
+    let mut c = ctx.base(console, Some(s), "password");
+    c["error"] = json!(error);
+    c["forced"] = json!(s.must_change);
+    html(status, console.pages.render("password.html", &c))
+}
+
+#[handler]
+pub async fn password_form(req: &Request, console: Data<&Arc<Console>>) -> Response {
+    let (_, s) = match signed_in(&console, req).await {
+        Ok(found) => found,
+        Err(resp) => return resp,
+    };
+    let ctx = Ctx::of(&console, req);
+    password_page(&console, &ctx, &s, StatusCode::OK, None)
+}
+
+#[handler]
+pub async fn change_password(
+    req: &Request,
+    console: Data<&Arc<Console>>,
+    form: Option<Form<PasswordForm>>,
+) -> Response {
+    let (id, mut s) = match signed_in(&console, req).await {
+        Ok(found) => found,
+        Err(resp) => return resp,
+    };
+    let Some(Form(f)) = form else {
+        let ctx = Ctx::of(&console, req);
+        return super::message(&console, &ctx, Some(&s), StatusCode::FORBIDDEN, "csrf");
+    };
+    if let Err(resp) = check_csrf(&console, req, &s, Some(f.csrf.as_str())) {
+        return resp;
+    }
+    let ctx = Ctx::of(&console, req);
+    let words = ctx.lang.words();
+    if f.new != f.repeat {
+        return password_page(&console, &ctx, &s, StatusCode::UNPROCESSABLE_ENTITY, Some(words["pw_mismatch"].into()));
+    }
+    match console.services.change_password(&s.token, &f.current, &f.new).await {
+        Ok(_) => {
+            s.must_change = false;
+            if let Err(err) = console.sessions.update(&id, &s).await {
+                tracing::warn!(error = %err, "updating a console session failed");
+            }
+            tracing::info!(staff_id = %s.staff_id, "staff changed their password in the console");
+            poem::web::Redirect::see_other("/console/queue?password=changed").into_response()
+        }
+        Err(crate::clients::ApiError::Refused { status, problem }) => {
+            let why = match problem["errors"][0]["field"].as_str() {
+                Some("current_password") => words["pw_wrong"].to_owned(),
+                Some("new_password") => words["pw_rule"].to_owned(),
+                _ => problem["title"].as_str().unwrap_or_default().to_owned(),
+            };
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            password_page(&console, &ctx, &s, status, Some(why))
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "identity unreachable from the console");
+            password_page(&console, &ctx, &s, StatusCode::BAD_GATEWAY, Some(words["unavailable"].into()))
+        }
+    }
 }

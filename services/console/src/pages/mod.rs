@@ -37,6 +37,7 @@ impl Templates {
             ("queue_results.html", include_str!("../../templates/queue_results.html")),
             ("ticket.html", include_str!("../../templates/ticket.html")),
             ("message.html", include_str!("../../templates/message.html")),
+            ("password.html", include_str!("../../templates/password.html")),
         ] {
             if let Err(err) = env.add_template(name, text) {
                 // A template that does not compile is a build mistake the tests catch at once.
@@ -75,6 +76,7 @@ pub fn routes(console: Arc<Console>) -> impl poem::Endpoint {
         .at("/", get(home))
         .at("/login", get(login::show_form).post(login::submit))
         .at("/logout", post(login::sign_out))
+        .at("/password", get(login::password_form).post(login::change_password))
         .at("/lang/:code", get(language))
         .at("/queue", get(queue::list))
         .at("/queue/stamp", get(queue::stamp))
@@ -154,6 +156,14 @@ pub async fn signed_in(console: &Console, req: &Request) -> Result<(String, Cons
         None => None,
     };
     match (id, found) {
+        // A temporary password is changed before anything else.
+        (Some(_), Some(s)) if s.must_change && !matches!(req.uri().path(), "/password" | "/logout") => {
+            if req.method() == poem::http::Method::GET {
+                Err(Redirect::see_other("/console/password").into_response())
+            } else {
+                Err(StatusCode::FORBIDDEN.with_body("change your temporary password first").into_response())
+            }
+        }
         (Some(id), Some(s)) => Ok((id, s)),
         _ if req.method() == poem::http::Method::GET && !req.uri().path().ends_with(".json") => {
             let back = req.original_uri().path_and_query().map(|p| p.as_str()).unwrap_or("/console/queue");

@@ -76,6 +76,12 @@ fn every_page_renders_in_both_languages_and_escapes_text() {
         assert!(ticket.contains("2026-12-03 16:00"), "instants in Beijing time: {ticket}");
 
         let mut c = sample_base(lang);
+        c["forced"] = json!(true);
+        c["error"] = json!(null);
+        let page = pages.render("password.html", &c);
+        assert!(page.contains("id=\"pw-forced\"") && page.contains("name=\"csrf\" value=\"c\""), "{page}");
+
+        let mut c = sample_base(lang);
         c["message"] = json!("m");
         assert!(pages.render("message.html", &c).contains(">m<"));
     }

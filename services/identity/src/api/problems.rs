@@ -14,6 +14,7 @@ use crate::password::PasswordError;
 use crate::people::PeopleError;
 use crate::signin::{AuthorizeError, LinkError, OauthError, OauthIdentityError, SignInError};
 use crate::staff_login::StaffLoginError;
+use crate::staff_password::PasswordChangeError;
 use crate::wechat::WechatRefusal;
 
 fn cache_failed(e: CacheError) -> Problem {
@@ -204,6 +205,28 @@ impl IntoProblem for StaffLoginError {
 impl ErrorSet for StaffLoginError {
     fn kinds() -> Vec<&'static ErrorKind> {
         vec![&errors::BAD_CREDENTIALS, &errors::ACCOUNT_LOCKED]
+    }
+}
+
+impl IntoProblem for PasswordChangeError {
+    fn into_problem(self) -> Problem {
+        match self {
+            PasswordChangeError::Invalid { field, message } => Problem::invalid(field, message),
+            PasswordChangeError::Locked { retry_after_secs } => {
+                let mut p = Problem::of(&errors::ACCOUNT_LOCKED)
+                    .with_detail("the account is locked for a while; try again later or ask an admin");
+                p.retry_after = Some(retry_after_secs);
+                p
+            }
+            PasswordChangeError::Password(e) => password_failed(e),
+            PasswordChangeError::Store(e) => e.into_problem(),
+        }
+    }
+}
+
+impl ErrorSet for PasswordChangeError {
+    fn kinds() -> Vec<&'static ErrorKind> {
+        vec![&kind::VALIDATION, &errors::ACCOUNT_LOCKED]
     }
 }
 

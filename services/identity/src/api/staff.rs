@@ -14,6 +14,7 @@ use super::{admin_only, ms, Created, IdentityTags};
 use crate::admin::{self, NewStaff};
 use crate::errors;
 use crate::staff_login::{self, StaffLoginError};
+use crate::staff_password::{self, PasswordChangeError};
 use crate::state::IdentityState;
 use crate::store::{self, StaffRow};
 
@@ -76,6 +77,19 @@ pub struct StaffView {
     pub locked_until: Option<String>,
     /// Created (RFC 3339).
     pub created_at: String,
+    /// Their password is temporary: they must change it (`POST /v1/staff/me/password`) first.
+    pub must_change_password: bool,
+}
+
+/// A staff member's change of their own password.
+#[derive(Debug, Object, Deserialize)]
+pub struct StaffPasswordChange {
+    /// The password they signed in with.
+    #[oai(validator(min_length = 1, max_length = 1024))]
+    pub current_password: String,
+    /// The new one: at least 10 characters, not the current one.
+    #[oai(validator(min_length = 1, max_length = 1024))]
+    pub new_password: String,
 }
 
 /// A new staff session.
@@ -106,6 +120,14 @@ pub struct NewStaffRequest {
     #[oai(default)]
     #[serde(default)]
     pub scopes: ScopesView,
+    /// The password is temporary, to be changed at the first sign-in (the default).
+    #[oai(default = "yes")]
+    #[serde(default = "yes")]
+    pub temporary_password: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One audited action.
@@ -145,6 +167,7 @@ fn staff_view(s: StaffRow) -> StaffView {
         scopes: s.scopes.into(),
         disabled: s.disabled,
         created_at: ms(s.created_at_ms),
+        must_change_password: s.must_change_password,
     }
 }
 
@@ -155,6 +178,11 @@ error_set!(
 error_set!(
     /// A staff route called with a citizen's token, or by a staff member without the role.
     pub StaffOnly = [kind::FORBIDDEN]
+);
+error_set!(
+    /// Changing one's own password: the field rules (a wrong current password names
+    /// `current_password`), a locked account, a caller who is not staff.
+    pub ChangePasswordErrors = [kind::FORBIDDEN] + PasswordChangeError
 );
 error_set!(
     /// Creating a staff member (admins only).
@@ -195,6 +223,21 @@ impl StaffApi {
         Ok(Json(staff_view(row)))
     }
 
+    /// Change my password
+    ///
+    /// With the current one; a temporary password set by an admin stops being temporary.
+    /// A wrong current password counts towards the lockout, as at sign-in. Audited.
+    #[oai(path = "/v1/staff/me/password", method = "post", operation_id = "change_staff_password")]
+    async fn change_password(
+        &self,
+        auth: StaffAuth,
+        body: JsonBody<StaffPasswordChange>,
+    ) -> Result<Json<StaffView>, Failure<ChangePasswordErrors>> {
+        let b = body.0;
+        let row = staff_password::change_own(&self.state, &auth.0.staff_id, b.current_password, b.new_password).await?;
+        Ok(Json(staff_view(row)))
+    }
+
     /// List staff members
     ///
     /// Admins only.
@@ -222,7 +265,7 @@ impl StaffApi {
             roles: b.roles,
             scopes: b.scopes.into(),
         };
-        let row = admin::hash_and_create_staff(&self.state, &actor, new).await?;
+        let row = admin::hash_and_create_staff(&self.state, &actor, new, b.temporary_password).await?;
         Ok(Created::Created(Json(staff_view(row))))
     }
 

@@ -31,11 +31,14 @@ pub struct StaffRow {
     pub locked_until_ms: i64,
     /// Created.
     pub created_at_ms: i64,
+    /// Signed in with a temporary password: must choose their own before working.
+    pub must_change_password: bool,
 }
 
 // The Any driver cannot decode SQLite booleans: read the flag as a number on both backends.
 const STAFF_COLUMNS: &str = "id, username, display_name, password_hash, roles, scopes,
-    CAST(CASE WHEN disabled THEN 1 ELSE 0 END AS BIGINT) AS disabled_n, failed_logins, locked_until_ms, created_at_ms";
+    CAST(CASE WHEN disabled THEN 1 ELSE 0 END AS BIGINT) AS disabled_n, failed_logins, locked_until_ms, created_at_ms,
+    CAST(CASE WHEN must_change_password THEN 1 ELSE 0 END AS BIGINT) AS must_change_n";
 
 fn staff(r: AnyRow) -> StaffRow {
     let roles: String = r.get("roles");
@@ -51,6 +54,7 @@ fn staff(r: AnyRow) -> StaffRow {
         failed_logins: r.get("failed_logins"),
         locked_until_ms: r.get("locked_until_ms"),
         created_at_ms: r.get("created_at_ms"),
+        must_change_password: r.get::<i64, _>("must_change_n") != 0,
     }
 }
 
@@ -158,4 +162,30 @@ pub async fn set_staff_disabled(
             .await?;
     }
     Ok(before)
+}
+
+/// Marks a staff member's password as temporary (inside `tx`, right after creating them).
+pub async fn set_password_temporary(tx: &mut sqlx::AnyConnection, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE staff SET must_change_password = TRUE WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    Ok(())
+}
+
+/// Replaces a staff member's password hash with one they chose; it is no longer temporary.
+/// Only when the hash is still `old_hash`, so two changes at once cannot both win: false when
+/// it was changed meanwhile.
+pub async fn replace_password(
+    tx: &mut sqlx::AnyConnection,
+    id: &str,
+    old_hash: &str,
+    new_hash: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE staff SET password_hash = $1, must_change_password = FALSE WHERE id = $2 AND password_hash = $3",
+    )
+    .bind(new_hash)
+    .bind(id)
+    .bind(old_hash)
+    .execute(&mut *tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
