@@ -59,15 +59,22 @@ pub(crate) fn scheme_slot(scheme: Scheme) -> usize {
     }
 }
 
-/// The lean members of `/v1/air/nearest` that depend only on the station's latest hour.
+/// The lean members of `/v1/air/nearest` that depend only on the station's latest hour. A member
+/// without a value is left out, as poem-openapi leaves it out of the documented `NearestView`.
 #[derive(serde::Serialize)]
 pub(crate) struct NearestMembers<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
     aqi: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     level: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     category: &'a Option<crate::views::CategoryView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     colour: &'a Option<crate::views::ColourView>,
     primary_pollutants: &'a [crate::views::PollutantView],
+    #[serde(skip_serializing_if = "Option::is_none")]
     advice: &'a Option<crate::views::AdviceView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     observed_at: &'a Option<String>,
 }
 
@@ -98,6 +105,7 @@ impl Answer {
 pub(crate) struct HeadMembers<'a> {
     pub(crate) code: &'a str,
     pub(crate) name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) district_code: &'a Option<String>,
 }
 

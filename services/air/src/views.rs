@@ -95,6 +95,7 @@ fn advice_of(c: &Category) -> AdviceView {
 
 /// One indicator's sub-index (IAQI).
 #[derive(Debug, Clone, PartialEq, Eq, Object, Serialize, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SubIndexView {
     /// The pollutant's code.
     pub pollutant: String,
@@ -114,6 +115,7 @@ pub struct SubIndexView {
 
 /// An index for one station or area and one hour or day, in one scheme.
 #[derive(Debug, Clone, PartialEq, Eq, Object, Serialize, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AqiView {
     /// The scheme used (`cn-2026`, `cn-2012`, `us`).
     pub scheme: String,
@@ -208,6 +210,7 @@ impl From<&AqiReport> for AqiView {
 
 /// A station's latest hourly index, as cached between ingestions.
 #[derive(Debug, Clone, PartialEq, Eq, Object, Serialize, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StationNow {
     /// End of the latest hour with data, RFC 3339; absent when the station has no recent data.
     pub observed_at: Option<String>,
@@ -220,6 +223,7 @@ pub struct StationNow {
 
 /// A monitoring station.
 #[derive(Debug, Clone, Object, Serialize, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StationView {
     /// Network code, e.g. `1431A`.
     pub code: String,

@@ -70,7 +70,13 @@ pub fn parse_json<T: ParseFromJSON + DeserializeOwned>(data: &[u8]) -> Result<T,
     })?;
     // The declared validators (lengths, ranges, patterns) are poem-openapi's to check.
     if let Err(err) = T::parse_from_json(Some(value)) {
-        return Err(Problem::invalid("body", err.into_message()));
+        let message = err.into_message();
+        // serde reads a struct from an array too; the document says object, so that is unreadable.
+        if message.starts_with("Expected input type") {
+            return Err(Problem::malformed(Some("body"), message));
+        }
+        let field = crate::problem::field_in_reason(&message).unwrap_or_else(|| "body".into());
+        return Err(Problem::invalid(field, message));
     }
     Ok(parsed)
 }
@@ -187,12 +193,14 @@ mod tests {
         );
         assert_eq!(field(r#"{"points": [{"lat": 1}]}"#), (400, "points[0].lon".into()));
         assert_eq!(field("{\"points\": ["), (400, "body".into()));
+        // A struct is an object, even though serde would read one from an array.
+        assert_eq!(field(r#"[[{"lat": 1, "lon": 2}]]"#), (400, "body".into()));
         assert_eq!(field(""), (400, "body".into()));
     }
 
     #[test]
     fn declared_validators_still_apply() {
         let three = r#"{"points": [{"lat": 1, "lon": 2}, {"lat": 1, "lon": 2}, {"lat": 1, "lon": 2}]}"#;
-        assert_eq!(field(three).0, 422);
+        assert_eq!(field(three), (422, "points".into()));
     }
 }

@@ -23,6 +23,15 @@ pub const HEADER: &str = "idempotency-key";
 /// Set on a replayed response.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
+/// What a key must be; the same rule is stated in the OpenAPI document ([`KEY_PATTERN`]).
+pub const KEY_RULE: &str = "must be 1 to 255 visible ASCII characters";
+/// [`KEY_RULE`] as a pattern, for operations that declare the header.
+pub const KEY_PATTERN: &str = "^[!-~]{1,255}$";
+
+fn valid_key(key: &str) -> bool {
+    !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// How long a request may run under its key before a retry may take the key over (the first
 /// attempt's process died).
 const PENDING_TTL: Duration = Duration::from_secs(60);
@@ -284,12 +293,13 @@ pub async fn idempotent<E: Endpoint>(ep: Arc<E>, mut req: Request, cfg: Idempote
     if req.method() != Method::POST {
         return ep.call(req).await.map(IntoResponse::into_response);
     }
-    let Some(key) = req.header(HEADER).map(str::to_owned) else {
+    // A key that is not text (bytes outside ASCII) is a malformed key, not a missing one.
+    let Some(raw) = req.headers().get(HEADER) else {
         return ep.call(req).await.map(IntoResponse::into_response);
     };
-    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Problem::malformed(Some("Idempotency-Key"), "must be 1 to 255 visible ASCII characters").into());
-    }
+    let Some(key) = raw.to_str().ok().filter(|k| valid_key(k)).map(str::to_owned) else {
+        return Err(Problem::malformed(Some("Idempotency-Key"), KEY_RULE).into());
+    };
     let caller = identity_key(&req).unwrap_or_else(|| {
         format!("anon:{}", client_ip(&req, &cfg.trusted_proxies).map(|ip| ip.to_string()).unwrap_or_default())
     });
@@ -370,4 +380,42 @@ fn replay(stored: StoredResponse) -> Response {
         resp = resp.header(header::LOCATION, loc);
     }
     resp.body(stored.body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store no test should reach: the key is refused before anything is claimed.
+    struct Unreachable;
+
+    #[async_trait]
+    impl IdempotencyStore for Unreachable {
+        async fn claim(&self, _: &str, _: &str) -> Result<Claim, Problem> {
+            unreachable!("a malformed key is refused before the store")
+        }
+        async fn complete(&self, _: &str, _: &str, _: &StoredResponse, _: Duration) -> Result<(), Problem> {
+            unreachable!()
+        }
+        async fn release(&self, _: &str) -> Result<(), Problem> {
+            unreachable!()
+        }
+    }
+
+    async fn answer(key: HeaderValue) -> Problem {
+        let cfg =
+            Idempotency { store: Arc::new(Unreachable), ttl: Duration::from_secs(1), trusted_proxies: Arc::new([]) };
+        let ep = Arc::new(poem::endpoint::make_sync(|_| "ran"));
+        let req = Request::builder().method(Method::POST).header(HEADER, key).body("{}");
+        let err = idempotent(ep, req, cfg).await.expect_err("the key is refused");
+        crate::problem::problem_from_error(err)
+    }
+
+    #[tokio::test]
+    async fn a_key_outside_ascii_is_malformed_not_missing() {
+        let p = answer(HeaderValue::from_bytes("clé-1".as_bytes()).unwrap()).await;
+        assert_eq!((p.status, p.errors[0].field.as_str()), (400, "Idempotency-Key"));
+        let p = answer(HeaderValue::from_static("")).await;
+        assert_eq!(p.status, 400);
+    }
 }

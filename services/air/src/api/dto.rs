@@ -27,6 +27,7 @@ pub struct SchemeView {
 
 /// A station to create or replace.
 #[derive(Debug, Clone, Object, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StationInput {
     /// Display name.
     #[oai(validator(min_length = 1, max_length = 100))]
@@ -37,6 +38,7 @@ pub struct StationInput {
     pub lon: f64,
     /// Datum of `lat`/`lon`: `wgs84` (default; official station lists use it), `gcj02` or `bd09`.
     #[serde(default)]
+    #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))]
     pub coord: Option<String>,
     /// Who runs it.
     #[serde(default)]
@@ -82,6 +84,7 @@ pub struct StationDetail {
 
 /// One reading from a feed.
 #[derive(Debug, Clone, Object, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ReadingInput {
     /// Station code.
     pub station_code: String,
@@ -133,6 +136,7 @@ pub struct IngestReport {
 
 /// The nearest station answer.
 #[derive(Debug, Clone, Object, Serialize, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NearestStationView {
     /// Station code.
     pub code: String,
@@ -158,6 +162,7 @@ pub struct SkippedStation {
 /// Air quality at a point: the nearest active station with a fresh hour. Lean on purpose (it is
 /// the busiest answer); the station's full report with every sub-index is at `/v1/air/stations/{code}`.
 #[derive(Debug, Clone, Object, Serialize, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NearestView {
     /// The scheme of every number here.
     pub scheme: String,
@@ -185,6 +190,7 @@ pub struct NearestView {
 
 /// One district's value.
 #[derive(Debug, Clone, Object, Serialize, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DistrictAqiView {
     /// District code.
     pub code: String,
@@ -215,6 +221,7 @@ pub struct DistrictsView {
 
 /// The city at a glance, e.g. for the Service Account's reply.
 #[derive(Debug, Clone, Object, Serialize, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SummaryView {
     /// The scheme.
     pub scheme: String,
@@ -236,6 +243,7 @@ pub struct SummaryView {
 
 /// A request to be alerted.
 #[derive(Debug, Clone, Object, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SubscriptionInput {
     /// A district code; give this or `lat`/`lon`.
     #[serde(default)]
@@ -248,6 +256,7 @@ pub struct SubscriptionInput {
     pub lon: Option<f64>,
     /// Datum of `lat`/`lon`: `gcj02` (default, as WeChat reports it), `wgs84` or `bd09`.
     #[serde(default)]
+    #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))]
     pub coord: Option<String>,
     /// The citizen's name for it, e.g. "home".
     #[serde(default)]
@@ -264,6 +273,7 @@ pub struct SubscriptionInput {
 /// An alert subscription.
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "AirAlertSubscription")]
+#[oai(skip_serializing_if_is_none)]
 pub struct SubscriptionView {
     /// Id.
     pub id: String,

@@ -43,7 +43,7 @@ impl CatalogueApi {
         district: Query<Option<String>>,
         lat: Query<Option<f64>>,
         lon: Query<Option<f64>>,
-        coord: Query<Option<String>>,
+        #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))] coord: Query<Option<String>>,
         radius_m: Query<Option<f64>>,
     ) -> Result<Json<Vec<HospitalView>>, Failure<SearchErrors>> {
         let (crs, origin) = point(lat.0, lon.0, coord.0.as_deref())?;
@@ -71,7 +71,7 @@ impl CatalogueApi {
     async fn get_hospital(
         &self,
         hospital_id: Path<String>,
-        coord: Query<Option<String>>,
+        #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))] coord: Query<Option<String>>,
     ) -> Result<Json<HospitalDetail>, Failure<HospitalErrors>> {
         let crs = parse_crs(coord.0.as_deref())?;
         let Some(h) = store::get_hospital(&self.state.db, &hospital_id.0).await? else {
@@ -154,7 +154,7 @@ impl CatalogueApi {
         title: Query<Option<String>>,
         lat: Query<Option<f64>>,
         lon: Query<Option<f64>>,
-        coord: Query<Option<String>>,
+        #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))] coord: Query<Option<String>>,
         radius_m: Query<Option<f64>>,
         limit: Query<Option<u32>>,
     ) -> Result<Json<Vec<DoctorView>>, Failure<SearchErrors>> {
@@ -210,7 +210,7 @@ impl CatalogueApi {
     async fn list_sessions(
         &self,
         doctor_id: Path<String>,
-        from: Query<Option<String>>,
+        #[oai(validator(pattern = r"^\d{4}-\d{2}-\d{2}$"))] from: Query<Option<String>>,
         days: Query<Option<u32>>,
     ) -> Result<Json<Vec<ClinicSessionView>>, Failure<DoctorErrors>> {
         let today = city_date(from_ms(self.state.options.clock.now_ms()));
@@ -234,7 +234,7 @@ impl CatalogueApi {
     async fn list_slots(
         &self,
         doctor_id: Path<String>,
-        date: Query<String>,
+        #[oai(validator(pattern = r"^\d{4}-\d{2}-\d{2}$"))] date: Query<String>,
     ) -> Result<RawJson<SlotsView>, Failure<SlotListErrors>> {
         let day = parse_date("date", &date.0)?;
         let now = self.state.options.clock.now_ms();

@@ -47,8 +47,9 @@ pub struct BookingRulesView {
     pub waitlist_accept_minutes: i64,
 }
 
-/// A department's overrides of its hospital's rules; null inherits.
+/// A department's overrides of its hospital's rules; a field left out inherits.
 #[derive(Debug, Object, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DepartmentRulesView {
     /// Numbers for day D open D − this many days.
     #[oai(validator(minimum(value = "0"), maximum(value = "90")))]
@@ -94,6 +95,7 @@ pub(super) fn rules_view(h: &HospitalRow) -> BookingRulesView {
 
 /// A hospital.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct HospitalView {
     /// Id.
     pub id: String,
@@ -141,6 +143,7 @@ pub struct HospitalDetail {
 
 /// A doctor.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DoctorView {
     /// Id.
     pub id: String,
@@ -282,6 +285,7 @@ pub struct NewAppointment {
 
 /// An appointment.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AppointmentView {
     /// Id.
     pub id: String,
@@ -391,6 +395,7 @@ pub struct NewWaitlistEntry {
 
 /// A waitlist entry.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WaitlistView {
     /// Id.
     pub id: String,
@@ -410,6 +415,7 @@ pub struct WaitlistView {
 
 /// A no-show suspension.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SuspensionView {
     /// Id.
     pub id: String,

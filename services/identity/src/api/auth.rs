@@ -26,6 +26,7 @@ pub struct CodeRequest {
 
 /// A citizen as they see themselves. No openid, ever.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CitizenView {
     /// The citizen id (UUIDv7), the same through every app when WeChat gives a unionid.
     pub id: String,
@@ -41,6 +42,7 @@ pub struct CitizenView {
 
 /// A new citizen session.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CitizenSession {
     /// The bearer token: `Authorization: Bearer <token>`.
     pub token: String,
@@ -63,6 +65,7 @@ pub(super) enum AuthorizeResponse {
 
 /// A credential to check.
 #[derive(Debug, Object, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct IntrospectRequest {
     /// A bearer token.
     pub token: Option<String>,
@@ -72,6 +75,7 @@ pub struct IntrospectRequest {
 
 /// Whether the credential given is live, and whose it is (nothing about any other credential).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct IntrospectResponse {
     /// Live or not.
     pub active: bool,

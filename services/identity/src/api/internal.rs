@@ -25,6 +25,7 @@ pub struct IdentityOaFollower {
 /// Where a citizen can be reached (internal; openids leave identity only this way, to the
 /// channel service that delivers notifications).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct IdentityCitizenContacts {
     /// A verified e-mail address (identity keeps none yet: null).
     pub email: Option<String>,

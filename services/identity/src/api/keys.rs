@@ -18,6 +18,7 @@ use crate::store::{self, ApiKeyRow};
 
 /// An API key (never the key itself).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApiKeyView {
     /// Id.
     pub id: String,

@@ -54,11 +54,13 @@ impl Relation {
 
 /// A family member to add (就诊人).
 #[derive(Debug, Object, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NewPersonRequest {
     /// Real name as on the ID card.
     #[oai(validator(min_length = 1, max_length = 50))]
     pub name: String,
-    /// Resident ID number (GB 11643, 18 characters).
+    /// Resident ID number (GB 11643): 17 digits and a check character (a digit or `X`).
+    #[oai(validator(min_length = 18, max_length = 18, pattern = "^[0-9]{17}[0-9Xx]$"))]
     pub id_number: String,
     /// Relation to you.
     pub relation: Relation,
@@ -68,6 +70,7 @@ pub struct NewPersonRequest {
 
 /// A family member, masked.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PersonView {
     /// Id.
     pub id: String,

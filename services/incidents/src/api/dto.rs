@@ -72,6 +72,7 @@ pub struct IncidentPin {
 
 /// A new report.
 #[derive(Debug, Clone, Object, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NewIncident {
     /// Category code from `GET /v1/incidents/categories`.
     pub category: String,
@@ -139,6 +140,7 @@ pub struct IncidentPhoto {
 
 /// One entry of a report's history.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct IncidentUpdate {
     /// Id.
     pub id: String,
@@ -161,6 +163,7 @@ pub struct IncidentUpdate {
 
 /// A report as the public and its reporter see it.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Incident {
     /// Id (also the Open311 `service_request_id`).
     pub id: String,
@@ -203,6 +206,7 @@ pub struct Incident {
 
 /// A report as a clerk sees it.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct IncidentForClerk {
     /// What the public sees (with the text even while held, and the internal history).
     pub report: Incident,
@@ -264,6 +268,7 @@ pub struct IncidentPhotoUpload {
 
 /// A state change.
 #[derive(Debug, Clone, Object, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct IncidentStateChange {
     /// Target state.
     pub state: String,
@@ -280,6 +285,7 @@ pub struct IncidentStateChange {
 
 /// An assignment.
 #[derive(Debug, Clone, Object, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct IncidentAssignment {
     /// The clerk's staff id; null unassigns; omitted means the caller.
     #[serde(default)]
@@ -313,6 +319,7 @@ pub struct IncidentMerge {
 
 /// A clerk's decision on text the content-safety check held.
 #[derive(Debug, Clone, Object, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct IncidentModeration {
     /// Show the text publicly (true) or keep it hidden (false).
     pub approve: bool,
@@ -323,6 +330,7 @@ pub struct IncidentModeration {
 
 /// A reroute.
 #[derive(Debug, Clone, Object, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct IncidentReroute {
     /// New category.
     #[serde(default)]

@@ -32,6 +32,7 @@ pub struct BillerView {
 
 /// Binding an account number.
 #[derive(Debug, Object, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct BindAccount {
     /// The biller.
     pub biller_id: String,
@@ -46,6 +47,7 @@ pub struct BindAccount {
 
 /// A bound account with what the biller says about it.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AccountView {
     /// Binding id.
     pub id: String,
@@ -117,8 +119,10 @@ pub struct FineView {
 
 /// What to pay. The server computes the amount; only a top-up names one.
 #[derive(Debug, Object, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreateOrder {
     /// `bill`, `fine`, `topup` or `booking`.
+    #[oai(validator(pattern = "^(bill|fine|topup|booking)$"))]
     pub kind: String,
     /// For `booking`: the appointment whose booking fee (挂号费) is due.
     #[serde(default)]
@@ -145,6 +149,7 @@ pub struct CreateOrder {
 /// Something a citizen has to pay (for the Service Account's "my bills").
 #[derive(Debug, Object)]
 #[oai(rename = "PaymentsUnpaidItem")]
+#[oai(skip_serializing_if_is_none)]
 pub struct UnpaidItemView {
     /// `bill` or `booking`.
     pub kind: String,
@@ -179,6 +184,7 @@ pub struct PayParams {
 
 /// An order.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OrderView {
     /// Order id.
     pub id: String,

@@ -409,7 +409,11 @@ impl PaymentsApi {
     ///
     /// Three-way: our orders, WeChat Pay's trade bill and the billers' statements for a Beijing day.
     #[oai(path = "/v1/payments/reconciliation", method = "get", operation_id = "get_reconciliation")]
-    async fn reconciliation(&self, auth: StaffAuth, date: Query<String>) -> ApiResult<ReconView, ReconErrors> {
+    async fn reconciliation(
+        &self,
+        auth: StaffAuth,
+        #[oai(validator(pattern = r"^\d{4}-\d{2}-\d{2}$"))] date: Query<String>,
+    ) -> ApiResult<ReconView, ReconErrors> {
         auth.0.require(&[Role::Finance])?;
         let day = NaiveDate::parse_from_str(&date.0, "%Y-%m-%d").map_err(|_| Problem::invalid("date", "YYYY-MM-DD"))?;
         Ok(Json(reconciliation::reconcile(&self.state, day).await?.into()))

@@ -52,8 +52,9 @@ pub struct Problem {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub instance: Option<String>,
-    /// Field-level errors: `[{"field": "phone", "message": "not a mobile number"}]`.
-    #[oai(skip_serializing_if_is_empty)]
+    /// Field-level errors: `[{"field": "phone", "message": "not a mobile number"}]`. Absent when
+    /// no field is to blame (the portal's rule: a field without a value is left out, never null).
+    #[oai(default, skip_serializing_if_is_empty)]
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub errors: Vec<FieldError>,
     /// Seconds to wait before retrying (rate limits, in-progress duplicates); also sent as `Retry-After`.
@@ -351,7 +352,7 @@ pub fn problem_from_error(err: poem::Error) -> Problem {
 
 /// poem-openapi says which field failed in its reason text (`failed to parse "Foo": field `bar`…`
 /// or `… (occurred while parsing "Foo" at "bar")`); pull the name out so clients get `errors[].field`.
-fn field_in_reason(reason: &str) -> Option<String> {
+pub(crate) fn field_in_reason(reason: &str) -> Option<String> {
     for (open, close) in [("field `", "`"), ("field \"", "\""), ("missing field `", "`")] {
         if let Some(start) = reason.find(open) {
             let rest = &reason[start + open.len()..];
@@ -375,6 +376,15 @@ mod tests {
         assert_eq!(v["status"], 409);
         assert!(v.get("errors").is_none());
         assert!(v.get("detail").is_none());
+    }
+
+    #[test]
+    fn the_schema_does_not_require_what_an_answer_may_leave_out() {
+        use poem_openapi::types::Type;
+        let mut registry = poem_openapi::registry::Registry::new();
+        Problem::register(&mut registry);
+        let schema = &registry.schemas["Problem"];
+        assert_eq!(schema.required, vec!["type", "title", "status"]);
     }
 
     #[test]
