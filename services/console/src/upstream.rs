@@ -164,3 +164,55 @@ impl Upstream for Http {
         Ok(Answer { status, etag, body })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use poem::listener::{Acceptor, Listener, TcpListener};
+    use poem::web::Json;
+    use poem::{handler, EndpointExt, Route};
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    #[handler]
+    fn echo(req: &Request) -> Json<Value> {
+        Json(json!({
+            "via": "http", "path": req.uri().to_string(),
+            "auth": req.header("authorization"), "if_match": req.header("if-match"),
+        }))
+    }
+
+    #[handler]
+    fn own() -> poem::Response {
+        poem::Response::builder().header("etag", "\"v7\"").body(json!({"via": "local"}).to_string())
+    }
+
+    #[tokio::test]
+    async fn apart_each_owned_prefix_goes_over_http_with_the_token_and_the_rest_stays_in_process() {
+        let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
+        let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
+        tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(Route::new().at("/*path", echo)));
+        let local: BoxEndpoint<'static> = Route::new().at("/v1/districts", own).boxed();
+        let http = Http::new(vec![("/v1/incidents", format!("http://{addr}/"))], InProcess::new(Arc::new(local)));
+
+        let mut call = Call::post("/v1/incidents/queue/R1/state", json!({"state": "fixed"})).bearer("tok");
+        call.if_match = Some("\"v3\"".into());
+        let a = http.send(call).await.unwrap();
+        assert_eq!(a.status, 200);
+        let v = a.json();
+        assert_eq!(v["via"], "http");
+        assert_eq!(v["path"], "/v1/incidents/queue/R1/state");
+        assert_eq!(v["auth"], "Bearer tok");
+        assert_eq!(v["if_match"], "\"v3\"");
+
+        let a = http.send(Call::get("/v1/districts?coord=wgs84")).await.unwrap();
+        assert_eq!(a.json()["via"], "local");
+        assert_eq!(a.etag.as_deref(), Some("\"v7\""));
+
+        let down = Http::new(
+            vec![("/v1/incidents", "http://127.0.0.1:9".into())],
+            InProcess::new(Arc::new(Route::new().boxed())),
+        );
+        assert!(down.send(Call::get("/v1/incidents/queue")).await.is_err(), "nothing listens: unreachable");
+    }
+}
