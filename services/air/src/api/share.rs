@@ -162,7 +162,7 @@ impl ShareApi {
         let rings = d.area.0.iter().map(|p| p.exterior().0.iter().map(|c| (c.x, c.y)).collect()).collect();
         let all = self.core.districts(Query(scheme)).await.map_err(Failure::into_problem)?.0;
         let view =
-            all.districts.iter().cloned().find(|v| v.code == code).ok_or_else(|| Problem::not_found("district"))?;
+            all.districts.iter().find(|v| v.code == code).cloned().ok_or_else(|| Problem::not_found("district"))?;
         Ok((view, rings, districts.city.clone(), all.scheme))
     }
 
