@@ -19,8 +19,9 @@ use crate::store::CitizenRow;
 /// A WeChat code from the client (`wx.login`, the phone button, or a Service Account OAuth code).
 #[derive(Debug, Object, Deserialize)]
 pub struct CodeRequest {
-    /// The code, single use, valid five minutes.
-    #[oai(validator(min_length = 1, max_length = 256))]
+    /// The code, single use, valid five minutes: visible ASCII, as WeChat issues them (a blank
+    /// code would reach WeChat as a missing one).
+    #[oai(validator(min_length = 1, max_length = 256, pattern = "^[!-~]+$"))]
     pub code: String,
 }
 

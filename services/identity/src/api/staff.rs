@@ -60,6 +60,7 @@ impl From<ScopesView> for Scopes {
 
 /// A staff member.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StaffView {
     /// Id.
     pub id: String,
@@ -132,6 +133,7 @@ fn yes() -> bool {
 
 /// One audited action.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditView {
     /// Entry id.
     pub id: String,

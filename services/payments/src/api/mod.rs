@@ -132,6 +132,23 @@ enum NotifyResponse {
     /// Our fault; WeChat Pay retries.
     #[oai(status = 500)]
     Failed(Json<NotifyFail>),
+    /// The edge's answers before the handler runs (the handler never builds these): a body too
+    /// large, not JSON, over the rate limit, or a store not answering.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    #[allow(dead_code)]
+    TooLarge(Json<city_platform::Problem>),
+    /// See `TooLarge`.
+    #[oai(status = 415, content_type = "application/problem+json")]
+    #[allow(dead_code)]
+    NotJson(Json<city_platform::Problem>),
+    /// See `TooLarge`.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    #[allow(dead_code)]
+    Limited(Json<city_platform::Problem>),
+    /// See `TooLarge`.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    #[allow(dead_code)]
+    Unavailable(Json<city_platform::Problem>),
 }
 
 impl From<Result<(), NotificationRefused>> for NotifyResponse {
