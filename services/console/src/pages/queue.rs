@@ -114,6 +114,11 @@ async fn rows(
     p: &QueueParams,
 ) -> Result<(Vec<Value>, Vec<Value>, bool), ApiError> {
     let (scope, capped) = console.services.queue(&s.token, &ApiQueueFilter::default()).await?;
+    Ok((filtered(console, s, p).await?, scope, capped))
+}
+
+/// The filtered, sorted rows only (what the poller and the export need).
+async fn filtered(console: &Console, s: &ConsoleSession, p: &QueueParams) -> Result<Vec<Value>, ApiError> {
     let (filtered, _) = console.services.queue(&s.token, &p.api()).await?;
     let mut kept: Vec<Value> = filtered.into_iter().filter(|r| p.keeps(r)).collect();
     let key = |r: &Value, f: &str| r["report"][f].as_str().unwrap_or_default().to_owned();
@@ -122,7 +127,7 @@ async fn rows(
         "updated" => kept.sort_by_key(|r| std::cmp::Reverse(key(r, "updated_at"))),
         _ => {} // the API's order: earliest due first
     }
-    Ok((kept, scope, capped))
+    Ok(kept)
 }
 
 /// Counts over the clerk's whole scope, per filter value.
@@ -217,8 +222,8 @@ pub async fn stamp(req: &Request, console: Data<&Arc<Console>>, Query(p): Query<
         Ok(found) => found,
         Err(resp) => return resp,
     };
-    match rows(&console, &s, &p).await {
-        Ok((kept, _, _)) => {
+    match filtered(&console, &s, &p).await {
+        Ok(kept) => {
             let body = json!({"stamp": stamp_of(&kept), "total": kept.len()});
             Response::builder()
                 .content_type("application/json")
@@ -245,8 +250,8 @@ pub async fn export(req: &Request, console: Data<&Arc<Console>>, Query(p): Query
     let csv = if p.q.trim().is_empty() && !on(&p.held) {
         csv
     } else {
-        let kept = match rows(&console, &s, &p).await {
-            Ok((kept, _, _)) => kept,
+        let kept = match filtered(&console, &s, &p).await {
+            Ok(kept) => kept,
             Err(err) => return refused(&console, &ctx, &s, err),
         };
         let ids: BTreeSet<String> = kept.iter().filter_map(|r| r["report"]["id"].as_str().map(str::to_owned)).collect();
