@@ -1,6 +1,8 @@
 //! The served and committed OpenAPI document, with the edge's statuses trimmed to the operations
 //! they can reach: a body too large (413) or of the wrong type (415) needs a body, so operations
-//! without a request body do not promise them. Everything else is poem-openapi's, unchanged.
+//! without a request body do not promise them. A field typed by an enum is a plain `$ref` (with
+//! its description beside it), not poem-openapi's `allOf` of the enum and a description, which
+//! code generators refuse ("cannot take allOf a non-object"). Everything else is poem-openapi's.
 
 /// `spec` with 413 and 415 removed from every operation that takes no request body.
 ///
@@ -48,11 +50,48 @@ pub fn refine(spec: &str) -> String {
         out.push(line.to_owned());
         i += 1;
     }
+    let out = plain_enum_refs(&doc, out);
     let mut text = out.join("\n");
     if spec.ends_with('\n') {
         text.push('\n');
     }
     text
+}
+
+/// Replaces each `"allOf": [{"$ref": E}, {"description": ..}]` whose `E` is not an object with
+/// `"$ref": E`, on the pretty-printed lines (the description already stands beside it).
+fn plain_enum_refs(doc: &serde_json::Value, lines: Vec<String>) -> Vec<String> {
+    let is_object = |reference: &str| {
+        let name = reference.rsplit('/').next().unwrap_or_default();
+        doc["components"]["schemas"][name]["type"] == "object"
+    };
+    let mut out = Vec::with_capacity(lines.len());
+    let mut i = 0;
+    while i < lines.len() {
+        let line = &lines[i];
+        let indent = line.len() - line.trim_start().len();
+        if line.trim_start() == "\"allOf\": [" && i + 8 < lines.len() {
+            let block: Vec<&str> = lines[i + 1..=i + 8].iter().map(|l| l.trim()).collect();
+            let reference = block[1].strip_prefix("\"$ref\": \"").and_then(|r| r.strip_suffix('"'));
+            let shaped = block[0] == "{"
+                && block[2] == "},"
+                && block[3] == "{"
+                && block[4].starts_with("\"description\": ")
+                && block[5] == "}"
+                && (block[6] == "]" || block[6] == "],");
+            if let (true, Some(reference)) = (shaped, reference) {
+                if !is_object(reference) {
+                    let comma = if block[6].ends_with(',') { "," } else { "" };
+                    out.push(format!("{}\"$ref\": \"{reference}\"{comma}", " ".repeat(indent)));
+                    i += 8;
+                    continue;
+                }
+            }
+        }
+        out.push(line.clone());
+        i += 1;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -75,5 +114,22 @@ mod tests {
         let out: serde_json::Value =
             serde_json::from_str(&super::refine(&serde_json::to_string_pretty(&only).unwrap())).unwrap();
         assert_eq!(out["paths"]["/b"]["get"]["responses"].as_object().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_field_typed_by_an_enum_is_a_plain_reference_and_an_object_keeps_its_all_of() {
+        let field = |name: &str| {
+            serde_json::json!({"description": "Which.", "allOf": [{"$ref": format!("#/components/schemas/{name}")},
+                {"description": "Which."}]})
+        };
+        let spec = serde_json::json!({"paths": {}, "components": {"schemas": {
+            "Kind": {"type": "string", "enum": ["a", "b"]},
+            "Place": {"type": "object", "properties": {}},
+            "Thing": {"type": "object", "properties": {"kind": field("Kind"), "place": field("Place")}}}}});
+        let out: serde_json::Value =
+            serde_json::from_str(&super::refine(&serde_json::to_string_pretty(&spec).unwrap())).unwrap();
+        let props = &out["components"]["schemas"]["Thing"]["properties"];
+        assert_eq!(props["kind"], serde_json::json!({"description": "Which.", "$ref": "#/components/schemas/Kind"}));
+        assert_eq!(props["place"], field("Place"));
     }
 }

@@ -118,6 +118,8 @@ pub struct IncidentPoint {
 
 /// An agency.
 #[derive(Debug, Object)]
+// "IncidentAgency" is the name generators give the inline type of `Incident.agency`.
+#[oai(rename = "IncidentsAgency")]
 pub struct IncidentAgency {
     /// Id.
     pub id: String,
