@@ -49,7 +49,12 @@ fn main() {
             .collect();
         let cache = CardCache::new(16);
         let c = card(7, map);
-        let size = cache.png(&c).expect("render").1.len();
+        let sample = cache.png(&c).expect("render").1;
+        let size = sample.len();
+        // Kept for a look: the same card a service would serve.
+        let file = std::env::temp_dir().join(format!("city-sharecard-{}.png", if map { "map" } else { "air" }));
+        std::fs::write(&file, sample.as_slice()).expect("the sample is written");
+        eprintln!("sample: {}", file.display());
         let cached: Vec<Duration> = (0..n * 10)
             .map(|_| {
                 let t = Instant::now();
