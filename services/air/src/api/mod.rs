@@ -5,6 +5,7 @@ mod dto;
 mod nearest;
 mod problems;
 mod readings;
+mod share;
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ use problems::{
 };
 use readings::{check_rows, labelled_rows};
 pub use readings::{ReadingsBody, MAX_BATCH_ROWS};
+pub use share::AirApi;
 
 #[derive(Tags)]
 enum AirTags {
@@ -36,20 +38,13 @@ enum AirTags {
     Air,
 }
 
-/// The air service's operations.
-pub struct AirApi {
+/// The air service's answers (the share cards of some are in [`share`], which composes both).
+pub struct CoreApi {
     state: Arc<AirState>,
 }
 
-impl AirApi {
-    /// The API over shared state.
-    pub fn new(state: Arc<AirState>) -> Self {
-        Self { state }
-    }
-}
-
 #[OpenApi(prefix_path = "/v1/air", tag = "AirTags::Air")]
-impl AirApi {
+impl CoreApi {
     /// List the AQI schemes
     ///
     /// The schemes every air-quality answer can be computed in; each answer names its scheme.
@@ -121,7 +116,7 @@ impl AirApi {
     async fn get_station(
         &self,
         code: Path<String>,
-        scheme: Query<Option<String>>,
+        #[oai(validator(pattern = "^(cn-2026|cn-2012|us)$"))] scheme: Query<Option<String>>,
     ) -> Result<Json<StationDetail>, Failure<StationReadErrors>> {
         let scheme = parse_scheme(scheme.0.as_deref())?;
         let Some(row) = self.state.station(&code.0).await? else {
@@ -209,8 +204,8 @@ impl AirApi {
         &self,
         lat: Query<f64>,
         lon: Query<f64>,
-        coord: Query<Option<String>>,
-        scheme: Query<Option<String>>,
+        #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))] coord: Query<Option<String>>,
+        #[oai(validator(pattern = "^(cn-2026|cn-2012|us)$"))] scheme: Query<Option<String>>,
     ) -> Result<CachedJson<NearestView>, Failure<NearestErrors>> {
         let scheme = parse_scheme(scheme.0.as_deref())?;
         let at = parse_point(lat.0, lon.0, coord.0.as_deref())?;
@@ -230,7 +225,10 @@ impl AirApi {
     /// Each district's index for the latest hour, computed from the mean concentration of its
     /// reporting stations (as a city's AQI is computed), with the stations that contributed.
     #[oai(path = "/districts", method = "get", operation_id = "list_district_air_quality")]
-    async fn districts(&self, scheme: Query<Option<String>>) -> Result<Json<DistrictsView>, Failure<SchemeReadErrors>> {
+    async fn districts(
+        &self,
+        #[oai(validator(pattern = "^(cn-2026|cn-2012|us)$"))] scheme: Query<Option<String>>,
+    ) -> Result<Json<DistrictsView>, Failure<SchemeReadErrors>> {
         let scheme = parse_scheme(scheme.0.as_deref())?;
         let (hit, token) = self.state.cached::<DistrictsView>("districts", scheme).await;
         if let Some(hit) = hit {
@@ -269,7 +267,10 @@ impl AirApi {
     /// The city index (mean concentrations of all reporting stations), the best and worst district
     /// and a one-paragraph answer in Chinese and English, as the Service Account replies.
     #[oai(path = "/summary", method = "get", operation_id = "get_air_summary")]
-    async fn summary(&self, scheme: Query<Option<String>>) -> Result<Json<SummaryView>, Failure<SchemeReadErrors>> {
+    async fn summary(
+        &self,
+        #[oai(validator(pattern = "^(cn-2026|cn-2012|us)$"))] scheme: Query<Option<String>>,
+    ) -> Result<Json<SummaryView>, Failure<SchemeReadErrors>> {
         let scheme = parse_scheme(scheme.0.as_deref())?;
         let (hit, token) = self.state.cached::<SummaryView>("summary", scheme).await;
         if let Some(hit) = hit {
