@@ -12,8 +12,13 @@ use crate::harness::{expect_problem, spawn_app_with, TestApp};
 
 const INTERNAL_TOKEN: &str = "e2e-booking-internal-token";
 
+/// POST with an `Idempotency-Key` made from the request (escaped: a key is visible ASCII).
 async fn post(app: &TestApp, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
-    let mut req = app.http.post(app.url(path)).json(&body).header("Idempotency-Key", format!("e2e-{path}-{body}"));
+    let mut req = app
+        .http
+        .post(app.url(path))
+        .json(&body)
+        .header("Idempotency-Key", format!("e2e-{path}-{}", body.to_string().escape_default()));
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
