@@ -143,6 +143,14 @@ pub struct Settings {
     pub shutdown_grace_secs: u64,
     /// Load the demo seeds when a store is empty at start.
     pub seed_demo_data: bool,
+    /// A lively demo (issue #25; demo profile with `seed_demo_data` only): reports in every
+    /// state on the map, bills and fines in every surcharge state, some nearly full days at the
+    /// hospitals (`CITY_DEMO_ACTIVITY`). Tests turn it off to start from the bare seeds.
+    #[serde(default = "default_true")]
+    pub demo_activity: bool,
+    /// The air service (`CITY_AIR__*`).
+    #[serde(default)]
+    pub air: AirSettings,
     /// Where each service lives when the gateway runs apart from them (`city serve --gateway`).
     pub services: ServiceUrls,
     /// WeChat apps, WeChat Pay merchant, and where their servers are.
@@ -164,6 +172,26 @@ pub struct Settings {
     /// Whether [`crate::profile::prepare`] has checked this profile and filled the demo set.
     #[serde(skip)]
     pub prepared: bool,
+}
+
+/// The air service's settings (`CITY_AIR__*`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AirSettings {
+    /// In the demo profile (with `seed_demo_data`), feed the demo stations simulated hourly
+    /// readings through the ingestion use case: 30 days backfilled at first start, then every
+    /// hour (`CITY_AIR__DEMO_FEED`). Production never feeds anything.
+    pub demo_feed: bool,
+}
+
+impl Default for AirSettings {
+    fn default() -> Self {
+        Self { demo_feed: true }
+    }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// How notifications leave (the channel service delivers them). `CITY_NOTIFY__SMTP_URL`,
@@ -456,6 +484,8 @@ impl Default for Settings {
             idempotency_ttl_secs: 24 * 3600,
             shutdown_grace_secs: 10,
             seed_demo_data: true,
+            demo_activity: true,
+            air: AirSettings::default(),
             services: ServiceUrls {
                 identity: "http://127.0.0.1:8081".into(),
                 booking: "http://127.0.0.1:8082".into(),
