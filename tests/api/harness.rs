@@ -34,6 +34,8 @@ pub fn city_command(s: &Settings, args: &[&str]) -> Command {
         .env("CITY_DATA_DIR", &s.data_dir)
         .env("CITY_LISTEN", s.listen.to_string())
         .env("CITY_LOG", "off")
+        .env("CITY_DEMO_ACTIVITY", s.demo_activity.to_string())
+        .env("CITY_AIR__DEMO_FEED", s.air.demo_feed.to_string())
         .stderr(Stdio::inherit());
     if let Some(url) = &s.database_url {
         cmd.env("CITY_DATABASE_URL", url.expose()).env("CITY_SCHEMA_PREFIX", &s.schema_prefix);
@@ -54,6 +56,9 @@ pub fn test_settings() -> (Settings, tempfile::TempDir) {
         seed_demo_data: true,
         ..Settings::default()
     };
+    // The bare seeds; `tests/api/demo.rs` turns the lively demo (issue #25) back on.
+    s.demo_activity = false;
+    s.air.demo_feed = false;
     if let Some(url) = std::env::var("CITY_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
         s.database_url = Some(Secret::new(url));
         s.schema_prefix = format!("t{tag}_");
