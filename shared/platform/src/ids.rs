@@ -47,6 +47,7 @@ macro_rules! string_id {
             }
 
             /// The text form, by value.
+            #[allow(dead_code)] // not every id is ever taken apart by value
             pub fn into_string(self) -> String {
                 self.0
             }
@@ -98,6 +99,7 @@ mod tests {
         assert_eq!(id.as_str(), "abc");
         assert_eq!(id.to_string(), "abc");
         assert!(id == *"abc");
+        assert_eq!(id.clone().into_string(), "abc");
     }
 
     #[test]
