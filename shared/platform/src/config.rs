@@ -161,6 +161,9 @@ pub struct Settings {
     pub payments: PaymentsSettings,
     /// Notification delivery: e-mail transport, sender, retry schedule (`CITY_NOTIFY__*`).
     pub notify: NotifySettings,
+    /// The incidents service's photo limits (`CITY_INCIDENTS__*`).
+    #[serde(default)]
+    pub incidents: IncidentsSettings,
     /// The shared secret services present to each other's `/v1/internal/...` endpoints in the
     /// `X-Internal-Token` header (`CITY_INTERNAL_TOKEN`). Unset: a random value per process,
     /// which is enough all-in-one; services running apart must all be given the same one.
@@ -311,6 +314,14 @@ pub struct IdentitySettings {
     /// Base of WeChat's OAuth consent page (`https://open.weixin.qq.com` in production). Unset:
     /// the WeChat API base (the sandbox serves the page too).
     pub oauth_authorize_base: Option<String>,
+    /// Real names (issue #15): on how many accounts one resident ID number may be a family
+    /// member. A second account must prove the phone first recorded for the number.
+    #[serde(default = "default_max_accounts_per_id_number")]
+    pub max_accounts_per_id_number: u32,
+}
+
+fn default_max_accounts_per_id_number() -> u32 {
+    3
 }
 
 impl Default for IdentitySettings {
@@ -322,7 +333,28 @@ impl Default for IdentitySettings {
             staff_session_secs: 12 * 3600,
             public_base_url: None,
             oauth_authorize_base: None,
+            max_accounts_per_id_number: default_max_accounts_per_id_number(),
         }
+    }
+}
+
+/// Photo uploads of the incidents service (issue #15): decoding is bounded in concurrency and
+/// size, and uploads never attached to a report are collected.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IncidentsSettings {
+    /// Photos decoded at once; 0 means the number of CPU cores.
+    pub photo_decoders: usize,
+    /// Largest photo accepted, in pixels (width × height), read from the header before decoding.
+    pub photo_max_pixels: u64,
+    /// Seconds an upload may stay unattached to a report before it is deleted.
+    pub unattached_photo_secs: u64,
+}
+
+impl Default for IncidentsSettings {
+    fn default() -> Self {
+        // 40 megapixels: above any phone camera's original, far below a decompression bomb.
+        Self { photo_decoders: 0, photo_max_pixels: 40_000_000, unattached_photo_secs: 24 * 3600 }
     }
 }
 
@@ -499,6 +531,7 @@ impl Default for Settings {
             identity: IdentitySettings::default(),
             payments: PaymentsSettings::default(),
             notify: NotifySettings::default(),
+            incidents: IncidentsSettings::default(),
             internal_token: None,
             secret_sources: SecretSources::new(),
             prepared: false,
