@@ -17,6 +17,7 @@
 
 mod answers;
 mod api;
+pub mod demo;
 pub mod domain;
 pub mod engine;
 pub mod errors;
@@ -80,6 +81,7 @@ impl AirService {
             }
         }
         subscribe(&state);
+        demo::start(&state, city_platform::time::Clock::system()).await;
         // Readings a previous run stored but stopped before evaluating (the in-process bus does
         // not keep undelivered events across a restart): judge every subscription once now.
         if let Err(e) = state.evaluate_all(now_ms()).await {
