@@ -99,6 +99,14 @@ pub const BOOKING_LIMIT_EXCEEDED: ErrorKind = ErrorKind::new(
     "该就诊人已达预约上限",
     "Per ID number: one per day, hospital and department; two per day; three within seven days.",
 );
+/// The patient's limits or suspension come from another account's appointments (issue #15).
+pub const PATIENT_NOT_BOOKABLE: ErrorKind = ErrorKind::new(
+    409,
+    "patient-not-bookable",
+    "This patient cannot be booked online from this account",
+    "该就诊人暂无法通过本账户预约",
+    "The patient's other appointments or a suspension stand in the way; their details are shown only to the account that made them. Ask at the hospital.",
+);
 /// The cancellation deadline has passed.
 pub const CANCEL_DEADLINE_PASSED: ErrorKind = ErrorKind::new(
     409,
@@ -211,6 +219,7 @@ pub const KINDS: &[&ErrorKind] = &[
     &SLOT_TAKEN,
     &PATIENT_SUSPENDED,
     &BOOKING_LIMIT_EXCEEDED,
+    &PATIENT_NOT_BOOKABLE,
     &CANCEL_DEADLINE_PASSED,
     &NOT_CANCELLABLE,
     &SESSION_NOT_FULL,

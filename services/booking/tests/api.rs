@@ -302,9 +302,16 @@ async fn one_patient_racing_for_five_sessions_of_one_department_on_one_day_gets_
     }))
     .await;
     assert_eq!(results.iter().filter(|(s, _)| *s == 201).count(), 1, "{results:?}");
-    for (status, body) in results.iter().filter(|(s, _)| *s != 201) {
+    let winner_even = results.iter().position(|(s, _)| *s == 201).unwrap() % 2 == 0;
+    for (i, (status, body)) in results.iter().enumerate().filter(|(_, (s, _))| *s != 201) {
         assert_eq!(*status, 409);
-        assert_eq!(problem(body), "/problems/booking-limit-exceeded");
+        // The account that booked learns which limit; the other account gets a plain refusal.
+        let expected = if (i % 2 == 0) == winner_even {
+            "/problems/booking-limit-exceeded"
+        } else {
+            "/problems/patient-not-bookable"
+        };
+        assert_eq!(problem(body), expected, "{body}");
         assert_eq!(body["errors"][0]["field"], "person_id");
     }
     w.t.cleanup().await;
@@ -607,11 +614,29 @@ async fn no_shows_suspend_a_patient_by_id_number_and_staff_can_lift_it_with_an_a
             .await;
     assert_eq!(s, 200, "{marked}");
     assert_eq!(marked["status"], "no_show");
-    let (s, b) = w.book(&other, &slots[1], "p2", "k2").await;
+    // The account whose booking was missed learns until when; another account holding the same
+    // ID number learns nothing about it (issue #15).
+    let (s, b) = w.book(&token, &slots[1], "p1", "k1").await;
     assert_eq!((s, problem(&b)), (409, "/problems/patient-suspended"));
+    assert!(b["detail"].as_str().unwrap().contains("suspended until"), "{b}");
+    let (s, b) = w.book(&other, &slots[1], "p2", "k2").await;
+    assert_eq!((s, problem(&b)), (409, "/problems/patient-not-bookable"));
+    assert!(!b.to_string().contains("until"), "{b}");
     let (_, suspensions) = send(w.client.get("/v1/booking/suspensions").header("authorization", "Bearer staff")).await;
     assert_eq!(suspensions.as_array().unwrap().len(), 1);
+    assert_eq!(suspensions[0]["hospital_id"], PAY_AT_COUNTER);
     let sid = suspensions[0]["id"].as_str().unwrap();
+    // A scheduler of another hospital neither sees nor lifts it.
+    let (s, theirs) = send(w.client.get("/v1/booking/suspensions").header("authorization", "Bearer other-staff")).await;
+    assert_eq!((s, theirs.as_array().map(Vec::len)), (200, Some(0)));
+    let (s, b) = send(
+        w.client
+            .post(format!("/v1/booking/suspensions/{sid}/lift"))
+            .header("authorization", "Bearer other-staff")
+            .body_json(&json!({"reason": "not my hospital"})),
+    )
+    .await;
+    assert_eq!((s, problem(&b)), (404, "/problems/not-found"));
     let (s, lifted) = send(
         w.client
             .post(format!("/v1/booking/suspensions/{sid}/lift"))
@@ -909,5 +934,37 @@ async fn while_others_keep_reading_a_doctor_day_a_read_after_a_booking_never_sho
     let (reads, ()) = futures::join!(readers, bookings);
     assert!(reads.iter().sum::<i32>() > 0);
     assert_eq!(w.slots(&doctor_id, VISIT).await["n_free"], 0);
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_borrowed_id_number_learns_nothing_of_the_owners_visits_while_the_owner_sees_their_own() {
+    let w = world().await;
+    // Citizen 1 is the patient's own account; citizen 2 added the same ID number (issue #15).
+    let owner = w.citizen_with_patient(1, "hash-victim");
+    let borrower = w.citizen_with_patient(2, "hash-victim");
+    let doctor = w.first_doctor(PAY_AT_COUNTER).await;
+    let doctor_id = doctor["id"].as_str().unwrap();
+    let (_, slots) = w.session(doctor_id, VISIT, "morning", 3).await;
+    let (s, _) = w.book(&owner, &slots[0], "p1", "owner-1").await;
+    assert_eq!(s, 201);
+
+    // The owner's second try names the visit they already hold.
+    let (s, b) = w.book(&owner, &slots[1], "p1", "owner-2").await;
+    assert_eq!((s, problem(&b)), (409, "/problems/booking-limit-exceeded"));
+    let detail = b["detail"].as_str().unwrap();
+    assert!(detail.contains(VISIT) && detail.contains("booked from this account"), "{detail}");
+
+    // The borrower gets a plain refusal: no day, no hospital, no department, no limit named.
+    let (s, b) = w.book(&borrower, &slots[1], "p2", "borrower-1").await;
+    assert_eq!((s, problem(&b)), (409, "/problems/patient-not-bookable"), "{b}");
+    let text = b.to_string();
+    assert!(!text.contains(VISIT) && !text.contains("department") && !text.contains("per day"), "{text}");
+    assert_eq!(b["errors"][0]["field"], "person_id");
+    // Nothing was written for the borrower.
+    assert_eq!(
+        w.scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM appointments WHERE citizen_id = $1", "citizen-2").await,
+        0
+    );
     w.t.cleanup().await;
 }

@@ -16,7 +16,6 @@ use super::{appointment_view, BookingTags};
 use crate::domain::{AppointmentId, SlotId};
 use crate::state::BookingState;
 use crate::store;
-use crate::usecases::scheduler;
 
 /// Appointments and suspensions.
 pub struct AppointmentsApi {
@@ -134,17 +133,18 @@ impl AppointmentsApi {
 
     /// List suspensions in force
     ///
-    /// Patients whose online booking is suspended after no-shows. Schedulers.
+    /// Patients whose online booking is suspended after no-shows at the scheduler's own
+    /// hospitals (admins: every hospital).
     #[oai(path = "/suspensions", method = "get", operation_id = "list_suspensions")]
     async fn list_suspensions(&self, auth: StaffAuth) -> Result<Json<Vec<SuspensionView>>, Failure<MineErrors>> {
-        scheduler(&auth.0)?;
-        let rows = store::list_suspensions(&self.state.db, self.state.options.clock.now_ms()).await?;
+        let rows = self.state.suspensions(&auth.0).await?;
         Ok(Json(rows.into_iter().map(suspension_view).collect()))
     }
 
     /// Lift a suspension
     ///
-    /// An upheld appeal. Schedulers; audited with the reason.
+    /// An upheld appeal. Schedulers of the hospital whose no-show imposed it (another
+    /// hospital's suspension is not found); audited with the reason.
     #[oai(path = "/suspensions/:suspension_id/lift", method = "post", operation_id = "lift_suspension")]
     async fn lift_suspension(
         &self,

@@ -114,6 +114,23 @@ impl IntoProblem for BookingError {
             )),
             BookingError::NoOffer { status } => status_detail(&NO_OFFER, &status),
             BookingError::People(p) => p,
+            BookingError::Limit { exceeded, own } => {
+                let visits: Vec<String> = own
+                    .iter()
+                    .map(|v| format!("{} {} {}", v.visit_date, v.hospital_name_zh, v.department_name_zh))
+                    .collect();
+                let detail = if visits.is_empty() {
+                    exceeded.to_string()
+                } else {
+                    format!("{exceeded}; booked from this account: {}", visits.join("; "))
+                };
+                about_field(&BOOKING_LIMIT_EXCEEDED, "person_id", detail)
+            }
+            BookingError::PatientNotBookable => about_field(
+                &PATIENT_NOT_BOOKABLE,
+                "person_id",
+                "this patient cannot be booked online from this account now; ask at the hospital",
+            ),
         }
     }
 }
@@ -179,7 +196,8 @@ city_platform::error_set!(
         SESSION_STOPPED,
         SLOT_TAKEN,
         PATIENT_SUSPENDED,
-        BOOKING_LIMIT_EXCEEDED
+        BOOKING_LIMIT_EXCEEDED,
+        PATIENT_NOT_BOOKABLE
     ]
 );
 city_platform::error_set!(
@@ -212,6 +230,7 @@ city_platform::error_set!(
         UNKNOWN_PERSON,
         PATIENT_SUSPENDED,
         BOOKING_LIMIT_EXCEEDED,
+        PATIENT_NOT_BOOKABLE,
         SESSION_STOPPED,
         SESSION_NOT_FULL,
         ALREADY_WAITLISTED

@@ -431,6 +431,8 @@ pub struct SuspensionView {
     pub lifted: bool,
     /// By whom.
     pub lifted_by: Option<String>,
+    /// The hospital whose no-show imposed it.
+    pub hospital_id: Option<String>,
 }
 
 /// Lifting a suspension.
@@ -531,5 +533,6 @@ pub(super) fn suspension_view(s: store::SuspensionRow) -> SuspensionView {
         n_no_shows: s.n_no_shows,
         lifted: s.lifted_at.is_some(),
         lifted_by: s.lifted_by,
+        hospital_id: s.hospital_id,
     }
 }

@@ -69,8 +69,8 @@ pub async fn mark_no_show(
         let id = new_id();
         let ends = now + days * 86_400_000;
         sqlx::query(
-            "INSERT INTO suspensions (id, id_number_hash, patient_name_masked, starts_at, ends_at, n_no_shows, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $4)",
+            "INSERT INTO suspensions (id, id_number_hash, patient_name_masked, starts_at, ends_at, n_no_shows, created_at, hospital_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $4, $7)",
         )
         .bind(&id)
         .bind(&after.id_number_hash)
@@ -78,6 +78,7 @@ pub async fn mark_no_show(
         .bind(now)
         .bind(ends)
         .bind(n)
+        .bind(&after.hospital_id)
         .execute(&mut *tx)
         .await?;
         outbox::enqueue(
@@ -112,6 +113,8 @@ pub struct SuspensionRow {
     pub lifted_by: Option<String>,
     /// Why.
     pub lift_reason: Option<String>,
+    /// The hospital whose no-show imposed it (`None` for suspensions older than that rule).
+    pub hospital_id: Option<String>,
 }
 
 fn suspension_from(r: &AnyRow) -> Result<SuspensionRow, sqlx::Error> {
@@ -124,32 +127,71 @@ fn suspension_from(r: &AnyRow) -> Result<SuspensionRow, sqlx::Error> {
         lifted_at: r.try_get("lifted_at")?,
         lifted_by: r.try_get("lifted_by")?,
         lift_reason: r.try_get("lift_reason")?,
+        hospital_id: r.try_get("hospital_id")?,
     })
 }
 
-const SUSP_COLS: &str = "id, patient_name_masked, starts_at, ends_at, n_no_shows, lifted_at, lifted_by, lift_reason";
+const SUSP_COLS: &str =
+    "id, patient_name_masked, starts_at, ends_at, n_no_shows, lifted_at, lifted_by, lift_reason, hospital_id";
 
-/// Suspensions in force at `now`.
-pub async fn list_suspensions(db: &Db, now: i64) -> Result<Vec<SuspensionRow>, sqlx::Error> {
-    let sql =
-        format!("SELECT {SUSP_COLS} FROM suspensions WHERE lifted_at IS NULL AND ends_at > $1 ORDER BY starts_at DESC");
-    let rows = sqlx::query(&sql).bind(now).fetch_all(&db.pool).await?;
+/// Which hospitals' suspensions a caller handles: all of them (admins), or those listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HospitalScope {
+    /// Every hospital, and suspensions recorded before they carried one.
+    All,
+    /// Only these hospitals.
+    Only(Vec<String>),
+}
+
+impl HospitalScope {
+    /// ` AND hospital_id IN (...)` with placeholders from `$first` on, and the values to bind.
+    fn clause(&self, first: usize) -> (String, Vec<String>) {
+        match self {
+            Self::All => (String::new(), Vec::new()),
+            // An empty list matches nothing (`IN ()` is not SQL).
+            Self::Only(ids) if ids.is_empty() => (" AND 1 = 0".into(), Vec::new()),
+            Self::Only(ids) => {
+                let marks: Vec<String> = (0..ids.len()).map(|i| format!("${}", first + i)).collect();
+                (format!(" AND hospital_id IN ({})", marks.join(", ")), ids.clone())
+            }
+        }
+    }
+}
+
+/// Suspensions in force at `now` at the hospitals of `scope`.
+pub async fn list_suspensions(db: &Db, now: i64, scope: &HospitalScope) -> Result<Vec<SuspensionRow>, sqlx::Error> {
+    let (clause, ids) = scope.clause(2);
+    let sql = format!(
+        "SELECT {SUSP_COLS} FROM suspensions WHERE lifted_at IS NULL AND ends_at > $1{clause} ORDER BY starts_at DESC"
+    );
+    let mut query = sqlx::query(&sql).bind(now);
+    for id in &ids {
+        query = query.bind(id);
+    }
+    let rows = query.fetch_all(&db.pool).await?;
     rows.iter().map(suspension_from).collect()
 }
 
-/// Lifts a suspension (an appeal upheld), audited.
+/// Lifts a suspension of a hospital in `scope` (an appeal upheld), audited. Another hospital's
+/// suspension is [`StoreError::NoActiveSuspension`], as if there were none.
 pub async fn lift_suspension(
     db: &Db,
     staff: &Staff,
     id: &str,
     reason: &str,
+    scope: &HospitalScope,
     now: i64,
 ) -> Result<SuspensionRow, StoreError> {
     let mut tx = begin_write(db).await?;
+    let (clause, ids) = scope.clause(5);
     let sql = format!(
-        "UPDATE suspensions SET lifted_at = $2, lifted_by = $3, lift_reason = $4 WHERE id = $1 AND lifted_at IS NULL RETURNING {SUSP_COLS}"
+        "UPDATE suspensions SET lifted_at = $2, lifted_by = $3, lift_reason = $4 WHERE id = $1 AND lifted_at IS NULL{clause} RETURNING {SUSP_COLS}"
     );
-    let row = sqlx::query(&sql).bind(id).bind(now).bind(&staff.username).bind(reason).fetch_optional(&mut *tx).await?;
+    let mut query = sqlx::query(&sql).bind(id).bind(now).bind(&staff.username).bind(reason);
+    for hospital in &ids {
+        query = query.bind(hospital);
+    }
+    let row = query.fetch_optional(&mut *tx).await?;
     let Some(row) = row else {
         return Err(StoreError::NoActiveSuspension);
     };

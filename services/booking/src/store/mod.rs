@@ -30,15 +30,16 @@ pub use appointments::{
     apply_paid, apply_refunded, book, cancel, get_appointment, list_appointments, list_session_appointments,
     next_appointment,
 };
-pub use attendance::SuspensionRow;
 pub use attendance::{check_in, lift_suspension, list_suspensions, mark_no_show};
 pub use catalogue::RuleOverrides;
+pub use attendance::{HospitalScope, SuspensionRow};
 pub use catalogue::{
     department_rules, get_doctor, get_hospital, list_departments, list_doctors, list_hospitals, set_department_rules,
     set_hospital_rules,
 };
 pub use error::StoreError;
 pub use rows::{AppointmentRow, DepartmentRow, DoctorFilter, DoctorRow, HospitalRow, SessionRow, SlotContext, SlotRow};
+pub use patients::{counted_visits, no_shows_by_others, CountedVisit};
 pub use sessions::NewSession;
 pub use sessions::{
     get_session, insert_session, list_sessions, list_slots, publish_session, rebooking_offer, same_grade_alternatives,

@@ -6,6 +6,7 @@
 
 use std::sync::LazyLock;
 
+use city_platform::Db;
 use sqlx::{AnyConnection, Row};
 
 use super::status_list;
@@ -99,4 +100,56 @@ pub(super) async fn check_patient(
         return Err(super::StoreError::Suspended { until });
     }
     limits.check(counts).map_err(super::StoreError::Limit)
+}
+
+/// A live appointment counted against a patient, and the account that made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountedVisit {
+    /// The visit day, `YYYY-MM-DD`.
+    pub visit_date: String,
+    /// The hospital's name.
+    pub hospital_name_zh: String,
+    /// The department's name.
+    pub department_name_zh: String,
+    /// The citizen who booked it.
+    pub citizen_id: String,
+}
+
+/// The patient's live appointments in `scope` (what the limits counted), oldest day first.
+pub async fn counted_visits(
+    db: &Db,
+    id_number_hash: &str,
+    scope: &LimitScope,
+) -> Result<Vec<CountedVisit>, sqlx::Error> {
+    let sql = format!(
+        "SELECT a.visit_date, h.name_zh AS hospital, d.name_zh AS department, a.citizen_id
+         FROM appointments a JOIN hospitals h ON h.id = a.hospital_id JOIN departments d ON d.id = a.department_id
+         WHERE a.id_number_hash = $1 AND a.status IN {} AND a.visit_date >= $2 AND a.visit_date <= $3
+         ORDER BY a.visit_date, a.id",
+        status_list(LIVE_STATUSES)
+    );
+    let rows = sqlx::query(&sql).bind(id_number_hash).bind(&scope.from).bind(&scope.to).fetch_all(&db.pool).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(CountedVisit {
+                visit_date: r.try_get("visit_date")?,
+                hospital_name_zh: r.try_get("hospital")?,
+                department_name_zh: r.try_get("department")?,
+                citizen_id: r.try_get("citizen_id")?,
+            })
+        })
+        .collect()
+}
+
+/// Whether any of the patient's recorded no-shows was of an appointment another account made.
+pub async fn no_shows_by_others(db: &Db, id_number_hash: &str, citizen_id: &str) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM no_shows n JOIN appointments a ON a.id = n.appointment_id
+         WHERE n.id_number_hash = $1 AND a.citizen_id <> $2",
+    )
+    .bind(id_number_hash)
+    .bind(citizen_id)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(n > 0)
 }

@@ -6,7 +6,7 @@ use city_platform::auth::Staff;
 use super::{scheduler, scheduler_at, BookingError};
 use crate::domain::{check_cancellable, AppointmentId, DeadlinePassed};
 use crate::state::BookingState;
-use crate::store::{self, AppointmentRow, SuspensionRow};
+use crate::store::{self, AppointmentRow, HospitalScope, SuspensionRow};
 
 impl BookingState {
     /// The citizen cancels their own appointment: before the cancellation deadline
@@ -50,10 +50,27 @@ impl BookingState {
         Ok(store::mark_no_show(&self.db, Some(staff), &a, &self.options.no_show, self.options.clock.now_ms()).await?)
     }
 
-    /// Staff lift a suspension (an appeal upheld), with the reason in the audit trail.
+    /// Suspensions in force that the scheduler handles: their hospitals' (admins: all).
+    pub async fn suspensions(&self, staff: &Staff) -> Result<Vec<SuspensionRow>, BookingError> {
+        let scope = suspension_scope(staff)?;
+        Ok(store::list_suspensions(&self.db, self.options.clock.now_ms(), &scope).await?)
+    }
+
+    /// Staff lift a suspension of one of their hospitals (an appeal upheld), with the reason in
+    /// the audit trail; another hospital's is not found.
     #[tracing::instrument(skip_all, fields(suspension_id = %id))]
     pub async fn lift_suspension(&self, staff: &Staff, id: &str, reason: &str) -> Result<SuspensionRow, BookingError> {
-        scheduler(staff)?;
-        Ok(store::lift_suspension(&self.db, staff, id, reason, self.options.clock.now_ms()).await?)
+        let scope = suspension_scope(staff)?;
+        Ok(store::lift_suspension(&self.db, staff, id, reason, &scope, self.options.clock.now_ms()).await?)
     }
+}
+
+/// Admins handle every hospital's suspensions; a scheduler only their hospitals'.
+fn suspension_scope(staff: &Staff) -> Result<HospitalScope, BookingError> {
+    scheduler(staff)?;
+    Ok(if staff.roles.contains(&city_platform::auth::Role::Admin) {
+        HospitalScope::All
+    } else {
+        HospitalScope::Only(staff.scopes.hospitals.clone())
+    })
 }

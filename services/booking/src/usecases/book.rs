@@ -36,7 +36,18 @@ impl BookingState {
         };
         check_bookable(&ctx, now)?;
         let person = self.patient(citizen_id, authorization, person_id).await?;
-        let appointment = store::book(&self.db, &ctx, citizen_id, &person, &self.options.limits, now).await?;
+        let appointment = match store::book(&self.db, &ctx, citizen_id, &person, &self.options.limits, now).await {
+            Ok(a) => a,
+            Err(e) => {
+                let s = &ctx.session;
+                let scope = self.options.limits.scope(
+                    s.visit_date.parse().unwrap_or_default(),
+                    &s.hospital_id,
+                    &s.department_id,
+                );
+                return Err(self.disclosed(e, citizen_id, &person, &scope).await);
+            }
+        };
         tracing::Span::current().record("appointment_id", appointment.id.as_str());
         tracing::info!(appointment_id = %appointment.id, status = %appointment.status, "booked slot {slot_id}");
         self.slots_changed(&appointment.doctor_id, &appointment.visit_date).await;

@@ -7,7 +7,8 @@ use std::fmt;
 use chrono::NaiveDate;
 use city_platform::Problem;
 
-use crate::store::StoreError;
+use crate::domain::LimitExceeded;
+use crate::store::{CountedVisit, StoreError};
 
 /// The catalogue or schedule entry an id in the request names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +86,17 @@ pub enum BookingError {
     },
     /// Identity could not answer (already a problem: 503).
     People(Problem),
+    /// A booking limit, with the counted visits this account made itself (all of them: when
+    /// another account made any, the answer is [`BookingError::PatientNotBookable`]).
+    Limit {
+        /// Which limit.
+        exceeded: LimitExceeded,
+        /// The visits counted, all the caller's own.
+        own: Vec<CountedVisit>,
+    },
+    /// A plain refusal: the patient's limits or suspension come from another account's
+    /// appointments, whose details this account may not see (issue #15).
+    PatientNotBookable,
 }
 
 impl From<StoreError> for BookingError {
@@ -118,6 +130,8 @@ impl fmt::Display for BookingError {
             Self::CancelDeadlinePassed(_) => f.write_str("the cancellation deadline has passed"),
             Self::NoOffer { status } => write!(f, "no open offer (the entry is {status})"),
             Self::People(p) => write!(f, "identity: {p}"),
+            Self::Limit { exceeded, .. } => write!(f, "{exceeded}"),
+            Self::PatientNotBookable => f.write_str("the patient cannot be booked online from this account"),
         }
     }
 }

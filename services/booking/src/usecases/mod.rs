@@ -21,8 +21,10 @@ pub use sessions::{SessionRequest, Stopped};
 
 use city_platform::auth::{Role, Staff};
 
+use crate::domain::LimitScope;
 use crate::people::Person;
 use crate::state::BookingState;
+use crate::store::{self, StoreError};
 
 /// A scheduler whose scope includes `hospital_id`.
 pub(crate) fn scheduler_at(staff: &Staff, hospital_id: &str) -> Result<(), BookingError> {
@@ -49,5 +51,28 @@ impl BookingState {
             .await
             .map_err(BookingError::People)?
             .ok_or(BookingError::UnknownPerson)
+    }
+
+    /// What a refused booking may tell this account (issue #15): a limit names the visits it
+    /// counted and a suspension its end only when they come from this account's own
+    /// appointments; when another account holds any of them, a plain refusal, so borrowing
+    /// someone's ID number reveals nothing about their visits.
+    async fn disclosed(&self, err: StoreError, citizen_id: &str, person: &Person, scope: &LimitScope) -> BookingError {
+        let hash = &person.id_number_hash;
+        match err {
+            StoreError::Limit(exceeded) => match store::counted_visits(&self.db, hash, scope).await {
+                Ok(visits) if visits.iter().all(|v| v.citizen_id == citizen_id) => {
+                    BookingError::Limit { exceeded, own: visits }
+                }
+                Ok(_) => BookingError::PatientNotBookable,
+                Err(e) => e.into(),
+            },
+            StoreError::Suspended { until } => match store::no_shows_by_others(&self.db, hash, citizen_id).await {
+                Ok(false) => StoreError::Suspended { until }.into(),
+                Ok(true) => BookingError::PatientNotBookable,
+                Err(e) => e.into(),
+            },
+            other => other.into(),
+        }
     }
 }

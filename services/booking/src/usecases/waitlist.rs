@@ -29,7 +29,13 @@ impl BookingState {
             return Err(BookingError::WaitlistClosed);
         }
         let person = self.patient(citizen_id, authorization, person_id).await?;
-        let id = store::join_waitlist(&self.db, &session, citizen_id, &person, &self.options.limits, now).await?;
+        let id = match store::join_waitlist(&self.db, &session, citizen_id, &person, &self.options.limits, now).await {
+            Ok(id) => id,
+            Err(e) => {
+                let scope = self.options.limits.scope(day, &session.hospital_id, &session.department_id);
+                return Err(self.disclosed(e, citizen_id, &person, &scope).await);
+            }
+        };
         tracing::Span::current().record("waitlist_id", id.as_str());
         store::get_waitlist_entry(&self.db, &id).await?.ok_or(BookingError::NotFound("waitlist entry"))
     }
