@@ -11,5 +11,6 @@ mod payments;
 mod platform;
 mod police;
 mod production;
+mod security_domain;
 mod share;
 mod two_processes;

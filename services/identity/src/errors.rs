@@ -63,6 +63,38 @@ pub const OAUTH_DECLINED: ErrorKind = ErrorKind::new(
     "用户未授权登录",
     "WeChat came back without a code: the person declined the Service Account sign-in.",
 );
+/// An ID number already on the most accounts allowed (issue #15).
+pub const ID_NUMBER_ACCOUNTS_LIMIT: ErrorKind = ErrorKind::new(
+    409,
+    "id-number-accounts-limit",
+    "This ID number is on too many accounts",
+    "该身份证号已被过多账户添加",
+    "One resident ID number may be a family member on at most `identity.max_accounts_per_id_number` accounts (3 by default).",
+);
+/// An ID number on another account, added without a phone-number code (issue #15).
+pub const PHONE_PROOF_REQUIRED: ErrorKind = ErrorKind::new(
+    409,
+    "phone-proof-required",
+    "This ID number is on another account: confirm its phone",
+    "该身份证号已在其他账户中，请验证手机号",
+    "Send `phone_code` from the Mini Program's getPhoneNumber button for the phone first recorded for this ID number.",
+);
+/// The phone-number code's phone is not the one recorded for the ID number (issue #15).
+pub const PHONE_MISMATCH: ErrorKind = ErrorKind::new(
+    403,
+    "phone-mismatch",
+    "The phone does not match this ID number",
+    "手机号与该身份证号登记的不一致",
+    "The phone behind `phone_code` is not the phone first recorded for this resident ID number.",
+);
+/// The real-name authority says the name is not the ID number's holder's.
+pub const REAL_NAME_MISMATCH: ErrorKind = ErrorKind::new(
+    422,
+    "real-name-mismatch",
+    "The name does not match the ID number",
+    "姓名与身份证号不一致",
+    "The real-name check (WeChat identity verification or the public-security service) did not confirm this name for this number.",
+);
 /// A WeChat page opened in snapshot mode (the person has not authorised it).
 pub const WECHAT_SNAPSHOT_USER: ErrorKind = ErrorKind::new(
     403,
@@ -137,3 +169,7 @@ pub const KINDS: &[&ErrorKind] = &[
     &WECHAT_HIGH_RISK_USER,
     &WECHAT_RATE_LIMITED,
 ];
+    &ID_NUMBER_ACCOUNTS_LIMIT,
+    &PHONE_PROOF_REQUIRED,
+    &PHONE_MISMATCH,
+    &REAL_NAME_MISMATCH,

@@ -1,14 +1,21 @@
-//! A citizen's family members (就诊人): real name and resident ID number checked (GB 11643),
-//! sex and date of birth read from the number, personal data sealed and shown masked, at most
-//! [`MAX_PEOPLE`] per citizen, the same number once.
+//! A citizen's family members (就诊人): real name and resident ID number checked (GB 11643, then
+//! the real-name authority), sex and date of birth read from the number, personal data sealed
+//! and shown masked, at most [`MAX_PEOPLE`] per citizen, the same number once.
+//!
+//! Real names cannot be borrowed (issue #15): one number sits on at most
+//! `identity.max_accounts_per_id_number` accounts, and every account after the first must show a
+//! WeChat phone-number code for the phone first recorded for the number (the person's own phone,
+//! or the first account's), so knowing someone's ID number is not enough to add them.
 
 use city_platform::time::city_date;
 
 use crate::domain::citizen_id::CitizenId;
 use crate::domain::id_number::IdNumber;
 use crate::domain::mask;
+use crate::domain::real_name::RealNameVerdict;
 use crate::state::IdentityState;
-use crate::store::{self, AddPersonError, NewPerson, PersonRow};
+use crate::store::{self, AddPersonError, HolderRule, NewPerson, PersonRow};
+use crate::wechat::WechatRefusal;
 
 /// At most this many family members per citizen.
 pub const MAX_PEOPLE: i64 = 5;
@@ -24,6 +31,8 @@ pub struct PersonInput {
     pub relation: &'static str,
     /// Mainland mobile number, if given.
     pub phone: Option<String>,
+    /// A WeChat phone-number code, when the number is already on another account.
+    pub phone_code: Option<String>,
 }
 
 /// Why a family member was not added.
@@ -43,6 +52,24 @@ pub enum PeopleError {
     /// The same ID number is already on the list.
     #[error("this ID number is already on the list")]
     Duplicate,
+    /// The name is not the number's holder's, says the real-name authority.
+    #[error("the name does not match the ID number")]
+    RealNameMismatch,
+    /// The real-name authority did not answer.
+    #[error(transparent)]
+    RealNameUnavailable(#[from] crate::domain::real_name::RealNameUnavailable),
+    /// The number already sits on the most accounts allowed.
+    #[error("this ID number is already on {0} accounts")]
+    TooManyAccounts(u32),
+    /// The number is on another account: a phone-number code is needed (`phone_code`).
+    #[error("this ID number is on another account; prove its phone with phone_code")]
+    PhoneProofRequired,
+    /// The code's phone is not the one first recorded for the number (or none was).
+    #[error("the phone does not match the one recorded for this ID number")]
+    PhoneMismatch,
+    /// WeChat refused the phone-number code.
+    #[error(transparent)]
+    Wechat(#[from] WechatRefusal),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] sqlx::Error),
@@ -53,6 +80,9 @@ impl From<AddPersonError> for PeopleError {
         match e {
             AddPersonError::Limit => Self::Limit,
             AddPersonError::Duplicate => Self::Duplicate,
+            // Lost a race for the last place, or to another account's first add.
+            AddPersonError::TooManyAccounts => Self::TooManyAccounts(0),
+            AddPersonError::HeldElsewhere => Self::PhoneProofRequired,
             AddPersonError::Db(e) => Self::Store(e),
         }
     }
@@ -75,6 +105,31 @@ pub async fn add(s: &IdentityState, citizen_id: &CitizenId, input: PersonInput) 
         Some(p) => Some(mask::parse_mobile(p).map_err(|m| invalid("phone", m))?),
         None => None,
     };
+    let id_number_hash = s.sealer.keyed_hash(id.as_str());
+    let max_accounts = s.platform.settings.identity.max_accounts_per_id_number;
+    let holders = store::id_number_holders(&s.db, citizen_id, &id_number_hash).await?;
+    if holders.n_other_accounts >= i64::from(max_accounts) {
+        return Err(PeopleError::TooManyAccounts(max_accounts));
+    }
+    let phone_proven = holders.n_other_accounts > 0;
+    if phone_proven {
+        let code = input.phone_code.as_deref().map(str::trim).filter(|c| !c.is_empty());
+        let code = code.ok_or(PeopleError::PhoneProofRequired)?;
+        let shown = phone_of_code(s, code).await?;
+        let recorded = holders.first_phone_sealed.as_deref().and_then(|sealed| s.sealer.open(sealed).ok());
+        if recorded.as_deref() != Some(shown.as_str()) {
+            tracing::warn!("a family member's phone proof did not match");
+            return Err(PeopleError::PhoneMismatch);
+        }
+    }
+    if s.real_name.check(name, &id).await? == RealNameVerdict::Mismatch {
+        return Err(PeopleError::RealNameMismatch);
+    }
+    // The phone first recorded for the number: the person's own, else this account's.
+    let first_phone_sealed = match phone.as_deref() {
+        Some(p) => Some(s.sealer.seal(p)),
+        None => store::citizen_phone_sealed(&s.db, citizen_id).await?,
+    };
     let new = NewPerson {
         name_sealed: s.sealer.seal(name),
         name_masked: mask::name(name),
@@ -82,15 +137,36 @@ pub async fn add(s: &IdentityState, citizen_id: &CitizenId, input: PersonInput) 
         sex: id.sex().as_str().into(),
         birth_date: id.birth_date().format("%Y-%m-%d").to_string(),
         id_number_sealed: s.sealer.seal(id.as_str()),
-        id_number_hash: s.sealer.keyed_hash(id.as_str()),
+        id_number_hash,
         id_number_masked: id.masked(),
         phone_sealed: phone.as_deref().map(|p| s.sealer.seal(p)),
         phone_masked: phone.as_deref().map(mask::phone),
     };
-    let row = store::add_person(&s.db, citizen_id, &new, MAX_PEOPLE).await?;
+    let rule = HolderRule { max_accounts: i64::from(max_accounts), phone_proven };
+    let row = store::add_person(&s.db, citizen_id, &new, MAX_PEOPLE, rule, first_phone_sealed.as_deref())
+        .await
+        .map_err(|e| match e {
+            AddPersonError::TooManyAccounts => PeopleError::TooManyAccounts(max_accounts),
+            other => other.into(),
+        })?;
     tracing::Span::current().record("person_id", row.id.as_str());
     tracing::info!(person_id = %row.id, "family member added");
     Ok(row)
+}
+
+/// The phone number behind a Mini Program phone-number code, as 11 digits (or `+<country>...`).
+async fn phone_of_code(s: &IdentityState, code: &str) -> Result<String, WechatRefusal> {
+    let w = &s.wechat;
+    let code = code.to_owned();
+    let info = w
+        .mp_tokens
+        .call(|token| {
+            let code = code.clone();
+            async move { w.client.phone_number(&token, &code, &w.mp_appid).await }
+        })
+        .await
+        .map_err(WechatRefusal::of("phone_code"))?;
+    Ok(if info.country_code == "86" { info.pure_phone_number } else { info.phone_number })
 }
 
 /// Removes one of the citizen's family members; whether there was one.

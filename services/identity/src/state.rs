@@ -1,7 +1,10 @@
 //! What the identity handlers, use cases and background consumers share.
 
+use std::sync::Arc;
+
 use city_platform::{Db, Platform};
 
+use crate::domain::real_name::{RealNameCheck, SandboxRealName};
 use crate::domain::sealed::Sealer;
 use crate::password::Passwords;
 use crate::sessions::Sessions;
@@ -17,6 +20,8 @@ pub struct IdentityState {
     pub(crate) wechat: Wechat,
     pub(crate) passwords: Passwords,
     pub(crate) sessions: Sessions,
+    /// Whose name an ID number is: the sandbox's until a city plugs in its authority.
+    pub(crate) real_name: Arc<dyn RealNameCheck>,
 }
 
 impl IdentityState {
@@ -26,6 +31,7 @@ impl IdentityState {
         let sealer = Sealer::new(s.data_key.expose(), s.hash_key.expose());
         let wechat = Wechat::new(&platform);
         let sessions = Sessions::new(db.clone(), platform.cache.clone());
-        Self { db, sealer, wechat, passwords: Passwords::new(), sessions, platform }
+        let real_name = Arc::new(SandboxRealName);
+        Self { db, sealer, wechat, passwords: Passwords::new(), sessions, platform, real_name }
     }
 }

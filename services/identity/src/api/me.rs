@@ -66,6 +66,11 @@ pub struct NewPersonRequest {
     pub relation: Relation,
     /// Mainland mobile number.
     pub phone: Option<String>,
+    /// A phone-number code from the Mini Program's `getPhoneNumber` button, needed when the ID
+    /// number is already on another account: its phone must be the one first recorded for the
+    /// number (403 `/problems/phone-mismatch` otherwise).
+    #[oai(validator(max_length = 128))]
+    pub phone_code: Option<String>,
 }
 
 /// A family member, masked.
@@ -194,7 +199,11 @@ impl MeApi {
     /// Real name and resident ID number (checked: GB 11643 check character and a real date of
     /// birth; 422 naming `id_number` otherwise). Sex and date of birth come from the number. At
     /// most 5 per citizen (409 `/problems/people-limit`); the same number twice is 409
-    /// `/problems/person-exists`.
+    /// `/problems/person-exists`. The name is checked with the real-name authority. One number
+    /// sits on at most `identity.max_accounts_per_id_number` accounts (409
+    /// `/problems/id-number-accounts-limit`); when it is already on another account, send
+    /// `phone_code` for the phone first recorded for it (409 `/problems/phone-proof-required`
+    /// without one).
     #[oai(path = "/v1/me/people", method = "post", operation_id = "create_my_person")]
     async fn add_person(
         &self,
@@ -202,7 +211,13 @@ impl MeApi {
         body: JsonBody<NewPersonRequest>,
     ) -> Result<Created<PersonView>, Failure<AddPersonErrors>> {
         let b = body.0;
-        let input = PersonInput { name: b.name, id_number: b.id_number, relation: b.relation.as_str(), phone: b.phone };
+        let input = PersonInput {
+            name: b.name,
+            id_number: b.id_number,
+            relation: b.relation.as_str(),
+            phone: b.phone,
+            phone_code: b.phone_code,
+        };
         let row = people::add(&self.state, &citizen_of(&auth.0), input).await?;
         Ok(Created::Created(Json(person_view(row))))
     }

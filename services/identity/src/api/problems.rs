@@ -182,7 +182,32 @@ impl IntoProblem for PeopleError {
 
 impl ErrorSet for PeopleError {
     fn kinds() -> Vec<&'static ErrorKind> {
-        vec![&kind::VALIDATION, &errors::PEOPLE_LIMIT, &errors::PERSON_EXISTS]
+        let mut k = vec![
+            &kind::VALIDATION,
+            &errors::PEOPLE_LIMIT,
+            &errors::PERSON_EXISTS,
+            &errors::REAL_NAME_MISMATCH,
+            &errors::ID_NUMBER_ACCOUNTS_LIMIT,
+            &errors::PHONE_PROOF_REQUIRED,
+            &errors::PHONE_MISMATCH,
+        ];
+        k.extend(WechatRefusal::kinds());
+        k
+            PeopleError::RealNameMismatch => {
+                Problem::of(&errors::REAL_NAME_MISMATCH).with_field("name", "not the name of this ID number's holder")
+            }
+            PeopleError::RealNameUnavailable(e) => {
+                tracing::warn!(error = %e, "real-name check unavailable");
+                Problem::unavailable("the real-name check is not answering; try again shortly")
+            }
+            PeopleError::TooManyAccounts(n) => Problem::of(&errors::ID_NUMBER_ACCOUNTS_LIMIT)
+                .with_detail(if n > 0 { format!("at most {n} accounts per ID number") } else { "no place left".into() })
+                .with_field("id_number", "on too many accounts"),
+            PeopleError::PhoneProofRequired => Problem::of(&errors::PHONE_PROOF_REQUIRED)
+                .with_field("phone_code", "needed: this ID number is on another account"),
+            PeopleError::PhoneMismatch => Problem::of(&errors::PHONE_MISMATCH)
+                .with_field("phone_code", "not the phone recorded for this ID number"),
+            PeopleError::Wechat(e) => e.into_problem(),
     }
 }
 

@@ -57,6 +57,56 @@ pub struct NewPerson {
     pub phone_masked: Option<String>,
 }
 
+/// Who else holds an ID number: the accounts besides the asking one, and the phone first
+/// recorded for the number (sealed).
+#[derive(Debug, Clone, Default)]
+pub struct IdNumberHolders {
+    /// Accounts other than the asking one with this number among their family members.
+    pub n_other_accounts: i64,
+    /// The phone first recorded for the number, sealed.
+    pub first_phone_sealed: Option<String>,
+}
+
+/// Who holds the ID number behind `id_number_hash`, seen from `citizen_id`.
+pub async fn id_number_holders(
+    db: &Db,
+    citizen_id: &CitizenId,
+    id_number_hash: &str,
+) -> Result<IdNumberHolders, sqlx::Error> {
+    let n_other_accounts: i64 = sqlx::query_scalar(
+        "SELECT CAST(COUNT(DISTINCT citizen_id) AS BIGINT) FROM people WHERE id_number_hash = $1 AND citizen_id <> $2",
+    )
+    .bind(id_number_hash)
+    .bind(citizen_id.as_str())
+    .fetch_one(&db.pool)
+    .await?;
+    let first_phone_sealed: Option<String> =
+        sqlx::query_scalar("SELECT phone_sealed FROM id_number_holders WHERE id_number_hash = $1")
+            .bind(id_number_hash)
+            .fetch_optional(&db.pool)
+            .await?
+            .flatten();
+    Ok(IdNumberHolders { n_other_accounts, first_phone_sealed })
+}
+
+/// The citizen's own bound phone, sealed.
+pub async fn citizen_phone_sealed(db: &Db, citizen_id: &CitizenId) -> Result<Option<String>, sqlx::Error> {
+    Ok(sqlx::query_scalar("SELECT phone_sealed FROM citizens WHERE id = $1")
+        .bind(citizen_id.as_str())
+        .fetch_optional(&db.pool)
+        .await?
+        .flatten())
+}
+
+/// How many accounts may hold one ID number, and whether this add proved the first phone.
+#[derive(Debug, Clone, Copy)]
+pub struct HolderRule {
+    /// At most this many accounts per ID number.
+    pub max_accounts: i64,
+    /// The caller proved the phone first recorded for the number.
+    pub phone_proven: bool,
+}
+
 /// Why a family member was not added.
 #[derive(Debug, thiserror::Error)]
 pub enum AddPersonError {
@@ -66,6 +116,12 @@ pub enum AddPersonError {
     /// The same ID number is already on the list.
     #[error("this ID number is already on the list")]
     Duplicate,
+    /// The ID number already sits on the most accounts allowed.
+    #[error("the ID number is on too many accounts")]
+    TooManyAccounts,
+    /// Another account took the number meanwhile, and this add did not prove the phone.
+    #[error("the ID number is held by another account")]
+    HeldElsewhere,
     /// The database failed.
     #[error(transparent)]
     Db(#[from] sqlx::Error),
@@ -108,15 +164,53 @@ pub async fn person_of(db: &Db, citizen_id: &CitizenId, person_id: &str) -> Resu
     Ok(row.map(person))
 }
 
-/// Adds a family member, at most `limit` per citizen (a conditional counter update, so
-/// concurrent adds cannot exceed it).
+/// Adds a family member, at most `limit` per citizen and `rule.max_accounts` accounts per ID
+/// number (conditional counter updates, so concurrent adds cannot exceed either). The first
+/// account to add a number records its phone (`first_phone_sealed`); a later one must have
+/// proven it (`rule.phone_proven`).
 pub async fn add_person(
     db: &Db,
     citizen_id: &CitizenId,
     p: &NewPerson,
     limit: i64,
+    rule: HolderRule,
+    first_phone_sealed: Option<&str>,
 ) -> Result<PersonRow, AddPersonError> {
     let mut tx = db.begin_write().await?;
+    // The same number twice on one list is a duplicate, not a second account.
+    let mine: Option<String> =
+        sqlx::query_scalar("SELECT id FROM people WHERE citizen_id = $1 AND id_number_hash = $2")
+            .bind(citizen_id.as_str())
+            .bind(&p.id_number_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if mine.is_some() {
+        return Err(AddPersonError::Duplicate);
+    }
+    sqlx::query(
+        "INSERT INTO id_number_holders (id_number_hash, n_accounts, phone_sealed, created_at_ms) VALUES ($1, 0, $2, $3)
+         ON CONFLICT (id_number_hash) DO NOTHING",
+    )
+    .bind(&p.id_number_hash)
+    .bind(first_phone_sealed)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    // Also takes the number's row lock on PostgreSQL: adds of one number queue here.
+    let holders: Option<i64> = sqlx::query_scalar(
+        "UPDATE id_number_holders SET n_accounts = n_accounts + 1, phone_sealed = COALESCE(phone_sealed, $3)
+         WHERE id_number_hash = $1 AND n_accounts < $2 RETURNING n_accounts",
+    )
+    .bind(&p.id_number_hash)
+    .bind(rule.max_accounts)
+    .bind(first_phone_sealed)
+    .fetch_optional(&mut *tx)
+    .await?;
+    match holders {
+        None => return Err(AddPersonError::TooManyAccounts),
+        Some(n) if n > 1 && !rule.phone_proven => return Err(AddPersonError::HeldElsewhere),
+        Some(_) => {}
+    }
     let counted: Option<i64> = sqlx::query_scalar(
         "UPDATE citizens SET people_count = people_count + 1 WHERE id = $1 AND people_count < $2 RETURNING people_count",
     )
@@ -164,14 +258,20 @@ pub async fn add_person(
 /// Removes one of the citizen's family members; whether there was one.
 pub async fn delete_person(db: &Db, citizen_id: &CitizenId, person_id: &str) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin_write().await?;
-    let gone = sqlx::query("DELETE FROM people WHERE id = $1 AND citizen_id = $2")
-        .bind(person_id)
-        .bind(citizen_id.as_str())
+    let hash: Option<String> =
+        sqlx::query_scalar("DELETE FROM people WHERE id = $1 AND citizen_id = $2 RETURNING id_number_hash")
+            .bind(person_id)
+            .bind(citizen_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+    let gone = hash.is_some();
+    if let Some(hash) = hash {
+        sqlx::query(
+            "UPDATE id_number_holders SET n_accounts = n_accounts - 1 WHERE id_number_hash = $1 AND n_accounts > 0",
+        )
+        .bind(&hash)
         .execute(&mut *tx)
-        .await?
-        .rows_affected()
-        > 0;
-    if gone {
+        .await?;
         sqlx::query("UPDATE citizens SET people_count = people_count - 1 WHERE id = $1")
             .bind(citizen_id.as_str())
             .execute(&mut *tx)
