@@ -88,7 +88,9 @@ async fn a_bill_and_a_late_fine_are_paid_refunded_and_reconciled_through_the_san
     assert_eq!(status, 409, "paying a paid bill again");
 
     // A fine 20 days old: 5 days late, 3 % a day.
-    let (_, fines) = send(&app, "GET", "/v1/payments/fines?plate=%E5%B7%9DA12345&plate_type=02", &alice, None).await;
+    // By plate, the traffic police's way: with the engine number's last six characters.
+    let path = "/v1/payments/fines?plate=%E5%B7%9DA12345&plate_type=02&engine_last6=123456";
+    let (_, fines) = send(&app, "GET", path, &alice, None).await;
     let late = fines.as_array().unwrap().iter().find(|f| f["late_days"] == 5).unwrap().clone();
     assert_eq!(late["total_fen"], 11500);
     let body = json!({ "kind": "fine", "quote_id": late["quote_id"], "payer_openid": "oE2EAlice" });

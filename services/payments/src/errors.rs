@@ -12,13 +12,15 @@ pub const ALREADY_PAID: ErrorKind = ErrorKind::new(
     "该项目已支付",
     "The bill, fine or booking fee was paid by an earlier order; `detail` names it.",
 );
-/// Another order for the same item is being paid or changed.
+/// The item's own order kept changing while a new one was being made.
 pub const PAYMENT_IN_PROGRESS: ErrorKind = ErrorKind::new(
     409,
     "payment-in-progress",
-    "someone else is paying this item right now",
-    "他人正在支付该项目",
-    "Another citizen's order for the item is open, or the item's order kept changing; try again.",
+    "this item's order is changing; try again",
+    "订单正在变更，请重试",
+    "The citizen's own order for the item kept changing (closed and re-created at once); try again. \
+     Another citizen's open order never blocks: whoever pays first settles the item, and a second \
+     payment is refunded automatically.",
 );
 /// A fine's quote is from another Beijing day.
 pub const QUOTE_EXPIRED: ErrorKind = ErrorKind::new(
@@ -127,6 +129,32 @@ pub const INVALID_PLATE_TYPE: ErrorKind = ErrorKind::new(
     "号牌种类代码不正确",
     "The plate type is a 号牌种类 code such as 02 (small car) or 52 (small new-energy car).",
 );
+/// No registered vehicle has the plate, type and engine code given.
+pub const VEHICLE_NOT_FOUND: ErrorKind = ErrorKind::new(
+    404,
+    "vehicle-not-found",
+    "no vehicle matches this plate, plate type and engine number",
+    "号牌号码、号牌种类与发动机号后六位不匹配",
+    "The plate, plate type and last six characters of the engine number do not match a vehicle the \
+     traffic police reported. An unknown plate gets the same answer as a wrong engine number.",
+);
+/// A bound vehicle's plate was registered to another vehicle since it was bound.
+pub const VEHICLE_CHANGED: ErrorKind = ErrorKind::new(
+    409,
+    "vehicle-changed",
+    "this plate now belongs to another vehicle; bind it again",
+    "该号牌已登记为其他车辆，请重新绑定",
+    "The traffic police reported another engine number for the bound plate (the plate went to another \
+     car); bind it again with the new engine number to see its fines.",
+);
+/// A fines file with bad rows; nothing was imported.
+pub const BAD_FINE_ROWS: ErrorKind = ErrorKind::new(
+    422,
+    "bad-fine-rows",
+    "some rows are bad; nothing was imported",
+    "部分行有误，未导入任何罚款",
+    "The fines file has bad rows, each named in `errors` by line and column; nothing was imported.",
+);
 /// A bill file with bad rows; nothing was imported.
 pub const BAD_BILL_ROWS: ErrorKind = ErrorKind::new(
     422,
@@ -155,4 +183,7 @@ pub const KINDS: &[&ErrorKind] = &[
     &INVALID_PLATE,
     &INVALID_PLATE_TYPE,
     &BAD_BILL_ROWS,
+    &VEHICLE_NOT_FOUND,
+    &VEHICLE_CHANGED,
+    &BAD_FINE_ROWS,
 ];

@@ -85,8 +85,9 @@ impl PaymentsService {
         if platform.settings.seed_demo_data {
             let seed: serde_json::Value =
                 serde_json::from_str(include_str!("../../../seeds/payments/demo.json")).unwrap_or_default();
+            let vehicle_key = usecases::vehicles::registry_key(&platform.settings);
             store
-                .seed_demo(&seed, clock.today(), clock.now_ms())
+                .seed_demo(&seed, &vehicle_key, clock.today(), clock.now_ms())
                 .await
                 .map_err(|source| city_platform::db::DbError::Sql { service: NAME, source })?;
         }

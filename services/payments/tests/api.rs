@@ -42,6 +42,7 @@ async fn portal() -> Portal {
     let citizen = |id: &str| Principal::Citizen(Citizen { citizen_id: id.into(), session_id: format!("s-{id}") });
     auth.with_token("alice", citizen("citizen-alice"));
     auth.with_token("bob", citizen("citizen-bob"));
+    auth.with_token("carol", citizen("citizen-carol"));
     let staff = |roles: Vec<Role>| {
         Principal::Staff(Staff {
             staff_id: "staff-1".into(),
@@ -288,20 +289,28 @@ async fn forged_stale_unknown_and_wrong_amount_notifications_are_refused_and_cha
 #[tokio::test]
 async fn a_late_fine_costs_three_percent_a_day_and_bad_plates_or_quotes_are_refused() {
     let p = portal().await;
-    // 川a·12345, as a person might type it.
-    let (status, fines) =
-        p.call("GET", "/v1/payments/fines?plate=%E5%B7%9Da%C2%B712345&plate_type=02", "alice", None).await;
+    // 川a·12345, as a person might type it, with its engine number's last six characters.
+    let (status, fines) = p
+        .call("GET", "/v1/payments/fines?plate=%E5%B7%9Da%C2%B712345&plate_type=02&engine_last6=123456", "alice", None)
+        .await;
     assert_eq!(status, 200, "{fines}");
     let late = fines.as_array().unwrap().iter().find(|f| f["fine_fen"] == 10000).unwrap().clone();
     assert_eq!(late["late_days"], 5);
     assert_eq!(late["surcharge_fen"], 1500);
     assert_eq!(late["total_fen"], 11500);
 
-    let (status, problem) = p.call("GET", "/v1/payments/fines?plate=ABC123&plate_type=02", "alice", None).await;
+    // Not a plate by the schema's pattern; a plate the pattern allows but the rules do not.
+    let (status, problem) =
+        p.call("GET", "/v1/payments/fines?plate=ABC123&plate_type=02&engine_last6=123456", "alice", None).await;
+    assert_eq!((status, problem["type"].as_str()), (400, Some("/problems/malformed-request")), "{problem}");
+    let (status, problem) = p
+        .call("GET", "/v1/payments/fines?plate=%E5%B7%9DA1234O&plate_type=02&engine_last6=123456", "alice", None)
+        .await;
     assert_eq!((status, problem["type"].as_str()), (422, Some("/problems/invalid-plate")));
     assert_eq!(problem["errors"][0]["field"], "plate");
-    let (status, problem) =
-        p.call("GET", "/v1/payments/fines?plate=%E5%B7%9DA12345&plate_type=99", "alice", None).await;
+    let (status, problem) = p
+        .call("GET", "/v1/payments/fines?plate=%E5%B7%9DA12345&plate_type=99&engine_last6=123456", "alice", None)
+        .await;
     assert_eq!((status, problem["type"].as_str()), (422, Some("/problems/invalid-plate-type")));
 
     let quote = late["quote_id"].as_str().unwrap();
@@ -664,5 +673,281 @@ async fn the_internal_unpaid_list_has_bills_and_booking_fees_and_wants_the_inter
     p.wait_order("alice", order["id"].as_str().unwrap(), |o| o["state"] == "paid").await;
     let (_, items) = p.internal(path, Some(&token)).await;
     assert!(items.as_array().unwrap().iter().all(|i| i["id"] != order["item_id"]), "{items}");
+    p.t.cleanup().await;
+}
+
+// Issue #15: fines only for whoever knows the car; orders that never block another citizen.
+
+/// 川A12345 (small car): the seed's engine number ends in 123456.
+const PLATE: &str = "%E5%B7%9DA12345";
+
+fn fines_path(plate: &str, plate_type: &str, engine: &str) -> String {
+    format!("/v1/payments/fines?plate={plate}&plate_type={plate_type}&engine_last6={engine}")
+}
+
+#[tokio::test]
+async fn a_bare_plate_shows_nothing_and_a_wrong_engine_number_answers_like_an_unknown_plate() {
+    let p = portal().await;
+    let (status, problem) =
+        p.call("GET", &format!("/v1/payments/fines?plate={PLATE}&plate_type=02"), "alice", None).await;
+    assert_eq!((status, problem["type"].as_str()), (400, Some("/problems/malformed-request")), "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "engine_last6");
+    let (status, problem) = p.call("GET", &format!("/v1/payments/fines?plate={PLATE}"), "alice", None).await;
+    assert_eq!((status, problem["errors"][0]["field"].as_str()), (400, Some("plate_type")), "{problem}");
+    let (status, problem) = p.call("GET", "/v1/payments/fines", "alice", None).await;
+    assert_eq!((status, problem["errors"][0]["field"].as_str()), (400, Some("plate")), "{problem}");
+
+    let (status, wrong) = p.call("GET", &fines_path(PLATE, "02", "123457"), "alice", None).await;
+    assert_eq!((status, wrong["type"].as_str()), (404, Some("/problems/vehicle-not-found")), "{wrong}");
+    // 川B99999 is registered nowhere: the same answer, word for word.
+    let (status, unknown) = p.call("GET", &fines_path("%E5%B7%9DB99999", "02", "123456"), "alice", None).await;
+    assert_eq!(status, 404);
+    let without_instance = |mut v: Value| {
+        v.as_object_mut().unwrap().remove("instance");
+        v
+    };
+    assert_eq!(without_instance(wrong), without_instance(unknown));
+    // The right type matters too.
+    let (status, _) = p.call("GET", &fines_path(PLATE, "52", "123456"), "alice", None).await;
+    assert_eq!(status, 404);
+
+    let (status, fines) = p.call("GET", &fines_path(PLATE, "02", "123456"), "alice", None).await;
+    assert_eq!(status, 200, "{fines}");
+    assert_eq!(fines.as_array().unwrap().len(), 2);
+    assert!(fines.as_array().unwrap().iter().all(|f| f["plate_masked"] == "川A1***5"), "{fines}");
+    let (status, problem) = p.call("GET", &fines_path(PLATE, "02", "12345"), "alice", None).await;
+    assert_eq!((status, problem["errors"][0]["field"].as_str()), (400, Some("engine_last6")), "{problem}");
+    // A staff token is not a citizen's.
+    let (status, _) = p.call("GET", &fines_path(PLATE, "02", "123456"), "finance", None).await;
+    assert_eq!(status, 403);
+    p.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn guessing_engine_numbers_is_limited_per_plate_and_per_citizen_and_counted_before_checking() {
+    let p = portal().await;
+    // Ten wrong guesses at one plate, at once: all counted, all refused.
+    let paths: Vec<String> = (0..10).map(|n| fines_path(PLATE, "02", &format!("00000{n}"))).collect();
+    let guesses = futures::future::join_all(paths.iter().map(|path| p.call("GET", path, "alice", None))).await;
+    assert!(guesses.iter().all(|(s, _)| *s == 404), "{guesses:?}");
+    // The plate's day is used up: even the right code, even from another citizen.
+    let (status, problem) = p.call("GET", &fines_path(PLATE, "02", "123456"), "alice", None).await;
+    assert_eq!((status, problem["type"].as_str()), (429, Some("/problems/rate-limited")), "{problem}");
+    let (status, _) = p.call("GET", &fines_path(PLATE, "02", "123456"), "bob", None).await;
+    assert_eq!(status, 429);
+    let body = json!({ "plate": "川A12345", "plate_type": "02", "engine_last6": "123456" });
+    let (status, _) = p.call("POST", "/v1/payments/vehicles", "bob", Some(body)).await;
+    assert_eq!(status, 429, "binding counts too");
+    // Another plate is untouched; the decision number still works for everyone.
+    let (status, _) = p.call("GET", &fines_path("%E5%B7%9DAD12345", "52", "654321"), "bob", None).await;
+    assert_eq!(status, 200);
+    let (status, _) = p.call("GET", "/v1/payments/fines?decision_no=5101041000012346", "alice", None).await;
+    assert_eq!(status, 200);
+
+    // One citizen spreading guesses over many plates runs out too.
+    for n in 0..20 {
+        let (status, _) =
+            p.call("GET", &fines_path(&format!("%E5%B7%9DB100{n:02}"), "02", "123456"), "carol", None).await;
+        assert_eq!(status, 404);
+    }
+    let (status, _) = p.call("GET", &fines_path("%E5%B7%9DAD12345", "52", "654321"), "carol", None).await;
+    assert_eq!(status, 429);
+    p.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_vehicle_is_bound_with_its_engine_number_and_its_fines_shown_to_its_binder_only() {
+    let p = portal().await;
+    let bind =
+        |engine: &str| json!({ "plate": "川a·12345", "plate_type": "02", "engine_last6": engine, "label": "my car" });
+    let (status, problem) = p.call("POST", "/v1/payments/vehicles", "alice", Some(bind("654321"))).await;
+    assert_eq!((status, problem["type"].as_str()), (404, Some("/problems/vehicle-not-found")), "{problem}");
+    let (status, vehicle) = p.call("POST", "/v1/payments/vehicles", "alice", Some(bind("123456"))).await;
+    assert_eq!(status, 200, "{vehicle}");
+    assert_eq!((vehicle["plate"].as_str(), vehicle["current"].as_bool()), (Some("川A12345"), Some(true)));
+    assert!(vehicle.get("engine_last6").is_none(), "{vehicle}");
+    let (_, again) = p.call("POST", "/v1/payments/vehicles", "alice", Some(bind("123456"))).await;
+    assert_eq!(again["id"], vehicle["id"], "binding again is the same binding");
+    let id = vehicle["id"].as_str().unwrap();
+
+    let (_, list) = p.call("GET", "/v1/payments/vehicles", "alice", None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (_, list) = p.call("GET", "/v1/payments/vehicles", "bob", None).await;
+    assert_eq!(list, json!([]));
+    let (status, fines) = p.call("GET", &format!("/v1/payments/vehicles/{id}/fines"), "alice", None).await;
+    assert_eq!((status, fines.as_array().map(Vec::len)), (200, Some(2)), "{fines}");
+    let (status, _) = p.call("GET", &format!("/v1/payments/vehicles/{id}/fines"), "bob", None).await;
+    assert_eq!(status, 404, "another citizen's binding");
+    let (status, _) = p.call("DELETE", &format!("/v1/payments/vehicles/{id}"), "bob", None).await;
+    assert_eq!(status, 404);
+    let (status, _) = p.call("POST", "/v1/payments/vehicles", "finance", Some(bind("123456"))).await;
+    assert_eq!(status, 403, "staff do not bind vehicles");
+    let (status, _) = p.call("GET", "/v1/payments/vehicles", "", None).await;
+    assert_eq!(status, 401);
+
+    // The traffic police now report another engine for the plate: it went to another car.
+    let file = "decision_no,plate,plate_type,engine_no,fine_yuan,decided_on,violation,location\n\
+                510104100001239999,川A12345,02,NEWENGINE777777,150,2026-11-30,闯红灯,红星路\n";
+    let (status, imported) = p
+        .call("POST", "/v1/payments/imports/fines", "finance", Some(json!({ "file_name": "f.csv", "content": file })))
+        .await;
+    assert_eq!(status, 200, "{imported}");
+    let (_, list) = p.call("GET", "/v1/payments/vehicles", "alice", None).await;
+    assert_eq!(list[0]["current"], false, "{list}");
+    let (status, problem) = p.call("GET", &format!("/v1/payments/vehicles/{id}/fines"), "alice", None).await;
+    assert_eq!((status, problem["type"].as_str()), (409, Some("/problems/vehicle-changed")), "{problem}");
+    let (status, _) = p.call("POST", "/v1/payments/vehicles", "alice", Some(bind("123456"))).await;
+    assert_eq!(status, 404, "the old engine no longer opens the plate");
+    let (status, rebound) = p.call("POST", "/v1/payments/vehicles", "alice", Some(bind("777777"))).await;
+    assert_eq!((status, rebound["current"].as_bool(), rebound["label"].as_str()), (200, Some(true), Some("my car")));
+
+    let (status, _) = p.call("DELETE", &format!("/v1/payments/vehicles/{id}"), "alice", None).await;
+    assert_eq!(status, 200);
+    let (status, _) = p.call("GET", &format!("/v1/payments/vehicles/{id}/fines"), "alice", None).await;
+    assert_eq!(status, 404);
+    p.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_fines_file_feeds_the_registry_whole_once_keeps_only_a_keyed_hash_and_names_every_bad_row() {
+    let p = portal().await;
+    let header = "decision_no,plate,plate_type,engine_no,fine_yuan,decided_on,violation,location\n";
+    let bad = format!("{header}510104100002000001,川B54321,02,LJ4A0098765Z,200,2026-11-20,闯红灯,人民南路\n12,ABC,02,x,0,2026-11-20,a,b\n");
+    let body = json!({ "file_name": "bad.csv", "content": bad });
+    let (status, problem) = p.call("POST", "/v1/payments/imports/fines", "finance", Some(body)).await;
+    assert_eq!((status, problem["type"].as_str()), (422, Some("/problems/bad-fine-rows")), "{problem}");
+    let fields: Vec<&str> = problem["errors"].as_array().unwrap().iter().filter_map(|e| e["field"].as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "content.line[3].decision_no",
+            "content.line[3].plate",
+            "content.line[3].engine_no",
+            "content.line[3].fine_yuan"
+        ]
+    );
+    let registered = "SELECT CAST(COUNT(*) AS BIGINT) FROM vehicles WHERE plate = $1";
+    assert_eq!(p.count(registered, "川B54321").await, 0, "nothing from a bad file");
+
+    let good = format!(
+        "{header}510104100002000001,川B54321,02,LJ4A0098765Z,200,2026-11-20,闯红灯,人民南路\n\
+         5101041000012345,川A12345,02,LFV2A1K50123456,200,2026-11-30,违反禁止标线指示,人民南路四段\n"
+    );
+    let body = json!({ "file_name": "good.csv", "content": good });
+    let (status, _) = p.call("POST", "/v1/payments/imports/fines", "clerk", Some(body.clone())).await;
+    assert_eq!(status, 403, "only finance imports");
+    let (status, first) = p.call("POST", "/v1/payments/imports/fines", "finance", Some(body.clone())).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!((first["rows"].as_i64(), first["new_fines"].as_i64()), (Some(2), Some(1)), "a known decision stays");
+    let (_, second) = p.call("POST", "/v1/payments/imports/fines", "finance", Some(body)).await;
+    assert_eq!(second["already_imported"], true);
+
+    let (status, fines) = p.call("GET", &fines_path("%E5%B7%9DB54321", "02", "98765z"), "alice", None).await;
+    assert_eq!((status, fines.as_array().map(Vec::len)), (200, Some(1)), "{fines}");
+    assert_eq!(
+        (fines[0]["decision_no"].as_str(), fines[0]["fine_fen"].as_i64()),
+        (Some("510104100002000001"), Some(20000))
+    );
+    // Only a 64-hex-digit keyed hash is kept: neither the six characters nor the whole number.
+    let (hash,): (String,) = sqlx::query_as("SELECT engine_hash FROM vehicles WHERE plate = $1")
+        .bind("川B54321")
+        .fetch_one(&p.state.db.pool)
+        .await
+        .unwrap();
+    assert!(hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()), "{hash}");
+    let plain = sha2_hex(b"98765Z");
+    assert_ne!(hash, plain, "keyed, not a bare digest");
+    let stored = "SELECT CAST(COUNT(*) AS BIGINT) FROM fines WHERE violation LIKE $1 OR location LIKE $1";
+    assert_eq!(p.count(stored, "%98765%").await, 0);
+    let audited =
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM platform_outbox WHERE topic = 'audit.recorded' AND payload LIKE $1";
+    assert_eq!(p.count(audited, "%fines.import%").await, 1);
+    assert_eq!(p.count(audited, "%98765%").await, 0, "the audit entry holds no engine number");
+    p.t.cleanup().await;
+}
+
+fn sha2_hex(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+#[tokio::test]
+async fn another_citizens_open_order_never_blocks_and_a_second_payment_is_refunded_exactly_once() {
+    let p = portal().await;
+    // Bob, a stranger, orders Alice's fine by its decision number and leaves the order open.
+    let (_, by_decision) = p.call("GET", "/v1/payments/fines?decision_no=5101041000012346", "bob", None).await;
+    let quote = by_decision[0]["quote_id"].clone();
+    let body = |openid: &str| json!({ "kind": "fine", "quote_id": quote, "payer_openid": openid });
+    let (status, bobs) = p.call("POST", "/v1/payments/orders", "bob", Some(body("oBob"))).await;
+    assert_eq!(status, 200, "{bobs}");
+
+    // Alice is not blocked; tapping twice gets her own order back.
+    let (status, alices) = p.call("POST", "/v1/payments/orders", "alice", Some(body("oAlice"))).await;
+    assert_eq!(status, 200, "the owner must never wait for a stranger's order: {alices}");
+    assert_ne!(alices["out_trade_no"], bobs["out_trade_no"]);
+    let (_, again) = p.call("POST", "/v1/payments/orders", "alice", Some(body("oAlice"))).await;
+    assert_eq!(again["out_trade_no"], alices["out_trade_no"]);
+    let (_, bob_again) = p.call("POST", "/v1/payments/orders", "bob", Some(body("oBob"))).await;
+    assert_eq!(bob_again["out_trade_no"], bobs["out_trade_no"]);
+
+    // Bob pays at WeChat first but his notification is late; Alice's arrives and settles.
+    let bob_no = bobs["out_trade_no"].as_str().unwrap();
+    assert_eq!(p.sandbox_pay(bob_no, false).await, 200);
+    assert_eq!(p.sandbox_pay(alices["out_trade_no"].as_str().unwrap(), true).await, 200);
+    p.wait_order("alice", alices["id"].as_str().unwrap(), |o| o["posting_state"] == "posted").await;
+    // WeChat repeats Bob's notification, three times at once and later again.
+    let renotify = || p.http.post(format!("{}/sandbox/wechat/pay/_test/transactions/{bob_no}/renotify", p.base)).send();
+    let _ = tokio::join!(renotify(), renotify(), renotify());
+    let bob_id = bobs["id"].as_str().unwrap();
+    let done = p.wait_order("bob", bob_id, |o| o["state"] == "paid" && o["refunded_fen"] == o["amount_fen"]).await;
+    assert_eq!(done["posting_state"], "duplicate", "{done}");
+    let succeeded = "SELECT CAST(COUNT(*) AS BIGINT) FROM refunds WHERE order_id = $1 AND state = 'success'";
+    p.wait_count(succeeded, bob_id, 1).await;
+    renotify().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(p.count("SELECT CAST(COUNT(*) AS BIGINT) FROM refunds WHERE order_id = $1", bob_id).await, 1);
+    assert_eq!(p.count("SELECT CAST(COUNT(*) AS BIGINT) FROM sim_postings WHERE out_trade_no = $1", bob_no).await, 0);
+    let paid_events =
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM platform_outbox WHERE topic = 'payments.paid' AND payload LIKE $1";
+    assert_eq!(p.count(paid_events, &format!("%{bob_id}%")).await, 0, "the duplicate settled nothing");
+    assert_eq!(
+        p.count("SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM ledger WHERE order_id = $1", bob_id).await,
+        0
+    );
+
+    // The day shows it: WeChat has both payments and the refund, the biller one posting.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, report) =
+            p.call("GET", &format!("/v1/payments/reconciliation?date={}", today()), "finance", None).await;
+        assert_eq!(status, 200, "{report}");
+        let duplicate = &report["duplicates"][0];
+        if duplicate["refund_state"] == "success" && report["mismatches"] == json!([]) {
+            assert_eq!(
+                (duplicate["out_trade_no"].as_str(), duplicate["item_kind"].as_str()),
+                (Some(bob_no), Some("fine"))
+            );
+            assert_eq!((report["wechat_count"].as_i64(), report["biller_count"].as_i64()), (Some(2), Some(1)));
+            break;
+        }
+        assert!(Instant::now() < deadline, "never reconciled: {report}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    p.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_strangers_open_order_is_closed_once_the_owner_has_paid() {
+    let p = portal().await;
+    let (_, by_decision) = p.call("GET", "/v1/payments/fines?decision_no=5101041000012345", "bob", None).await;
+    let body = |openid: &str| json!({ "kind": "fine", "quote_id": by_decision[0]["quote_id"], "payer_openid": openid });
+    let (_, bobs) = p.call("POST", "/v1/payments/orders", "bob", Some(body("oBob"))).await;
+    let (_, alices) = p.call("POST", "/v1/payments/orders", "alice", Some(body("oAlice"))).await;
+    assert_eq!(p.sandbox_pay(alices["out_trade_no"].as_str().unwrap(), true).await, 200);
+    let closed = p.wait_order("bob", bobs["id"].as_str().unwrap(), |o| o["state"] == "closed").await;
+    assert_eq!(closed["refunded_fen"], 0);
+    assert_eq!(p.sandbox_pay(bobs["out_trade_no"].as_str().unwrap(), true).await, 400, "WeChat refuses a closed order");
+    let (status, problem) = p.call("POST", "/v1/payments/orders", "bob", Some(body("oBob"))).await;
+    assert_eq!((status, problem["type"].as_str()), (409, Some("/problems/already-paid")));
     p.t.cleanup().await;
 }

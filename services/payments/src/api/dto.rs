@@ -10,6 +10,7 @@ use poem_openapi::{impl_apirequest_for_payload, Object};
 use serde::Deserialize;
 
 use crate::store::accounts::BillerRow;
+use crate::store::vehicles::VehicleBindingRow;
 use crate::store::RefundRow;
 use crate::usecases::accounts::{Account, Bill, QuotedFine, UnpaidItem};
 use crate::usecases::orders::{PayableOrder, Receipt};
@@ -117,6 +118,71 @@ pub struct FineView {
     pub quote_expires_at: String,
 }
 
+/// Binding a vehicle: its plate and the last six characters of its engine number, as printed on
+/// the vehicle licence (行驶证), which the traffic police's own app asks for too.
+#[derive(Debug, Object, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
+pub struct BindVehicle {
+    /// Plate number in any printed form (`川A12345`, `川A·12345`, `川ad12345`).
+    #[oai(validator(
+        pattern = "^[·. 　-]*[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][·. 　-]*[A-Za-z]([·. 　-]*[0-9A-Za-z]){5,6}[·. 　-]*$"
+    ))]
+    pub plate: String,
+    /// Plate type code (号牌种类): `02` small car, `52` small new-energy car, ...
+    #[oai(validator(pattern = "^ *[0-9]{2} *$"))]
+    pub plate_type: String,
+    /// The last six characters of the engine number (发动机号后六位); never stored or shown.
+    #[oai(validator(pattern = "^ *[0-9A-Za-z]{6} *$"))]
+    pub engine_last6: String,
+    /// The citizen's own label ("my car").
+    #[oai(validator(max_length = 40))]
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+/// A bound vehicle.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct VehicleView {
+    /// Binding id (its fines: `GET /v1/payments/vehicles/{id}/fines`).
+    pub id: String,
+    /// Plate number.
+    pub plate: String,
+    /// Plate type code.
+    pub plate_type: String,
+    /// The citizen's label.
+    pub label: Option<String>,
+    /// False once the traffic police report another engine for this plate (it went to another
+    /// car): its fines are then not shown until it is bound again.
+    pub current: bool,
+    /// When bound.
+    pub bound_at: String,
+}
+
+/// A fines file to import (finance).
+#[derive(Debug, Object, Deserialize)]
+pub struct ImportFines {
+    /// File name, for the record.
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub file_name: String,
+    /// The CSV text from the traffic police:
+    /// `decision_no,plate,plate_type,engine_no,fine_yuan,decided_on,violation,location`.
+    pub content: String,
+}
+
+/// A fines import's outcome.
+#[derive(Debug, Object)]
+pub struct FineImportView {
+    /// Import id.
+    pub import_id: String,
+    /// Rows in the file (0 when it was imported before).
+    pub rows: i64,
+    /// Decisions that were not known before.
+    pub new_fines: i64,
+    /// Whether the same file had been imported already.
+    pub already_imported: bool,
+}
+
 /// What to pay. The server computes the amount; only a top-up names one.
 #[derive(Debug, Object, Deserialize)]
 #[oai(skip_serializing_if_is_none)]
@@ -203,7 +269,8 @@ pub struct OrderView {
     /// `pending`, `paid` or `closed`.
     pub state: String,
     /// `none` (unpaid, or a booking fee, which is posted nowhere), `pending` (paid, being
-    /// posted to the biller), `posted` or `rejected` (refunded).
+    /// posted to the biller), `posted`, `rejected` (refunded) or `duplicate` (the item had been
+    /// paid by an earlier payment: never posted, refunded automatically).
     pub posting_state: String,
     /// Refunded so far, fen.
     pub refunded_fen: i64,
@@ -321,6 +388,25 @@ pub struct ReconView {
     pub biller_fen: i64,
     /// Every difference; empty when all three agree.
     pub mismatches: Vec<MismatchView>,
+    /// Second payments of items another payment had settled: in WeChat's bill, never posted to
+    /// a biller, each refunded automatically.
+    pub duplicates: Vec<DuplicateView>,
+}
+
+/// A duplicate payment: an item paid again after another payment had settled it.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct DuplicateView {
+    /// The duplicate's order number.
+    pub out_trade_no: String,
+    /// `bill`, `fine` or `booking`.
+    pub item_kind: String,
+    /// The item paid twice.
+    pub item_id: String,
+    /// What the duplicate paid, fen.
+    pub amount_fen: i64,
+    /// Its automatic refund: `processing`, `success`, ...; absent before it is requested.
+    pub refund_state: Option<String>,
 }
 
 /// The raw bytes of a JSON body, for signatures over exactly what was sent.
@@ -356,6 +442,19 @@ impl_apirequest_for_payload!(RawJson);
 impl From<BillerRow> for BillerView {
     fn from(b: BillerRow) -> Self {
         Self { id: b.id, kind: b.kind, name_zh: b.name_zh, name_en: b.name_en, min_topup_fen: b.min_topup.0 }
+    }
+}
+
+impl From<VehicleBindingRow> for VehicleView {
+    fn from(b: VehicleBindingRow) -> Self {
+        Self {
+            id: b.id,
+            plate: b.plate,
+            plate_type: b.plate_type,
+            label: b.label,
+            current: b.current,
+            bound_at: rfc3339(from_ms(b.created_at_ms)),
+        }
     }
 }
 
@@ -515,6 +614,17 @@ impl From<ReconReport> for ReconView {
                 .mismatches
                 .into_iter()
                 .map(|m| MismatchView { kind: m.kind, out_trade_no: m.out_trade_no, detail: m.detail })
+                .collect(),
+            duplicates: r
+                .duplicates
+                .into_iter()
+                .map(|d| DuplicateView {
+                    out_trade_no: d.out_trade_no,
+                    item_kind: d.item_kind,
+                    item_id: d.item_id,
+                    amount_fen: d.amount_fen,
+                    refund_state: d.refund_state,
+                })
                 .collect(),
         }
     }

@@ -21,11 +21,12 @@ pub use dto::*;
 use crate::errors;
 use crate::store::StoreError;
 use crate::usecases::accounts::{self, FineQuery};
-use crate::usecases::imports::{self, ImportError, Imported};
+use crate::usecases::imports::{self, FineImportError, FinesImported, ImportError, Imported};
 use crate::usecases::orders::{self, OrderError, OrderRequest};
 use crate::usecases::reconciliation::{self, ReconError};
 use crate::usecases::refunds::{self, RefundAsk, RefundError};
 use crate::usecases::settlement::{self, NotificationKind};
+use crate::usecases::vehicles::{self, VehicleError, VehicleProof};
 use crate::wechat::NotificationRefused;
 use crate::PaymentsState;
 
@@ -70,8 +71,21 @@ error_set!(
     ]
 );
 error_set!(
-    /// Looking fines up.
-    pub FineErrors = [kind::FORBIDDEN, errors::INVALID_DECISION_NUMBER, errors::INVALID_PLATE, errors::INVALID_PLATE_TYPE]
+    /// Looking fines up (the plate form's own kinds come from `VehicleError`).
+    pub FineErrors = [kind::FORBIDDEN, errors::INVALID_DECISION_NUMBER] + VehicleError
+);
+error_set!(
+    /// Binding a vehicle or reading a bound one.
+    pub VehicleErrors = [kind::FORBIDDEN, kind::IDEMPOTENCY_IN_PROGRESS, kind::IDEMPOTENCY_KEY_REUSED] + VehicleError
+);
+error_set!(
+    /// Importing a fines file.
+    pub FineImportErrors = [
+        kind::FORBIDDEN,
+        kind::VALIDATION,
+        kind::IDEMPOTENCY_IN_PROGRESS,
+        kind::IDEMPOTENCY_KEY_REUSED
+    ] + FineImportError
 );
 error_set!(
     /// Creating an order.
@@ -256,22 +270,79 @@ impl PaymentsApi {
 
     /// Look up traffic fines
     ///
-    /// By plate number and plate type (号牌种类, e.g. `02` small car, `52` small new-energy car),
-    /// or by decision number. Amounts include today's late surcharge; the quote holds until the
-    /// next Beijing midnight.
+    /// By decision number (决定书编号), or by plate, plate type (号牌种类, e.g. `02` small car,
+    /// `52` small new-energy car) and the last six characters of the engine number, as the
+    /// traffic police's own app asks: a plate alone shows nothing (400 naming the missing field),
+    /// and an unknown plate answers exactly like a wrong engine number (404). Plate-and-engine
+    /// attempts are limited per citizen and per plate each Beijing day (429). Amounts include
+    /// today's late surcharge; the quote holds until the next Beijing midnight.
     #[oai(path = "/v1/payments/fines", method = "get", operation_id = "find_fines")]
     async fn find_fines(
         &self,
-        _auth: CitizenAuth,
+        auth: CitizenAuth,
+        #[oai(validator(
+            pattern = "^[·. 　-]*[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][·. 　-]*[A-Za-z]([·. 　-]*[0-9A-Za-z]){5,6}[·. 　-]*$"
+        ))]
         plate: Query<Option<String>>,
-        plate_type: Query<Option<String>>,
+        #[oai(validator(pattern = "^ *[0-9]{2} *$"))] plate_type: Query<Option<String>>,
+        #[oai(validator(pattern = "^ *[0-9A-Za-z]{6} *$"))] engine_last6: Query<Option<String>>,
         decision_no: Query<Option<String>>,
     ) -> ApiResult<Vec<FineView>, FineErrors> {
         let query = match decision_no.0 {
             Some(no) => FineQuery::Decision(no),
-            None => FineQuery::Plate(plate.0, plate_type.0),
+            None => FineQuery::Plate { plate: plate.0, plate_type: plate_type.0, engine_last6: engine_last6.0 },
         };
-        let fines = accounts::find_fines(&self.state, query).await?;
+        let fines = accounts::find_fines(&self.state, &auth.0.citizen_id, query).await?;
+        Ok(Json(fines.into_iter().map(Into::into).collect()))
+    }
+
+    /// Bind a vehicle
+    ///
+    /// Proves the vehicle with its plate, plate type and the last six characters of its engine
+    /// number (never stored or shown; limited like the fine lookup), then binds it to the
+    /// signed-in citizen, whose bound vehicles' fines need no engine number again. Binding the
+    /// same plate again returns the binding.
+    #[oai(path = "/v1/payments/vehicles", method = "post", operation_id = "bind_vehicle")]
+    async fn bind_vehicle(
+        &self,
+        auth: CitizenAuth,
+        body: JsonBody<BindVehicle>,
+    ) -> ApiResult<VehicleView, VehicleErrors> {
+        let b = body.0;
+        let proof = VehicleProof {
+            plate: Some(&b.plate),
+            plate_type: Some(&b.plate_type),
+            engine_last6: Some(&b.engine_last6),
+        };
+        let binding = vehicles::bind(&self.state, &auth.0.citizen_id, proof, b.label.as_deref()).await?;
+        Ok(Json(binding.into()))
+    }
+
+    /// List my bound vehicles
+    ///
+    /// Oldest binding first; `current` is false for a plate that has since gone to another car.
+    #[oai(path = "/v1/payments/vehicles", method = "get", operation_id = "list_vehicles")]
+    async fn list_vehicles(&self, auth: CitizenAuth) -> ApiResult<Vec<VehicleView>, VehicleErrors> {
+        let list = vehicles::bound_of(&self.state, &auth.0.citizen_id).await?;
+        Ok(Json(list.into_iter().map(Into::into).collect()))
+    }
+
+    /// Unbind a vehicle
+    ///
+    /// Orders and receipts stay.
+    #[oai(path = "/v1/payments/vehicles/:id", method = "delete", operation_id = "unbind_vehicle")]
+    async fn unbind_vehicle(&self, auth: CitizenAuth, id: Path<String>) -> ApiResult<serde_json::Value, VehicleErrors> {
+        vehicles::unbind(&self.state, &auth.0.citizen_id, &id.0).await?;
+        Ok(Json(serde_json::json!({ "unbound": id.0 })))
+    }
+
+    /// List a bound vehicle's fines
+    ///
+    /// The fines of one of my bound vehicles, priced for today like the lookup; another
+    /// citizen's binding is a 404, a plate gone to another car a 409.
+    #[oai(path = "/v1/payments/vehicles/:id/fines", method = "get", operation_id = "list_vehicle_fines")]
+    async fn vehicle_fines(&self, auth: CitizenAuth, id: Path<String>) -> ApiResult<Vec<FineView>, VehicleErrors> {
+        let fines = accounts::find_fines(&self.state, &auth.0.citizen_id, FineQuery::Bound(id.0)).await?;
         Ok(Json(fines.into_iter().map(Into::into).collect()))
     }
 
@@ -400,6 +471,32 @@ impl PaymentsApi {
                 ImportView { import_id, rows: i64::try_from(rows).unwrap_or(0), already_imported: false }
             }
             Imported::Before { import_id } => ImportView { import_id, rows: 0, already_imported: true },
+        }))
+    }
+
+    /// Import a fines file (finance)
+    ///
+    /// CSV from the traffic police: `decision_no,plate,plate_type,engine_no,fine_yuan,decided_on,
+    /// violation,location`. All or nothing: any bad row rejects the file with every bad row named
+    /// by line. Feeds the fines (a known decision number is left as it is) and the vehicle
+    /// registry (only a keyed hash of the engine number's last six characters is kept). The same
+    /// file again changes nothing.
+    #[oai(path = "/v1/payments/imports/fines", method = "post", operation_id = "import_fines")]
+    async fn import_fines(
+        &self,
+        auth: StaffAuth,
+        body: JsonBody<ImportFines>,
+    ) -> ApiResult<FineImportView, FineImportErrors> {
+        auth.0.require(&[Role::Finance])?;
+        let b = body.0;
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        Ok(Json(match imports::import_fines(&self.state, b.content.as_bytes(), &b.file_name, Some(&auth.0)).await? {
+            FinesImported::Now { import_id, rows, new_fines } => {
+                FineImportView { import_id, rows: count(rows), new_fines: count(new_fines), already_imported: false }
+            }
+            FinesImported::Before { import_id } => {
+                FineImportView { import_id, rows: 0, new_fines: 0, already_imported: true }
+            }
         }))
     }
 

@@ -9,10 +9,11 @@ use crate::biller::BillerError;
 use crate::errors;
 use crate::store::StoreError;
 use crate::usecases::accounts::AccountError;
-use crate::usecases::imports::ImportError;
+use crate::usecases::imports::{FineImportError, ImportError};
 use crate::usecases::orders::OrderError;
 use crate::usecases::reconciliation::ReconError;
 use crate::usecases::refunds::RefundError;
+use crate::usecases::vehicles::VehicleError;
 
 impl IntoProblem for StoreError {
     fn into_problem(self) -> Problem {
@@ -87,14 +88,71 @@ impl IntoProblem for AccountError {
             Self::BadDecisionNumber => {
                 Problem::of(&errors::INVALID_DECISION_NUMBER).with_field("decision_no", "15-20 digits")
             }
+            Self::Vehicle(err) => err.into_problem(),
+            Self::Biller(err) => err.into_problem(),
+            Self::Store(err) => err.into_problem(),
+        }
+    }
+}
+
+impl IntoProblem for VehicleError {
+    fn into_problem(self) -> Problem {
+        match self {
+            Self::Missing(field) => {
+                Problem::malformed(Some(field), "give decision_no, or plate with plate_type and engine_last6")
+            }
             Self::BadPlate => Problem::of(&errors::INVALID_PLATE)
                 .with_field("plate", "province, issuer letter and 5 (or 6 new-energy) characters, e.g. 川A12345"),
             Self::BadPlateType => {
                 Problem::of(&errors::INVALID_PLATE_TYPE).with_field("plate_type", "a 号牌种类 code such as 02 or 52")
             }
-            Self::Biller(err) => err.into_problem(),
+            Self::BadEngineCode => {
+                Problem::invalid("engine_last6", "the last six letters or digits of the engine number (发动机号后六位)")
+            }
+            Self::NoMatch => Problem::of(&errors::VEHICLE_NOT_FOUND),
+            Self::TooManyAttempts => Problem::of(&kind::RATE_LIMITED).with_detail(
+                "too many plate and engine number attempts today; try tomorrow, or look the fine up by decision number",
+            ),
+            Self::BindingNotFound => Problem::not_found("vehicle binding"),
+            Self::BindingStale => Problem::of(&errors::VEHICLE_CHANGED),
+            Self::Unavailable => Problem::unavailable("the fine lookup is not available right now; try again shortly"),
             Self::Store(err) => err.into_problem(),
         }
+    }
+}
+
+/// What proving, binding or reading a vehicle can fail with besides the edge's kinds (a missing
+/// field is the edge's `malformed-request`, too many attempts its `rate-limited`).
+impl ErrorSet for VehicleError {
+    fn kinds() -> Vec<&'static ErrorKind> {
+        vec![
+            &kind::VALIDATION,
+            &kind::NOT_FOUND,
+            &errors::INVALID_PLATE,
+            &errors::INVALID_PLATE_TYPE,
+            &errors::VEHICLE_NOT_FOUND,
+            &errors::VEHICLE_CHANGED,
+        ]
+    }
+}
+
+impl IntoProblem for FineImportError {
+    fn into_problem(self) -> Problem {
+        match self {
+            Self::BadRows(rows) => rows.into_iter().fold(Problem::of(&errors::BAD_FINE_ROWS), |p, e| {
+                p.with_field(
+                    format!("content.line[{}]{}", e.line, e.column.map(|c| format!(".{c}")).unwrap_or_default()),
+                    e.message,
+                )
+            }),
+            Self::Store(err) => err.into_problem(),
+        }
+    }
+}
+
+impl ErrorSet for FineImportError {
+    fn kinds() -> Vec<&'static ErrorKind> {
+        vec![&errors::BAD_FINE_ROWS]
     }
 }
 

@@ -1,10 +1,13 @@
 //! Pure payment rules: plates and plate types, order numbers and the ids that cross modules,
-//! masking, the legal late surcharge on fines (`fines`) and the bill-import CSV (`import`).
+//! masking, the legal late surcharge on fines (`fines`), the bill-import CSV (`import`), the
+//! fines file (`fine_import`) and the vehicle registry's engine codes (`vehicles`).
 //! No HTTP or database types, no clock reads.
 
+pub mod fine_import;
 pub mod fines;
 pub mod ids;
 pub mod import;
+pub mod vehicles;
 
 pub use fines::{fine_quote, FineQuote, FINE_DEADLINE_DAYS};
 pub use ids::{OrderId, OutTradeNo};
@@ -154,6 +157,14 @@ pub fn booking_refund_no(booking_id: &str) -> String {
     format!("RB{clean}")
 }
 
+/// The one refund number of a duplicate payment (an order that paid an item already settled):
+/// derived from the order, so however often the job or WeChat's repeated notifications bring it
+/// up, the second reservation finds the number taken.
+pub fn duplicate_refund_no(order_id: &str) -> String {
+    let clean: String = order_id.chars().filter(char::is_ascii_alphanumeric).take(60).collect();
+    format!("RD{clean}")
+}
+
 /// A holder's name for display: the family name's characters replaced but the last (`*三丰` → `**丰`).
 pub fn mask_name(name: &str) -> String {
     let chars: Vec<char> = name.chars().collect();
@@ -215,6 +226,14 @@ mod tests {
         assert_eq!(a, booking_refund_no("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"));
         assert_ne!(a, booking_refund_no("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c"));
         assert!(a.len() <= 64 && a.chars().all(|c| c.is_ascii_alphanumeric()), "{a}");
+    }
+
+    #[test]
+    fn a_duplicate_payments_refund_number_is_stable_and_its_own() {
+        let id = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+        assert_eq!(duplicate_refund_no(id), duplicate_refund_no(id));
+        assert_ne!(duplicate_refund_no(id), booking_refund_no(id));
+        assert!(duplicate_refund_no(id).len() <= 64);
     }
 
     #[test]

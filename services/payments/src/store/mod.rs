@@ -1,7 +1,8 @@
 //! The payments service's SQL, and nothing else: no state, no problems, no WeChat Pay calls.
 //! One file per aggregate: `orders`, `settlement` (applying a paid transaction), `refunds`,
-//! `accounts` (billers, bindings, bills), `fines`, `booking_fees`, `imports`, `reconciliation`,
-//! `sim` (the simulated billers' tables) and `seed` (demo data).
+//! `accounts` (billers, bindings, bills), `fines`, `vehicles` (the registry, the fines file and
+//! bound vehicles), `booking_fees`, `imports`, `reconciliation`, `sim` (the simulated billers'
+//! tables) and `seed` (demo data).
 //!
 //! Exactly-once rests on conditional updates inside one write transaction: an order moves
 //! `pending|closed → paid` only once (and `transaction_id` is unique), a refund reserves its
@@ -18,6 +19,7 @@ pub mod refunds;
 pub mod seed;
 pub mod settlement;
 pub mod sim;
+pub mod vehicles;
 
 use std::fmt;
 

@@ -45,7 +45,8 @@ pub struct OrderRow {
     pub transaction_id: Option<String>,
     /// When paid.
     pub paid_at_ms: Option<i64>,
-    /// `none` | `pending` | `posted` | `rejected`.
+    /// `none` | `pending` | `posted` | `rejected` | `duplicate` (paid an item another payment
+    /// had settled: never posted, refunded).
     pub posting_state: String,
     /// When posted.
     pub posted_at_ms: Option<i64>,
@@ -108,7 +109,7 @@ pub struct NewOrder<'a> {
     pub id: &'a OrderId,
     /// Our number at WeChat Pay.
     pub out_trade_no: &'a OutTradeNo,
-    /// One order per item at a time: `<kind>:<item id>`.
+    /// One order per item and citizen at a time: `<kind>:<item id>:<citizen id>`.
     pub active_key: &'a str,
     /// Owner.
     pub citizen_id: &'a str,
@@ -166,7 +167,7 @@ impl Store {
         Ok(row.as_ref().map(order_from).transpose()?)
     }
 
-    /// The order in progress for an item (`<kind>:<item id>`), if any.
+    /// The citizen's order in progress for an item (`<kind>:<item id>:<citizen id>`), if any.
     pub async fn active_order(&self, active_key: &str) -> Result<Option<OrderRow>, StoreError> {
         let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE active_key = $1"))
             .bind(active_key)
@@ -322,11 +323,39 @@ impl Store {
         Ok(rejected)
     }
 
+    /// Duplicate payments not refunded in full yet, oldest first.
+    pub async fn duplicates_to_refund(&self, limit: i64) -> Result<Vec<OrderRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ORDER_COLUMNS} FROM orders
+             WHERE posting_state = 'duplicate' AND state = 'paid' AND refunded_fen < amount_fen
+             ORDER BY paid_at_ms LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows.iter().map(order_from).collect::<Result<_, _>>()?)
+    }
+
+    /// Pending orders whose item another order has settled: nothing is left for them to pay.
+    pub async fn superseded_pending(&self, limit: i64) -> Result<Vec<OrderRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ORDER_COLUMNS} FROM orders o
+             WHERE o.state = 'pending' AND EXISTS (
+                SELECT 1 FROM orders p WHERE p.item_kind = o.item_kind AND p.item_id = o.item_id
+                AND p.state = 'paid' AND p.posting_state <> 'duplicate')
+             ORDER BY o.created_at_ms LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows.iter().map(order_from).collect::<Result<_, _>>()?)
+    }
+
     /// The paid order of a booking fee (the first, should there be two).
     pub async fn paid_booking_order(&self, booking_id: &str) -> Result<Option<OrderRow>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {ORDER_COLUMNS} FROM orders WHERE item_kind = 'booking' AND item_id = $1 AND state = 'paid'
-             ORDER BY paid_at_ms LIMIT 1"
+             AND posting_state <> 'duplicate' ORDER BY paid_at_ms LIMIT 1"
         ))
         .bind(booking_id)
         .fetch_optional(&self.db.pool)

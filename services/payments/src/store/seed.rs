@@ -1,15 +1,24 @@
 //! The demo data (`seeds/payments/demo.json`) into an empty store; fines and due dates are
-//! dated relative to `today`.
+//! dated relative to `today`, and each fine's vehicle goes into the registry.
 
 use chrono::NaiveDate;
 use city_platform::ids::new_id;
 
+use super::vehicles::{record_fines_on, NewFine};
 use super::Store;
+use crate::domain::{self, vehicles, vehicles::EngineCode};
 
 impl Store {
     /// Loads the demo seed unless billers exist already (at start-up, where a failure is the
-    /// database's, reported as `DbError::Sql`).
-    pub async fn seed_demo(&self, seed: &serde_json::Value, today: NaiveDate, at_ms: i64) -> Result<(), sqlx::Error> {
+    /// database's, reported as `DbError::Sql`); fines' engine numbers are hashed with
+    /// `vehicle_key` into the vehicle registry.
+    pub async fn seed_demo(
+        &self,
+        seed: &serde_json::Value,
+        vehicle_key: &[u8; 32],
+        today: NaiveDate,
+        at_ms: i64,
+    ) -> Result<(), sqlx::Error> {
         let (count,): (i64,) =
             sqlx::query_as("SELECT CAST(COUNT(*) AS BIGINT) FROM billers").fetch_one(&self.db.pool).await?;
         if count > 0 {
@@ -59,23 +68,36 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        // Fines go in the way the fines file brings them: with their vehicles in the registry.
+        let mut fines = Vec::new();
         for f in seed["fines"].as_array().into_iter().flatten() {
+            let (Some(plate), Some(plate_type)) =
+                (domain::Plate::parse(&s(f, "plate")), domain::plate_type(&s(f, "plate_type")))
+            else {
+                continue;
+            };
+            let engine = EngineCode::of_engine_number(&s(f, "engine_no"));
+            let hash = engine.map(|e| vehicles::engine_hash(vehicle_key, &plate, plate_type, &e));
             let decided = today - chrono::Duration::days(i(f, "decided_days_ago"));
-            sqlx::query(
-                "INSERT INTO fines (id, decision_no, plate, plate_type, fine_fen, decided_on, violation, location, status)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'unpaid') ON CONFLICT (decision_no) DO NOTHING",
-            )
-            .bind(new_id())
-            .bind(s(f, "decision_no"))
-            .bind(s(f, "plate"))
-            .bind(s(f, "plate_type"))
-            .bind(i(f, "fine_fen"))
-            .bind(decided.to_string())
-            .bind(s(f, "violation"))
-            .bind(s(f, "location"))
-            .execute(&mut *tx)
-            .await?;
+            fines.push((f, plate, plate_type, hash, decided.to_string()));
         }
+        let texts: Vec<[String; 3]> =
+            fines.iter().map(|(f, ..)| [s(f, "decision_no"), s(f, "violation"), s(f, "location")]).collect();
+        let rows: Vec<NewFine> = fines
+            .iter()
+            .zip(&texts)
+            .map(|((f, plate, plate_type, hash, decided), [decision_no, violation, location])| NewFine {
+                decision_no,
+                plate: plate.as_str(),
+                plate_type,
+                engine_hash: hash.as_deref(),
+                fine_fen: i(f, "fine_fen"),
+                decided_on: decided.clone(),
+                violation,
+                location,
+            })
+            .collect();
+        record_fines_on(&mut tx, &rows, at_ms).await?;
         tx.commit().await
     }
 }

@@ -1,11 +1,17 @@
 //! Applying a paid transaction: the order moves `pending|closed → paid` by a conditional update
 //! and only then are the item, the ledger pair and the events written. Both forms run inside the
 //! caller's write transaction (one of a batch, see `usecases::settlement::applier`).
+//!
+//! Whoever pays first settles the item: the item moves to `paid` by a conditional update too,
+//! and a payment that finds it paid already (another citizen's order, or an order closed while
+//! its payment was on the way) is a duplicate: kept (the money arrived), marked
+//! `posting_state = 'duplicate'`, never posted to the biller, and refunded by the job
+//! (`usecases::jobs`) through the one refund path.
 
 use city_platform::ids::new_id;
 use city_platform::money::Fen;
 use city_platform::outbox;
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Row};
 
 use super::orders::{order_from, ORDER_COLUMNS};
 use crate::domain::{self, OutTradeNo};
@@ -28,9 +34,37 @@ pub struct Paid<'a> {
 /// The events a payment raises, written with it.
 pub type Events = [(&'static str, serde_json::Value); 2];
 
+/// One event: topic and payload.
+pub type Event = (&'static str, serde_json::Value);
+
+/// What a payment writes to the outbox: `settled` when it settled its item, `duplicate` (the
+/// citizen's notice of the refund to come) when the item was settled already.
+#[derive(Debug, Clone)]
+pub struct PaidEvents {
+    /// `payments.paid` and the citizen's notice.
+    pub settled: Events,
+    /// The citizen's notice that the payment will be refunded.
+    pub duplicate: Event,
+}
+
+/// Marks a paid order as a duplicate payment of its item and tells the citizen, inside the
+/// payment's transaction.
+async fn mark_duplicate(conn: &mut AnyConnection, out_trade_no: &str, notice: &Event) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE orders SET posting_state = 'duplicate' WHERE out_trade_no = $1 AND state = 'paid'")
+        .bind(out_trade_no)
+        .execute(&mut *conn)
+        .await?;
+    outbox::enqueue(conn, notice.0, &notice.1).await?;
+    Ok(())
+}
+
 /// Applies a payment statement by statement (SQLite, where statements are cheap). False when the
 /// order was paid already (or does not match), in which case nothing was written.
-pub async fn apply_paid_on(conn: &mut AnyConnection, paid: &Paid<'_>, events: &Events) -> Result<bool, sqlx::Error> {
+pub async fn apply_paid_on(
+    conn: &mut AnyConnection,
+    paid: &Paid<'_>,
+    events: &PaidEvents,
+) -> Result<bool, sqlx::Error> {
     // Booking fees are not posted anywhere: booking learns of the payment from payments.paid.
     let row = sqlx::query(&format!(
         "UPDATE orders SET state = 'paid', transaction_id = $1, paid_at_ms = $2,
@@ -48,15 +82,18 @@ pub async fn apply_paid_on(conn: &mut AnyConnection, paid: &Paid<'_>, events: &E
     .await?;
     let Some(row) = row else { return Ok(false) };
     let order = order_from(&row)?;
+    // Only the first payment settles the item (a booking fee voided meanwhile is still
+    // settled: booking refunds a payment that came too late itself).
     let item_update = match order.item_kind.as_str() {
-        "bill" => Some("UPDATE bills SET status = 'paid' WHERE id = $1"),
-        "fine" => Some("UPDATE fines SET status = 'paid' WHERE id = $1"),
-        "booking" => Some("UPDATE booking_fees SET status = 'paid' WHERE booking_id = $1"),
+        "bill" => Some("UPDATE bills SET status = 'paid' WHERE id = $1 AND status <> 'paid'"),
+        "fine" => Some("UPDATE fines SET status = 'paid' WHERE id = $1 AND status <> 'paid'"),
+        "booking" => Some("UPDATE booking_fees SET status = 'paid' WHERE booking_id = $1 AND status <> 'paid'"),
         _ => None,
     };
-    if let Some(sql) = item_update {
-        sqlx::query(sql).bind(&order.item_id).execute(&mut *conn).await?;
-    }
+    let settled = match item_update {
+        Some(sql) => sqlx::query(sql).bind(&order.item_id).execute(&mut *conn).await?.rows_affected() == 1,
+        None => true,
+    };
     let payable = domain::payable_account(&order.item_kind, &order.biller_id);
     ledger(
         conn,
@@ -66,7 +103,11 @@ pub async fn apply_paid_on(conn: &mut AnyConnection, paid: &Paid<'_>, events: &E
         paid.at_ms,
     )
     .await?;
-    outbox::enqueue_many(conn, events).await?;
+    if settled {
+        outbox::enqueue_many(conn, &events.settled).await?;
+    } else {
+        mark_duplicate(conn, paid.out_trade_no.as_str(), &events.duplicate).await?;
+    }
     Ok(true)
 }
 
@@ -79,9 +120,9 @@ pub async fn apply_paid_pg(
     conn: &mut AnyConnection,
     paid: &Paid<'_>,
     payable: &str,
-    events: &Events,
+    events: &PaidEvents,
 ) -> Result<bool, sqlx::Error> {
-    let [(paid_topic, paid_payload), (notify_topic, notify_payload)] = events;
+    let [(paid_topic, paid_payload), (notify_topic, notify_payload)] = &events.settled;
     let row = sqlx::query(
         "WITH paid AS (
             UPDATE orders SET state = 'paid', transaction_id = $1, paid_at_ms = $2,
@@ -90,12 +131,19 @@ pub async fn apply_paid_pg(
             WHERE out_trade_no = $4 AND state IN ('pending', 'closed') AND amount_fen = $5
             RETURNING id, item_kind, item_id, amount_fen
          ), bill AS (
-            UPDATE bills SET status = 'paid' WHERE id IN (SELECT item_id FROM paid WHERE item_kind = 'bill') RETURNING id
+            UPDATE bills SET status = 'paid'
+            WHERE id IN (SELECT item_id FROM paid WHERE item_kind = 'bill') AND status <> 'paid' RETURNING id
          ), fine AS (
-            UPDATE fines SET status = 'paid' WHERE id IN (SELECT item_id FROM paid WHERE item_kind = 'fine') RETURNING id
+            UPDATE fines SET status = 'paid'
+            WHERE id IN (SELECT item_id FROM paid WHERE item_kind = 'fine') AND status <> 'paid' RETURNING id
          ), fee AS (
-            UPDATE booking_fees SET status = 'paid' WHERE booking_id IN (SELECT item_id FROM paid WHERE item_kind = 'booking')
+            UPDATE booking_fees SET status = 'paid'
+            WHERE booking_id IN (SELECT item_id FROM paid WHERE item_kind = 'booking') AND status <> 'paid'
             RETURNING booking_id
+         ), settled AS (
+            SELECT id FROM paid
+            WHERE item_kind NOT IN ('bill', 'fine', 'booking')
+               OR EXISTS (SELECT 1 FROM bill) OR EXISTS (SELECT 1 FROM fine) OR EXISTS (SELECT 1 FROM fee)
          ), legs AS (
             INSERT INTO ledger (id, order_id, entry_key, account, amount_fen, at_ms)
             SELECT $6, id, 'payment', 'wechat_clearing', amount_fen, $3 FROM paid
@@ -104,10 +152,10 @@ pub async fn apply_paid_pg(
             RETURNING id
          ), events AS (
             INSERT INTO platform_outbox (id, topic, payload, created_at)
-            SELECT $9, $10, $11, $3 FROM paid UNION ALL SELECT $12, $13, $14, $3 FROM paid
+            SELECT $9, $10, $11, $3 FROM settled UNION ALL SELECT $12, $13, $14, $3 FROM settled
             RETURNING id
          )
-         SELECT id FROM paid",
+         SELECT id, CAST((SELECT COUNT(*) FROM settled) AS BIGINT) FROM paid",
     )
     .bind(paid.transaction_id)
     .bind(paid.paid_at_ms)
@@ -125,7 +173,12 @@ pub async fn apply_paid_pg(
     .bind(notify_payload.to_string())
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(row.is_some())
+    let Some(row) = row else { return Ok(false) };
+    // The rare second payment of an item costs a second statement; the usual payment does not.
+    if row.try_get::<i64, _>(1)? == 0 {
+        mark_duplicate(conn, paid.out_trade_no.as_str(), &events.duplicate).await?;
+    }
+    Ok(true)
 }
 
 /// Writes one balanced ledger movement in one statement; a repeat of the same (order, entry)

@@ -8,9 +8,10 @@ use city_platform::ids::new_id;
 use city_platform::money::Fen;
 use city_platform::time::{city_date, from_ms, next_city_midnight};
 
+use super::vehicles::{self, VehicleError, VehicleProof};
 use crate::biller::BillerError;
+use crate::domain;
 use crate::domain::fines::{self, FineQuote};
-use crate::domain::{self, Plate};
 use crate::store::accounts::{BillRow, BillerRow, BindingRow};
 use crate::store::fines::FineRow;
 use crate::store::StoreError;
@@ -27,10 +28,8 @@ pub enum AccountError {
     BindingNotFound,
     /// Not a decision number.
     BadDecisionNumber,
-    /// Not a plate number.
-    BadPlate,
-    /// Not a plate type code.
-    BadPlateType,
+    /// The plate form of the fine lookup failed (a missing field, no match, too many attempts).
+    Vehicle(VehicleError),
     /// The biller could not be asked.
     Biller(BillerError),
     /// The store failed.
@@ -44,8 +43,7 @@ impl fmt::Display for AccountError {
             Self::UnknownAccount => f.write_str("the biller does not know this account number"),
             Self::BindingNotFound => f.write_str("no such account binding"),
             Self::BadDecisionNumber => f.write_str("not a decision number"),
-            Self::BadPlate => f.write_str("not a plate number"),
-            Self::BadPlateType => f.write_str("not a plate type code"),
+            Self::Vehicle(err) => err.fmt(f),
             Self::Biller(err) => err.fmt(f),
             Self::Store(err) => err.fmt(f),
         }
@@ -57,6 +55,12 @@ impl std::error::Error for AccountError {}
 impl From<StoreError> for AccountError {
     fn from(err: StoreError) -> Self {
         Self::Store(err)
+    }
+}
+
+impl From<VehicleError> for AccountError {
+    fn from(err: VehicleError) -> Self {
+        Self::Vehicle(err)
     }
 }
 
@@ -160,8 +164,18 @@ pub async fn bills_of(state: &PaymentsState, citizen_id: &str, binding_id: &str)
 pub enum FineQuery {
     /// By decision number (决定书编号), as typed.
     Decision(String),
-    /// By plate and plate type, as typed.
-    Plate(Option<String>, Option<String>),
+    /// By plate, plate type and the last six characters of the engine number, as typed; a
+    /// plate alone finds nothing.
+    Plate {
+        /// Plate number.
+        plate: Option<String>,
+        /// Plate type code.
+        plate_type: Option<String>,
+        /// The last six characters of the engine number.
+        engine_last6: Option<String>,
+    },
+    /// The vehicle of one of the citizen's bindings.
+    Bound(String),
 }
 
 /// A fine with today's amount due and the quote to pay it with.
@@ -179,18 +193,26 @@ pub struct QuotedFine {
     pub quote_expires_at: DateTime<Utc>,
 }
 
-/// Finds fines, each priced for today (the surcharge rule is `domain::fines`).
-pub async fn find_fines(state: &PaymentsState, query: FineQuery) -> Result<Vec<QuotedFine>, AccountError> {
+/// Finds fines for a citizen, each priced for today (the surcharge rule is `domain::fines`).
+pub async fn find_fines(
+    state: &PaymentsState,
+    citizen_id: &str,
+    query: FineQuery,
+) -> Result<Vec<QuotedFine>, AccountError> {
     let rows = match query {
         FineQuery::Decision(raw) => {
             let no = domain::decision_no(&raw).ok_or(AccountError::BadDecisionNumber)?;
             state.store.fines_by_decision(&no).await?
         }
-        FineQuery::Plate(plate, plate_type) => {
-            let plate = plate.as_deref().and_then(Plate::parse).ok_or(AccountError::BadPlate)?;
-            let kind = plate_type.as_deref().and_then(domain::plate_type).ok_or(AccountError::BadPlateType)?;
-            state.store.fines_by_plate(plate.as_str(), kind).await?
+        FineQuery::Plate { plate, plate_type, engine_last6 } => {
+            let proof = VehicleProof {
+                plate: plate.as_deref(),
+                plate_type: plate_type.as_deref(),
+                engine_last6: engine_last6.as_deref(),
+            };
+            vehicles::fines_of_proved(state, citizen_id, proof).await?
         }
+        FineQuery::Bound(binding_id) => vehicles::fines_of_bound(state, citizen_id, &binding_id).await?,
     };
     let now = state.clock.now();
     let today = city_date(now);

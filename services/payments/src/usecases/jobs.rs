@@ -1,6 +1,7 @@
 //! The background work: a round every `job_interval_secs` (lost notifications found by query,
 //! expired orders closed, due postings, stuck refunds), a posting round as soon as payments
-//! come in, and booking's events.
+//! come in (with the refunds of duplicate payments and the closing of other citizens' orders
+//! for an item just settled), and booking's events.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -173,5 +174,20 @@ pub async fn run_postings(state: &PaymentsState) -> Result<usize, StoreError> {
             break;
         }
     }
+    settle_aftermath(state).await?;
     Ok(done)
+}
+
+/// After payments came in: refunds each duplicate payment (an item paid twice keeps the first),
+/// and closes the open orders of items another order has settled, so nobody pays them again.
+async fn settle_aftermath(state: &PaymentsState) -> Result<(), StoreError> {
+    for order in state.store.duplicates_to_refund(ROUND_LIMIT).await? {
+        refunds::refund_duplicate(state, &order).await;
+    }
+    for order in state.store.superseded_pending(ROUND_LIMIT).await? {
+        if let Err(err) = orders::retire_order(state, &order).await {
+            tracing::warn!(order_id = %order.id, error = %err, "superseded order not closed yet");
+        }
+    }
+    Ok(())
 }

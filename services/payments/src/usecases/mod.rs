@@ -10,7 +10,8 @@
 //! - [`jobs`]: the background rounds (queries, closes, postings, stuck refunds).
 //! - [`reconciliation`]: the three-way report of a day.
 //! - [`accounts`]: billers, bound accounts and bills, fine lookup, unpaid items.
-//! - [`imports`]: the finance office's bill file.
+//! - [`imports`]: the finance office's bill file and the traffic police's fines file.
+//! - [`vehicles`]: the vehicle registry: proving a car, binding it, its fines.
 //! - [`booking_fees`]: booking's events.
 
 pub mod accounts;
@@ -22,3 +23,4 @@ pub mod orders;
 pub mod reconciliation;
 pub mod refunds;
 pub mod settlement;
+pub mod vehicles;

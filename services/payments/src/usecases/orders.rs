@@ -37,7 +37,7 @@ pub enum OrderError {
     NotYourAccount,
     /// The item was paid already; says which.
     AlreadyPaid(String),
-    /// Someone else's order for the item is open, or the item's order kept changing.
+    /// The citizen's own order for the item kept changing (closed and re-created at once).
     PaymentInProgress(&'static str),
     /// The fine's quote is from another day, or too close to midnight to pay.
     QuoteExpired(&'static str),
@@ -269,22 +269,24 @@ async fn booking_fee(state: &PaymentsState, citizen_id: &str, booking_id: String
     })
 }
 
-/// Creates the order for a payable item or resumes the one in progress, then places it at
-/// WeChat Pay. Paying a paid item is [`OrderError::AlreadyPaid`].
+/// Creates the citizen's order for a payable item or resumes their own one in progress, then
+/// places it at WeChat Pay. Paying a paid item is [`OrderError::AlreadyPaid`].
+///
+/// One open order per item *and citizen*: another citizen's open order never blocks this one
+/// (it used to, for 30 minutes, renewable: anyone could keep an owner from paying). Whoever
+/// pays first settles the item; a later payment is a duplicate, refunded automatically
+/// (`store::settlement`, `usecases::jobs`), and the job closes the other open orders.
 async fn create_or_resume(
     state: &PaymentsState,
     citizen_id: &str,
     payer_openid: &str,
     payable: Payable,
 ) -> Result<OrderRow, OrderError> {
-    let active_key = format!("{}:{}", payable.kind.as_str(), payable.item_id);
+    let active_key = format!("{}:{}:{citizen_id}", payable.kind.as_str(), payable.item_id);
     for _ in 0..3 {
         if let Some(order) = state.store.active_order(&active_key).await? {
             if order.state == "paid" {
                 return Err(OrderError::AlreadyPaid(format!("order {} paid it", order.id)));
-            }
-            if order.citizen_id != citizen_id {
-                return Err(OrderError::PaymentInProgress("another citizen's order for this item is open"));
             }
             // Resume while there is still time to pay; otherwise retire it and start afresh.
             if order.expires_at_ms > state.clock.now_ms() + 60_000

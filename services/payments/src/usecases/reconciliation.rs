@@ -7,9 +7,10 @@ use chrono::{NaiveDate, TimeZone as _, Utc};
 use city_platform::time::{next_city_midnight, CITY_TZ};
 
 use crate::biller::BillerError;
+use crate::store::reconciliation::DuplicateLine;
 use crate::store::StoreError;
-use crate::wechat;
 use crate::PaymentsState;
+use crate::{domain, wechat};
 
 /// Why a day could not be reconciled.
 #[derive(Debug)]
@@ -54,7 +55,7 @@ impl From<BillerError> for ReconError {
 pub struct Mismatch {
     /// `lost_notification`, `unknown_at_us`, `missing_at_wechat`, `amount_mismatch`,
     /// `missing_at_biller`, `unknown_at_biller`, `biller_amount_mismatch`, `refund_unknown_at_us`,
-    /// `refund_missing_at_wechat`.
+    /// `refund_missing_at_wechat`, `duplicate_not_refunded`.
     pub kind: String,
     /// The order number concerned.
     pub out_trade_no: String,
@@ -75,6 +76,9 @@ pub struct ReconReport {
     pub biller: (i64, i64),
     /// Every difference.
     pub mismatches: Vec<Mismatch>,
+    /// Second payments of items another payment had settled (WeChat's bill has them; the
+    /// biller never gets them), each with the state of its automatic refund.
+    pub duplicates: Vec<DuplicateLine>,
 }
 
 /// Reconciles one Beijing day: us, WeChat's trade bill, the billers' statements.
@@ -91,6 +95,7 @@ pub async fn reconcile(state: &PaymentsState, date: NaiveDate) -> Result<ReconRe
     let posted = state.store.posted_between(from_ms, to_ms).await?;
     let our_refunds = state.store.refunds_between(from_ms, to_ms).await?;
     let statement = state.biller.statement(from_ms, to_ms).await?;
+    let duplicates = state.store.duplicates_between(from_ms, to_ms, domain::duplicate_refund_no).await?;
     let mut mismatches = Vec::new();
     let mut push = |kind: &str, no: &str, detail: String| {
         mismatches.push(Mismatch { kind: kind.into(), out_trade_no: no.into(), detail })
@@ -150,6 +155,13 @@ pub async fn reconcile(state: &PaymentsState, date: NaiveDate) -> Result<ReconRe
             push("refund_missing_at_wechat", trade_no, format!("refund {no} absent from WeChat's bill"));
         }
     }
+    for d in duplicates.iter().filter(|d| d.refund_state.is_none()) {
+        push(
+            "duplicate_not_refunded",
+            &d.out_trade_no,
+            format!("paid {} {} a second time; no refund yet", d.item_kind, d.item_id),
+        );
+    }
     let count = |n: usize| i64::try_from(n).unwrap_or(0);
     Ok(ReconReport {
         date: date.to_string(),
@@ -157,5 +169,6 @@ pub async fn reconcile(state: &PaymentsState, date: NaiveDate) -> Result<ReconRe
         wechat: (count(paid_rows.len()), paid_rows.iter().map(|r| r.order_fen).sum()),
         biller: (count(statement.len()), statement.iter().map(|l| l.amount_fen).sum()),
         mismatches,
+        duplicates,
     })
 }

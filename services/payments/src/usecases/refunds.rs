@@ -1,5 +1,5 @@
 //! Refunds: the one path every refund takes (a finance officer's, a booking's, a biller's
-//! rejection): reserve the amount with the refund row, send it to WeChat Pay, and apply its
+//! rejection, a duplicate payment's): reserve the amount with the refund row, send it to WeChat Pay, and apply its
 //! success exactly once (from the answer, a notification or a query).
 
 use std::fmt;
@@ -15,8 +15,8 @@ use super::applying::{citizen_notice, ApplyError};
 use crate::store::refunds::{Completion, NewRefund, Reservation};
 use crate::store::settlement::Events;
 use crate::store::{OrderRow, RefundRow, StoreError};
-use crate::wechat;
 use crate::PaymentsState;
+use crate::{domain, wechat};
 
 /// Why a refund was not made.
 #[derive(Debug)]
@@ -151,6 +151,31 @@ pub async fn refund_rejected_posting(state: &PaymentsState, order: &OrderRow) {
     };
     if let Err(err) = create_refund(state, ask).await {
         tracing::error!(order_id = %order.id, error = %err, "automatic refund failed");
+    }
+}
+
+/// Refunds a duplicate payment (one that found its item settled by another) in full, under
+/// the order's one duplicate refund number: a second call finds it taken and changes nothing.
+pub async fn refund_duplicate(state: &PaymentsState, order: &OrderRow) {
+    let remaining = order.refundable();
+    if remaining.0 <= 0 {
+        return;
+    }
+    let ask = RefundAsk {
+        order_id: order.id.as_str(),
+        amount: remaining,
+        reason: "paid twice: the item was settled by an earlier payment",
+        expected_available: None,
+        staff: None,
+        out_refund_no: Some(domain::duplicate_refund_no(order.id.as_str())),
+    };
+    match create_refund(state, ask).await {
+        Ok(refund) => {
+            tracing::info!(order_id = %order.id, out_refund_no = %refund.out_refund_no, "duplicate payment refunded")
+        }
+        // Done before, or a concurrent round is doing it.
+        Err(RefundError::Exists | RefundError::AmountChanged(_)) => {}
+        Err(err) => tracing::error!(order_id = %order.id, error = %err, "duplicate payment not refunded yet"),
     }
 }
 

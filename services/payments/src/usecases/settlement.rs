@@ -9,7 +9,7 @@ use serde_json::json;
 use super::applying::citizen_notice;
 pub use super::applying::ApplyError;
 use super::refunds;
-use crate::store::settlement::Events;
+use crate::store::settlement::PaidEvents;
 use crate::store::OrderRow;
 use crate::wechat::{self, NotificationRefused};
 use crate::PaymentsState;
@@ -54,25 +54,39 @@ pub fn paid_at_ms(tx_info: &Transaction, at_ms: i64) -> i64 {
         .map_or(at_ms, |t| t.timestamp_millis())
 }
 
-/// The two events a payment raises: `payments.paid` and the citizen's notification. Built from
-/// the order's fields that never change after creation, so a pre-read copy serves.
-pub fn paid_events(order: &OrderRow, transaction_id: &str) -> Events {
+/// What a payment writes to the outbox: `payments.paid` and the citizen's notice when it
+/// settles its item, or the notice of the refund to come when the item was settled already.
+/// Built from the order's fields that never change after creation, so a pre-read copy serves.
+pub fn paid_events(order: &OrderRow, transaction_id: &str) -> PaidEvents {
     let yuan = fen_to_yuan(order.amount.0);
-    [
-        (
-            "payments.paid",
-            json!({ "order_id": order.id.as_str(), "citizen_id": order.citizen_id, "item_kind": order.item_kind, "item_id": order.item_id,
-                     "out_trade_no": order.out_trade_no.as_str(), "amount_fen": order.amount.0, "transaction_id": transaction_id }),
-        ),
-        citizen_notice(
+    PaidEvents {
+        settled: [
+            (
+                "payments.paid",
+                json!({ "order_id": order.id.as_str(), "citizen_id": order.citizen_id, "item_kind": order.item_kind, "item_id": order.item_id,
+                         "out_trade_no": order.out_trade_no.as_str(), "amount_fen": order.amount.0, "transaction_id": transaction_id }),
+            ),
+            citizen_notice(
+                order,
+                "payments.paid",
+                format!("payments:{}:paid", order.id),
+                ["缴费成功", "Payment received"],
+                [format!("{} 已支付 {yuan} 元", order.description), format!("{}: {yuan} yuan paid", order.description)],
+                json!({ "order_id": order.id.as_str() }),
+            ),
+        ],
+        duplicate: citizen_notice(
             order,
-            "payments.paid",
-            format!("payments:{}:paid", order.id),
-            ["缴费成功", "Payment received"],
-            [format!("{} 已支付 {yuan} 元", order.description), format!("{}: {yuan} yuan paid", order.description)],
+            "payments.duplicate",
+            format!("payments:{}:duplicate", order.id),
+            ["重复缴费，将原路退回", "Paid already: refunding"],
+            [
+                format!("{} 已由先到的付款缴清，您支付的 {yuan} 元将原路退回", order.description),
+                format!("{} was settled by an earlier payment; your {yuan} yuan will be refunded", order.description),
+            ],
             json!({ "order_id": order.id.as_str() }),
         ),
-    ]
+    }
 }
 
 /// Which notification WeChat Pay sent.
