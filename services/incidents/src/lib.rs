@@ -22,6 +22,7 @@
 //! grouping of the reports whose text is public.
 
 mod api;
+pub mod demo;
 pub mod domain;
 pub mod errors;
 mod open311;
@@ -90,6 +91,7 @@ impl IncidentsService {
         let db = Db::open(&platform.settings, NAME, &MIGRATOR).await?;
         let catalogue = Catalogue::demo()?;
         let state = Arc::new(IncidentsState { db: db.clone(), platform, catalogue, safety });
+        demo::start(&state).await;
         spawn_recheck(state.clone());
         Ok((IncidentsApi::new(state), db))
     }
