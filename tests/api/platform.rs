@@ -212,26 +212,39 @@ async fn concurrent_requests_with_one_idempotency_key_have_one_effect() {
 
 #[tokio::test]
 async fn too_many_requests_from_one_address_or_identity_get_429_with_retry_after() {
+    // Loopback is a trusted proxy here, so the test's own address is the forwarded one and the
+    // portal's calls to its own WeChat sandbox do not spend it.
     let app = spawn_app_with(|s| {
         s.rate_limit.per_ip = 5;
         s.rate_limit.per_identity = 3;
         s.rate_limit.window_secs = 60;
+        s.trusted_proxies = vec!["127.0.0.1".into()];
     })
     .await;
+    let citizen = app.citizen_token("rate-limited-citizen").await;
+    let get = |token: Option<&str>| {
+        let req = app.http.get(app.url("/v1/services")).header("x-forwarded-for", "198.51.100.20");
+        match token {
+            Some(t) => req.bearer_auth(t).send(),
+            None => req.send(),
+        }
+    };
     for _ in 0..3 {
-        let r = app.http.get(app.url("/v1/services")).header("authorization", "Bearer t1").send().await.unwrap();
-        assert_eq!(r.status(), 200);
+        assert_eq!(get(Some(&citizen)).await.unwrap().status(), 200);
     }
-    let r = app.http.get(app.url("/v1/services")).header("authorization", "Bearer t1").send().await.unwrap();
+    let r = get(Some(&citizen)).await.unwrap();
     assert!(r.headers().contains_key("retry-after"));
     let p = expect_problem(r, 429).await;
     assert_eq!(p["type"], "/problems/rate-limited");
 
     // The address has used 4 of its 5; one more passes, the next is refused.
-    assert_eq!(app.http.get(app.url("/v1/services")).send().await.unwrap().status(), 200);
-    expect_problem(app.http.get(app.url("/v1/services")).send().await.unwrap(), 429).await;
+    assert_eq!(get(None).await.unwrap().status(), 200);
+    expect_problem(get(None).await.unwrap(), 429).await;
     // Probes are never limited.
-    assert_eq!(app.http.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.http.get(app.url("/healthz")).header("x-forwarded-for", "198.51.100.20").send().await.unwrap().status(),
+        200
+    );
     app.stop().await;
 }
 

@@ -288,10 +288,14 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
             (route, spec, gateway_db, authenticator)
         }
     };
-    let route = route.data(authenticator).data(platform.internal_token.clone()).boxed();
+    let route = route.data(authenticator.clone()).data(platform.internal_token.clone()).boxed();
     let route = city_console::mount(route, &platform, console_reach(&mode, &settings));
 
     let trusted: Arc<[IpAddr]> = trusted_proxies().into();
+    // Whose `X-Forwarded-For` counts (rate limits, anonymous idempotency): only the configured
+    // proxies', none by default (issue #15).
+    let proxies: Arc<[city_platform::caller::Cidr]> =
+        city_platform::caller::parse_trusted(&settings.trusted_proxies).map_err(anyhow::Error::msg)?.into();
     let store: Arc<dyn IdempotencyStore> = match &settings.redis_url {
         Some(url) => Arc::new(
             RedisIdempotencyStore::connect(url.expose(), &settings.redis_prefix)
@@ -303,15 +307,16 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
     let idem = Idempotency {
         store,
         ttl: Duration::from_secs(settings.idempotency_ttl_secs),
-        trusted_proxies: trusted.clone(),
+        trusted_proxies: proxies.clone(),
     };
     if settings.redis_url.is_none() {
         tasks.push(sweep_idempotency(SqlIdempotencyStore::new(idem_db), signal.clone()));
     }
     // In distributed mode the gateway limits rates and the services keep idempotency records:
     // each concern once, where it has what it needs.
-    let limiter = RateLimiter::new(platform.cache.clone(), settings.rate_limit.clone(), trusted.to_vec())
-        .exempting(platform.internal_token.clone());
+    let limiter = RateLimiter::new(platform.cache.clone(), settings.rate_limit.clone(), proxies.to_vec())
+        .exempting(platform.internal_token.clone())
+        .verifying(authenticator);
     let with_idempotency = !matches!(mode, Mode::Gateway);
     let with_rate_limit = !matches!(mode, Mode::Only(_));
     let endpoint = edge::stack(route, &settings, limiter, with_rate_limit, with_idempotency.then_some(idem));
@@ -368,7 +373,7 @@ fn sweep_idempotency(store: SqlIdempotencyStore, mut signal: Shutdown) -> JoinHa
 
 fn trusted_proxies() -> Vec<IpAddr> {
     // The gateway and the services share a host or a private network behind it; loopback is the
-    // only peer whose X-Forwarded-For we believe by default.
+    // only peer whose X-Forwarded-Proto (HSTS) we believe. X-Forwarded-For is `trusted_proxies`'.
     vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)]
 }
 

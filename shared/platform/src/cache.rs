@@ -34,11 +34,22 @@ pub trait Cache: Send + Sync + 'static {
     fn kind(&self) -> &'static str;
 }
 
-/// The in-process cache of the all-in-one portal.
-#[derive(Default)]
+/// How many entries (and, apart, counters) the in-process cache keeps at most. Clients choose
+/// many keys (their addresses, OAuth states), so expiry alone does not bound its memory.
+pub const MEMORY_CACHE_ENTRIES: usize = 100_000;
+
+/// The in-process cache of the all-in-one portal, bounded in entries: when full it drops the
+/// expired ones, then the tenth that would expire soonest.
 pub struct MemoryCache {
     entries: Mutex<HashMap<String, (Vec<u8>, Instant)>>,
     counters: Mutex<HashMap<String, (u64, Instant)>>,
+    capacity: usize,
+}
+
+impl Default for MemoryCache {
+    fn default() -> Self {
+        Self::with_capacity(MEMORY_CACHE_ENTRIES)
+    }
 }
 
 impl MemoryCache {
@@ -47,12 +58,44 @@ impl MemoryCache {
         Arc::new(Self::default())
     }
 
+    /// An empty cache holding at most `capacity` entries and `capacity` counters.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self { entries: Mutex::default(), counters: Mutex::default(), capacity: capacity.max(2) }
+    }
+
     /// Drops expired entries; called by a periodic task so memory stays bounded.
     pub fn sweep(&self) {
         let now = Instant::now();
         self.entries.lock().retain(|_, (_, exp)| *exp > now);
         self.counters.lock().retain(|_, (_, exp)| *exp > now);
     }
+
+    /// How many entries and counters are held (expired ones included until swept).
+    pub fn len(&self) -> usize {
+        self.entries.lock().len() + self.counters.lock().len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Makes room for one new key in a map holding at most `capacity`.
+fn make_room<V>(map: &mut HashMap<String, (V, Instant)>, capacity: usize, now: Instant) {
+    if map.len() < capacity {
+        return;
+    }
+    map.retain(|_, (_, exp)| *exp > now);
+    if map.len() < capacity {
+        return;
+    }
+    // Still full of live entries: the tenth closest to expiry goes first.
+    let mut expiries: Vec<Instant> = map.values().map(|(_, exp)| *exp).collect();
+    let cut = (capacity / 10).clamp(1, expiries.len() - 1);
+    let (_, nth, _) = expiries.select_nth_unstable(cut);
+    let nth = *nth;
+    map.retain(|_, (_, exp)| *exp > nth);
 }
 
 #[async_trait]
@@ -63,16 +106,24 @@ impl Cache for MemoryCache {
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
-        self.entries.lock().insert(key.to_owned(), (value.to_vec(), Instant::now() + ttl));
+        let now = Instant::now();
+        let mut entries = self.entries.lock();
+        if !entries.contains_key(key) {
+            make_room(&mut entries, self.capacity, now);
+        }
+        entries.insert(key.to_owned(), (value.to_vec(), now + ttl));
         Ok(())
     }
 
     async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, CacheError> {
         let now = Instant::now();
         let mut entries = self.entries.lock();
-        match entries.get(key) {
-            Some((_, exp)) if *exp > now => Ok(false),
-            _ => {
+        match entries.get(key).map(|(_, exp)| *exp > now) {
+            Some(true) => Ok(false),
+            held => {
+                if held.is_none() {
+                    make_room(&mut entries, self.capacity, now);
+                }
                 entries.insert(key.to_owned(), (value.to_vec(), now + ttl));
                 Ok(true)
             }
@@ -87,6 +138,9 @@ impl Cache for MemoryCache {
     async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, CacheError> {
         let now = Instant::now();
         let mut counters = self.counters.lock();
+        if !counters.contains_key(key) {
+            make_room(&mut counters, self.capacity, now);
+        }
         let entry = counters.entry(key.to_owned()).or_insert((0, now + ttl));
         if entry.1 <= now {
             *entry = (0, now + ttl);
@@ -185,5 +239,24 @@ impl Cache for RedisCache {
 
     fn kind(&self) -> &'static str {
         "redis"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn keys_chosen_by_clients_cannot_grow_the_cache_past_its_bound() {
+        let cache = MemoryCache::with_capacity(100);
+        for i in 0..1000 {
+            cache.set(&format!("oauth:{i}"), b"x", Duration::from_secs(600)).await.unwrap();
+            cache.increment(&format!("rl:ip:{i}"), Duration::from_secs(60)).await.unwrap();
+            cache.set_if_absent(&format!("lock:{i}"), b"x", Duration::from_secs(60)).await.unwrap();
+        }
+        assert!(cache.len() <= 200, "{} entries held", cache.len());
+        // The newest keys are still there.
+        assert_eq!(cache.get("oauth:999").await.unwrap(), Some(b"x".to_vec()));
+        assert_eq!(cache.increment("rl:ip:999", Duration::from_secs(60)).await.unwrap(), 2);
     }
 }

@@ -137,6 +137,11 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// Rate limits.
     pub rate_limit: RateLimitSettings,
+    /// Proxies whose `X-Forwarded-For` is believed, as CIDRs or addresses (`["10.0.0.0/8"]`;
+    /// `CITY_TRUSTED_PROXIES`). None by default: the socket peer is the client. Behind a load
+    /// balancer or the gateway, list their addresses; the right-most hop they did not add is
+    /// the client.
+    pub trusted_proxies: Vec<String>,
     /// How long a stored `Idempotency-Key` response is replayed, in seconds.
     pub idempotency_ttl_secs: u64,
     /// Seconds that in-flight requests get to finish on shutdown.
@@ -513,6 +518,7 @@ impl Default for Settings {
             max_body_bytes: 2 * 1024 * 1024,
             cors_origins: Vec::new(),
             rate_limit: RateLimitSettings { enabled: true, window_secs: 60, per_ip: 1200, per_identity: 600 },
+            trusted_proxies: Vec::new(),
             idempotency_ttl_secs: 24 * 3600,
             shutdown_grace_secs: 10,
             seed_demo_data: true,
@@ -666,6 +672,9 @@ impl Settings {
             return Err(ConfigError(
                 "rate_limit.window_secs (CITY_RATE_LIMIT__WINDOW_SECS): must be at least 1".into(),
             ));
+        }
+        if let Err(why) = crate::caller::parse_trusted(&self.trusted_proxies) {
+            return Err(ConfigError(format!("trusted_proxies (CITY_TRUSTED_PROXIES): {why}")));
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError("max_body_bytes (CITY_MAX_BODY_BYTES): must be at least 1024".into()));

@@ -1,7 +1,7 @@
 //! Cross-cutting HTTP middleware, applied once around every route: request ids and spans, error
 //! rendering, metrics, body size limits and rate limits.
 
-use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -9,10 +9,11 @@ use poem::endpoint::BoxEndpoint;
 use poem::http::HeaderValue;
 use poem::PathPattern;
 use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Result};
+use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use crate::cache::Cache;
-use crate::caller::{client_ip, identity_key};
+use crate::caller::{client_ip, Cidr};
 use crate::config::RateLimitSettings;
 use crate::problem::{kind, render_error, Problem};
 use crate::request_id;
@@ -62,20 +63,46 @@ pub async fn observe<E: Endpoint>(ep: Arc<E>, req: Request) -> Result<Response> 
 }
 
 /// Refuses bodies over `max` bytes with 413, whether or not the client declared a length.
+///
+/// A declared `Content-Length` is held to by hyper on HTTP/1.1 and HTTP/2 alike, so a small one
+/// passes untouched. A body without one (HTTP/1.1 chunked, or any HTTP/2 stream, which needs no
+/// length at all) is read here, at most `max` bytes of it, before any handler sees it: the
+/// 413 answers as soon as the limit is crossed and the rest is never read.
 pub async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request, max: usize) -> Result<Response> {
-    let declared = req.header(poem::http::header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+    let declared = req.header(poem::http::header::CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok());
     match declared {
         Some(n) if n > max as u64 => return Err(too_large(max)),
         Some(_) => {}
         None => {
-            // Chunked or unknown length: read at most `max` bytes before anything parses it.
-            if req.header(poem::http::header::TRANSFER_ENCODING).is_some() {
-                let bytes = req.take_body().into_bytes_limit(max).await.map_err(|_| too_large(max))?;
+            let body = req.take_body();
+            if !body.is_empty() {
+                let bytes = body.into_bytes_limit(max).await.map_err(|err| match err {
+                    poem::error::ReadBodyError::PayloadTooLarge => too_large(max),
+                    other => Problem::malformed(Some("body"), format!("the body could not be read: {other}")).into(),
+                })?;
                 req.set_body(Body::from_bytes(bytes));
             }
         }
     }
     ep.call(req).await.map(IntoResponse::into_response)
+}
+
+/// Turns a panic anywhere below into the opaque 500 problem carrying the request id, logged
+/// with it, instead of a dropped connection with no answer and no trace.
+pub async fn catch_panic<E: Endpoint>(ep: Arc<E>, req: Request) -> Result<Response> {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(ep.call(req)).catch_unwind().await {
+        Ok(answer) => answer.map(IntoResponse::into_response),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".into());
+            tracing::error!(panic = %what, "the handler panicked; answered 500");
+            Err(Problem::internal().into())
+        }
+    }
 }
 
 fn too_large(max: usize) -> poem::Error {
@@ -89,19 +116,33 @@ impl From<Problem> for poem::Error {
     }
 }
 
-/// Fixed-window request counters per client IP and per identity, in the shared cache.
+/// Fixed-window request counters per client IP and per verified identity, in the shared cache.
 #[derive(Clone)]
 pub struct RateLimiter {
     cache: Arc<dyn Cache>,
+    /// Counts here while the shared cache fails: limits stay on, per replica.
+    fallback: Arc<crate::cache::MemoryCache>,
+    /// The window in which the last fallback warning was logged (one line per window).
+    warned: Arc<AtomicU64>,
     settings: RateLimitSettings,
-    trusted_proxies: Arc<[IpAddr]>,
+    trusted_proxies: Arc<[Cidr]>,
     internal: Option<crate::auth::InternalToken>,
+    authenticator: Option<crate::auth::SharedAuthenticator>,
 }
 
 impl RateLimiter {
     /// A limiter counting in `cache`; `X-Forwarded-For` is believed only from `trusted_proxies`.
-    pub fn new(cache: Arc<dyn Cache>, settings: RateLimitSettings, trusted_proxies: Vec<IpAddr>) -> Self {
-        Self { cache, settings, trusted_proxies: trusted_proxies.into(), internal: None }
+    /// Without [`RateLimiter::verifying`] it counts per address only.
+    pub fn new(cache: Arc<dyn Cache>, settings: RateLimitSettings, trusted_proxies: Vec<Cidr>) -> Self {
+        Self {
+            cache,
+            fallback: Arc::new(crate::cache::MemoryCache::default()),
+            warned: Arc::new(AtomicU64::new(u64::MAX)),
+            settings,
+            trusted_proxies: trusted_proxies.into(),
+            internal: None,
+            authenticator: None,
+        }
     }
 
     /// Never limits calls that carry this internal token: services asking each other on behalf
@@ -109,6 +150,37 @@ impl RateLimiter {
     pub fn exempting(mut self, internal: crate::auth::InternalToken) -> Self {
         self.internal = Some(internal);
         self
+    }
+
+    /// Counts per identity only what `authenticator` vouches for: a made-up bearer string is
+    /// no identity and counts against its address alone, so inventing tokens buys no budget.
+    pub fn verifying(mut self, authenticator: crate::auth::SharedAuthenticator) -> Self {
+        self.authenticator = Some(authenticator);
+        self
+    }
+
+    /// Whose budget a request spends besides its address's: the principal behind a live
+    /// credential, or nobody.
+    async fn verified_identity(&self, req: &Request) -> Option<String> {
+        use crate::auth::Principal;
+        let auth = self.authenticator.as_ref()?;
+        if let Some(header) = req.header(poem::http::header::AUTHORIZATION) {
+            let (scheme, token) = header.trim().split_once(' ')?;
+            if !scheme.eq_ignore_ascii_case("bearer") {
+                return None;
+            }
+            return match auth.bearer(token.trim()).await {
+                Ok(Some(Principal::Citizen(c))) => Some(format!("citizen:{}", c.citizen_id)),
+                Ok(Some(Principal::Staff(s))) => Some(format!("staff:{}", s.staff_id)),
+                Ok(Some(Principal::Integrator(i))) => Some(format!("key:{}", i.key_id)),
+                _ => None,
+            };
+        }
+        let key = req.header("x-api-key")?;
+        match auth.api_key(key.trim()).await {
+            Ok(Some(i)) => Some(format!("key:{}", i.key_id)),
+            _ => None,
+        }
     }
 
     /// Counts this request; `Err` with a 429 problem when a limit is exceeded.
@@ -130,20 +202,27 @@ impl RateLimiter {
         if let Some(ip) = client_ip(req, &self.trusted_proxies) {
             checks.push((format!("rl:ip:{ip}:{slot}"), self.settings.per_ip, "this address"));
         }
-        if let Some(identity) = identity_key(req) {
-            checks.push((format!("rl:id:{identity}:{slot}"), self.settings.per_identity, "these credentials"));
+        if let Some(identity) = self.verified_identity(req).await {
+            let id = hex::encode(&Sha256::digest(identity.as_bytes())[..12]);
+            checks.push((format!("rl:id:{id}:{slot}"), self.settings.per_identity, "these credentials"));
         }
         for (key, limit, whom) in checks {
-            match self.cache.increment(&key, ttl).await {
-                Ok(count) if count > limit => {
-                    let mut p = Problem::of(&kind::RATE_LIMITED)
-                        .with_detail(format!("at most {limit} requests per {window} s from {whom}"));
-                    p.retry_after = Some(retry_after);
-                    return Err(p);
+            let count = match self.cache.increment(&key, ttl).await {
+                Ok(count) => count,
+                Err(err) => {
+                    // A cache outage must neither take the portal down nor lift the limits:
+                    // count in this process until the cache answers again.
+                    if self.warned.swap(slot, Ordering::Relaxed) != slot {
+                        tracing::warn!(error = %err, "rate limiter cache failed; counting in-process meanwhile");
+                    }
+                    self.fallback.increment(&key, ttl).await.unwrap_or(0)
                 }
-                Ok(_) => {}
-                // A cache outage must not take the portal down with it: fail open, loudly.
-                Err(err) => tracing::warn!(error = %err, "rate limiter cache failed; allowing request"),
+            };
+            if count > limit {
+                let mut p = Problem::of(&kind::RATE_LIMITED)
+                    .with_detail(format!("at most {limit} requests per {window} s from {whom}"));
+                p.retry_after = Some(retry_after);
+                return Err(p);
             }
         }
         Ok(())
@@ -161,7 +240,8 @@ fn is_operational(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics")
 }
 
-/// The cross-cutting middleware, each exactly once, outermost last.
+/// The cross-cutting middleware, each exactly once, outermost last. Panics are caught just
+/// inside `observe`, so even a panicking layer answers with its request id.
 pub fn stack(
     route: BoxEndpoint<'static>,
     settings: &crate::config::Settings,
@@ -184,5 +264,115 @@ pub fn stack(
     };
     let inner: BoxEndpoint<'static> =
         if with_rate_limit { inner.around(move |ep, req| rate_limit(ep, req, limiter.clone())).boxed() } else { inner };
-    inner.around(move |ep, req| limit_body(ep, req, max_body)).around(observe).with(cors).boxed()
+    inner.around(move |ep, req| limit_body(ep, req, max_body)).around(catch_panic).around(observe).with(cors).boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{Authenticator, Citizen, Integrator, Principal};
+    use crate::cache::{CacheError, MemoryCache};
+    use crate::config::Settings;
+    use async_trait::async_trait;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_500_problem_with_its_request_id() {
+        let boom = poem::endpoint::make_sync(|_: Request| -> &'static str { panic!("on purpose, for the test") });
+        let route = poem::Route::new().at("/boom", boom).boxed();
+        let settings = Settings::default();
+        let limiter = RateLimiter::new(MemoryCache::new(), settings.rate_limit.clone(), Vec::new());
+        let portal = stack(route, &settings, limiter, true, None);
+        let req =
+            Request::builder().uri(poem::http::Uri::from_static("/boom")).header("x-request-id", "boom-1").finish();
+        let resp = portal.call(req).await.expect("an answer, not a dropped connection");
+        assert_eq!(resp.status().as_u16(), 500);
+        assert_eq!(resp.headers()["x-request-id"], "boom-1");
+        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/problem+json"));
+        let body: serde_json::Value = serde_json::from_slice(&resp.into_body().into_vec().await.unwrap()).unwrap();
+        assert_eq!((body["type"].as_str(), body["instance"].as_str()), (Some("/problems/internal"), Some("boom-1")));
+        assert!(!body.to_string().contains("on purpose"), "the panic's words stay in the log: {body}");
+    }
+
+    /// Vouches for bearer tokens starting with `good-<citizen>-`.
+    struct Vouch;
+
+    #[async_trait]
+    impl Authenticator for Vouch {
+        async fn bearer(&self, token: &str) -> Result<Option<Principal>, Problem> {
+            let Some(rest) = token.strip_prefix("good-") else { return Ok(None) };
+            let citizen_id = rest.split('-').next().unwrap_or_default().to_owned();
+            Ok(Some(Principal::Citizen(Citizen { citizen_id, session_id: token.into() })))
+        }
+        async fn api_key(&self, _: &str) -> Result<Option<Integrator>, Problem> {
+            Ok(None)
+        }
+    }
+
+    fn bearer(token: &str) -> Request {
+        Request::builder()
+            .uri(poem::http::Uri::from_static("/v1/me"))
+            .header("authorization", format!("Bearer {token}"))
+            .finish()
+    }
+
+    fn limits(per_identity: u64) -> RateLimitSettings {
+        RateLimitSettings { enabled: true, window_secs: 60, per_ip: 1000, per_identity }
+    }
+
+    #[tokio::test]
+    async fn made_up_credentials_get_no_budget_of_their_own_and_real_ones_share_one() {
+        let cache = MemoryCache::new();
+        let limiter = RateLimiter::new(cache.clone(), limits(3), Vec::new()).verifying(Arc::new(Vouch));
+        for i in 0..50 {
+            limiter.check(&bearer(&format!("made-up-{i}"))).await.unwrap();
+        }
+        assert_eq!(cache.len(), 0, "a counter per invented token");
+        // One citizen, two tokens: one budget.
+        for token in ["good-c1-a", "good-c1-b", "good-c1-a"] {
+            limiter.check(&bearer(token)).await.unwrap();
+        }
+        let p = limiter.check(&bearer("good-c1-b")).await.unwrap_err();
+        assert_eq!(p.status, 429);
+        limiter.check(&bearer("good-c2-a")).await.unwrap();
+    }
+
+    /// A cache that never answers.
+    struct Down;
+
+    #[async_trait]
+    impl Cache for Down {
+        async fn get(&self, _: &str) -> std::result::Result<Option<Vec<u8>>, CacheError> {
+            Err(down())
+        }
+        async fn set(&self, _: &str, _: &[u8], _: Duration) -> std::result::Result<(), CacheError> {
+            Err(down())
+        }
+        async fn set_if_absent(&self, _: &str, _: &[u8], _: Duration) -> std::result::Result<bool, CacheError> {
+            Err(down())
+        }
+        async fn delete(&self, _: &str) -> std::result::Result<(), CacheError> {
+            Err(down())
+        }
+        async fn increment(&self, _: &str, _: Duration) -> std::result::Result<u64, CacheError> {
+            Err(down())
+        }
+        async fn ping(&self) -> std::result::Result<(), CacheError> {
+            Err(down())
+        }
+        fn kind(&self) -> &'static str {
+            "down"
+        }
+    }
+
+    fn down() -> CacheError {
+        CacheError(redis::RedisError::from((redis::ErrorKind::IoError, "connection refused")))
+    }
+
+    #[tokio::test]
+    async fn a_failing_cache_falls_back_to_limits_in_process_never_to_none() {
+        let limiter = RateLimiter::new(Arc::new(Down), limits(2), Vec::new()).verifying(Arc::new(Vouch));
+        limiter.check(&bearer("good-c1-a")).await.unwrap();
+        limiter.check(&bearer("good-c1-a")).await.unwrap();
+        assert_eq!(limiter.check(&bearer("good-c1-a")).await.unwrap_err().status, 429);
+    }
 }

@@ -3,6 +3,11 @@
 //!
 //! Records live in the database (or Redis when configured) with an expiry, keyed by a hash of the
 //! caller's identity and the key, so one client can never replay another's response.
+//!
+//! Nothing a response carries is kept in clear: answers mint credentials (sign-in tokens, new
+//! API keys), so every stored body is sealed (AES-256-GCM) under a key derived from the caller
+//! and the `Idempotency-Key`, which only the client holds; the record keeps a different hash
+//! of the two, and the request's hash is keyed the same way (a sign-in body holds a password).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +18,7 @@ use poem::{Body, Endpoint, IntoResponse, Request, Response, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::caller::{client_ip, identity_key};
+use crate::caller::{client_ip, identity_key, Cidr};
 use crate::db::Db;
 use crate::problem::{kind, Problem};
 use crate::time::now_ms;
@@ -285,7 +290,7 @@ pub struct Idempotency {
     /// How long a completed response is replayed.
     pub ttl: Duration,
     /// Proxies whose `X-Forwarded-For` is believed (anonymous callers are keyed by IP).
-    pub trusted_proxies: Arc<[std::net::IpAddr]>,
+    pub trusted_proxies: Arc<[Cidr]>,
 }
 
 /// The middleware body: wraps POST requests that carry an `Idempotency-Key`.
@@ -304,16 +309,13 @@ pub async fn idempotent<E: Endpoint>(ep: Arc<E>, mut req: Request, cfg: Idempote
         format!("anon:{}", client_ip(&req, &cfg.trusted_proxies).map(|ip| ip.to_string()).unwrap_or_default())
     });
     let body = req.take_body().into_bytes().await?;
-    let request_hash = {
-        let mut h = Sha256::new();
-        h.update(req.method().as_str());
-        h.update(b" ");
-        h.update(req.uri().path_and_query().map(|p| p.as_str()).unwrap_or(""));
-        h.update(b"\n");
-        h.update(&body);
-        hex::encode(h.finalize())
-    };
-    let key_hash = hex::encode(Sha256::digest(format!("{caller}\n{key}").as_bytes()));
+    let secrets = Secrets::derive(&caller, &key);
+    let request_hash = secrets.request_hash(
+        req.method().as_str(),
+        req.uri().path_and_query().map(|p| p.as_str()).unwrap_or(""),
+        &body,
+    );
+    let key_hash = secrets.key_hash.clone();
     req.set_body(Body::from_bytes(body));
 
     match cfg.store.claim(&key_hash, &request_hash).await? {
@@ -321,7 +323,14 @@ pub async fn idempotent<E: Endpoint>(ep: Arc<E>, mut req: Request, cfg: Idempote
             if stored != request_hash {
                 return Err(reused_key());
             }
-            return Ok(replay(response));
+            let Some(body) = secrets.open(&response.body) else {
+                // Sealed under another key derivation (a record from before sealing): the answer
+                // cannot be given again, and running the request twice is what the key forbids.
+                return Err(Problem::of(&kind::IDEMPOTENCY_KEY_REUSED)
+                    .with_field("Idempotency-Key", "the stored answer for this key cannot be read; use a new key")
+                    .into());
+            };
+            return Ok(replay(StoredResponse { body, ..response }));
         }
         Claim::InProgress { request_hash: stored } => {
             if !stored.is_empty() && stored != request_hash {
@@ -355,12 +364,77 @@ pub async fn idempotent<E: Endpoint>(ep: Arc<E>, mut req: Request, cfg: Idempote
         status: parts.status.as_u16(),
         content_type: parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned),
         location: parts.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned),
-        body: bytes.clone(),
+        body: secrets.seal(&bytes),
     };
     cfg.store.complete(&key_hash, &request_hash, &stored, cfg.ttl).await?;
     let mut resp = Response::from_parts(parts, Body::from_vec(bytes));
     resp.headers_mut().insert(REPLAYED_HEADER, HeaderValue::from_static("false"));
     Ok(resp)
+}
+
+/// What the caller and its `Idempotency-Key` derive: where the record is found, and the key its
+/// body is sealed with. Domain-separated hashes, so the stored one reveals neither the other nor
+/// the client's key.
+struct Secrets {
+    key_hash: String,
+    seal_key: [u8; 32],
+}
+
+impl Secrets {
+    fn derive(caller: &str, key: &str) -> Self {
+        let derive = |purpose: &[u8]| -> [u8; 32] {
+            let mut h = Sha256::new();
+            h.update(purpose);
+            h.update(caller.as_bytes());
+            h.update(b"\n");
+            h.update(key.as_bytes());
+            h.finalize().into()
+        };
+        Self {
+            key_hash: hex::encode(derive(b"city idempotency record\n")),
+            seal_key: derive(b"city idempotency seal\n"),
+        }
+    }
+
+    /// The request's fingerprint, keyed so a stored one cannot be tested against guesses of
+    /// the body (a password).
+    fn request_hash(&self, method: &str, path_and_query: &str, body: &[u8]) -> String {
+        let mut h = Sha256::new();
+        h.update(b"city idempotency request\n");
+        h.update(self.seal_key);
+        h.update(method.as_bytes());
+        h.update(b" ");
+        h.update(path_and_query.as_bytes());
+        h.update(b"\n");
+        h.update(body);
+        hex::encode(h.finalize())
+    }
+
+    /// A random nonce, then the AES-256-GCM ciphertext and tag.
+    fn seal(&self, plain: &[u8]) -> Vec<u8> {
+        use aes_gcm::aead::{Aead, KeyInit};
+        use rand::RngCore;
+        let cipher = aes_gcm::Aes256Gcm::new((&self.seal_key).into());
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        // Encryption with a 32-byte key and a 12-byte nonce cannot fail for bodies this size.
+        let sealed = cipher.encrypt((&nonce).into(), plain).unwrap_or_default();
+        let mut out = Vec::with_capacity(12 + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// The body sealed by [`Secrets::seal`] under this key, or `None`.
+    fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
+        use aes_gcm::aead::{Aead, KeyInit};
+        if sealed.len() < 12 + 16 {
+            return None;
+        }
+        let (nonce, ciphertext) = sealed.split_at(12);
+        let cipher = aes_gcm::Aes256Gcm::new((&self.seal_key).into());
+        cipher.decrypt(nonce.into(), ciphertext).ok()
+    }
 }
 
 fn reused_key() -> poem::Error {
@@ -409,6 +483,71 @@ mod tests {
         let req = Request::builder().method(Method::POST).header(HEADER, key).body("{}");
         let err = idempotent(ep, req, cfg).await.expect_err("the key is refused");
         crate::problem::problem_from_error(err)
+    }
+
+    /// Keeps what it is given, as a database would.
+    #[derive(Default)]
+    struct Kept(parking_lot::Mutex<std::collections::HashMap<String, (String, Option<StoredResponse>)>>);
+
+    #[async_trait]
+    impl IdempotencyStore for Kept {
+        async fn claim(&self, key: &str, request_hash: &str) -> Result<Claim, Problem> {
+            let mut m = self.0.lock();
+            Ok(match m.get(key) {
+                None => {
+                    m.insert(key.into(), (request_hash.into(), None));
+                    Claim::Acquired
+                }
+                Some((h, None)) => Claim::InProgress { request_hash: h.clone() },
+                Some((h, Some(r))) => Claim::Done { request_hash: h.clone(), response: r.clone() },
+            })
+        }
+        async fn complete(&self, key: &str, h: &str, r: &StoredResponse, _: Duration) -> Result<(), Problem> {
+            self.0.lock().insert(key.into(), (h.into(), Some(r.clone())));
+            Ok(())
+        }
+        async fn release(&self, key: &str) -> Result<(), Problem> {
+            self.0.lock().remove(key);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_minted_credential_is_stored_sealed_and_replayed_whole() {
+        let kept = Arc::new(Kept::default());
+        let cfg = Idempotency { store: kept.clone(), ttl: Duration::from_secs(60), trusted_proxies: Arc::new([]) };
+        let minted = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counter = minted.clone();
+        let ep = Arc::new(poem::endpoint::make_sync(move |_| {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            format!("{{\"token\":\"secret-token-{n}\"}}")
+        }));
+        let call = |key: &'static str| {
+            let req = Request::builder()
+                .method(Method::POST)
+                .header(HEADER, key)
+                .body(r#"{"username":"ops","password":"hunter2hunter2"}"#);
+            idempotent(ep.clone(), req, cfg.clone())
+        };
+        let first = call("login-1").await.unwrap().into_body().into_string().await.unwrap();
+        let again = call("login-1").await.unwrap().into_body().into_string().await.unwrap();
+        assert_eq!(first, r#"{"token":"secret-token-0"}"#);
+        assert_eq!(again, first, "a replay gives the same answer");
+        assert_eq!(minted.load(std::sync::atomic::Ordering::SeqCst), 1, "the handler ran once");
+
+        let records = kept.0.lock();
+        let (record_key, (request_hash, response)) = records.iter().next().unwrap();
+        let stored = &response.as_ref().unwrap().body;
+        let window = |needle: &[u8]| stored.windows(needle.len()).any(|w| w == needle);
+        assert!(!window(b"secret-token"), "the token is not kept in clear");
+        assert!(!record_key.contains("login-1"), "the key itself is not kept");
+        assert_ne!(*record_key, hex::encode(Sha256::digest(b"anon:\nlogin-1")), "nor its plain hash");
+        // The request hash is keyed: the body's plain hash (a password guess test) is not kept.
+        let plain = hex::encode(Sha256::digest(br#"{"username":"ops","password":"hunter2hunter2"}"#));
+        assert_ne!(*request_hash, plain);
+        // Another key cannot open it.
+        assert!(Secrets::derive("anon:", "login-2").open(stored).is_none());
+        assert!(Secrets::derive("anon:", "login-1").open(stored).is_some());
     }
 
     #[tokio::test]
