@@ -31,6 +31,9 @@ pub enum AdminError {
     /// Another staff member has this username.
     #[error("the username is taken")]
     UsernameTaken,
+    /// The change would lock the admins out: disabling oneself, or the last enabled admin.
+    #[error("{0}")]
+    Refused(&'static str),
     /// No such staff member or live API key.
     #[error("no such {0}")]
     NotFound(&'static str),
@@ -171,7 +174,9 @@ pub async fn disable_staff(state: &IdentityState, actor: &Actor, staff_id: &str)
 }
 
 /// Disables or re-enables a staff member, ending their sessions when disabling; audited.
-/// Returns the row after, and the token hashes to drop from the cache.
+/// Returns the row after, and the token hashes to drop from the cache. Nobody disables their
+/// own account, and the last enabled admin stays enabled: decided under the admins' row
+/// locks, so two admins disabling each other at once cannot both succeed.
 #[tracing::instrument(skip_all, fields(actor = %actor.id, staff_id = %staff_id, disabled))]
 pub async fn set_disabled(
     db: &Db,
@@ -179,7 +184,19 @@ pub async fn set_disabled(
     staff_id: &str,
     disabled: bool,
 ) -> Result<(StaffRow, Vec<String>), AdminError> {
+    if disabled && actor.id == staff_id {
+        return Err(AdminError::Refused("you cannot disable your own account; ask another admin"));
+    }
     let mut tx = db.begin_write().await?;
+    if disabled {
+        store::lock_admins(&mut tx).await?;
+        let target = store::staff_by_id_in(&mut tx, staff_id).await?;
+        if let Some(t) = target.filter(|t| t.roles.contains(&Role::Admin) && !t.disabled) {
+            if store::other_enabled_admins(&mut tx, &t.id).await? == 0 {
+                return Err(AdminError::Refused("this is the last enabled admin; make another admin first"));
+            }
+        }
+    }
     let Some(before) = store::set_staff_disabled(&mut tx, staff_id, disabled).await? else {
         return Err(AdminError::NotFound("staff member"));
     };
@@ -207,12 +224,8 @@ pub async fn create_api_key(
     if name.is_empty() || name.chars().count() > 100 {
         return Err(invalid("name", "1 to 100 characters"));
     }
-    if scopes.is_empty()
-        || scopes
-            .iter()
-            .any(|s| s.is_empty() || !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
-    {
-        return Err(invalid("scopes", "one or more scopes such as `air-ingest` or `open311`"));
+    if scopes.is_empty() || scopes.len() > 20 || !scopes.iter().all(|s| credential::known_scope(s)) {
+        return Err(invalid("scopes", credential::SCOPES_RULE));
     }
     let key = credential::new_api_key();
     let mut tx = db.begin_write().await?;
@@ -295,6 +308,20 @@ pub async fn cli_disable_staff(platform: &Platform, username: &str) -> Result<St
         };
         let (after, revoked) = set_disabled(&db, &Actor::cli(), &row.id, true).await?;
         crate::sessions::Sessions::new(db, platform.cache.clone()).forget_tokens(&revoked).await;
+        Ok(after)
+    }
+    .await
+    .map_err(IntoProblem::into_problem)
+}
+
+/// `city staff enable`: re-enables the member with this username and clears a lockout.
+pub async fn cli_enable_staff(platform: &Platform, username: &str) -> Result<StaffRow, Problem> {
+    async {
+        let db = open(platform).await?;
+        let Some(row) = store::staff_by_username(&db, username).await? else {
+            return Err(AdminError::NotFound("staff member"));
+        };
+        let (after, _) = set_disabled(&db, &Actor::cli(), &row.id, false).await?;
         Ok(after)
     }
     .await

@@ -13,7 +13,7 @@ pub const BAD_CREDENTIALS: ErrorKind = ErrorKind::new(
     "bad-credentials",
     "Wrong username or password",
     "用户名或密码错误",
-    "The username is unknown, the password is wrong or the account is disabled; which one is not said.",
+    "The username is unknown, the password is wrong, or the account is locked or disabled; which one is not said (admins see the state, and the audit log the reason).",
 );
 /// Too many failed staff sign-ins in a row.
 pub const ACCOUNT_LOCKED: ErrorKind = ErrorKind::new(
@@ -21,7 +21,7 @@ pub const ACCOUNT_LOCKED: ErrorKind = ErrorKind::new(
     "account-locked",
     "Too many failed sign-ins",
     "登录失败次数过多",
-    "Five failed sign-ins in a row lock the account for 15 minutes; `Retry-After` says when to try again.",
+    "Five failed password checks in a row lock the account for 15 minutes; changing one's own password answers this while locked (`Retry-After` says when to try again). Sign-in answers `bad-credentials` instead.",
 );
 /// A staff username already in use.
 pub const USERNAME_TAKEN: ErrorKind = ErrorKind::new(
@@ -30,6 +30,22 @@ pub const USERNAME_TAKEN: ErrorKind = ErrorKind::new(
     "That username is taken",
     "用户名已被占用",
     "Another staff member already signs in with this username.",
+);
+/// A staff change that would lock the admins out.
+pub const STAFF_CHANGE_REFUSED: ErrorKind = ErrorKind::new(
+    409,
+    "staff-change-refused",
+    "That change would lock the admins out",
+    "该操作会导致无管理员可用",
+    "Nobody disables their own account, and the last enabled admin stays enabled.",
+);
+/// WeChat answered with an error this portal does not expect.
+pub const WECHAT_UPSTREAM_ERROR: ErrorKind = ErrorKind::new(
+    502,
+    "wechat-upstream-error",
+    "WeChat answered with an error",
+    "微信接口返回错误",
+    "WeChat refused our call with an error code we do not expect from a client's input; the log has it. Try again later.",
 );
 /// The same ID number twice on one citizen's list.
 pub const PERSON_EXISTS: ErrorKind = ErrorKind::new(
@@ -157,6 +173,8 @@ pub const KINDS: &[&ErrorKind] = &[
     &BAD_CREDENTIALS,
     &ACCOUNT_LOCKED,
     &USERNAME_TAKEN,
+    &STAFF_CHANGE_REFUSED,
+    &WECHAT_UPSTREAM_ERROR,
     &PERSON_EXISTS,
     &PEOPLE_LIMIT,
     &OAUTH_STATE_MISMATCH,

@@ -20,9 +20,26 @@ pub const OAUTH_COOKIE: &str = "city_oauth";
 /// How long an OAuth `state` waits for its callback.
 pub const OAUTH_STATE_TTL: Duration = Duration::from_secs(600);
 
+/// A WeChat code as the client sent it, trimmed: 1 to 256 visible ASCII characters, as WeChat
+/// issues them, or `None`. Checked before WeChat is asked, so a blank or absurd code is the
+/// client's mistake (4xx naming the field), never a call upstream.
+pub fn clean_code(code: &str) -> Option<&str> {
+    let code = code.trim();
+    ((1..=256).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_graphic())).then_some(code)
+}
+
+/// What [`clean_code`] asks, for the problem naming the field.
+pub const CODE_RULE: &str = "a WeChat code: 1 to 256 visible ASCII characters";
+
 /// Why a Mini Program sign-in or a phone binding failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SignInError {
+    /// The code is blank or could not be one of WeChat's.
+    #[error("{field}: not a WeChat code")]
+    BadCode {
+        /// The request field.
+        field: &'static str,
+    },
     /// WeChat refused the code or did not answer.
     #[error(transparent)]
     Wechat(#[from] WechatRefusal),
@@ -34,6 +51,12 @@ pub enum SignInError {
 /// Why a Service Account identity could not be read from an OAuth code.
 #[derive(Debug, thiserror::Error)]
 pub enum OauthIdentityError {
+    /// The code is blank or could not be one of WeChat's.
+    #[error("{field}: not a WeChat code")]
+    BadCode {
+        /// The request field.
+        field: &'static str,
+    },
     /// The page was shown in WeChat's snapshot mode: the person has not authorised it.
     #[error("the page was shown in snapshot mode")]
     SnapshotUser,
@@ -116,16 +139,23 @@ fn state_key(state: &str) -> String {
     format!("identity:oauth-state:{state}")
 }
 
-/// Only same-site paths: never another host (no open redirect).
-fn safe_redirect(redirect: Option<String>) -> Result<String, AuthorizeError> {
-    match redirect {
-        None => Ok("/".into()),
-        Some(r) if r.starts_with('/') && !r.starts_with("//") && !r.contains('\\') && r.len() <= 512 => Ok(r),
-        Some(_) => Err(AuthorizeError::Invalid {
-            field: "redirect",
-            message: "a path on this site, starting with a single '/'",
-        }),
+/// Only same-site paths: never another host (no open redirect). Judged by parsing the value as
+/// a browser would (WHATWG URL, against a stand-in origin), since browsers drop tabs and
+/// newlines and read `\\` as `/`: `/\t/evil.example/x` is `//evil.example/x` to them. The
+/// path as parsed is what is kept and later returned, so the client gets the browser's reading.
+pub fn safe_redirect(redirect: Option<String>) -> Result<String, AuthorizeError> {
+    let refuse =
+        || AuthorizeError::Invalid { field: "redirect", message: "a path on this site, starting with a single '/'" };
+    let Some(r) = redirect else { return Ok("/".into()) };
+    if !r.starts_with('/') || r.len() > 512 || r.chars().any(char::is_control) {
+        return Err(refuse());
     }
+    let origin = url::Url::parse("https://portal.invalid/").map_err(|_| refuse())?;
+    let parsed = origin.join(&r).map_err(|_| refuse())?;
+    if parsed.origin() != origin.origin() || parsed.username() != "" || parsed.password().is_some() {
+        return Err(refuse());
+    }
+    Ok(parsed[url::Position::BeforePath..].to_owned())
 }
 
 /// The citizen's session, issued now.
@@ -146,6 +176,7 @@ async fn session_of(
 /// Signs a citizen in with a Mini Program `wx.login` code, creating the citizen on first sight.
 #[tracing::instrument(skip_all, fields(citizen_id = Empty))]
 pub async fn miniprogram(s: &IdentityState, code: &str) -> Result<CitizenSession, SignInError> {
+    let code = clean_code(code).ok_or(SignInError::BadCode { field: "code" })?;
     let w = &s.wechat;
     let session =
         w.client.code_to_session(&w.mp_appid, w.mp_secret.expose(), code).await.map_err(WechatRefusal::of("code"))?;
@@ -236,6 +267,7 @@ pub async fn link_service_account(s: &IdentityState, citizen_id: &CitizenId, cod
 /// masked.
 #[tracing::instrument(skip_all, fields(citizen_id = %citizen_id))]
 pub async fn bind_phone(s: &IdentityState, citizen_id: &CitizenId, code: &str) -> Result<(), SignInError> {
+    let code = clean_code(code).ok_or(SignInError::BadCode { field: "code" })?;
     let w = &s.wechat;
     let code = code.to_owned();
     let info = w
@@ -253,6 +285,7 @@ pub async fn bind_phone(s: &IdentityState, citizen_id: &CitizenId, code: &str) -
 
 /// The Service Account identity behind an OAuth code: (openid, unionid).
 async fn oauth_identity(s: &IdentityState, code: &str) -> Result<(String, Option<String>), OauthIdentityError> {
+    let code = clean_code(code).ok_or(OauthIdentityError::BadCode { field: "code" })?;
     let w = &s.wechat;
     let token = w
         .client
@@ -268,4 +301,49 @@ async fn oauth_identity(s: &IdentityState, code: &str) -> Result<(String, Option
         unionid = info.unionid;
     }
     Ok((token.openid, unionid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(r: &str) -> Option<String> {
+        safe_redirect(Some(r.to_owned())).ok()
+    }
+
+    #[test]
+    fn redirects_that_a_browser_reads_as_another_host_are_refused() {
+        for evil in [
+            "//evil.example/x",
+            "/\t/evil.example/x",
+            "/\\evil.example",
+            "\\\\evil",
+            "https:evil.example",
+            "https://evil.example/",
+            "/\n/evil.example",
+            " /x",
+            "javascript:alert(1)",
+            "/\\/evil",
+            "//@evil",
+        ] {
+            assert_eq!(verdict(evil), None, "{evil:?}");
+        }
+    }
+
+    #[test]
+    fn paths_on_this_site_are_kept_as_a_browser_reads_them() {
+        assert_eq!(verdict("/h5/bookings?tab=next#top").as_deref(), Some("/h5/bookings?tab=next#top"));
+        assert_eq!(verdict("/a/../b").as_deref(), Some("/b"));
+        assert_eq!(verdict("/%2F%2Fevil.example").as_deref(), Some("/%2F%2Fevil.example"));
+        assert_eq!(safe_redirect(None).ok().as_deref(), Some("/"));
+    }
+
+    #[test]
+    fn codes_are_trimmed_and_must_look_like_codes() {
+        assert_eq!(clean_code("  0a1b2c  "), Some("0a1b2c"));
+        for bad in ["", "   ", "\t\n", "a b", "码"] {
+            assert_eq!(clean_code(bad), None, "{bad:?}");
+        }
+        assert_eq!(clean_code(&"x".repeat(257)), None);
+    }
 }

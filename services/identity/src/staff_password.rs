@@ -57,16 +57,16 @@ pub async fn change_own(
     // Their session was just checked, so the row exists; a missing one is the store's fault.
     let row = store::staff_by_id(&s.db, staff_id).await?.ok_or(sqlx::Error::RowNotFound)?;
     let now = now_ms();
-    if row.locked_until_ms > now {
-        return Err(PasswordChangeError::Locked {
-            retry_after_secs: ((row.locked_until_ms - now) / 1000).max(1) as u64,
-        });
+    // Reserved before the check, as at sign-in, so parallel guesses get no extra tries.
+    if store::reserve_attempt(&s.db, &row.id, LOCKOUT_THRESHOLD, LOCKOUT.as_millis() as i64).await?.is_none() {
+        let locked_until = store::staff_by_id(&s.db, staff_id).await?.map_or(now, |r| r.locked_until_ms);
+        return Err(PasswordChangeError::Locked { retry_after_secs: ((locked_until - now) / 1000).max(1) as u64 });
     }
     if !s.passwords.verify(current, Some(row.password_hash.clone())).await? {
-        store::record_failed_login(&s.db, &row.id, LOCKOUT_THRESHOLD, LOCKOUT.as_millis() as i64).await?;
         tracing::info!(staff_id = %row.id, "password change refused: wrong current password");
         return Err(invalid("current_password", "does not match"));
     }
+    store::record_good_login(&s.db, &row.id).await?;
     let hashed = s.passwords.hash(new).await?;
     let mut tx = s.db.begin_write().await?;
     if !store::replace_password(&mut tx, &row.id, &row.password_hash, &hashed).await? {

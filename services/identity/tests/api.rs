@@ -417,8 +417,9 @@ async fn five_wrong_passwords_lock_the_account_and_disabling_ends_sessions_at_on
             .await,
     )
     .await;
-    assert_eq!(status, 429);
-    assert_eq!(p["type"], "/problems/account-locked");
+    // Locked, and the right password: the same answer as a wrong one (issue #15).
+    assert_eq!(status, 401);
+    assert_eq!(p["type"], "/problems/bad-credentials");
     let (status, p) = status_json(
         w.client.post("/v1/staff/sessions").body_json(&json!({"username": "ghost", "password": "x"})).send().await,
     )

@@ -47,6 +47,11 @@ pub(super) async fn identity_command(settings: Settings, command: IdentityComman
                 eprintln!("disabled staff member {}; their sessions have ended", row.username);
             })
         }
+        IdentityCommand::Staff(StaffCommand::Enable { username }) => {
+            admin::cli_enable_staff(&platform, &username).await.map_err(failed).map(|row| {
+                eprintln!("enabled staff member {}; they may sign in again", row.username);
+            })
+        }
         IdentityCommand::Apikey(ApikeyCommand::Create { name, scopes }) => {
             admin::cli_create_api_key(&platform, &name, &scopes).await.map_err(failed).map(|key| println!("{key}"))
         }

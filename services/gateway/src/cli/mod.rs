@@ -136,6 +136,12 @@ pub enum StaffCommand {
         #[arg(long)]
         username: String,
     },
+    /// Enable a staff member again (also clears a lockout after failed sign-ins).
+    Enable {
+        /// Their sign-in name.
+        #[arg(long)]
+        username: String,
+    },
 }
 
 #[derive(Subcommand)]

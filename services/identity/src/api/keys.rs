@@ -37,7 +37,9 @@ pub struct ApiKeyView {
 pub struct NewApiKeyRequest {
     /// The integrator's name.
     pub name: String,
-    /// Scopes such as `air-ingest`, `open311`.
+    /// One to 20 of a fixed list: `open311` (file Open311 requests), `air-ingest` (push station
+    /// readings), or `air-ingest:<station or network>` to bind a feed to what it feeds. Any
+    /// other scope is refused (422 naming `scopes`).
     pub scopes: Vec<String>,
 }
 

@@ -53,9 +53,12 @@ impl IntoProblem for WechatRefusal {
                     p
                 }
                 WechatError::SystemBusy { .. } => Problem::unavailable("WeChat is busy; try again shortly"),
+                // Configuration (a wrong appid or secret, an IP not whitelisted) or an errcode
+                // nobody expected: WeChat's answer, not the client's mistake nor our crash.
                 _ => {
-                    tracing::error!(error = %e, "WeChat refused our call; check the app configuration");
-                    Problem::internal()
+                    tracing::warn!(error = %e, field, "WeChat refused our call with an unexpected errcode");
+                    Problem::of(&errors::WECHAT_UPSTREAM_ERROR)
+                        .with_detail("WeChat could not handle the request; try again later")
                 }
             },
             ClientError::Transport(t) => {
@@ -75,6 +78,7 @@ impl ErrorSet for WechatRefusal {
             &errors::WECHAT_OAUTH_CODE_EXPIRED,
             &errors::WECHAT_HIGH_RISK_USER,
             &errors::WECHAT_RATE_LIMITED,
+            &errors::WECHAT_UPSTREAM_ERROR,
         ]
     }
 }
@@ -82,6 +86,7 @@ impl ErrorSet for WechatRefusal {
 impl IntoProblem for SignInError {
     fn into_problem(self) -> Problem {
         match self {
+            SignInError::BadCode { field } => Problem::invalid(field, crate::signin::CODE_RULE),
             SignInError::Wechat(e) => e.into_problem(),
             SignInError::Store(e) => e.into_problem(),
         }
@@ -90,13 +95,16 @@ impl IntoProblem for SignInError {
 
 impl ErrorSet for SignInError {
     fn kinds() -> Vec<&'static ErrorKind> {
-        WechatRefusal::kinds()
+        let mut k = vec![&kind::VALIDATION];
+        k.extend(WechatRefusal::kinds());
+        k
     }
 }
 
 impl IntoProblem for OauthIdentityError {
     fn into_problem(self) -> Problem {
         match self {
+            OauthIdentityError::BadCode { field } => Problem::invalid(field, crate::signin::CODE_RULE),
             OauthIdentityError::SnapshotUser => Problem::of(&errors::WECHAT_SNAPSHOT_USER)
                 .with_detail("the page was shown in snapshot mode; the user has not authorised it"),
             OauthIdentityError::Wechat(e) => e.into_problem(),
@@ -106,7 +114,7 @@ impl IntoProblem for OauthIdentityError {
 
 impl ErrorSet for OauthIdentityError {
     fn kinds() -> Vec<&'static ErrorKind> {
-        let mut k = vec![&errors::WECHAT_SNAPSHOT_USER];
+        let mut k = vec![&kind::VALIDATION, &errors::WECHAT_SNAPSHOT_USER];
         k.extend(WechatRefusal::kinds());
         k
     }
@@ -215,12 +223,6 @@ impl IntoProblem for StaffLoginError {
     fn into_problem(self) -> Problem {
         match self {
             StaffLoginError::BadCredentials => Problem::of(&errors::BAD_CREDENTIALS),
-            StaffLoginError::Locked { retry_after_secs } => {
-                let mut p = Problem::of(&errors::ACCOUNT_LOCKED)
-                    .with_detail("the account is locked for a while; try again later or ask an admin");
-                p.retry_after = Some(retry_after_secs);
-                p
-            }
             StaffLoginError::Password(e) => password_failed(e),
             StaffLoginError::Store(e) => e.into_problem(),
         }
@@ -229,7 +231,7 @@ impl IntoProblem for StaffLoginError {
 
 impl ErrorSet for StaffLoginError {
     fn kinds() -> Vec<&'static ErrorKind> {
-        vec![&errors::BAD_CREDENTIALS, &errors::ACCOUNT_LOCKED]
+        vec![&errors::BAD_CREDENTIALS]
     }
 }
 
@@ -260,6 +262,7 @@ impl IntoProblem for AdminError {
         match self {
             AdminError::Invalid { field, message } => Problem::invalid(field, message),
             AdminError::UsernameTaken => Problem::of(&errors::USERNAME_TAKEN).with_field("username", "taken"),
+            AdminError::Refused(why) => Problem::of(&errors::STAFF_CHANGE_REFUSED).with_detail(why),
             AdminError::NotFound(what) => Problem::not_found(what),
             AdminError::Password(e) => password_failed(e),
             AdminError::Store(e) => e.into_problem(),
@@ -273,6 +276,6 @@ impl IntoProblem for AdminError {
 
 impl ErrorSet for AdminError {
     fn kinds() -> Vec<&'static ErrorKind> {
-        vec![&kind::VALIDATION, &errors::USERNAME_TAKEN, &kind::NOT_FOUND]
+        vec![&kind::VALIDATION, &errors::USERNAME_TAKEN, &kind::NOT_FOUND, &errors::STAFF_CHANGE_REFUSED]
     }
 }

@@ -74,8 +74,10 @@ pub struct StaffView {
     pub scopes: ScopesView,
     /// Disabled members cannot sign in.
     pub disabled: bool,
-    /// Locked after repeated failures until then (RFC 3339).
+    /// Locked after repeated failures until then (RFC 3339). Sign-in does not say so; admins see it here.
     pub locked_until: Option<String>,
+    /// Failed password checks in a row since the last good one.
+    pub failed_logins: i64,
     /// Created (RFC 3339).
     pub created_at: String,
     /// Their password is temporary: they must change it (`POST /v1/staff/me/password`) first.
@@ -168,13 +170,14 @@ fn staff_view(s: StaffRow) -> StaffView {
         roles: s.roles,
         scopes: s.scopes.into(),
         disabled: s.disabled,
+        failed_logins: s.failed_logins,
         created_at: ms(s.created_at_ms),
         must_change_password: s.must_change_password,
     }
 }
 
 error_set!(
-    /// Staff sign-in: the field rules, wrong credentials, a locked account.
+    /// Staff sign-in: the field rules, and one answer for every refusal.
     pub StaffLoginErrors = [kind::VALIDATION] + StaffLoginError
 );
 error_set!(
@@ -191,8 +194,8 @@ error_set!(
     pub CreateStaffErrors = [kind::FORBIDDEN, kind::VALIDATION, errors::USERNAME_TAKEN]
 );
 error_set!(
-    /// Changing a staff member who may not exist (admins only).
-    pub ChangeStaffErrors = [kind::FORBIDDEN, kind::NOT_FOUND]
+    /// Changing a staff member who may not exist (admins only); never oneself or the last admin.
+    pub ChangeStaffErrors = [kind::FORBIDDEN, kind::NOT_FOUND, errors::STAFF_CHANGE_REFUSED]
 );
 
 /// Staff sessions and members.
@@ -204,9 +207,11 @@ pub(super) struct StaffApi {
 impl StaffApi {
     /// Staff sign-in
     ///
-    /// Username and password (argon2id). Wrong credentials answer 401 without saying which was
-    /// wrong; after 5 failures in a row the account is locked for 15 minutes (429 with
-    /// `Retry-After`).
+    /// Username and password (argon2id). An unknown username, a wrong password, a locked and a
+    /// disabled account all answer the same 401: which one is not said. After 5 failures in a
+    /// row the account is locked for 15 minutes; attempts are counted before the password is
+    /// checked, so parallel guesses get no more tries. Admins see the state in the staff list,
+    /// and the audit log records each refusal of a known account.
     #[oai(path = "/v1/staff/sessions", method = "post", operation_id = "create_staff_session")]
     async fn staff_login(
         &self,
@@ -273,7 +278,8 @@ impl StaffApi {
 
     /// Disable a staff member
     ///
-    /// Admins only. Ends their sessions at once. Audited.
+    /// Admins only. Ends their sessions at once. Nobody disables their own account, and the
+    /// last enabled admin stays enabled (409). Audited.
     #[oai(path = "/v1/staff/members/:staff_id/disable", method = "post", operation_id = "disable_staff_member")]
     async fn disable_staff(
         &self,

@@ -112,26 +112,58 @@ pub async fn staff_by_id(db: &Db, id: &str) -> Result<Option<StaffRow>, sqlx::Er
     Ok(row.map(staff))
 }
 
+/// The staff member with this id, inside `tx`.
+pub async fn staff_by_id_in(tx: &mut sqlx::AnyConnection, id: &str) -> Result<Option<StaffRow>, sqlx::Error> {
+    let row = sqlx::query(&format!("SELECT {STAFF_COLUMNS} FROM staff WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    Ok(row.map(staff))
+}
+
 /// Every staff member, by username.
 pub async fn all_staff(db: &Db) -> Result<Vec<StaffRow>, sqlx::Error> {
     let rows = sqlx::query(&format!("SELECT {STAFF_COLUMNS} FROM staff ORDER BY username")).fetch_all(&db.pool).await?;
     Ok(rows.into_iter().map(staff).collect())
 }
 
-/// Counts a failed sign-in; locks the account for `lock_ms` when it reaches `threshold`.
-pub async fn record_failed_login(db: &Db, id: &str, threshold: i64, lock_ms: i64) -> Result<(), sqlx::Error> {
+/// Reserves one password attempt before the password is checked, in one conditional write:
+/// the failure count goes up and the account locks for `lock_ms` when it reaches `threshold`,
+/// unless it is locked already. So N guesses at once get at most `threshold` checks between
+/// them. The count after this attempt, or `None` when the account is locked.
+pub async fn reserve_attempt(db: &Db, id: &str, threshold: i64, lock_ms: i64) -> Result<Option<i64>, sqlx::Error> {
     let now = now_ms();
-    sqlx::query(
+    let row = sqlx::query(
         "UPDATE staff SET failed_logins = failed_logins + 1,
          locked_until_ms = CASE WHEN failed_logins + 1 >= $1 THEN $2 ELSE locked_until_ms END
-         WHERE id = $3",
+         WHERE id = $3 AND locked_until_ms <= $4
+         RETURNING failed_logins",
     )
     .bind(threshold)
     .bind(now + lock_ms)
     .bind(id)
-    .execute(&db.pool)
+    .bind(now)
+    .fetch_optional(&db.pool)
     .await?;
+    row.map(|r| r.try_get::<i64, _>("failed_logins")).transpose()
+}
+
+/// Takes the write locks of every admin's row inside `tx`, so two admins disabling each other
+/// at once are decided one after the other (PostgreSQL; SQLite's writes are serial anyway).
+pub async fn lock_admins(tx: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE staff SET disabled = disabled WHERE roles LIKE '%\"admin\"%'").execute(&mut *tx).await?;
     Ok(())
+}
+
+/// How many enabled admins there are besides `id`, inside `tx`.
+pub async fn other_enabled_admins(tx: &mut sqlx::AnyConnection, id: &str) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM staff WHERE id <> $1 AND disabled = FALSE AND roles LIKE '%\"admin\"%'",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    row.try_get::<i64, _>("n")
 }
 
 /// Clears the failure count after a good sign-in.
