@@ -11,6 +11,7 @@ mod payments;
 mod platform;
 mod police;
 mod production;
+mod security;
 mod security_domain;
 mod share;
 mod two_processes;

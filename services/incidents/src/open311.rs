@@ -399,7 +399,8 @@ async fn search(state: &IncidentsState, req: &Request) -> Answer {
         None => 1,
     };
     f.limit = page_size;
-    f.offset = (page - 1) * page_size;
+    // `page` is the client's number: a huge one is a bad request, not an overflow.
+    f.offset = (page - 1).checked_mul(page_size).ok_or_else(|| bad("page is too large"))?;
     let rows = read::search(state, &f).await.map_err(db_failure)?;
     let base = base_url(req);
     let nodes = rows.iter().map(|seen| request_node(state, &base, seen, None)).collect();
@@ -458,8 +459,8 @@ async fn create(state: &IncidentsState, req: &Request, body: &mut RequestBody) -
         state.catalogue.category(&code).ok_or_else(|| not_found(format!("no service_code `{code}`")))?.clone();
     let (lat, lon) = match (param(&pairs, "lat"), param(&pairs, "long")) {
         (Some(a), Some(b)) => (
-            a.parse::<f64>().map_err(|_| bad("lat is not a number"))?,
-            b.parse::<f64>().map_err(|_| bad("long is not a number"))?,
+            a.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| bad("lat is not a number"))?,
+            b.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| bad("long is not a number"))?,
         ),
         (Some(_), None) | (None, Some(_)) => return Err(bad("send lat and long together")),
         (None, None) => {
@@ -564,13 +565,18 @@ fn round6(x: f64) -> f64 {
 }
 
 fn percent_decode(s: &str) -> String {
+    // Byte by byte: a `%` followed by anything but two hex digits (`%aé`) is kept as it is,
+    // never sliced inside a character.
     let bytes = s.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
+        if bytes[i] == b'%' {
+            if let (Some(hi), Some(lo)) =
+                (bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b)))
+            {
+                out.push(hi * 16 + lo);
                 i += 3;
                 continue;
             }
@@ -579,4 +585,20 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod percent_tests {
+    use super::percent_decode;
+
+    #[test]
+    fn percent_decoding_never_splits_a_character() {
+        assert_eq!(percent_decode("%aé"), "%aé");
+        assert_eq!(percent_decode("%é"), "%é");
+        assert_eq!(percent_decode("a%20b"), "a b");
+        assert_eq!(percent_decode("%41"), "A");
+        assert_eq!(percent_decode("%4"), "%4");
+        assert_eq!(percent_decode("%"), "%");
+        assert_eq!(percent_decode("%E7%A0%81"), "码");
+    }
 }

@@ -83,7 +83,8 @@ pub fn parse_pin(crs: Crs, lat: f64, lon: f64, lat_field: &str, lon_field: &str)
         Err(CoordError::NullIsland) => {
             Err(Invalid::new(lat_field, "(0, 0) is what a device sends without a location fix"))
         }
-        Err(e) => Err(Invalid::new(lat_field, format!("{e:?}"))),
+        // The error's words, never its type name (`NotFinite`): this reaches integrators.
+        Err(e) => Err(Invalid::new(lat_field, e.to_string())),
     }
 }
 
