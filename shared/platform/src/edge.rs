@@ -198,15 +198,7 @@ impl RateLimiter {
         let slot = now / window;
         let retry_after = window - now % window;
         let ttl = Duration::from_secs(window + 1);
-        let mut checks = Vec::with_capacity(2);
-        if let Some(ip) = client_ip(req, &self.trusted_proxies) {
-            checks.push((format!("rl:ip:{ip}:{slot}"), self.settings.per_ip, "this address"));
-        }
-        if let Some(identity) = self.verified_identity(req).await {
-            let id = hex::encode(&Sha256::digest(identity.as_bytes())[..12]);
-            checks.push((format!("rl:id:{id}:{slot}"), self.settings.per_identity, "these credentials"));
-        }
-        for (key, limit, whom) in checks {
+        let spend = |key: String, limit: u64, whom: &'static str| async move {
             let count = match self.cache.increment(&key, ttl).await {
                 Ok(count) => count,
                 Err(err) => {
@@ -224,6 +216,16 @@ impl RateLimiter {
                 p.retry_after = Some(retry_after);
                 return Err(p);
             }
+            Ok(())
+        };
+        if let Some(ip) = client_ip(req, &self.trusted_proxies) {
+            spend(format!("rl:ip:{ip}:{slot}"), self.settings.per_ip, "this address").await?;
+        }
+        // Only within the address's budget is a credential looked up, so made-up tokens cannot
+        // buy more lookups than requests.
+        if let Some(identity) = self.verified_identity(req).await {
+            let id = hex::encode(&Sha256::digest(identity.as_bytes())[..12]);
+            spend(format!("rl:id:{id}:{slot}"), self.settings.per_identity, "these credentials").await?;
         }
         Ok(())
     }
