@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::harness::{spawn_app, TestApp};
 
 fn ingest_key(app: &TestApp) -> String {
-    app.city(&["apikey", "create", "--name", "air feed", "--scope", "air-ingest"])
+    app.city(&["apikey", "create", "--name", "air feed", "--scope", "air-ingest:CNEMC"])
 }
 
 fn hour(code: &str, at: &str, pm25: f64) -> Vec<Value> {

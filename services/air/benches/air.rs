@@ -135,7 +135,10 @@ async fn serve(rate_limit: bool) -> (String, &'static str, Arc<AirState>, city_p
     state.refresh_index(true).await.unwrap();
 
     let auth = StaticAuthenticator::new();
-    auth.with_key("feed", Integrator { key_id: "k".into(), name: "bench".into(), scopes: vec!["air-ingest".into()] });
+    auth.with_key(
+        "feed",
+        Integrator { key_id: "k".into(), name: "bench".into(), scopes: vec!["air-ingest:bench".into()] },
+    );
     let auth: SharedAuthenticator = auth;
     let service = poem_openapi::OpenApiService::new(AirApi::new(state.clone()), "bench", "0");
     let route = poem::Route::new().nest("/", service).data(auth).boxed();

@@ -66,6 +66,19 @@ pub fn plausible_max(pollutant: Pollutant) -> u16 {
     }
 }
 
+/// The stations and networks an API key feeds (issue #15): the ids of its `air-ingest:<id>`
+/// scopes. A key with only the bare `air-ingest` scope feeds nothing: every feed is bound to the
+/// stations (or the network, a station's `operator`) it feeds, so one leaked key cannot write
+/// (and raise alerts for) every station of the city.
+pub fn ingest_grants(scopes: &[String]) -> Vec<&str> {
+    scopes.iter().filter_map(|s| s.strip_prefix("air-ingest:")).filter(|id| !id.is_empty()).collect()
+}
+
+/// Whether a key with `grants` may write readings of station `code` run by `operator`.
+pub fn feeds(grants: &[&str], code: &str, operator: &str) -> bool {
+    grants.iter().any(|g| *g == code || (!operator.is_empty() && *g == operator))
+}
+
 /// Checks one reading against the clock `now_ms`.
 pub fn check(raw: &RawReading<'_>, now_ms: i64) -> Result<CheckedReading, RowError> {
     let station_code = raw.station_code.trim();
@@ -121,6 +134,18 @@ mod tests {
 
     fn raw<'a>(observed_at: &'a str, pollutant: &'a str, value: &'a str, unit: &'a str) -> RawReading<'a> {
         RawReading { station_code: "1431A", observed_at, pollutant, value, unit }
+    }
+
+    #[test]
+    fn a_key_feeds_only_the_stations_and_networks_it_is_bound_to() {
+        let scopes = vec!["air-ingest".to_owned(), "air-ingest:1431A".to_owned(), "air-ingest:CNEMC".to_owned()];
+        let grants = ingest_grants(&scopes);
+        assert_eq!(grants, ["1431A", "CNEMC"]);
+        assert!(feeds(&grants, "1431A", "city-bureau"));
+        assert!(feeds(&grants, "9999X", "CNEMC"));
+        assert!(!feeds(&grants, "9999X", "city-bureau"));
+        assert!(!feeds(&grants, "9999X", ""));
+        assert!(ingest_grants(&["air-ingest".to_owned(), "open311".to_owned()]).is_empty());
     }
 
     #[test]

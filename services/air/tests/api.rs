@@ -46,7 +46,14 @@ fn credentials() -> Arc<StaticAuthenticator> {
     for who in ["alice", "bob"] {
         auth.with_token(who, Principal::Citizen(Citizen { citizen_id: who.into(), session_id: format!("s-{who}") }));
     }
-    auth.with_key("feed", Integrator { key_id: "k1".into(), name: "feed".into(), scopes: vec!["air-ingest".into()] });
+    // Test stations are run by the network `test` (issue #15: a feed is bound to what it feeds).
+    let scopes = |s: &[&str]| s.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    auth.with_key(
+        "feed",
+        Integrator { key_id: "k1".into(), name: "feed".into(), scopes: scopes(&["air-ingest:test"]) },
+    );
+    auth.with_key("t1-only", Integrator { key_id: "k3".into(), name: "t1".into(), scopes: scopes(&["air-ingest:T1"]) });
+    auth.with_key("unbound", Integrator { key_id: "k4".into(), name: "any".into(), scopes: scopes(&["air-ingest"]) });
     auth.with_key("other", Integrator { key_id: "k2".into(), name: "other".into(), scopes: vec!["open311".into()] });
     auth
 }
@@ -130,8 +137,8 @@ async fn bare_state(t: &TestPlatform) -> (Arc<AirState>, Db) {
         code: "S2".into(),
         name: "Station S2".into(),
         district_code: None,
-        lat: S2.0,
-        lon: S2.1,
+        lat: A2.0,
+        lon: A2.1,
         operator: "test".into(),
         active: true,
         created_at: now,
@@ -169,6 +176,19 @@ const S2: (f64, f64) = (39.9130, 116.3920);
 const S3: (f64, f64) = (39.9080, 116.4080);
 /// The reference's pin, GCJ-02.
 const PIN_GCJ02: (f64, f64) = (39.910126, 116.403743);
+/// A station inside the demo city (alerts are only for places in the city), WGS-84.
+const A2: (f64, f64) = (30.6560, 104.0650);
+
+/// A pin on [`A2`] as WeChat reports it (GCJ-02).
+fn alert_pin() -> (f64, f64) {
+    let at = city_platform::coords::LatLon::new(A2.0, A2.1).unwrap().to_gcj02();
+    (at.lat(), at.lon())
+}
+
+async fn nearest_aqi_at(api: &TestClient<BoxEndpoint<'static>>, pin: (f64, f64)) -> Value {
+    let resp = api.get("/v1/air/nearest").query("lat", &pin.0).query("lon", &pin.1).send().await;
+    json_of(resp).await["aqi"].clone()
+}
 
 #[tokio::test]
 async fn every_scheme_is_listed_and_hj_633_2026_is_the_default() {
@@ -237,6 +257,76 @@ async fn ingestion_needs_a_key_with_the_air_ingest_scope() {
     none.assert_status(poem::http::StatusCode::UNAUTHORIZED);
     let wrong = w.api.post("/v1/air/readings").header("X-API-Key", "other").body_json(&body).send().await;
     wrong.assert_status(poem::http::StatusCode::FORBIDDEN);
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_ingest_key_writes_only_the_stations_or_network_it_is_bound_to() {
+    let w = world().await;
+    w.put_station("T1", S1.0, S1.1).await;
+    w.put_station("T2", S2.0, S2.1).await;
+    let h = current_hour();
+    let post = |key: &'static str, readings: Vec<Value>| {
+        let api = w.api.clone();
+        async move {
+            let resp = api
+                .post("/v1/air/readings")
+                .header("X-API-Key", key)
+                .body_json(&json!({ "readings": readings }))
+                .send()
+                .await;
+            (resp.0.status().as_u16(), json_of(resp).await)
+        }
+    };
+    // Attack: a key with the bare scope writes any station (issue #15) → 403, nothing stored.
+    let (status, body) = post("unbound", hour_of("T1", h, "80")).await;
+    assert_eq!((status, body["type"].as_str()), (403, Some("/problems/forbidden")), "{body}");
+    // A key bound to T1 writes T1; a batch that also names T2 is refused whole.
+    let (status, body) = post("t1-only", hour_of("T1", h - HOUR_MS, "30")).await;
+    assert_eq!((status, body["stored"].as_u64()), (200, Some(6)), "{body}");
+    let mut both = hour_of("T1", h, "80");
+    both.extend(hour_of("T2", h, "80"));
+    let (status, body) = post("t1-only", both).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("T2"), "{body}");
+    let stored: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM readings WHERE hour_end = $1")
+        .bind(h)
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "nothing of the refused batch was stored");
+    // A key bound to the network `test` writes both.
+    let mut both = hour_of("T1", h, "80");
+    both.extend(hour_of("T2", h, "80"));
+    let (status, body) = post("feed", both).await;
+    assert_eq!((status, body["stored"].as_u64()), (200, Some(12)), "{body}");
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_alert_outside_the_city_is_refused_naming_the_field() {
+    let w = world().await;
+    // Attack: an alert for a point far outside the city's districts (Beijing, and the open sea).
+    for (lat, lon) in [PIN_GCJ02, (10.0, 150.0)] {
+        let resp = w
+            .api
+            .post("/v1/air/alerts")
+            .header("Authorization", "Bearer alice")
+            .body_json(&json!({"lat": lat, "lon": lon, "coord": "gcj02"}))
+            .send()
+            .await;
+        let (status, body) = (resp.0.status().as_u16(), json_of(resp).await);
+        assert_eq!((status, body["errors"][0]["field"].as_str()), (422, Some("lat")), "{body}");
+    }
+    let pin = alert_pin();
+    let resp = w
+        .api
+        .post("/v1/air/alerts")
+        .header("Authorization", "Bearer alice")
+        .body_json(&json!({"lat": pin.0, "lon": pin.1, "coord": "gcj02"}))
+        .send()
+        .await;
+    resp.assert_status(poem::http::StatusCode::CREATED);
     w.t.cleanup().await;
 }
 
@@ -416,14 +506,13 @@ async fn districts_are_computed_from_mean_concentrations_of_their_stations() {
 #[tokio::test]
 async fn an_alert_fires_once_when_the_threshold_is_crossed_and_clears_when_it_falls_back() {
     let w = world().await;
-    w.put_station("S2", S2.0, S2.1).await;
+    w.put_station("S2", A2.0, A2.1).await;
+    let pin = alert_pin();
     let resp = w
         .api
         .post("/v1/air/alerts")
         .header("Authorization", "Bearer alice")
-        .body_json(
-            &json!({"lat": PIN_GCJ02.0, "lon": PIN_GCJ02.1, "coord": "gcj02", "label": "home", "threshold_level": 3}),
-        )
+        .body_json(&json!({"lat": pin.0, "lon": pin.1, "coord": "gcj02", "label": "home", "threshold_level": 3}))
         .send()
         .await;
     resp.assert_status(poem::http::StatusCode::CREATED);
@@ -573,16 +662,17 @@ async fn a_crossing_committed_by_a_process_that_stopped_before_its_alerts_is_ale
     let auth = StaticAuthenticator::new();
     auth.with_token("alice", Principal::Citizen(Citizen { citizen_id: "alice".into(), session_id: "s-alice".into() }));
     let api = t.client(AirApi::new(state.clone()), &db, auth);
+    let pin = alert_pin();
     let resp = api
         .post("/v1/air/alerts")
         .header("Authorization", "Bearer alice")
-        .body_json(&json!({"lat": PIN_GCJ02.0, "lon": PIN_GCJ02.1, "coord": "gcj02", "threshold_level": 3}))
+        .body_json(&json!({"lat": pin.0, "lon": pin.1, "coord": "gcj02", "threshold_level": 3}))
         .send()
         .await;
     resp.assert_status(poem::http::StatusCode::CREATED);
     let h = current_hour();
     state.ingest(&checked(&hour_of("S2", h - HOUR_MS, "20"), false), now_ms()).await.unwrap();
-    let before = nearest_aqi(&api).await;
+    let before = nearest_aqi_at(&api, pin).await;
     assert!(before.as_u64().is_some_and(|aqi| aqi <= 100), "{before}");
 
     // The transactional half only, as if the process stopped right after the commit.
@@ -610,13 +700,17 @@ async fn a_crossing_committed_by_a_process_that_stopped_before_its_alerts_is_ale
         occurred_at_ms: row.get("created_at"),
     };
     assert_eq!(event.payload["stations"], json!(["S2"]));
-    assert_eq!(nearest_aqi(&api).await, before, "nothing invalidated yet: the stopped process did not get that far");
+    assert_eq!(
+        nearest_aqi_at(&api, pin).await,
+        before,
+        "nothing invalidated yet: the stopped process did not get that far"
+    );
 
     // The consumer (after its grace period) invalidates and evaluates; delivered twice, one alert.
     state.on_readings_stored(&event).await.unwrap();
     state.on_readings_stored(&event).await.unwrap();
     assert_eq!(notifications(db.clone()).await, 1);
-    assert_eq!(nearest_aqi(&api).await, 119);
+    assert_eq!(nearest_aqi_at(&api, pin).await, 119);
     t.cleanup().await;
 }
 
@@ -635,7 +729,7 @@ async fn a_replica_rebuilds_its_index_on_another_replicas_station_change_event()
     let resp = a
         .put("/v1/air/stations/S2")
         .header("Authorization", "Bearer admin")
-        .body_json(&json!({"name": "Station S2", "lat": S2.0, "lon": S2.1}))
+        .body_json(&json!({"name": "Station S2", "lat": S2.0, "lon": S2.1, "operator": "test"}))
         .send()
         .await;
     resp.assert_status_is_ok();
@@ -684,7 +778,7 @@ async fn a_rollup_is_not_stored_over_an_hour_that_arrived_while_it_was_computed(
 async fn a_crossing_stored_before_a_restart_is_alerted_when_the_service_starts() {
     let t = test_platform().await;
     let (state, db) = bare_state(&t).await;
-    let at = city_platform::coords::LatLon::new(S2.0, S2.1).unwrap();
+    let at = city_platform::coords::LatLon::new(A2.0, A2.1).unwrap();
     let sub = city_air::store::SubscriptionRow {
         id: city_platform::ids::new_id(),
         citizen_id: "alice".into(),

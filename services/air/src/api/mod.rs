@@ -142,7 +142,9 @@ impl CoreApi {
 
     /// Submit hourly readings
     ///
-    /// For data feeds with an API key of scope `air-ingest`. JSON (`{"readings": [...]}`) or CSV
+    /// For data feeds with an API key bound to the stations or the network it feeds (scope
+    /// `air-ingest:<station code or network>`; a batch naming any other station is 403 and
+    /// stores nothing). JSON (`{"readings": [...]}`) or CSV
     /// (`text/csv`, header `station_code,observed_at,pollutant,value,unit[,correction]`). Each
     /// (station, hour, pollutant) is stored once: a resent hour changes nothing unless marked as a
     /// correction. Bad rows are rejected one by one and named; the rest are stored in one transaction.
@@ -152,7 +154,14 @@ impl CoreApi {
         ApiKeyAuth(integrator): ApiKeyAuth,
         body: ReadingsBody,
     ) -> Result<Json<IngestReport>, Failure<ReadingsErrors>> {
-        integrator.require("air-ingest")?;
+        let grants = crate::ingest::ingest_grants(&integrator.scopes);
+        if grants.is_empty() {
+            integrator.require("air-ingest")?;
+            return Err(Problem::forbidden(
+                "this API key is bound to no station: an admin grants it `air-ingest:<station code or network>`",
+            )
+            .into());
+        }
         let rows = labelled_rows(body)?;
         if rows.is_empty() {
             return Err(Problem::invalid("readings", "the batch is empty").into());
@@ -167,6 +176,24 @@ impl CoreApi {
         codes.sort_unstable();
         codes.dedup();
         let known = self.state.known_stations(&codes).await?;
+        // The whole batch is refused when it writes a station the key does not feed.
+        let networks: std::collections::HashMap<String, String> =
+            self.state.stations().await?.into_iter().map(|s| (s.code, s.operator)).collect();
+        let mut foreign: Vec<&str> = codes
+            .iter()
+            .copied()
+            .filter(|c| known.contains(*c))
+            .filter(|c| !crate::ingest::feeds(&grants, c, networks.get(*c).map_or("", String::as_str)))
+            .collect();
+        if !foreign.is_empty() {
+            foreign.truncate(20);
+            tracing::warn!(key_id = %integrator.key_id, stations = ?foreign, "an ingest key wrote stations it does not feed");
+            return Err(Problem::forbidden(format!(
+                "this API key does not feed station(s) {}; nothing was stored",
+                foreign.join(", ")
+            ))
+            .into());
+        }
         let mut good = Vec::with_capacity(checked.len());
         for (label, prefix, r, correction) in checked {
             if known.contains(&r.station_code) {
@@ -336,7 +363,8 @@ impl CoreApi {
 
     /// Subscribe to air-quality alerts
     ///
-    /// For a place (`lat`/`lon`, nearest fresh station) or a district. An alert goes out once when
+    /// For a place inside the city (`lat`/`lon`, nearest fresh station; 422 naming `lat` outside
+    /// every district) or a district. An alert goes out once when
     /// the index reaches the threshold level, an all-clear when it falls 20 points below the level;
     /// no new alert within 6 hours of the last.
     #[oai(path = "/alerts", method = "post", operation_id = "create_air_alert")]
@@ -358,7 +386,14 @@ impl CoreApi {
                 }
                 Watch::District(code)
             }
-            (None, Some(lat), Some(lon)) => Watch::Place(parse_point(lat, lon, input.coord.as_deref())?),
+            (None, Some(lat), Some(lon)) => {
+                let at = parse_point(lat, lon, input.coord.as_deref())?;
+                // Alerts are the city's: a point outside every district has no station of ours.
+                if self.state.platform.districts.locate(at).is_none() {
+                    return Err(Problem::invalid("lat", "the point is outside the city's districts").into());
+                }
+                Watch::Place(at)
+            }
             (Some(_), _, _) => {
                 return Err(Problem::invalid("district_code", "give a district or a place, not both").into())
             }
