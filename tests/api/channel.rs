@@ -193,7 +193,7 @@ async fn sent_template(app: &TestApp, openid: &str) -> Value {
 
 /// An air-ingest key from `city apikey create`, run against this test's stores.
 fn ingest_key(app: &TestApp) -> String {
-    app.city(&["apikey", "create", "--name", "channel e2e feed", "--scope", "air-ingest"])
+    app.city(&["apikey", "create", "--name", "channel e2e feed", "--scope", "air-ingest:CNEMC"])
 }
 
 /// This hour's six pollutants for station 1437A (People's Park), PM2.5 at 80 µg/m³: AQI 119.

@@ -71,7 +71,7 @@ async fn card(app: &TestApp, path: &str, if_none_match: Option<&str>) -> reqwest
 #[tokio::test]
 async fn a_districts_air_card_is_a_5_by_4_png_whose_tag_follows_the_index() {
     let app = spawn_app().await;
-    let key = app.city(&["apikey", "create", "--name", "air feed", "--scope", "air-ingest"]);
+    let key = app.city(&["apikey", "create", "--name", "air feed", "--scope", "air-ingest:CNEMC"]);
     // People's Park station (1437A) and the district it lies in.
     let (_, located) = app.get_json("/v1/districts/locate?lat=30.6580&lon=104.0590").await;
     let code = located["code"].as_str().expect("a district").to_owned();
