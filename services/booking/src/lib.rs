@@ -18,6 +18,7 @@
 //! patient's lock row is held; every state change writes its events in the same transaction.
 
 mod api;
+mod demo;
 pub mod domain;
 pub mod errors;
 mod internal;
@@ -103,6 +104,7 @@ impl BookingService {
                 tracing::warn!(error = %err, "loading the booking demo data failed");
             }
         }
+        demo::start(&platform.settings, &db, &options.clock).await;
         let state = Arc::new(BookingState {
             db: db.clone(),
             platform,

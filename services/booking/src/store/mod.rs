@@ -11,6 +11,7 @@
 mod appointments;
 mod attendance;
 mod catalogue;
+pub mod demo;
 mod error;
 mod patients;
 mod returns;
@@ -31,15 +32,15 @@ pub use appointments::{
     next_appointment,
 };
 pub use attendance::{check_in, lift_suspension, list_suspensions, mark_no_show};
-pub use catalogue::RuleOverrides;
 pub use attendance::{HospitalScope, SuspensionRow};
+pub use catalogue::RuleOverrides;
 pub use catalogue::{
     department_rules, get_doctor, get_hospital, list_departments, list_doctors, list_hospitals, set_department_rules,
     set_hospital_rules,
 };
 pub use error::StoreError;
-pub use rows::{AppointmentRow, DepartmentRow, DoctorFilter, DoctorRow, HospitalRow, SessionRow, SlotContext, SlotRow};
 pub use patients::{counted_visits, no_shows_by_others, CountedVisit};
+pub use rows::{AppointmentRow, DepartmentRow, DoctorFilter, DoctorRow, HospitalRow, SessionRow, SlotContext, SlotRow};
 pub use sessions::NewSession;
 pub use sessions::{
     get_session, insert_session, list_sessions, list_slots, publish_session, rebooking_offer, same_grade_alternatives,
