@@ -75,8 +75,12 @@ error_set!(
     pub FineErrors = [kind::FORBIDDEN, errors::INVALID_DECISION_NUMBER] + VehicleError
 );
 error_set!(
-    /// Binding a vehicle or reading a bound one.
+    /// Binding a vehicle.
     pub VehicleErrors = [kind::FORBIDDEN, kind::IDEMPOTENCY_IN_PROGRESS, kind::IDEMPOTENCY_KEY_REUSED] + VehicleError
+);
+error_set!(
+    /// A bound vehicle's fines: it must be the citizen's, and its plate still that car's.
+    pub BoundFineErrors = [kind::FORBIDDEN, kind::NOT_FOUND, errors::VEHICLE_CHANGED]
 );
 error_set!(
     /// Importing a fines file.
@@ -322,7 +326,7 @@ impl PaymentsApi {
     ///
     /// Oldest binding first; `current` is false for a plate that has since gone to another car.
     #[oai(path = "/v1/payments/vehicles", method = "get", operation_id = "list_vehicles")]
-    async fn list_vehicles(&self, auth: CitizenAuth) -> ApiResult<Vec<VehicleView>, VehicleErrors> {
+    async fn list_vehicles(&self, auth: CitizenAuth) -> ApiResult<Vec<VehicleView>, CitizenRead> {
         let list = vehicles::bound_of(&self.state, &auth.0.citizen_id).await?;
         Ok(Json(list.into_iter().map(Into::into).collect()))
     }
@@ -331,7 +335,11 @@ impl PaymentsApi {
     ///
     /// Orders and receipts stay.
     #[oai(path = "/v1/payments/vehicles/:id", method = "delete", operation_id = "unbind_vehicle")]
-    async fn unbind_vehicle(&self, auth: CitizenAuth, id: Path<String>) -> ApiResult<serde_json::Value, VehicleErrors> {
+    async fn unbind_vehicle(
+        &self,
+        auth: CitizenAuth,
+        id: Path<String>,
+    ) -> ApiResult<serde_json::Value, CitizenReadOne> {
         vehicles::unbind(&self.state, &auth.0.citizen_id, &id.0).await?;
         Ok(Json(serde_json::json!({ "unbound": id.0 })))
     }
@@ -341,7 +349,7 @@ impl PaymentsApi {
     /// The fines of one of my bound vehicles, priced for today like the lookup; another
     /// citizen's binding is a 404, a plate gone to another car a 409.
     #[oai(path = "/v1/payments/vehicles/:id/fines", method = "get", operation_id = "list_vehicle_fines")]
-    async fn vehicle_fines(&self, auth: CitizenAuth, id: Path<String>) -> ApiResult<Vec<FineView>, VehicleErrors> {
+    async fn vehicle_fines(&self, auth: CitizenAuth, id: Path<String>) -> ApiResult<Vec<FineView>, BoundFineErrors> {
         let fines = accounts::find_fines(&self.state, &auth.0.citizen_id, FineQuery::Bound(id.0)).await?;
         Ok(Json(fines.into_iter().map(Into::into).collect()))
     }
