@@ -44,7 +44,7 @@ async fn the_gateway_forwards_to_a_service_running_as_its_own_process() {
     }
 
     let gateway = spawn_mode(Mode::Gateway, |s| {
-        s.services.air = service_url.clone();
+        s.services.air = service_url.clone().into();
         s.schema_prefix = settings.schema_prefix.clone();
     })
     .await;

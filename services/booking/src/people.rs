@@ -50,18 +50,23 @@ pub trait PeopleDirectory: Send + Sync + 'static {
 
 /// Identity over HTTP: `GET {base}/v1/me/people/{person_id}` with the citizen's own header.
 pub struct HttpPeople {
-    base: String,
+    identity: city_platform::peers::Peer,
     http: reqwest::Client,
 }
 
 impl HttpPeople {
     /// A client of identity at `base` (e.g. `http://127.0.0.1:8080`).
     pub fn new(base: impl Into<String>) -> Self {
+        Self::to(city_platform::peers::Peer::new("identity", &[base.into()], std::time::Duration::from_secs(10)))
+    }
+
+    /// A client of identity's replicas, in turn.
+    pub fn to(identity: city_platform::peers::Peer) -> Self {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(5))
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
-        Self { base: base.into().trim_end_matches('/').to_owned(), http }
+        Self { identity, http }
     }
 }
 
@@ -71,8 +76,16 @@ impl PeopleDirectory for HttpPeople {
         if person_id.is_empty() || !person_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
             return Ok(None);
         }
-        let url = format!("{}/v1/me/people/{person_id}", self.base);
-        let res = self.http.get(&url).header("authorization", authorization).send().await.map_err(|err| {
+        let base = self.identity.base();
+        let url = format!("{base}/v1/me/people/{person_id}");
+        let mut req = self.http.get(&url).header("authorization", authorization);
+        for (name, value) in city_platform::peers::trace_headers() {
+            req = req.header(name, value);
+        }
+        let res = req.send().await.map_err(|err| {
+            if err.is_connect() || err.is_timeout() {
+                self.identity.failed(&base);
+            }
             tracing::warn!(error = %err, "identity is not answering");
             Problem::unavailable("the identity service is not answering")
         })?;

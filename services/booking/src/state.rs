@@ -42,17 +42,14 @@ pub struct BookingOptions {
 impl BookingOptions {
     /// Production defaults for `platform`: identity over HTTP, the system clock.
     pub fn for_platform(platform: &Platform) -> Self {
-        // All-in-one, identity answers on the portal's own address; apart, where it is configured.
-        let configured = &platform.settings.services.identity;
-        let base = if *configured == city_platform::Settings::default().services.identity {
-            format!("http://{}", platform.settings.listen)
-        } else {
-            configured.clone()
-        };
+        // All-in-one, identity answers on the portal's own address; apart, at its replicas: the
+        // mode the process runs in says which, never the URL.
+        let s = &platform.settings;
+        let identity = s.peer("identity", &s.services.identity);
         Self {
             clock: Clock::system(),
             // Identity's answer for a citizen's own patient is reused for a minute.
-            people: Arc::new(CachedPeople::new(HttpPeople::new(base), Duration::from_secs(60))),
+            people: Arc::new(CachedPeople::new(HttpPeople::to(identity), Duration::from_secs(60))),
             limits: BookingLimits::default(),
             no_show: NoShowRule::default(),
             sweep_every: Some(Duration::from_secs(5)),

@@ -117,17 +117,26 @@ impl ChannelState {
                 let citizen = match self.services.citizen_for_openid(openid).await {
                     Ok(Some(citizen)) => citizen,
                     Ok(None) => return Ok(replies::invitation(mp)),
-                    Err(_) => return Ok(replies::try_later()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "identity did not answer who the follower is");
+                        return Ok(replies::try_later());
+                    }
                 };
                 if key == "MY_NEXT_APPOINTMENT" {
                     match self.services.next_appointment(&citizen).await {
                         Ok(a) => replies::next_appointment(a.as_ref()),
-                        Err(_) => replies::try_later(),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "booking did not answer the next appointment");
+                            replies::try_later()
+                        }
                     }
                 } else {
                     match self.services.unpaid(&citizen).await {
                         Ok(bills) => replies::unpaid(&bills),
-                        Err(_) => replies::try_later(),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "payments did not answer the unpaid bills");
+                            replies::try_later()
+                        }
                     }
                 }
             }

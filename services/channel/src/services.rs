@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use city_platform::auth::INTERNAL_TOKEN_HEADER;
+use city_platform::peers::{trace_headers, Peer};
 use serde::Deserialize;
 
 /// Air quality at a point, as the air service reports it.
@@ -74,16 +75,17 @@ pub trait CityServices: Send + Sync + 'static {
     async fn unpaid(&self, citizen_id: &str) -> Result<Vec<Bill>, ServiceError>;
 }
 
-/// Where the other services are (the portal itself when all-in-one).
+/// Where the other services are (the portal itself when all-in-one; their replicas, in turn,
+/// when apart).
 pub struct ServiceBases {
     /// Air quality.
-    pub air: String,
+    pub air: Peer,
     /// Identity.
-    pub identity: String,
+    pub identity: Peer,
     /// Booking.
-    pub booking: String,
+    pub booking: Peer,
     /// Payments.
-    pub payments: String,
+    pub payments: Peer,
 }
 
 /// [`CityServices`] over HTTP: the public `GET /v1/air/nearest` and the internal
@@ -115,11 +117,32 @@ impl HttpCityServices {
         Self { http: client(Duration::from_secs(3), internal_token), bases }
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: String) -> Result<Option<T>, ServiceError> {
-        let resp = self.http.get(&url).send().await.map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+    /// GETs `path` from one of `peer`'s replicas: 200 is the answer, 404 "none" (the services
+    /// answer 404 for a follower never signed in, no upcoming appointment); anything else, or no
+    /// answer, is an error the caller logs.
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        peer: &Peer,
+        path: String,
+    ) -> Result<Option<T>, ServiceError> {
+        let base = peer.base();
+        let url = format!("{base}{path}");
+        let mut req = self.http.get(&url);
+        for (name, value) in trace_headers() {
+            req = req.header(name, value);
+        }
+        let resp = req.send().await.map_err(|e| {
+            if e.is_connect() || e.is_timeout() {
+                peer.failed(&base);
+            }
+            ServiceError::Unavailable(format!("{} at {base}: {}", peer.service(), e.without_url()))
+        })?;
         match resp.status().as_u16() {
             200 => resp.json().await.map(Some).map_err(|e| ServiceError::Unavailable(e.to_string())),
-            404 => Ok(None),
+            404 => {
+                tracing::debug!(service = peer.service(), path = path_of(&url), "answered 404: nothing to show");
+                Ok(None)
+            }
             s => Err(ServiceError::Unavailable(format!("{} answered {s}", path_of(&url)))),
         }
     }
@@ -196,19 +219,18 @@ struct BillBody {
 #[async_trait]
 impl CityServices for HttpCityServices {
     async fn air_near(&self, latitude: f64, longitude: f64) -> Result<Option<AirNow>, ServiceError> {
-        let url = format!("{}/v1/air/nearest?lat={latitude}&lon={longitude}&coord=gcj02", self.bases.air);
-        Ok(self.get_json::<NearestBody>(url).await?.map(AirNow::from))
+        let path = format!("/v1/air/nearest?lat={latitude}&lon={longitude}&coord=gcj02");
+        Ok(self.get_json::<NearestBody>(&self.bases.air, path).await?.map(AirNow::from))
     }
 
     async fn citizen_for_openid(&self, openid: &str) -> Result<Option<String>, ServiceError> {
-        let url = format!("{}/v1/internal/identity/oa-followers/{}", self.bases.identity, segment(openid));
-        Ok(self.get_json::<FollowerBody>(url).await?.map(|b| b.citizen_id))
+        let path = format!("/v1/internal/identity/oa-followers/{}", segment(openid));
+        Ok(self.get_json::<FollowerBody>(&self.bases.identity, path).await?.map(|b| b.citizen_id))
     }
 
     async fn next_appointment(&self, citizen_id: &str) -> Result<Option<Appointment>, ServiceError> {
-        let url =
-            format!("{}/v1/internal/booking/citizens/{}/next-appointment", self.bases.booking, segment(citizen_id));
-        Ok(self.get_json::<AppointmentBody>(url).await?.map(|b| Appointment {
+        let path = format!("/v1/internal/booking/citizens/{}/next-appointment", segment(citizen_id));
+        Ok(self.get_json::<AppointmentBody>(&self.bases.booking, path).await?.map(|b| Appointment {
             appointment_id: b.appointment_id,
             place: b.place,
             when: b.when,
@@ -217,10 +239,10 @@ impl CityServices for HttpCityServices {
     }
 
     async fn unpaid(&self, citizen_id: &str) -> Result<Vec<Bill>, ServiceError> {
-        let url = format!("{}/v1/internal/payments/citizens/{}/unpaid", self.bases.payments, segment(citizen_id));
+        let path = format!("/v1/internal/payments/citizens/{}/unpaid", segment(citizen_id));
         // 404 would mean payments does not know the route (an older payments): nothing to show.
         Ok(self
-            .get_json::<Vec<BillBody>>(url)
+            .get_json::<Vec<BillBody>>(&self.bases.payments, path)
             .await?
             .unwrap_or_default()
             .into_iter()
@@ -241,12 +263,12 @@ impl CityServices for HttpCityServices {
 /// means nothing to deliver to.
 pub struct HttpContacts {
     http: reqwest::Client,
-    identity: String,
+    identity: Peer,
 }
 
 impl HttpContacts {
-    /// A client of identity at `identity`, presenting `internal_token`.
-    pub fn new(identity: String, internal_token: &str) -> Self {
+    /// A client of identity's replicas, presenting `internal_token`.
+    pub fn new(identity: Peer, internal_token: &str) -> Self {
         Self { http: client(Duration::from_secs(5), internal_token), identity }
     }
 }
@@ -261,8 +283,18 @@ struct ContactBody {
 #[async_trait]
 impl city_notify::Contacts for HttpContacts {
     async fn contact(&self, citizen_id: &str) -> Result<city_notify::Contact, String> {
-        let url = format!("{}/v1/internal/identity/citizens/{}/contacts", self.identity, segment(citizen_id));
-        let resp = self.http.get(&url).send().await.map_err(|e| e.to_string())?;
+        let base = self.identity.base();
+        let url = format!("{base}/v1/internal/identity/citizens/{}/contacts", segment(citizen_id));
+        let mut req = self.http.get(&url);
+        for (name, value) in trace_headers() {
+            req = req.header(name, value);
+        }
+        let resp = req.send().await.map_err(|e| {
+            if e.is_connect() || e.is_timeout() {
+                self.identity.failed(&base);
+            }
+            e.without_url().to_string()
+        })?;
         match resp.status().as_u16() {
             200 => {
                 let b: ContactBody = resp.json().await.map_err(|e| e.to_string())?;

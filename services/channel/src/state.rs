@@ -61,22 +61,18 @@ pub struct ChannelDeps {
 }
 
 impl ChannelDeps {
-    /// The real ones: the services over HTTP (the portal itself when all-in-one, `services.*` when
-    /// this service runs alone) and WeChat (the sandbox unless configured).
+    /// The real ones: the services over HTTP (the portal itself when all-in-one, their replicas
+    /// at `services.*` when apart: the mode the process runs in says which, never its port) and
+    /// WeChat (the sandbox unless configured).
     pub fn from_settings(platform: &Platform) -> Self {
         let s = &platform.settings;
-        // Alone (`--only wechat`) this process listens on services.wechat's port; together, every
-        // service is behind our own address.
-        let alone = s.services.wechat.ends_with(&format!(":{}", s.listen.port())) && s.is_distributed();
-        let here = format!("http://{}", s.listen);
-        let pick = |url: &String| if alone { url.clone() } else { here.clone() };
         let token = platform.internal_token.expose();
         let services = HttpCityServices::new(
             ServiceBases {
-                air: pick(&s.services.air),
-                identity: pick(&s.services.identity),
-                booking: pick(&s.services.booking),
-                payments: pick(&s.services.payments),
+                air: s.peer("air", &s.services.air),
+                identity: s.peer("identity", &s.services.identity),
+                booking: s.peer("booking", &s.services.booking),
+                payments: s.peer("payments", &s.services.payments),
             },
             token,
         );
@@ -87,7 +83,7 @@ impl ChannelDeps {
             messages: Arc::new(messages),
             reply_budget: Duration::from_millis(4000),
             mp_messages: Arc::new(mp_messages),
-            contacts: Arc::new(HttpContacts::new(pick(&s.services.identity), token)),
+            contacts: Arc::new(HttpContacts::new(s.peer("identity", &s.services.identity), token)),
             notify: NotifySettings::from_settings(s),
         }
     }

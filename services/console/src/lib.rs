@@ -123,9 +123,10 @@ pub fn mount_with(
         Reach::InProcess => Arc::new(InProcess::new(inner.clone())),
         Reach::Apart(urls) => Arc::new(Http::new(
             vec![
-                ("/v1/staff", urls.identity.clone()),
-                ("/v1/auth", urls.identity.clone()),
-                ("/v1/incidents", urls.incidents.clone()),
+                // The first replica of each: the console is one staff tool, not a balancer.
+                ("/v1/staff", urls.identity.first().to_owned()),
+                ("/v1/auth", urls.identity.first().to_owned()),
+                ("/v1/incidents", urls.incidents.first().to_owned()),
             ],
             InProcess::new(inner.clone()),
         )),

@@ -94,8 +94,59 @@ fn plain_enum_refs(doc: &serde_json::Value, lines: Vec<String>) -> Vec<String> {
     out
 }
 
+/// `spec` without its `/v1/internal/...` paths: the gateway never forwards them, so its document
+/// does not offer them. Works on the pretty-printed text like [`refine`], keeping the order.
+pub fn without_internal(spec: &str) -> String {
+    let lines: Vec<&str> = spec.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let mut out: Vec<String> = Vec::with_capacity(lines.len());
+    let (mut in_paths, mut i) = (false, 0);
+    while i < lines.len() {
+        let line = lines[i];
+        match indent(line) {
+            2 => in_paths = line.trim_start().starts_with("\"paths\": {"),
+            4 if in_paths && line.trim_start().starts_with("\"/v1/internal/") && line.ends_with('{') => {
+                let mut j = i + 1;
+                while j < lines.len() && !(indent(lines[j]) == 4 && lines[j].trim_start().starts_with('}')) {
+                    j += 1;
+                }
+                // A removed last path leaves the one before it with a trailing comma.
+                if !lines.get(j).is_some_and(|l| l.trim_end().ends_with(',')) {
+                    if let Some(prev) = out.last_mut() {
+                        if let Some(stripped) = prev.strip_suffix(',') {
+                            *prev = stripped.to_owned();
+                        }
+                    }
+                }
+                i = j + 1;
+                continue;
+            }
+            _ => {}
+        }
+        out.push(line.to_owned());
+        i += 1;
+    }
+    let mut text = out.join("\n");
+    if spec.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_gateways_document_leaves_out_internal_paths() {
+        let spec = serde_json::json!({"openapi": "3.0.0", "paths": {
+            "/v1/air": {"get": {}},
+            "/v1/internal/booking/x": {"get": {"responses": {"200": {}}}},
+            "/v1/internal/identity/y": {"get": {}}}, "components": {}});
+        let text = super::without_internal(&serde_json::to_string_pretty(&spec).unwrap());
+        let out: serde_json::Value = serde_json::from_str(&text).expect("still JSON");
+        assert_eq!(out["paths"].as_object().unwrap().keys().collect::<Vec<_>>(), vec!["/v1/air"]);
+        assert!(out.get("components").is_some());
+    }
+
     #[test]
     fn only_operations_with_a_body_keep_413_and_415() {
         let spec = serde_json::json!({"openapi": "3.0.0", "paths": {"/a": {

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use city_platform::auth::SharedAuthenticator;
-use city_platform::config::Profile;
+use city_platform::config::{Profile, Topology};
 use city_platform::edge::{self, RateLimiter};
 use city_platform::idempotency::{Idempotency, IdempotencyStore, RedisIdempotencyStore, SqlIdempotencyStore};
 use city_platform::outbox::Relay;
@@ -34,15 +34,13 @@ use tokio::task::JoinHandle;
 
 use crate::ops::{CatalogueApi, OpsApi, Readiness};
 
+/// The Service Account channel's name on the command line and in `services.*` (its store
+/// keeps the name `wechat`, [`city_channel::NAME`]).
+pub const CHANNEL: &str = "channel";
+
 /// The services `city serve --only` can run.
-pub const SERVICES: &[&str] = &[
-    city_identity::NAME,
-    city_booking::NAME,
-    city_payments::NAME,
-    city_incidents::NAME,
-    city_air::NAME,
-    city_channel::NAME,
-];
+pub const SERVICES: &[&str] =
+    &[city_identity::NAME, city_booking::NAME, city_payments::NAME, city_incidents::NAME, city_air::NAME, CHANNEL];
 
 /// Every service's API, in the order the document lists them.
 type ServiceApis = (
@@ -94,7 +92,7 @@ fn whole_api(
 pub enum Mode {
     /// Every service and the gateway's own routes in one process (the default).
     AllInOne,
-    /// One service alone, with the operational routes.
+    /// One service alone, with the operational routes (`channel`, not its store's `wechat`).
     Only(String),
     /// The gateway's own routes; every service prefix forwarded to its configured URL.
     Gateway,
@@ -131,10 +129,61 @@ fn sandbox(settings: &Settings) -> anyhow::Result<Route> {
 /// process agrees without configuration. All-in-one keeps its own address; production sets all.
 fn demo_split_defaults(mut settings: Settings, mode: &Mode) -> Settings {
     if settings.profile == Profile::Demo && *mode != Mode::AllInOne {
-        let sandbox = format!("{}/sandbox/wechat", settings.services.sandbox.trim_end_matches('/'));
+        let sandbox = format!("{}/sandbox/wechat", settings.services.sandbox.first());
         settings.wechat.pay_api_base.get_or_insert_with(|| format!("{sandbox}/pay"));
         settings.wechat.api_base.get_or_insert(sandbox);
+        // The browser's consent page, like every page a browser sees, comes through the gateway.
+        let consent = format!("{}/sandbox/wechat", settings.public_base_url());
+        settings.identity.oauth_authorize_base.get_or_insert(consent);
     }
+    settings
+}
+
+/// In a split demo browsers come through the gateway at the configured `listen` (every process
+/// of the demo is given the gateway's), so the OAuth `redirect_uri` and WeChat Pay's notify URLs
+/// name the gateway, never the port of the process that makes them. Called with the configured
+/// settings, before a `--only` process takes its own port as `listen`.
+pub fn public_base_for(mut settings: Settings, mode: &Mode) -> Settings {
+    if settings.profile == Profile::Demo && *mode != Mode::AllInOne {
+        settings.identity.public_base_url.get_or_insert_with(|| format!("http://{}", settings.listen));
+    }
+    settings
+}
+
+/// The WeChat addresses a process in `mode` uses, for `city config`: (key, value) pairs.
+pub fn wechat_bases(settings: &Settings, mode: &Mode) -> Vec<(&'static str, String)> {
+    let s = demo_split_defaults(public_base_for(settings.clone(), mode), mode);
+    let sandbox = s.profile == Profile::Demo;
+    vec![
+        ("wechat.api_base", s.wechat_api_base()),
+        ("wechat.pay_api_base", s.wechat_pay_base()),
+        (
+            "identity.oauth_authorize_base",
+            s.identity.oauth_authorize_base.clone().unwrap_or_else(|| s.wechat_api_base()),
+        ),
+        ("identity.public_base_url", s.public_base_url()),
+        ("payments.notify_url", s.payments_notify_url()),
+        ("payments.refund_notify_url", s.payments_refund_notify_url()),
+        (
+            "sandbox",
+            if sandbox {
+                format!(
+                    "{}/sandbox/wechat",
+                    match mode {
+                        Mode::AllInOne => format!("http://{}", s.listen),
+                        _ => s.services.sandbox.first().to_owned(),
+                    }
+                )
+            } else {
+                "none (production)".into()
+            },
+        ),
+    ]
+}
+
+/// The topology follows the mode: every service in this process, or each in its own.
+fn with_topology(mut settings: Settings, mode: &Mode) -> Settings {
+    settings.topology = if *mode == Mode::AllInOne { Topology::Together } else { Topology::Apart };
     settings
 }
 
@@ -148,9 +197,10 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
     let process = format!("{}-{}", mode_name(&mode), std::process::id());
     let demo_secrets =
         (settings.profile == Profile::Demo).then(|| city_platform::secrets::DemoSecrets::path_in(&settings.data_dir));
-    let platform = Platform::build(demo_split_defaults(settings, &mode), &process, signal.clone())
-        .await
-        .context("starting the platform (profile, cache and event bus)")?;
+    let platform =
+        Platform::build(with_topology(demo_split_defaults(settings, &mode), &mode), &process, signal.clone())
+            .await
+            .context("starting the platform (profile, cache and event bus)")?;
     // The prepared settings: checked for the profile, with a demo's generated credentials.
     let settings = (*platform.settings).clone();
     let backend = if settings.is_distributed() {
@@ -168,7 +218,8 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
             let mut dbs = vec![gateway_db.clone()];
             dbs.extend(all.dbs.iter().cloned());
             tasks.extend(relays(&dbs, &platform, &signal));
-            let readiness = Readiness { dbs, cache: platform.cache.clone(), bus: platform.bus.clone() };
+            let readiness =
+                Readiness { dbs, cache: platform.cache.clone(), bus: platform.bus.clone(), upstreams: vec![] };
             let api =
                 whole_api(CatalogueApi::new(&catalogue, platform.districts.clone()), OpsApi { readiness }, all.apis);
             let spec = api.spec();
@@ -183,12 +234,16 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
             (route, spec, gateway_db, all.authenticator)
         }
         Mode::Only(name) => {
-            let authenticator = city_identity::remote_authenticator(&settings.services.identity, &platform);
+            let authenticator = city_identity::remote_authenticator(&platform);
             macro_rules! alone {
                 ($start:expr) => {{
                     let (svc_api, db) = $start.await?;
-                    let readiness =
-                        Readiness { dbs: vec![db.clone()], cache: platform.cache.clone(), bus: platform.bus.clone() };
+                    let readiness = Readiness {
+                        dbs: vec![db.clone()],
+                        cache: platform.cache.clone(),
+                        bus: platform.bus.clone(),
+                        upstreams: vec![],
+                    };
                     let api = OpenApiService::new((OpsApi { readiness }, svc_api), TITLE, env!("CARGO_PKG_VERSION"))
                         .description(DESCRIPTION);
                     let spec = api.spec();
@@ -202,8 +257,12 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
                         "the WeChat sandbox runs only in the demo profile"
                     );
                     let db = open(&settings, SANDBOX, &Migrator::DEFAULT).await?;
-                    let readiness =
-                        Readiness { dbs: vec![db.clone()], cache: platform.cache.clone(), bus: platform.bus.clone() };
+                    let readiness = Readiness {
+                        dbs: vec![db.clone()],
+                        cache: platform.cache.clone(),
+                        bus: platform.bus.clone(),
+                        upstreams: vec![],
+                    };
                     let api = OpenApiService::new(OpsApi { readiness }, TITLE, env!("CARGO_PKG_VERSION"))
                         .description(DESCRIPTION);
                     let spec = api.spec();
@@ -211,8 +270,12 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
                 }
                 city_identity::NAME => {
                     let (svc_api, db, local) = city_identity::IdentityService::start(platform.clone()).await?;
-                    let readiness =
-                        Readiness { dbs: vec![db.clone()], cache: platform.cache.clone(), bus: platform.bus.clone() };
+                    let readiness = Readiness {
+                        dbs: vec![db.clone()],
+                        cache: platform.cache.clone(),
+                        bus: platform.bus.clone(),
+                        upstreams: vec![],
+                    };
                     let api = OpenApiService::new((OpsApi { readiness }, svc_api), TITLE, env!("CARGO_PKG_VERSION"))
                         .description(DESCRIPTION);
                     let spec = api.spec();
@@ -229,8 +292,12 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
                 city_incidents::NAME => {
                     let (svc_api, db) = city_incidents::IncidentsService::start(platform.clone()).await?;
                     let open311 = svc_api.open311_routes();
-                    let readiness =
-                        Readiness { dbs: vec![db.clone()], cache: platform.cache.clone(), bus: platform.bus.clone() };
+                    let readiness = Readiness {
+                        dbs: vec![db.clone()],
+                        cache: platform.cache.clone(),
+                        bus: platform.bus.clone(),
+                        upstreams: vec![],
+                    };
                     let api = OpenApiService::new((OpsApi { readiness }, svc_api), TITLE, env!("CARGO_PKG_VERSION"))
                         .description(DESCRIPTION);
                     let spec = api.spec();
@@ -240,10 +307,14 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
                     let (r, s, d) = alone!(city_air::AirService::start(platform.clone()));
                     (r, s, d, authenticator)
                 }
-                city_channel::NAME => {
+                CHANNEL => {
                     let (svc_api, plain, db) = city_channel::ChannelService::start(platform.clone()).await?;
-                    let readiness =
-                        Readiness { dbs: vec![db.clone()], cache: platform.cache.clone(), bus: platform.bus.clone() };
+                    let readiness = Readiness {
+                        dbs: vec![db.clone()],
+                        cache: platform.cache.clone(),
+                        bus: platform.bus.clone(),
+                        upstreams: vec![],
+                    };
                     let api = OpenApiService::new((OpsApi { readiness }, svc_api), TITLE, env!("CARGO_PKG_VERSION"))
                         .description(DESCRIPTION);
                     let spec = api.spec();
@@ -256,15 +327,26 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
         }
         Mode::Gateway => {
             let gateway_db = open(&settings, "gateway", &Migrator::DEFAULT).await?;
-            let readiness =
-                Readiness { dbs: vec![gateway_db.clone()], cache: platform.cache.clone(), bus: platform.bus.clone() };
+            let mut forwards = proxy::routes(&settings);
+            // A demo's WeChat sandbox is a service like the others behind the gateway.
+            if settings.profile == Profile::Demo {
+                forwards.push(("/sandbox/wechat", settings.peer(SANDBOX, &settings.services.sandbox)));
+            }
+            let readiness = Readiness {
+                dbs: vec![gateway_db.clone()],
+                cache: platform.cache.clone(),
+                bus: platform.bus.clone(),
+                upstreams: forwards.iter().map(|(_, peer)| peer.clone()).collect(),
+            };
             let own = OpenApiService::new(
                 (CatalogueApi::new(&catalogue, platform.districts.clone()), OpsApi { readiness }),
                 TITLE,
                 env!("CARGO_PKG_VERSION"),
             );
-            // The whole portal's document, as the services generate it when they run together.
+            // The whole portal's document, as the services generate it when they run together,
+            // less the internal paths this gateway never forwards.
             let (spec, docs_html) = whole_document().await?;
+            let spec = document::without_internal(&spec);
             let served_spec = spec.clone();
             let client = proxy::client();
             let mut route = Route::new()
@@ -276,15 +358,12 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
                     }),
                 )
                 .at("/docs", poem::endpoint::make_sync(move |_| poem::web::Html(docs_html.clone()).into_response()));
-            for (prefix, upstream) in proxy::routes(&settings.services) {
-                route = route.nest_no_strip(prefix, proxy::Forward::new(upstream, client.clone()));
-            }
-            if settings.profile == Profile::Demo {
-                let upstream = settings.services.sandbox.clone();
-                route = route.nest_no_strip("/sandbox/wechat", proxy::Forward::new(upstream, client.clone()));
+            let timeout = Duration::from_secs(settings.gateway.upstream_timeout_secs);
+            for (prefix, peer) in forwards {
+                route = route.nest_no_strip(prefix, proxy::Forward::new(peer, client.clone(), timeout));
             }
             // The gateway checks no credentials itself; each service does, so this one is unused.
-            let authenticator = city_identity::remote_authenticator(&settings.services.identity, &platform);
+            let authenticator = city_identity::remote_authenticator(&platform);
             (route, spec, gateway_db, authenticator)
         }
     };
@@ -400,7 +479,8 @@ pub async fn whole_document() -> anyhow::Result<(String, String)> {
     trigger.fire();
     let platform = Platform::build(settings, "openapi", signal).await?;
     let all = start_all(&platform).await?;
-    let readiness = Readiness { dbs: vec![], cache: platform.cache.clone(), bus: platform.bus.clone() };
+    let readiness =
+        Readiness { dbs: vec![], cache: platform.cache.clone(), bus: platform.bus.clone(), upstreams: vec![] };
     let catalogue = ops::load_catalogue()?;
     let api = whole_api(CatalogueApi::new(&catalogue, platform.districts.clone()), OpsApi { readiness }, all.apis);
     let spec = document::refine(&api.spec());
@@ -439,17 +519,8 @@ pub async fn serve(
 /// the port of the service's configured URL for `--only`.
 pub fn default_listen(settings: &Settings, mode: &Mode) -> SocketAddr {
     if let Mode::Only(name) = mode {
-        let url = match name.as_str() {
-            "identity" => &settings.services.identity,
-            "booking" => &settings.services.booking,
-            "payments" => &settings.services.payments,
-            "incidents" => &settings.services.incidents,
-            "air" => &settings.services.air,
-            "wechat" => &settings.services.wechat,
-            SANDBOX => &settings.services.sandbox,
-            _ => return settings.listen,
-        };
-        if let Some(port) = url.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse::<u16>().ok()) {
+        let Some(addr) = settings.services.of(name) else { return settings.listen };
+        if let Some(port) = addr.first().rsplit(':').next().and_then(|p| p.parse::<u16>().ok()) {
             return SocketAddr::new(settings.listen.ip(), port);
         }
     }
@@ -466,7 +537,7 @@ pub fn error_kind_tables() -> Vec<(&'static str, &'static [&'static city_platfor
         (city_payments::NAME, city_payments::ERROR_KINDS),
         (city_incidents::NAME, city_incidents::ERROR_KINDS),
         (city_air::NAME, city_air::ERROR_KINDS),
-        (city_channel::NAME, city_channel::ERROR_KINDS),
+        (CHANNEL, city_channel::ERROR_KINDS),
     ]
 }
 

@@ -99,6 +99,9 @@ pub struct Readiness {
     pub cache: Arc<dyn Cache>,
     /// The bus.
     pub bus: Arc<dyn EventBus>,
+    /// The gateway's services and their replicas (empty unless `--gateway`): reported, not
+    /// required, so one failing service never takes every gateway out of rotation.
+    pub upstreams: Vec<city_platform::peers::Peer>,
 }
 
 /// Catalogue and districts.
@@ -207,6 +210,21 @@ pub struct ReadinessView {
     pub status: String,
     /// Each dependency.
     pub checks: Vec<Check>,
+    /// The gateway only: each service replica it forwards to and whether it answers. For
+    /// information: they do not decide the gateway's own readiness.
+    #[oai(skip_serializing_if_is_empty)]
+    pub upstreams: Vec<UpstreamCheck>,
+}
+
+/// One replica behind the gateway.
+#[derive(Debug, Object)]
+pub struct UpstreamCheck {
+    /// The service (`booking`).
+    pub service: String,
+    /// The replica's base URL.
+    pub url: String,
+    /// Whether its `/healthz` answered just now (a replica that does not is set aside).
+    pub ok: bool,
 }
 
 #[derive(ApiResponse)]
@@ -366,7 +384,8 @@ impl OpsApi {
             bus.map_err(|_| "timed out".to_owned()).and_then(|r| r.map_err(|e| e.to_string())),
         ));
         let ready = checks.iter().all(|c| c.ok);
-        let view = ReadinessView { status: if ready { "ready" } else { "not_ready" }.into(), checks };
+        let upstreams = probe_upstreams(&r.upstreams).await;
+        let view = ReadinessView { status: if ready { "ready" } else { "not_ready" }.into(), checks, upstreams };
         if ready {
             ReadyResponse::Ready(Json(view))
         } else {
@@ -379,6 +398,7 @@ impl OpsApi {
     /// Request counts and latency histograms by route template and status.
     #[oai(path = "/metrics", method = "get", operation_id = "get_metrics")]
     async fn metrics(&self) -> PlainText<String> {
+        city_platform::peers::record_states(&self.readiness.upstreams);
         PlainText(city_platform::telemetry::render_metrics())
     }
 }
@@ -408,6 +428,31 @@ fn to_gcj02(v: &mut serde_json::Value) {
         }
         _ => {}
     }
+}
+
+/// Asks every replica's `/healthz` at once (one second each); one that does not answer is set
+/// aside as a failed request would set it.
+async fn probe_upstreams(peers: &[city_platform::peers::Peer]) -> Vec<UpstreamCheck> {
+    if peers.is_empty() {
+        return Vec::new();
+    }
+    let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(1)).build().unwrap_or_default();
+    let mut seen = std::collections::BTreeSet::new();
+    let probes = peers
+        .iter()
+        .filter(|p| seen.insert(p.service().to_owned()))
+        .flat_map(|peer| peer.states().into_iter().map(move |r| (peer.clone(), r.url)))
+        .map(|(peer, url)| {
+            let http = http.clone();
+            async move {
+                let ok = http.get(format!("{url}/healthz")).send().await.is_ok_and(|r| r.status().is_success());
+                if !ok {
+                    peer.failed(&url);
+                }
+                UpstreamCheck { service: peer.service().to_owned(), url, ok }
+            }
+        });
+    futures::future::join_all(probes).await
 }
 
 fn check(name: String, res: Result<(), String>) -> Check {

@@ -72,7 +72,8 @@ impl IdentityService {
     }
 }
 
-/// The authenticator a service running apart uses: identity's API at `base_url`.
-pub fn remote_authenticator(base_url: &str, platform: &Platform) -> SharedAuthenticator {
-    Arc::new(sessions::Remote::new(base_url, platform.cache.clone()))
+/// The authenticator a service running apart uses: identity's API at its replicas (`services.identity`).
+pub fn remote_authenticator(platform: &Platform) -> SharedAuthenticator {
+    let s = &platform.settings;
+    Arc::new(sessions::Remote::new(s.peer(NAME, &s.services.identity), platform.cache.clone()))
 }

@@ -200,24 +200,31 @@ impl Sessions {
 /// Asks identity over HTTP, with the same short cache (shared with identity through Redis, so a
 /// logout there drops the entry here too).
 pub struct Remote {
-    base: String,
+    identity: city_platform::peers::Peer,
     http: reqwest::Client,
     cache: Arc<dyn Cache>,
 }
 
 impl Remote {
-    /// A client of identity at `base`.
-    pub fn new(base: &str, cache: Arc<dyn Cache>) -> Self {
+    /// A client of identity's replicas, in turn.
+    pub fn new(identity: city_platform::peers::Peer, cache: Arc<dyn Cache>) -> Self {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
-        Self { base: base.trim_end_matches('/').to_owned(), http, cache }
+        Self { identity, http, cache }
     }
 
     async fn ask(&self, body: serde_json::Value) -> Result<Introspection, Problem> {
-        let resp =
-            self.http.post(format!("{}/v1/auth/introspect", self.base)).json(&body).send().await.map_err(|e| {
-                tracing::warn!(error = %e.without_url(), "identity unreachable");
-                Problem::unavailable("the identity service is not answering")
-            })?;
+        let base = self.identity.base();
+        let mut req = self.http.post(format!("{base}/v1/auth/introspect")).json(&body);
+        for (name, value) in city_platform::peers::trace_headers() {
+            req = req.header(name, value);
+        }
+        let resp = req.send().await.map_err(|e| {
+            if e.is_connect() || e.is_timeout() {
+                self.identity.failed(&base);
+            }
+            tracing::warn!(error = %e.without_url(), "identity unreachable");
+            Problem::unavailable("the identity service is not answering")
+        })?;
         if !resp.status().is_success() {
             tracing::warn!(status = %resp.status(), "identity introspection failed");
             return Err(Problem::unavailable("the identity service is not answering"));

@@ -34,7 +34,7 @@ const REMEMBER: Duration = Duration::from_secs(600);
 
 /// Identity over HTTP.
 pub struct IdentityPayers {
-    base: String,
+    identity: city_platform::peers::Peer,
     token: InternalToken,
     http: reqwest::Client,
     known: Mutex<HashMap<String, (String, Instant)>>,
@@ -43,11 +43,16 @@ pub struct IdentityPayers {
 impl IdentityPayers {
     /// A client of identity at `base` (e.g. `http://127.0.0.1:8080`).
     pub fn new(base: impl Into<String>, token: InternalToken) -> Self {
+        Self::to(city_platform::peers::Peer::new("identity", &[base.into()], Duration::from_secs(10)), token)
+    }
+
+    /// A client of identity's replicas, in turn.
+    pub fn to(identity: city_platform::peers::Peer, token: InternalToken) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
-        Self { base: base.into().trim_end_matches('/').to_owned(), token, http, known: Mutex::new(HashMap::new()) }
+        Self { identity, token, http, known: Mutex::new(HashMap::new()) }
     }
 
     fn remembered(&self, citizen_id: &str) -> Option<String> {
@@ -71,12 +76,19 @@ impl PayerDirectory for IdentityPayers {
         if citizen_id.is_empty() || !citizen_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return Ok(None);
         }
-        let url = format!("{}/v1/internal/identity/citizens/{citizen_id}/contacts", self.base);
-        let res =
-            self.http.get(&url).header(INTERNAL_TOKEN_HEADER, self.token.expose()).send().await.map_err(|err| {
-                tracing::warn!(error = %err, "identity is not answering");
-                PayerError("the identity service is not answering; try again shortly")
-            })?;
+        let base = self.identity.base();
+        let url = format!("{base}/v1/internal/identity/citizens/{citizen_id}/contacts");
+        let mut req = self.http.get(&url).header(INTERNAL_TOKEN_HEADER, self.token.expose());
+        for (name, value) in city_platform::peers::trace_headers() {
+            req = req.header(name, value);
+        }
+        let res = req.send().await.map_err(|err| {
+            if err.is_connect() || err.is_timeout() {
+                self.identity.failed(&base);
+            }
+            tracing::warn!(error = %err, "identity is not answering");
+            PayerError("the identity service is not answering; try again shortly")
+        })?;
         match res.status().as_u16() {
             200 => {
                 let contacts: Contacts = res.json().await.map_err(|err| {

@@ -104,7 +104,16 @@ impl WechatApi {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let resp = req.send().await.map_err(|e| WechatApiError::Transport(e.to_string()))?;
+        let resp = req.send().await.map_err(|e| WechatApiError::Transport(e.without_url().to_string()))?;
+        // WeChat answers every call with HTTP 200 and an errcode; anything else is not WeChat
+        // (a wrong base, a proxy's error page), said as such rather than read as an answer.
+        if !resp.status().is_success() {
+            return Err(WechatApiError::Transport(format!(
+                "{}{path} answered HTTP {}: is wechat.api_base right?",
+                self.base,
+                resp.status()
+            )));
+        }
         let value: Value = resp.json().await.map_err(|e| WechatApiError::Transport(e.to_string()))?;
         match value["errcode"].as_i64().unwrap_or(0) {
             0 => Ok(value),

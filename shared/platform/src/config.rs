@@ -11,6 +11,9 @@ use figment::Figment;
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use crate::secrets::{env_name, SecretSource, SecretSources};
+pub use services::{GatewaySettings, ServiceAddr, ServiceUrls, Topology};
+
+mod services;
 
 /// A configuration value that must not reach logs: `Debug` prints `****`.
 /// Serialisable so figment can layer it; `city config` masks it before printing. Empty means
@@ -156,8 +159,13 @@ pub struct Settings {
     /// The air service (`CITY_AIR__*`).
     #[serde(default)]
     pub air: AirSettings,
-    /// Where each service lives when the gateway runs apart from them (`city serve --gateway`).
+    /// Where each service lives when the services run apart (`city serve --gateway`, `--only`).
     pub services: ServiceUrls,
+    /// The gateway's upstream timeout and replica ejection (`CITY_GATEWAY__*`).
+    pub gateway: GatewaySettings,
+    /// In-process or apart: set by the binary from its mode, never configured or guessed.
+    #[serde(skip)]
+    pub topology: Topology,
     /// WeChat apps, WeChat Pay merchant, and where their servers are.
     pub wechat: WechatSettings,
     /// Sign-in sessions and the keys protecting personal data (the identity service).
@@ -440,6 +448,16 @@ impl Settings {
             .to_owned()
     }
 
+    /// How this process reaches `service` at `addr`: its own address when every service runs in
+    /// it, the configured replicas when apart (decided by [`Topology`], never by the URLs).
+    pub fn peer(&self, service: &str, addr: &ServiceAddr) -> crate::peers::Peer {
+        let eject_for = std::time::Duration::from_secs(self.gateway.eject_secs);
+        match self.topology {
+            Topology::Together => crate::peers::Peer::new(service, &[format!("http://{}", self.listen)], eject_for),
+            Topology::Apart => crate::peers::Peer::new(service, addr.urls(), eject_for),
+        }
+    }
+
     /// Where this process's WeChat API calls go.
     pub fn wechat_api_base(&self) -> String {
         self.wechat.api_base.clone().unwrap_or_else(|| format!("http://{}/sandbox/wechat", self.listen))
@@ -482,26 +500,6 @@ pub struct RateLimitSettings {
     pub per_identity: u64,
 }
 
-/// Base URLs of the services for the gateway in distributed mode.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceUrls {
-    /// Identity: `/v1/auth`, `/v1/me`, `/v1/staff`.
-    pub identity: String,
-    /// Booking: `/v1/booking`.
-    pub booking: String,
-    /// Payments: `/v1/payments`.
-    pub payments: String,
-    /// Incidents: `/v1/incidents`, `/open311/v2`.
-    pub incidents: String,
-    /// Air quality: `/v1/air`.
-    pub air: String,
-    /// The Service Account channel: `/wechat`.
-    pub wechat: String,
-    /// The WeChat sandbox of a split demo (`city serve --only sandbox`): `/sandbox/wechat`.
-    pub sandbox: String,
-}
-
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -530,9 +528,12 @@ impl Default for Settings {
                 payments: "http://127.0.0.1:8083".into(),
                 incidents: "http://127.0.0.1:8084".into(),
                 air: "http://127.0.0.1:8085".into(),
-                wechat: "http://127.0.0.1:8086".into(),
+                channel: "http://127.0.0.1:8086".into(),
                 sandbox: "http://127.0.0.1:8087".into(),
+                wechat: None,
             },
+            gateway: GatewaySettings::default(),
+            topology: Topology::Together,
             wechat: WechatSettings::default(),
             identity: IdentitySettings::default(),
             payments: PaymentsSettings::default(),
@@ -625,6 +626,23 @@ impl Settings {
     }
 
     fn checked(mut self) -> Result<Self, ConfigError> {
+        if let Some(old) = self.services.wechat.take() {
+            self.services.channel = old;
+        }
+        for name in ["identity", "booking", "payments", "incidents", "air", "channel", "sandbox"] {
+            let addr = self.services.of(name).map(ServiceAddr::urls).unwrap_or_default();
+            let env = format!("CITY_SERVICES__{}", name.to_ascii_uppercase());
+            if addr.is_empty() || addr.iter().any(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+                return Err(ConfigError(format!(
+                    "services.{name} ({env}): one http(s):// URL or a list of them, e.g. \"http://127.0.0.1:8082\""
+                )));
+            }
+        }
+        if self.gateway.upstream_timeout_secs == 0 {
+            return Err(ConfigError(
+                "gateway.upstream_timeout_secs (CITY_GATEWAY__UPSTREAM_TIMEOUT_SECS): must be at least 1".into(),
+            ));
+        }
         // An empty variable means "unset", so `CITY_DATABASE_URL=` goes back to SQLite.
         if self.internal_token.as_ref().is_some_and(|t| t.expose().is_empty()) {
             self.internal_token = None;

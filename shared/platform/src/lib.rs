@@ -31,6 +31,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod money;
 pub mod outbox;
+pub mod peers;
 pub mod problem;
 pub mod profile;
 pub mod request_id;

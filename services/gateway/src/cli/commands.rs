@@ -173,3 +173,19 @@ pub(super) fn banner(app: &crate::App, addr: std::net::SocketAddr) {
         ),
     }
 }
+
+/// `city config`'s last part: where WeChat calls go, all-in-one and when the services run apart
+/// (the defaults differ: apart, the sandbox is its own process and browsers come through the
+/// gateway).
+pub(super) fn wechat_bases(settings: &Settings) -> String {
+    let mut out = String::from("\n# Where WeChat calls go (values in effect, defaults filled in).\n");
+    for (title, mode) in
+        [("all-in-one (`city serve`)", crate::Mode::AllInOne), ("apart (`--only`, `--gateway`)", crate::Mode::Gateway)]
+    {
+        out.push_str(&format!("# {title}:\n"));
+        for (key, value) in crate::wechat_bases(settings, &mode) {
+            out.push_str(&format!("#   {key} = {value}\n"));
+        }
+    }
+    out
+}

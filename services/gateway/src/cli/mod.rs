@@ -28,8 +28,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply every service's migrations to its store and exit.
     Migrate,
-    /// Load the demo data into empty stores and exit.
-    Seed,
+    /// Load the demo data into empty stores and exit (`--air-days N`: also N days of air readings).
+    Seed(SeedArgs),
     /// Print the whole portal's OpenAPI document (JSON).
     Openapi,
     /// Print the effective configuration, secrets masked.
@@ -158,9 +158,18 @@ pub enum ApikeyCommand {
 }
 
 #[derive(clap::Args, Default)]
+pub struct SeedArgs {
+    /// Backfill N days of the demo stations' simulated hourly air readings, through the ingestion
+    /// use case; hours already stored are left as they are (demo profile only).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=366))]
+    pub air_days: Option<u32>,
+}
+
+#[derive(clap::Args, Default)]
 pub struct ServeArgs {
-    /// Run one service alone on its own port (from `services.<name>` in the configuration);
-    /// `sandbox` is the WeChat sandbox of a split demo.
+    /// Run one service alone on its own port (from `services.<name>` in the configuration):
+    /// identity, booking, payments, incidents, air, channel (`wechat` is its older name), or
+    /// `sandbox`, the WeChat sandbox of a split demo.
     #[arg(long, value_name = "SERVICE", conflicts_with = "gateway")]
     pub only: Option<String>,
     /// Serve the gateway's own routes and forward each service prefix to its configured URL.
@@ -195,6 +204,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Config => {
             print!("{}", settings.to_masked_toml());
+            print!("{}", commands::wechat_bases(&settings));
             if settings.profile == Profile::Production {
                 let findings = city_platform::profile::production_findings(&settings);
                 println!("\n# production start: {}", if findings.is_empty() { "ready" } else { "refused" });
@@ -238,17 +248,36 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!("migrations applied ({})", app.backend);
             Ok(())
         }
-        Command::Seed => {
+        Command::Seed(args) => {
             city_platform::telemetry::init_logging(settings.log_format, &settings.log);
-            let app = crate::build(Settings { seed_demo_data: true, ..settings }, Mode::AllInOne).await?;
+            if args.air_days.is_some() {
+                anyhow::ensure!(settings.profile == Profile::Demo, "simulated air readings are for the demo profile");
+            }
+            // The command backfills what it is asked; the running portal's feed does the rest.
+            let air = city_platform::config::AirSettings { demo_feed: false };
+            let app = crate::build(Settings { seed_demo_data: true, air, ..settings.clone() }, Mode::AllInOne).await?;
             app.trigger.fire();
             println!("demo data loaded where stores were empty ({})", app.backend);
+            if let Some(days) = args.air_days {
+                let (trigger, signal) = city_platform::shutdown::channel();
+                let platform = city_platform::Platform::build(settings, "cli", signal).await?;
+                let done = city_air::demo::backfill_store(platform, days).await.map_err(|e| anyhow::anyhow!(e));
+                trigger.fire();
+                let done = done?;
+                println!("air: {days} days of demo readings, {} rows stored, {} already there", done.stored, done.unchanged);
+            }
             Ok(())
         }
         Command::Serve(args) => {
             city_platform::telemetry::init_logging(settings.log_format, &settings.log);
             let mode = match (args.only, args.gateway) {
                 (Some(name), _) => {
+                    let name = if name == "wechat" {
+                        tracing::warn!("`--only wechat` is the older name of `--only channel`; use `--only channel`");
+                        crate::CHANNEL.to_owned()
+                    } else {
+                        name
+                    };
                     if !SERVICES.contains(&name.as_str()) && name != crate::SANDBOX {
                         anyhow::bail!("unknown service `{name}`; one of: {}, sandbox", SERVICES.join(", "));
                     }
@@ -258,11 +287,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 (None, false) => Mode::AllInOne,
             };
             let listen = args.listen.unwrap_or_else(|| crate::default_listen(&settings, &mode));
-            let mut settings = settings;
-            if settings.profile == Profile::Demo && mode != Mode::AllInOne {
-                // A split demo's browsers come through the gateway, at the configured address.
-                settings.identity.public_base_url.get_or_insert_with(|| format!("http://{}", settings.listen));
-            }
+            let settings = crate::public_base_for(settings, &mode);
             let grace = Duration::from_secs(settings.shutdown_grace_secs);
             let started = std::time::Instant::now();
             let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
