@@ -261,3 +261,54 @@ async fn a_booking_fee_paid_in_the_sandbox_books_the_appointment_and_cancelling_
     assert_eq!(refunded["refunded_fen"], fee, "{refunded}");
     app.stop().await;
 }
+
+/// Issue #15, replayed through the whole portal: a plate alone shows nobody's violations, a
+/// guessed engine number answers like an unknown plate, and a stranger's open order for the
+/// owner's fine neither blocks the owner nor survives the owner's payment.
+#[tokio::test]
+async fn a_stranger_neither_reads_a_plates_fines_nor_blocks_its_owner_from_paying() {
+    let app = spawn_app_with(|s| s.payments.job_interval_secs = 1).await;
+    let owner = app.citizen_token("e2e-fines-owner").await;
+    let stranger = app.citizen_token("e2e-fines-stranger").await;
+
+    let (status, problem) =
+        send(&app, "GET", "/v1/payments/fines?plate=%E5%B7%9DA12345&plate_type=02", &stranger, None).await;
+    assert_eq!((status, problem["errors"][0]["field"].as_str()), (400, Some("engine_last6")), "{problem}");
+    let guess = "/v1/payments/fines?plate=%E5%B7%9DA12345&plate_type=02&engine_last6=000000";
+    let (status, problem) = send(&app, "GET", guess, &stranger, None).await;
+    assert_eq!((status, problem["type"].as_str()), (404, Some("/problems/vehicle-not-found")), "{problem}");
+
+    let body = json!({ "plate": "川A12345", "plate_type": "02", "engine_last6": "123456", "label": "家里的车" });
+    let (status, vehicle) = send(&app, "POST", "/v1/payments/vehicles", &owner, Some(body)).await;
+    assert_eq!(status, 200, "{vehicle}");
+    let (_, fines) =
+        send(&app, "GET", &format!("/v1/payments/vehicles/{}/fines", vehicle["id"].as_str().unwrap()), &owner, None)
+            .await;
+    let fine = fines.as_array().unwrap().iter().find(|f| f["status"] == "unpaid").unwrap().clone();
+    let (status, _) =
+        send(&app, "GET", &format!("/v1/payments/vehicles/{}/fines", vehicle["id"].as_str().unwrap()), &stranger, None)
+            .await;
+    assert_eq!(status, 404, "another citizen's vehicle");
+
+    // The stranger orders the owner's fine (by its decision number) and leaves it open.
+    let order = json!({ "kind": "fine", "quote_id": fine["quote_id"] });
+    let (status, strangers) = send(&app, "POST", "/v1/payments/orders", &stranger, Some(order.clone())).await;
+    assert_eq!(status, 200, "{strangers}");
+    let (status, owners) = send(&app, "POST", "/v1/payments/orders", &owner, Some(order.clone())).await;
+    assert_eq!(status, 200, "the owner is not blocked: {owners}");
+    pay_in_sandbox(&app, owners["out_trade_no"].as_str().unwrap(), true).await;
+    wait_posted(&app, &owner, owners["id"].as_str().unwrap()).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let path = format!("/v1/payments/orders/{}", strangers["id"].as_str().unwrap());
+        let (_, theirs) = send(&app, "GET", &path, &stranger, None).await;
+        if theirs["state"] == "closed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the stranger's order stayed open: {theirs}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, problem) = send(&app, "POST", "/v1/payments/orders", &stranger, Some(order)).await;
+    assert_eq!((status, problem["type"].as_str()), (409, Some("/problems/already-paid")), "{problem}");
+    app.stop().await;
+}
