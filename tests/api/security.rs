@@ -292,6 +292,10 @@ async fn nobody_disables_themselves_or_the_last_admin() {
     assert!(status == 401 || status == 403, "{status}");
     assert_eq!(send(&app, "POST", &format!("/v1/staff/members/{second}/disable"), None, None).await.0, 401);
 
+    let enable = format!("/v1/staff/members/{second}/enable");
+    assert_eq!(send(&app, "POST", &enable, Some(&clerk), None).await.0, 403);
+    assert_eq!(send(&app, "POST", &enable, None, None).await.0, 401);
+
     // Oneself.
     let (status, p) = send(&app, "POST", &format!("/v1/staff/members/{me}/disable"), Some(&first), None).await;
     assert_eq!((status, p["type"].as_str()), (409, Some("/problems/staff-change-refused")), "{p}");
