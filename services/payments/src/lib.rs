@@ -34,6 +34,7 @@ pub mod wechat;
 
 use std::sync::Arc;
 
+use city_platform::config::Settings;
 use city_platform::{Db, Platform};
 use sqlx::migrate::Migrator;
 use tokio::sync::Notify;
@@ -92,11 +93,14 @@ impl PaymentsService {
                 .map_err(|source| city_platform::db::DbError::Sql { service: NAME, source })?;
         }
         let kick = Arc::new(Notify::new());
-        // All-in-one, identity answers on the portal's own address; apart, at its replicas: the
-        // mode the process runs in says which, never the URL.
-        let s = &platform.settings;
-        let identity = s.peer("identity", &s.services.identity);
-        let payers = Arc::new(payers::IdentityPayers::to(identity, platform.internal_token.clone()));
+        // All-in-one, identity answers on the portal's own address; apart, where it is configured.
+        let configured = &platform.settings.services.identity;
+        let identity = if *configured == Settings::default().services.identity {
+            format!("http://{}", platform.settings.listen)
+        } else {
+            configured.clone()
+        };
+        let payers = Arc::new(payers::IdentityPayers::new(identity, platform.internal_token.clone()));
         let state = Arc::new(PaymentsState {
             db: db.clone(),
             biller: Arc::new(biller::SimulatedBiller::new(store.clone(), clock.clone())),
