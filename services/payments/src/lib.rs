@@ -24,6 +24,7 @@ mod applier;
 pub mod biller;
 pub mod clock;
 pub mod demo;
+pub mod demo;
 pub mod domain;
 pub mod errors;
 pub mod payers;
@@ -34,7 +35,6 @@ pub mod wechat;
 
 use std::sync::Arc;
 
-use city_platform::config::Settings;
 use city_platform::{Db, Platform};
 use sqlx::migrate::Migrator;
 use tokio::sync::Notify;
@@ -93,14 +93,11 @@ impl PaymentsService {
                 .map_err(|source| city_platform::db::DbError::Sql { service: NAME, source })?;
         }
         let kick = Arc::new(Notify::new());
-        // All-in-one, identity answers on the portal's own address; apart, where it is configured.
-        let configured = &platform.settings.services.identity;
-        let identity = if *configured == Settings::default().services.identity {
-            format!("http://{}", platform.settings.listen)
-        } else {
-            configured.clone()
-        };
-        let payers = Arc::new(payers::IdentityPayers::new(identity, platform.internal_token.clone()));
+        // All-in-one, identity answers on the portal's own address; apart, at its replicas: the
+        // mode the process runs in says which, never the URL.
+        let s = &platform.settings;
+        let identity = s.peer("identity", &s.services.identity);
+        let payers = Arc::new(payers::IdentityPayers::to(identity, platform.internal_token.clone()));
         let state = Arc::new(PaymentsState {
             db: db.clone(),
             biller: Arc::new(biller::SimulatedBiller::new(store.clone(), clock.clone())),
@@ -114,6 +111,7 @@ impl PaymentsService {
             payers,
         });
         usecases::jobs::start(&state);
+        demo::start(&state).await;
         demo::start(&state).await;
         Ok((PaymentsApi::new(state.clone()), db, state))
     }
