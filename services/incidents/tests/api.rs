@@ -1077,3 +1077,76 @@ async fn text_held_while_the_check_was_down_is_checked_again_and_then_shown() {
     assert_eq!(api.recheck_held_text().await.unwrap(), 0, "nothing is pending any more");
     t.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_merge_target_outside_the_clerks_scope_is_answered_as_missing_and_nothing_changes() {
+    let w = world().await;
+    let here = report(&w, "alice", &pothole(CHUNXI.0, CHUNXI.1, "wgs84")).await;
+    let (lat, lon) = point_in(&w.t, "510116");
+    let there = report(&w, "bob", &pothole(lat, lon, "wgs84")).await;
+    // Attack (issue #15): a Jinjiang clerk merges a Shuangliu report into... or closes theirs
+    // into a report they may not see. The target is answered as no such report.
+    let resp = w
+        .api
+        .post(format!("/v1/incidents/queue/{}/merge", here["id"].as_str().unwrap()))
+        .header("Authorization", "Bearer jinjiang-clerk")
+        .body_json(&json!({"into": there["id"]}))
+        .send()
+        .await;
+    resp.assert_status(poem::http::StatusCode::UNPROCESSABLE_ENTITY);
+    let p = json_of(resp).await;
+    assert_eq!(p["errors"][0]["field"], "into", "{p}");
+    let after = json_of(
+        w.api
+            .get(format!("/v1/incidents/queue/{}", here["id"].as_str().unwrap()))
+            .header("Authorization", "Bearer jinjiang-clerk")
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(after["report"]["state"], "open", "{after}");
+    w.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn public_words_of_clerks_and_reporters_names_go_through_the_content_check() {
+    let w = world().await;
+    let r = report(&w, "alice", &pothole(CHUNXI.0, CHUNXI.1, "wgs84")).await;
+    let id = r["id"].as_str().unwrap();
+    // Attack (issue #15): public text that skipped the check. A public update is refused, naming
+    // the field; an internal note is not public and is not checked.
+    let resp = w
+        .api
+        .post(format!("/v1/incidents/queue/{id}/notes"))
+        .header("Authorization", "Bearer jinjiang-clerk")
+        .body_json(&json!({"text": "risky-demo words", "public": true}))
+        .send()
+        .await;
+    resp.assert_status(poem::http::StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(json_of(resp).await["errors"][0]["field"], "text");
+    let resp = w
+        .api
+        .post(format!("/v1/incidents/queue/{id}/state"))
+        .header("Authorization", "Bearer jinjiang-clerk")
+        .body_json(&json!({"state": "in_progress", "public_update": "review-demo words"}))
+        .send()
+        .await;
+    resp.assert_status(poem::http::StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(json_of(resp).await["errors"][0]["field"], "public_update");
+    let public = json_of(w.api.get(format!("/v1/incidents/{id}")).send().await).await;
+    assert!(!public.to_string().contains("-demo words"), "{public}");
+
+    // A display name is public text: a risky one refuses the report, one held for review is
+    // not shown until a clerk passes it.
+    let mut named = pothole(CHUNXI.0, CHUNXI.1, "wgs84");
+    named["anonymous"] = json!(false);
+    named["display_name"] = json!("risky-demo name");
+    let resp = w.api.post("/v1/incidents").header("Authorization", "Bearer bob").body_json(&named).send().await;
+    resp.assert_status(poem::http::StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(json_of(resp).await["type"], "/problems/content-rejected");
+    named["display_name"] = json!("review-demo name");
+    let held = report(&w, "carol", &named).await;
+    let public = json_of(w.api.get(format!("/v1/incidents/{}", held["id"].as_str().unwrap())).send().await).await;
+    assert!(!public.to_string().contains("review-demo"), "{public}");
+    w.t.cleanup().await;
+}

@@ -141,6 +141,10 @@ impl IntoProblem for ActError {
                 Problem::of(&errors::TEXT_NOT_HELD).with_detail(format!("its moderation is `{moderation}`"))
             }
             ActError::Invalid(i) => i.into_problem(),
+            ActError::SafetyUnavailable(why) => {
+                tracing::warn!(why, "content-safety check unavailable; a public update was not published");
+                Problem::unavailable("the content check is not answering; try again shortly")
+            }
             ActError::ConcurrentEdit => {
                 Problem::of(&errors::CONCURRENT_EDIT).with_detail("reload the report and apply your change again")
             }

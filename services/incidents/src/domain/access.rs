@@ -7,8 +7,8 @@
 //!   (`moderation = pass`). Until then (`review`, `pending`, or `rejected` by a clerk) only the
 //!   reporting citizen and a clerk who may handle the report see it; a held report is on no map
 //!   and in no "nearby" list.
-//! - **Reporter name**: shown to everyone when the reporter chose a name and did not report
-//!   anonymously; never shown for an anonymous report, to anyone, clerks included (the CSV
+//! - **Reporter name**: shown to everyone when the reporter chose a name, did not report
+//!   anonymously and the text passed the check (the name is checked with it); never shown for an anonymous report, to anyone, clerks included (the CSV
 //!   export writes `(anonymous)`).
 //! - **Contact** (Open311's email, phone, names, device and account ids): shown to no one by any
 //!   surface; only the integrator's own `media_url` link is used, as the request's media.
@@ -156,7 +156,8 @@ fn handle(p: &Principal<'_>, r: &Report) -> Result<(), Refusal> {
 pub fn may_see(p: &Principal<'_>, r: &Report, field: Field) -> bool {
     match field {
         Field::Text => text_is_public(r) || is_reporter(p, r) || handle(p, r).is_ok(),
-        Field::ReporterName => !r.anonymous,
+        // The chosen name is public text too: checked with the description, shown when it is.
+        Field::ReporterName => !r.anonymous && (text_is_public(r) || is_reporter(p, r) || handle(p, r).is_ok()),
         Field::Contact => false,
         Field::Photos | Field::PublicHistory => true,
         Field::InternalNotes | Field::Workflow => handle(p, r).is_ok(),

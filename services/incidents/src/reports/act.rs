@@ -13,6 +13,7 @@ use super::{move_on_map, notify, MAX_DESCRIPTION};
 use crate::domain::access::{self, Action as Access, Principal};
 use crate::domain::catalogue::Template;
 use crate::domain::{Report, ReportId, State, Update};
+use crate::safety::Verdict;
 use crate::store::{self, Change};
 use crate::IncidentsState;
 
@@ -95,6 +96,7 @@ pub async fn act(
 ) -> Result<Report, ActError> {
     let clerk = Principal::Staff(staff);
     access::as_clerk(&clerk)?;
+    check_public_words(state, staff, &action).await?;
     let cat = &state.catalogue;
     let mut tx = state.db.begin_write().await?;
     let before = store::report_by_id(&mut tx, id).await?.ok_or(ActError::NotFound)?;
@@ -191,8 +193,12 @@ pub async fn act(
             if into == id {
                 return Err(Invalid::new("into", "a report cannot duplicate itself").into());
             }
-            let target =
-                store::report_by_id(&mut tx, into).await?.ok_or_else(|| Invalid::new("into", "no such report"))?;
+            // A target outside the clerk's scope is answered as missing, so a merge can neither
+            // probe nor close reports into another district's (issue #15).
+            let target = store::report_by_id(&mut tx, into)
+                .await?
+                .filter(|t| access::may(&clerk, t, Access::Merge).is_ok())
+                .ok_or_else(|| Invalid::new("into", "no such report"))?;
             if target.duplicate_of.is_some() {
                 return Err(Invalid::new("into", "that report is itself a duplicate; merge into its original").into());
             }
@@ -299,6 +305,26 @@ static PLAIN: Template = Template {
     text_en: String::new(),
     text_zh: String::new(),
 };
+
+/// A clerk's public words go through the content-safety check like a citizen's (issue #15):
+/// anything but a pass is refused naming the field, and nothing is published unchecked.
+async fn check_public_words(state: &IncidentsState, staff: &Staff, action: &Action) -> Result<(), ActError> {
+    let (field, text) = match action {
+        Action::Transition { public_text: Some(t), .. } => ("public_update", t.as_str()),
+        Action::PublicUpdate(t) => ("text", t.as_str()),
+        _ => return Ok(()),
+    };
+    if text.trim().is_empty() {
+        return Ok(());
+    }
+    match state.safety.check(text.trim(), &format!("staff:{}", staff.staff_id)).await {
+        Ok(Verdict::Pass) => Ok(()),
+        Ok(Verdict::Review | Verdict::Risky) => {
+            Err(Invalid::new(field, "the content-safety check did not pass this text; rephrase it").into())
+        }
+        Err(e) => Err(ActError::SafetyUnavailable(e.to_string())),
+    }
+}
 
 fn set_state(change: &mut Change, to: State, now: i64) {
     change.state = Some(to.code().into());

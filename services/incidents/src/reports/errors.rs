@@ -131,6 +131,9 @@ pub enum ActError {
     /// Another change landed between reading and writing.
     #[error("someone changed this report at the same time")]
     ConcurrentEdit,
+    /// The content-safety check did not answer about a public update; nothing unchecked is published.
+    #[error("content safety unavailable: {0}")]
+    SafetyUnavailable(String),
     /// A stored report or the catalogue is inconsistent (a bug or a bad migration).
     #[error("inconsistent data: {0}")]
     Corrupt(String),

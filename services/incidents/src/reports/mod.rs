@@ -136,7 +136,9 @@ pub async fn file(state: &IncidentsState, sub: Submission) -> Result<Report, Fil
         return Err(Invalid::new("photo_ids", format!("at most {} photos", crate::photos::MAX_PER_REPORT)).into());
     }
     let openid = sub.citizen_id.clone().unwrap_or_else(|| "open311".into());
-    let moderation = match state.safety.check(&format!("{description}\n{address}"), &openid).await {
+    let name = sub.reporter_name.as_deref().filter(|_| !sub.anonymous).unwrap_or("");
+    let checked = public_text(&description, &address, name, &answers);
+    let moderation = match state.safety.check(&checked, &openid).await {
         Ok(Verdict::Pass) => "pass",
         Ok(Verdict::Review) => "review",
         Ok(Verdict::Risky) => return Err(FileError::ContentRejected),
@@ -251,14 +253,17 @@ pub async fn recheck_pending(state: &IncidentsState, limit: i64) -> Result<usize
 #[tracing::instrument(skip_all, fields(report_id = %held.id))]
 async fn recheck_one(state: &IncidentsState, held: &Report) -> Result<Option<bool>, StoreError> {
     let openid = held.citizen_id.clone().unwrap_or_else(|| "open311".into());
-    let verdict = match state.safety.check(&format!("{}\n{}", held.description, held.address), &openid).await {
-        Ok(Verdict::Pass) => "pass",
-        Ok(Verdict::Review | Verdict::Risky) => "review",
-        Err(err) => {
-            tracing::info!(error = %err, "content-safety check still unavailable");
-            return Ok(None);
-        }
-    };
+    let answers: crate::domain::catalogue::Answers = serde_json::from_str(&held.attributes).unwrap_or_default();
+    let name = held.reporter_name.as_deref().filter(|_| !held.anonymous).unwrap_or("");
+    let verdict =
+        match state.safety.check(&public_text(&held.description, &held.address, name, &answers), &openid).await {
+            Ok(Verdict::Pass) => "pass",
+            Ok(Verdict::Review | Verdict::Risky) => "review",
+            Err(err) => {
+                tracing::info!(error = %err, "content-safety check still unavailable");
+                return Ok(None);
+            }
+        };
     let mut tx = state.db.begin_write().await?;
     // Conditional on still being pending: a clerk may have decided meanwhile.
     let settled = store::settle_pending(&mut tx, &held.id, verdict, now_ms()).await?;
@@ -333,4 +338,23 @@ pub(crate) async fn notify(tx: &mut AnyConnection, r: &Report, u: &Update, t: &T
         outbox::enqueue(tx, "notify.requested", &payload).await?;
     }
     Ok(())
+}
+
+/// Everything of a report that the public may read, as one text for the content-safety check:
+/// the description, the address, the reporter's chosen name and the answers (free text among
+/// them), one per line (issue #15: all public free text goes through the check).
+fn public_text(description: &str, address: &str, name: &str, answers: &crate::domain::catalogue::Answers) -> String {
+    let mut text = format!("{description}\n{address}");
+    let words = answers.values().flat_map(|v| match v {
+        serde_json::Value::String(s) => vec![s.as_str()],
+        serde_json::Value::Array(items) => items.iter().filter_map(serde_json::Value::as_str).collect(),
+        _ => Vec::new(),
+    });
+    for piece in std::iter::once(name).chain(words) {
+        if !piece.trim().is_empty() {
+            text.push('\n');
+            text.push_str(piece.trim());
+        }
+    }
+    text
 }

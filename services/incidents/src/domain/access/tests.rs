@@ -107,16 +107,16 @@ type Row = (&'static str, [&'static str; 6], &'static str, [&'static str; 6], &'
 #[rustfmt::skip]
 const TABLE: &[Row] = &[
     //  principal              public     held       pending    rejected   anonymous  closed      handle  follow: public    held      pending   rejected  anonymous closed      file
-    ("anonymous",            ["TN.PH..", ".N.PH..", ".N.PH..", ".N.PH..", "T..PH..", "TN.PH.."], "401", ["401",    "401",    "401",    "401",    "401",    "401"],     "401"),
+    ("anonymous",            ["TN.PH..", "...PH..", "...PH..", "...PH..", "T..PH..", "TN.PH.."], "401", ["401",    "401",    "401",    "401",    "401",    "401"],     "401"),
     ("reporting citizen",    ["TN.PH..", "TN.PH..", "TN.PH..", "TN.PH..", "T..PH..", "TN.PH.."], "403", ["own",    "own",    "own",    "own",    "own",    "own"],     "ok"),
-    ("another citizen",      ["TN.PH..", ".N.PH..", ".N.PH..", ".N.PH..", "T..PH..", "TN.PH.."], "403", ["ok",     "ok",     "ok",     "ok",     "ok",     "closed"],  "ok"),
+    ("another citizen",      ["TN.PH..", "...PH..", "...PH..", "...PH..", "T..PH..", "TN.PH.."], "403", ["ok",     "ok",     "ok",     "ok",     "ok",     "closed"],  "ok"),
     ("clerk of the district",["TN.PHIW", "TN.PHIW", "TN.PHIW", "TN.PHIW", "T..PHIW", "TN.PHIW"], "ok",  ["403",    "403",    "403",    "403",    "403",    "403"],     "403"),
     ("clerk of the agency",  ["TN.PHIW", "TN.PHIW", "TN.PHIW", "TN.PHIW", "T..PHIW", "TN.PHIW"], "ok",  ["403",    "403",    "403",    "403",    "403",    "403"],     "403"),
-    ("clerk elsewhere",      ["TN.PH..", ".N.PH..", ".N.PH..", ".N.PH..", "T..PH..", "TN.PH.."], "404", ["403",    "403",    "403",    "403",    "403",    "403"],     "403"),
-    ("scheduler of district",["TN.PH..", ".N.PH..", ".N.PH..", ".N.PH..", "T..PH..", "TN.PH.."], "403", ["403",    "403",    "403",    "403",    "403",    "403"],     "403"),
+    ("clerk elsewhere",      ["TN.PH..", "...PH..", "...PH..", "...PH..", "T..PH..", "TN.PH.."], "404", ["403",    "403",    "403",    "403",    "403",    "403"],     "403"),
+    ("scheduler of district",["TN.PH..", "...PH..", "...PH..", "...PH..", "T..PH..", "TN.PH.."], "403", ["403",    "403",    "403",    "403",    "403",    "403"],     "403"),
     ("admin",                ["TN.PHIW", "TN.PHIW", "TN.PHIW", "TN.PHIW", "T..PHIW", "TN.PHIW"], "ok",  ["403",    "403",    "403",    "403",    "403",    "403"],     "403"),
-    ("open311 integrator",   ["TN.PH..", ".N.PH..", ".N.PH..", ".N.PH..", "T..PH..", "TN.PH.."], "403", ["403",    "403",    "403",    "403",    "403",    "403"],     "ok"),
-    ("other API key",        ["TN.PH..", ".N.PH..", ".N.PH..", ".N.PH..", "T..PH..", "TN.PH.."], "403", ["403",    "403",    "403",    "403",    "403",    "403"],     "403"),
+    ("open311 integrator",   ["TN.PH..", "...PH..", "...PH..", "...PH..", "T..PH..", "TN.PH.."], "403", ["403",    "403",    "403",    "403",    "403",    "403"],     "ok"),
+    ("other API key",        ["TN.PH..", "...PH..", "...PH..", "...PH..", "T..PH..", "TN.PH.."], "403", ["403",    "403",    "403",    "403",    "403",    "403"],     "403"),
 ];
 
 struct People {
