@@ -54,9 +54,20 @@ impl IntoProblem for WechatRefusal {
                 }
                 WechatError::SystemBusy { .. } => Problem::unavailable("WeChat is busy; try again shortly"),
                 // Configuration (a wrong appid or secret, an IP not whitelisted) or an errcode
-                // nobody expected: WeChat's answer, not the client's mistake nor our crash.
+                // nobody expected: WeChat's answer, not the client's mistake nor our crash. Only
+                // our configuration is an ERROR for the operator.
                 _ => {
-                    tracing::warn!(error = %e, field, "WeChat refused our call with an unexpected errcode");
+                    if matches!(
+                        e,
+                        WechatError::InvalidAppid { .. }
+                            | WechatError::InvalidAppSecret { .. }
+                            | WechatError::InvalidCredential { .. }
+                            | WechatError::IpNotWhitelisted { .. }
+                    ) {
+                        tracing::error!(error = %e, field, "WeChat refused our credentials; check the app configuration");
+                    } else {
+                        tracing::warn!(error = %e, field, "WeChat refused our call with an unexpected errcode");
+                    }
                     Problem::of(&errors::WECHAT_UPSTREAM_ERROR)
                         .with_detail("WeChat could not handle the request; try again later")
                 }
