@@ -24,7 +24,6 @@ mod applier;
 pub mod biller;
 pub mod clock;
 pub mod demo;
-pub mod demo;
 pub mod domain;
 pub mod errors;
 pub mod payers;
@@ -111,7 +110,6 @@ impl PaymentsService {
             payers,
         });
         usecases::jobs::start(&state);
-        demo::start(&state).await;
         demo::start(&state).await;
         Ok((PaymentsApi::new(state.clone()), db, state))
     }
