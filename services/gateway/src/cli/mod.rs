@@ -264,7 +264,10 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 let done = city_air::demo::backfill_store(platform, days).await.map_err(|e| anyhow::anyhow!(e));
                 trigger.fire();
                 let done = done?;
-                println!("air: {days} days of demo readings, {} rows stored, {} already there", done.stored, done.unchanged);
+                println!(
+                    "air: {days} days of demo readings, {} rows stored, {} already there",
+                    done.stored, done.unchanged
+                );
             }
             Ok(())
         }
