@@ -4,6 +4,7 @@
 mod air;
 mod booking;
 mod channel;
+mod demo;
 mod harness;
 mod identity;
 mod incidents;
