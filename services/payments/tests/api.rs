@@ -756,6 +756,22 @@ async fn guessing_engine_numbers_is_limited_per_plate_and_per_citizen_and_counte
 }
 
 #[tokio::test]
+async fn walking_decision_numbers_is_limited_per_citizen() {
+    let p = portal().await;
+    // Decision numbers run in sequence: twenty a day, found or not, then no more.
+    for n in 0..20 {
+        let (status, _) =
+            p.call("GET", &format!("/v1/payments/fines?decision_no=51010410000123{n:02}"), "alice", None).await;
+        assert_eq!(status, 200);
+    }
+    let (status, problem) = p.call("GET", "/v1/payments/fines?decision_no=5101041000012345", "alice", None).await;
+    assert_eq!((status, problem["type"].as_str()), (429, Some("/problems/rate-limited")), "{problem}");
+    let (status, fines) = p.call("GET", "/v1/payments/fines?decision_no=5101041000012345", "bob", None).await;
+    assert_eq!((status, fines.as_array().map(Vec::len)), (200, Some(1)), "another citizen's day is their own");
+    p.t.cleanup().await;
+}
+
+#[tokio::test]
 async fn a_vehicle_is_bound_with_its_engine_number_and_its_fines_shown_to_its_binder_only() {
     let p = portal().await;
     let bind =

@@ -277,9 +277,10 @@ impl PaymentsApi {
     /// By decision number (决定书编号), or by plate, plate type (号牌种类, e.g. `02` small car,
     /// `52` small new-energy car) and the last six characters of the engine number, as the
     /// traffic police's own app asks: a plate alone shows nothing (400 naming the missing field),
-    /// and an unknown plate answers exactly like a wrong engine number (404). Plate-and-engine
-    /// attempts are limited per citizen and per plate each Beijing day (429). Amounts include
-    /// today's late surcharge; the quote holds until the next Beijing midnight.
+    /// and an unknown plate answers exactly like a wrong engine number (404). Lookups are limited
+    /// per citizen, and plate-and-engine attempts per plate, each Beijing day (429); a bound
+    /// vehicle's fines are not. Amounts include today's late surcharge; the quote holds until
+    /// the next Beijing midnight.
     #[oai(path = "/v1/payments/fines", method = "get", operation_id = "find_fines")]
     async fn find_fines(
         &self,

@@ -111,7 +111,7 @@ impl IntoProblem for VehicleError {
             }
             Self::NoMatch => Problem::of(&errors::VEHICLE_NOT_FOUND),
             Self::TooManyAttempts => Problem::of(&kind::RATE_LIMITED).with_detail(
-                "too many plate and engine number attempts today; try tomorrow, or look the fine up by decision number",
+                "too many fine lookups today, by you or at this plate; try again tomorrow (a bound vehicle's fines are not limited)",
             ),
             Self::BindingNotFound => Problem::not_found("vehicle binding"),
             Self::BindingStale => Problem::of(&errors::VEHICLE_CHANGED),

@@ -7,9 +7,10 @@ use sha2::Sha256;
 
 use super::Plate;
 
-/// Plate-and-engine attempts (lookups and bindings, right or wrong) one citizen may make in a
-/// Beijing day. Six characters are few (often only digits: a million values), so guessing must
-/// stay slow; an owner looks up a handful of times.
+/// Fine lookups (by plate and engine, right or wrong, by decision number, and bindings) one
+/// citizen may make in a Beijing day. Six characters are few (often only digits: a million
+/// values) and decision numbers run in sequence, so guessing and walking must stay slow; an
+/// owner looks up a handful of times.
 pub const ATTEMPTS_PER_CITIZEN_PER_DAY: u64 = 20;
 
 /// Plate-and-engine attempts one plate may receive in a Beijing day, from anyone: many accounts

@@ -202,6 +202,7 @@ pub async fn find_fines(
     let rows = match query {
         FineQuery::Decision(raw) => {
             let no = domain::decision_no(&raw).ok_or(AccountError::BadDecisionNumber)?;
+            vehicles::reserve_decision_lookup(state, citizen_id).await?;
             state.store.fines_by_decision(&no).await?
         }
         FineQuery::Plate { plate, plate_type, engine_last6 } => {

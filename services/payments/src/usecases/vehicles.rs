@@ -30,7 +30,7 @@ pub enum VehicleError {
     /// No registered vehicle has this plate, type and engine code (an unknown plate and a wrong
     /// code are one answer).
     NoMatch,
-    /// Too many plate-and-engine attempts today, by this citizen or at this plate.
+    /// Too many fine lookups today by this citizen, or plate-and-engine attempts at this plate.
     TooManyAttempts,
     /// No such binding of the caller's.
     BindingNotFound,
@@ -50,7 +50,7 @@ impl fmt::Display for VehicleError {
             Self::BadPlateType => f.write_str("not a plate type code"),
             Self::BadEngineCode => f.write_str("not six letters or digits"),
             Self::NoMatch => f.write_str("no vehicle matches this plate, plate type and engine number"),
-            Self::TooManyAttempts => f.write_str("too many plate and engine number attempts today"),
+            Self::TooManyAttempts => f.write_str("too many fine lookups today"),
             Self::BindingNotFound => f.write_str("no such vehicle binding"),
             Self::BindingStale => f.write_str("the plate now belongs to another vehicle; bind it again"),
             Self::Unavailable => f.write_str("the attempt counters are not answering"),
@@ -97,29 +97,38 @@ pub fn registry_key(settings: &Settings) -> [u8; 32] {
     vehicles::registry_key(settings.payments.api_v3_key.expose())
 }
 
-/// Counts one attempt for the citizen and for the plate, before anything is compared, so
-/// parallel guesses cannot outrun the count.
-async fn reserve_attempt(state: &PaymentsState, citizen_id: &str, plate_tag: &str) -> Result<(), VehicleError> {
+/// Counts one attempt for the citizen and (with a plate) for the plate, before anything is
+/// compared, so parallel guesses cannot outrun the count.
+async fn reserve_attempt(state: &PaymentsState, citizen_id: &str, plate_tag: Option<&str>) -> Result<(), VehicleError> {
     let day = state.clock.today().format("%Y%m%d");
     // A day and an hour, so a counter started just before midnight still covers its whole day.
     let ttl = Duration::from_secs(25 * 3600);
     let cache = &state.platform.cache;
     let counted = async {
         let by_citizen = cache.increment(&format!("payments:vehicle-attempts:citizen:{citizen_id}:{day}"), ttl).await?;
-        let by_plate = cache.increment(&format!("payments:vehicle-attempts:plate:{plate_tag}:{day}"), ttl).await?;
+        let by_plate = match plate_tag {
+            Some(tag) => cache.increment(&format!("payments:vehicle-attempts:plate:{tag}:{day}"), ttl).await?,
+            None => 0,
+        };
         Ok::<_, city_platform::cache::CacheError>((by_citizen, by_plate))
     };
     match counted.await {
         Ok((c, p)) if c <= ATTEMPTS_PER_CITIZEN_PER_DAY && p <= ATTEMPTS_PER_PLATE_PER_DAY => Ok(()),
         Ok(_) => {
-            tracing::warn!(citizen = %citizen_id, "vehicle attempts over the day's limit");
+            tracing::warn!(citizen = %citizen_id, "fine lookups over the day's limit");
             Err(VehicleError::TooManyAttempts)
         }
         Err(err) => {
-            tracing::warn!(error = %err, "vehicle attempt counters unavailable; refusing");
+            tracing::warn!(error = %err, "fine lookup counters unavailable; refusing");
             Err(VehicleError::Unavailable)
         }
     }
+}
+
+/// Counts a lookup by decision number against the citizen's day: the numbers run in sequence,
+/// so without a count anyone could walk them and learn where and when cars were.
+pub async fn reserve_decision_lookup(state: &PaymentsState, citizen_id: &str) -> Result<(), VehicleError> {
+    reserve_attempt(state, citizen_id, None).await
 }
 
 /// Proves a car: plate, type and engine code must match a registered vehicle.
@@ -135,7 +144,7 @@ pub async fn prove(
     let engine = EngineCode::parse(proof.engine_last6.ok_or(VehicleError::Missing("engine_last6"))?)
         .ok_or(VehicleError::BadEngineCode)?;
     let key = registry_key(&state.platform.settings);
-    reserve_attempt(state, citizen_id, &vehicles::plate_tag(&key, &plate, plate_type)).await?;
+    reserve_attempt(state, citizen_id, Some(&vehicles::plate_tag(&key, &plate, plate_type))).await?;
     // Hashed before the lookup, so an unknown plate costs what a known one does.
     let candidate = vehicles::engine_hash(&key, &plate, plate_type, &engine);
     match state.store.vehicle(plate.as_str(), plate_type).await? {
