@@ -926,6 +926,9 @@ async fn another_citizens_open_order_never_blocks_and_a_second_payment_is_refund
     let paid_events =
         "SELECT CAST(COUNT(*) AS BIGINT) FROM platform_outbox WHERE topic = 'payments.paid' AND payload LIKE $1";
     assert_eq!(p.count(paid_events, &format!("%{bob_id}%")).await, 0, "the duplicate settled nothing");
+    let refunded_events = "SELECT CAST(COUNT(*) AS BIGINT) FROM platform_outbox WHERE topic = $1";
+    assert_eq!(p.count(refunded_events, "payments.duplicate_refunded").await, 1);
+    assert_eq!(p.count(refunded_events, "payments.refunded").await, 0, "the item's own payment stands");
     assert_eq!(
         p.count("SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM ledger WHERE order_id = $1", bob_id).await,
         0

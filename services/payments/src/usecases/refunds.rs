@@ -216,12 +216,16 @@ pub async fn apply_refund_success(state: &PaymentsState, refund: &Refund) -> Res
     }
 }
 
-/// The two events a refund's success raises: `payments.refunded` and the citizen's notification.
+/// The two events a refund's success raises: `payments.refunded` (`payments.duplicate_refunded`
+/// for a duplicate payment's) and the citizen's notification.
 fn refunded_events(order: &OrderRow, refund: &RefundRow) -> Events {
     let yuan = fen_to_yuan(refund.amount.0);
+    // A duplicate's refund gives back a payment that settled nothing: the item's own payment
+    // stands, so the item's owner (booking, for a fee) must not read it as the item's refund.
+    let topic = if order.posting_state == "duplicate" { "payments.duplicate_refunded" } else { "payments.refunded" };
     [
         (
-            "payments.refunded",
+            topic,
             json!({ "order_id": order.id.as_str(), "citizen_id": order.citizen_id, "item_kind": order.item_kind,
                      "item_id": order.item_id, "out_trade_no": order.out_trade_no.as_str(),
                      "out_refund_no": refund.out_refund_no, "amount_fen": refund.amount.0 }),
