@@ -35,6 +35,7 @@ mod store;
 
 use std::sync::Arc;
 
+use city_platform::time::now_ms;
 use city_platform::{Db, Platform};
 use sqlx::migrate::Migrator;
 
@@ -93,8 +94,31 @@ impl IncidentsService {
         let state = Arc::new(IncidentsState { db: db.clone(), platform, catalogue, safety });
         demo::start(&state).await;
         spawn_recheck(state.clone());
+        spawn_photo_sweep(state.clone(), now_ms);
         Ok((IncidentsApi::new(state), db))
     }
+}
+
+/// How often uploads never attached to a report are looked for, in seconds.
+pub const PHOTO_SWEEP_SECS: u64 = 3600;
+
+/// Collects uploads never attached to a report (issue #15) until shutdown, on `clock` (UTC ms).
+/// Every replica may run it: a row is deleted only while still unattached.
+fn spawn_photo_sweep(state: Arc<IncidentsState>, clock: fn() -> i64) {
+    let mut shutdown = state.platform.shutdown.clone();
+    tokio::spawn(async move {
+        loop {
+            match reports::uploads::sweep_unattached(&state, clock(), 1000).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(n, "unattached photo uploads collected"),
+                Err(err) => tracing::warn!(error = %err, "collecting unattached photo uploads failed"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_secs(PHOTO_SWEEP_SECS)) => {}
+                () = shutdown.wait() => return,
+            }
+        }
+    });
 }
 
 /// Re-checks held text in the background until shutdown. Every replica may run it: each

@@ -1,13 +1,22 @@
 //! Photos: type and size checks on the bytes themselves, decoding and re-encoding (which drops
 //! EXIF, GPS included), orientation applied first, and a thumbnail; all on a blocking thread.
 //!
+//! Decoding is bounded (issue #15): the pixel count is read from the header and refused before
+//! anything is allocated for it (a small all-zero PNG can claim 12000² pixels, gigabytes
+//! decoded), animated images are refused (only one frame is ever decoded), and at most
+//! `incidents.photo_decoders` photos (default: the number of cores) decode at once in a
+//! process ([`decoders`]); the rest wait their turn.
+//!
 //! Files live under `<data_dir>/incidents/photos` on both backends for now (a shared object
 //! store is the step for several replicas).
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+use tokio::sync::Semaphore;
 
 /// Largest upload this service accepts, in bytes. The portal's body limit
 /// (`max_body_bytes`, 2 MiB by default) applies first and answers 413 itself: a Mini
@@ -20,6 +29,26 @@ pub const MAX_SIDE: u32 = 2048;
 pub const THUMB_SIDE: u32 = 256;
 /// Photos per report.
 pub const MAX_PER_REPORT: usize = 5;
+/// The default largest photo, in pixels (`incidents.photo_max_pixels`).
+pub const DEFAULT_MAX_PIXELS: u64 = 40_000_000;
+
+/// The process's decoding permits: `configured` at once (0: the number of cores), fixed by the
+/// first caller. Decoding is CPU and memory bound in this process, so the bound is per process.
+pub fn decoders(configured: usize) -> &'static Semaphore {
+    static DECODERS: OnceLock<Semaphore> = OnceLock::new();
+    DECODERS.get_or_init(|| {
+        let n = if configured == 0 { std::thread::available_parallelism().map_or(2, usize::from) } else { configured };
+        Semaphore::new(n)
+    })
+}
+
+static DECODING: AtomicUsize = AtomicUsize::new(0);
+static MOST_DECODING: AtomicUsize = AtomicUsize::new(0);
+
+/// The most photos this process ever decoded at once (for tests and the operator).
+pub fn most_decoding_at_once() -> usize {
+    MOST_DECODING.load(Ordering::SeqCst)
+}
 
 /// Why a photo was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -33,6 +62,12 @@ pub enum PhotoError {
     /// It claims to be an image but does not decode, or is absurdly large when decoded.
     #[error("the image could not be decoded: {0}")]
     Broken(String),
+    /// More pixels than allowed, as its header says (nothing was decoded).
+    #[error("the image has {0} pixels; at most {1}")]
+    TooManyPixels(u64, u64),
+    /// An animated image (APNG, animated WebP): only still photos are taken.
+    #[error("animated images are not accepted; send a still photo")]
+    Animated,
 }
 
 /// A processed photo: the stored JPEG and its thumbnail.
@@ -47,8 +82,37 @@ pub struct Processed {
     pub height: u32,
 }
 
-/// Checks and re-encodes `bytes`. CPU-bound: call it through `spawn_blocking`.
+/// Checks and re-encodes `bytes` with the default pixel limit. CPU-bound: call it through
+/// `spawn_blocking`.
 pub fn process(bytes: &[u8]) -> Result<Processed, PhotoError> {
+    process_within(bytes, DEFAULT_MAX_PIXELS)
+}
+
+/// Checks and re-encodes `bytes`, refusing more than `max_pixels` before decoding.
+pub fn process_within(bytes: &[u8], max_pixels: u64) -> Result<Processed, PhotoError> {
+    DECODING.fetch_add(1, Ordering::SeqCst);
+    MOST_DECODING.fetch_max(DECODING.load(Ordering::SeqCst), Ordering::SeqCst);
+    let out = decode_and_encode(bytes, max_pixels);
+    DECODING.fetch_sub(1, Ordering::SeqCst);
+    out
+}
+
+/// Whether the image has more than one frame (APNG, animated WebP). GIFs decode their first
+/// frame only, so they need no check.
+fn is_animated(bytes: &[u8], format: ImageFormat) -> Result<bool, PhotoError> {
+    let broken = |e: image::ImageError| PhotoError::Broken(e.to_string());
+    match format {
+        ImageFormat::Png => {
+            image::codecs::png::PngDecoder::new(Cursor::new(bytes)).map_err(broken)?.is_apng().map_err(broken)
+        }
+        ImageFormat::WebP => {
+            Ok(image::codecs::webp::WebPDecoder::new(Cursor::new(bytes)).map_err(broken)?.has_animation())
+        }
+        _ => Ok(false),
+    }
+}
+
+fn decode_and_encode(bytes: &[u8], max_pixels: u64) -> Result<Processed, PhotoError> {
     if bytes.len() > MAX_BYTES {
         return Err(PhotoError::TooLarge);
     }
@@ -63,7 +127,16 @@ pub fn process(bytes: &[u8]) -> Result<Processed, PhotoError> {
     limits.max_image_height = Some(12_000);
     limits.max_alloc = Some(512 * 1024 * 1024);
     reader.limits(limits);
+    if is_animated(bytes, format)? {
+        return Err(PhotoError::Animated);
+    }
     let mut decoder = reader.into_decoder().map_err(|e| PhotoError::Broken(e.to_string()))?;
+    // The header's claim, before a byte of pixels is allocated.
+    let (w, h) = decoder.dimensions();
+    let pixels = u64::from(w) * u64::from(h);
+    if pixels > max_pixels {
+        return Err(PhotoError::TooManyPixels(pixels, max_pixels));
+    }
     let orientation = decoder.orientation().map_err(|e| PhotoError::Broken(e.to_string()))?;
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| PhotoError::Broken(e.to_string()))?;
     img.apply_orientation(orientation);
@@ -131,6 +204,31 @@ mod tests {
         let mut input = jpeg_with_exif();
         input.truncate(60);
         assert!(matches!(process(&input), Err(PhotoError::Broken(_))));
+    }
+
+    /// A PNG of `side`² all-zero grey pixels: a few hundred kilobytes that claim gigabytes.
+    pub(crate) fn zero_png(side: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        let enc = image::codecs::png::PngEncoder::new_with_quality(
+            &mut out,
+            image::codecs::png::CompressionType::Best,
+            image::codecs::png::FilterType::NoFilter,
+        );
+        let row = vec![0u8; side as usize];
+        let rows = (0..side).flat_map(|_| row.iter().copied()).collect::<Vec<u8>>();
+        image::ImageEncoder::write_image(enc, &rows, side, side, image::ExtendedColorType::L8).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_huge_all_zero_png_is_refused_from_its_header_before_decoding() {
+        let bomb = zero_png(12_000);
+        assert!(bomb.len() < MAX_BYTES, "{} bytes", bomb.len());
+        let started = std::time::Instant::now();
+        assert_eq!(process(&bomb).err(), Some(PhotoError::TooManyPixels(144_000_000, DEFAULT_MAX_PIXELS)));
+        // Refused from the header: no time spent inflating 144 million pixels.
+        assert!(started.elapsed() < std::time::Duration::from_millis(500), "{:?}", started.elapsed());
+        assert!(process(&zero_png(600)).is_ok());
     }
 
     #[test]

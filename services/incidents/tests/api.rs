@@ -1150,3 +1150,90 @@ async fn public_words_of_clerks_and_reporters_names_go_through_the_content_check
     assert!(!public.to_string().contains("review-demo"), "{public}");
     w.t.cleanup().await;
 }
+
+fn png(side: u32) -> Vec<u8> {
+    let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(side, side, image::Rgb([120, 20, 200])));
+    let mut out = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+    out
+}
+
+async fn upload_photo(api: &TestClient<BoxEndpoint<'static>>, bytes: Vec<u8>) -> poem::test::TestResponse {
+    api.post("/v1/incidents/photos")
+        .header("Authorization", "Bearer alice")
+        .multipart(
+            TestForm::new()
+                .field(TestFormField::bytes(bytes).name("photo").filename("p.png").content_type("image/png")),
+        )
+        .send()
+        .await
+}
+
+#[tokio::test]
+async fn an_upload_never_attached_is_collected_after_a_day_and_an_attached_one_is_kept() {
+    let t = test_platform().await;
+    let (api, db) = IncidentsService::start_with(t.platform.clone(), Arc::new(KeywordSafety)).await.unwrap();
+    let auth = StaticAuthenticator::new();
+    auth.with_token("alice", citizen("c-alice"));
+    let client = t.client(api.clone(), &db, auth);
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let resp = upload_photo(&client, png(64)).await;
+        resp.assert_status_is_ok();
+        ids.push(json_of(resp).await["id"].as_str().unwrap().to_owned());
+    }
+    let mut body = pothole(CHUNXI.0, CHUNXI.1, "wgs84");
+    body["photo_ids"] = json!([ids[0]]);
+    client
+        .post("/v1/incidents")
+        .header("Authorization", "Bearer alice")
+        .body_json(&body)
+        .send()
+        .await
+        .assert_status(poem::http::StatusCode::CREATED);
+    let data_dir = &t.platform.settings.data_dir;
+    let file = |id: &str| city_incidents::photos::file(data_dir, id, false);
+    assert!(file(&ids[1]).exists());
+    // The injected clock: 23 hours on, nothing goes; 25 hours on, the unattached upload goes.
+    let now = city_platform::time::now_ms();
+    assert_eq!(api.sweep_unattached_photos(now + 23 * 3_600_000).await.unwrap(), 0);
+    assert_eq!(api.sweep_unattached_photos(now + 25 * 3_600_000).await.unwrap(), 1);
+    assert!(!file(&ids[1]).exists() && !city_incidents::photos::file(data_dir, &ids[1], true).exists());
+    assert!(file(&ids[0]).exists(), "the attached photo stays");
+    let left: i64 =
+        sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM incident_photos").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(left, 1);
+    client.get(format!("/v1/incidents/photos/{}", ids[0])).send().await.assert_status_is_ok();
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_burst_of_uploads_decodes_at_most_as_many_at_once_as_there_are_decoders_and_a_pixel_bomb_is_413() {
+    let w = world().await;
+    // Attack (issue #15): a dozen uploads at once, and a small all-zero PNG claiming 12000².
+    let results = futures::future::join_all((0..12).map(|_| upload_photo(&w.api, png(900)))).await;
+    for r in results {
+        r.assert_status_is_ok();
+    }
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let most = city_incidents::photos::most_decoding_at_once();
+    assert!((1..=cores).contains(&most), "{most} photos decoded at once with {cores} decoders");
+
+    let mut bomb = Vec::new();
+    let enc = image::codecs::png::PngEncoder::new_with_quality(
+        &mut bomb,
+        image::codecs::png::CompressionType::Best,
+        image::codecs::png::FilterType::NoFilter,
+    );
+    let zeros = vec![0u8; 12_000 * 12_000];
+    image::ImageEncoder::write_image(enc, &zeros, 12_000, 12_000, image::ExtendedColorType::L8).unwrap();
+    drop(zeros);
+    let resp = upload_photo(&w.api, bomb).await;
+    resp.assert_status(poem::http::StatusCode::PAYLOAD_TOO_LARGE);
+    let p = json_of(resp).await;
+    assert_eq!(
+        (p["type"].as_str(), p["errors"][0]["field"].as_str()),
+        (Some("/problems/photo-too-large"), Some("photo"))
+    );
+    w.t.cleanup().await;
+}

@@ -62,6 +62,12 @@ impl IncidentsApi {
         reports::recheck_pending(&self.state, crate::RECHECK_BATCH).await
     }
 
+    /// One round of collecting uploads never attached to a report, as of `now_ms` (the service
+    /// runs it every [`crate::PHOTO_SWEEP_SECS`] on the system clock; tests pass their own).
+    pub async fn sweep_unattached_photos(&self, now_ms: i64) -> Result<usize, reports::UploadError> {
+        reports::uploads::sweep_unattached(&self.state, now_ms, 1000).await
+    }
+
     /// Open311 GeoReport v2 as plain poem routes with their full paths (`/open311/v2/...`),
     /// to be mounted with `nest_no_strip("/open311/v2", ...)`.
     pub fn open311_routes(&self) -> poem::Route {

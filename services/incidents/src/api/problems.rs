@@ -174,6 +174,9 @@ impl ErrorSet for ActError {
 impl IntoProblem for UploadError {
     fn into_problem(self) -> Problem {
         match self {
+            UploadError::Photo(e @ PhotoError::TooManyPixels(..)) => {
+                Problem::of(&errors::PHOTO_TOO_LARGE).with_field("photo", e.to_string())
+            }
             UploadError::Photo(e @ PhotoError::TooLarge) => {
                 Problem::of(&errors::PHOTO_TOO_LARGE).with_field("photo", e.to_string())
             }

@@ -23,8 +23,14 @@ pub struct Uploaded {
 /// Processes and stores `bytes` as an upload of `owner` (`<citizen id>` or `key:<key id>`).
 #[tracing::instrument(skip_all, fields(photo_id = tracing::field::Empty))]
 pub async fn upload(state: &IncidentsState, owner: &str, bytes: Vec<u8>) -> Result<Uploaded, UploadError> {
-    let processed =
-        tokio::task::spawn_blocking(move || photos::process(&bytes)).await.map_err(|_| UploadError::Worker)??;
+    let limits = &state.platform.settings.incidents;
+    let max_pixels = limits.photo_max_pixels;
+    // Waits for a decoding permit: a burst of uploads queues here instead of decoding at once.
+    let permit = photos::decoders(limits.photo_decoders).acquire().await.map_err(|_| UploadError::Worker)?;
+    let processed = tokio::task::spawn_blocking(move || photos::process_within(&bytes, max_pixels))
+        .await
+        .map_err(|_| UploadError::Worker)??;
+    drop(permit);
     let id = city_platform::ids::new_id();
     tracing::Span::current().record("photo_id", id.as_str());
     let data_dir = &state.platform.settings.data_dir;
@@ -51,4 +57,28 @@ pub async fn bytes(state: &IncidentsState, id: &str, thumb: bool) -> Result<Opti
         return Ok(None);
     }
     Ok(tokio::fs::read(photos::file(&state.platform.settings.data_dir, &photo.id, thumb)).await.ok())
+}
+
+/// Deletes uploads never attached to a report within `incidents.unattached_photo_secs` of
+/// `now` (UTC ms; the caller's clock), rows and files, at most `limit` per call. Returns how
+/// many went. The row goes first and only while still unattached, so a report filed meanwhile
+/// keeps its photo.
+#[tracing::instrument(skip_all)]
+pub async fn sweep_unattached(state: &IncidentsState, now: i64, limit: i64) -> Result<usize, UploadError> {
+    let ttl_ms = i64::try_from(state.platform.settings.incidents.unattached_photo_secs).unwrap_or(i64::MAX / 2) * 1000;
+    let data_dir = &state.platform.settings.data_dir;
+    let mut gone = 0;
+    for id in store::unattached_before(&state.db.pool, now.saturating_sub(ttl_ms), limit).await? {
+        if store::delete_unattached(&state.db.pool, &id).await? {
+            for thumb in [false, true] {
+                if let Err(e) = tokio::fs::remove_file(photos::file(data_dir, &id, thumb)).await {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        tracing::warn!(photo_id = %id, error = %e, "an unattached photo's file could not be removed");
+                    }
+                }
+            }
+            gone += 1;
+        }
+    }
+    Ok(gone)
 }

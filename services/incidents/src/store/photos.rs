@@ -80,3 +80,26 @@ pub async fn report_photos(pool: &AnyPool, report_id: &ReportId) -> Result<Vec<S
         .await?;
     Ok(rows.iter().map(|r| r.try_get("id")).collect::<std::result::Result<_, _>>()?)
 }
+
+/// Uploads never attached to a report and made before `cutoff` (UTC ms), oldest first.
+pub async fn unattached_before(pool: &AnyPool, cutoff: i64, limit: i64) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT id FROM incident_photos WHERE report_id IS NULL AND created_at < $1 ORDER BY created_at, id LIMIT $2",
+    )
+    .bind(cutoff)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.iter().map(|r| r.try_get("id")).collect::<std::result::Result<_, _>>()?)
+}
+
+/// Deletes an upload if it is still unattached; whether it was (a report may have taken it
+/// since it was listed).
+pub async fn delete_unattached(pool: &AnyPool, id: &str) -> Result<bool> {
+    let n = sqlx::query("DELETE FROM incident_photos WHERE id = $1 AND report_id IS NULL")
+        .bind(id)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(n > 0)
+}
