@@ -8,10 +8,12 @@
 //!
 //! Layout (handlers call use cases; use cases call the store and WeChat Pay):
 //! - `api`: handlers and DTOs; `api::problems` maps the use cases' errors to [`errors`]' kinds.
-//! - [`usecases`]: orders, settlement, refunds, jobs, reconciliation, accounts, imports, booking fees.
+//! - [`usecases`]: orders, settlement, refunds, jobs, reconciliation, accounts, imports, booking
+//!   fees, vehicles (the registry that opens a car's fines).
 //! - [`store`]: the SQL, one file per aggregate; returns [`store::StoreError`].
 //! - [`domain`]: pure rules: plates, the late surcharge on fines (`domain::fines`), order numbers,
-//!   the bill-import CSV. [`wechat`]: requests to and notifications from WeChat Pay.
+//!   the bill-import CSV and the fines file, engine codes. [`wechat`]: requests to and
+//!   notifications from WeChat Pay.
 //! - [`biller`]: the biller adapter and its simulation; `applier`: group commit of payments.
 //! - [`state`]: what they share, including the injected [`clock::Clock`].
 //!
