@@ -106,11 +106,16 @@ pub async fn fill(
     Ok(total)
 }
 
-/// Where a catch-up starts: the oldest of the demo stations' latest hours, at most `days` back.
+/// Where a catch-up starts: the oldest of the demo stations' latest hours, at most `days` back;
+/// the window's start when a station lacks its oldest hour (a first start stopped before its
+/// backfill finished: batches go newest first, so the oldest hour is the last one written).
 async fn catch_up_from(state: &AirState, sites: &[Site], now: i64, days: i64) -> Result<i64, EngineError> {
     let floor = hour_floor(now) - days * 24 * HOUR_MS;
     let mut from = i64::MAX;
     for site in sites {
+        if store::latest_hour(&state.db, &site.station, floor + HOUR_MS).await? != Some(floor + HOUR_MS) {
+            return Ok(floor);
+        }
         let latest = store::latest_hour(&state.db, &site.station, now).await?;
         from = from.min(latest.unwrap_or(floor).max(floor));
     }
@@ -153,14 +158,21 @@ pub async fn start(state: &Arc<AirState>, clock: Clock) {
         }
     };
     let recent = from.max(hour_floor(now) - FIRST_HOURS * HOUR_MS);
-    match fill(state, &sites, recent, now, now).await {
-        Ok(o) => tracing::info!(
-            stored = o.stored,
-            ms = started.elapsed().as_millis() as u64,
-            "air demo feed: the last hours stored before ready"
-        ),
-        Err(e) => tracing::warn!(error = %e, "air demo feed: catching up failed; the hourly batch tries again"),
-    }
+    // Until the first hourly batch, `done` is the last hour known stored.
+    let mut done = match fill(state, &sites, recent, now, now).await {
+        Ok(o) => {
+            tracing::info!(
+                stored = o.stored,
+                ms = started.elapsed().as_millis() as u64,
+                "air demo feed: the last hours stored before ready"
+            );
+            hour_floor(now)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "air demo feed: catching up failed; the hourly batch tries again");
+            recent
+        }
+    };
     let mut shutdown = state.platform.shutdown.clone();
     let state = Arc::downgrade(state);
     tokio::spawn(async move {
@@ -176,7 +188,6 @@ pub async fn start(state: &Arc<AirState>, clock: Clock) {
                 Err(e) => tracing::warn!(error = %e, "air demo feed: backfill failed"),
             }
         }
-        let mut done = hour_floor(now);
         loop {
             let wait = HOUR_MS - clock.now_ms().rem_euclid(HOUR_MS) + AFTER_HOUR_MS;
             let sleep = tokio::time::sleep(Duration::from_millis(wait as u64));

@@ -61,6 +61,29 @@ async fn a_first_start_has_the_last_day_at_once_then_thirty_days_and_a_restart_f
     t.cleanup().await;
 }
 
+#[tokio::test]
+async fn a_backfill_cut_short_is_finished_at_the_next_start() {
+    let t = city_platform::testing::test_platform_with(|s| s.air.demo_feed = true).await;
+    let db = Db::open(&t.platform.settings, store::NAME, &store::MIGRATOR).await.unwrap();
+    t.track(&db);
+    let state = Arc::new(AirState::new(db, t.platform.clone()));
+    crate::seed_stations(&state).await.unwrap();
+    let now = hour_floor(city_platform::time::now_ms()) + 10 * 60_000;
+    // A first start that stopped after its recent hours: newest first, so the oldest are missing.
+    super::fill(&state, &sites(&state), now - 3 * 24 * HOUR_MS, now, now).await.unwrap();
+
+    start(&state, Clock::fixed(now)).await;
+    let per_hour = sites(&state).len() * 6;
+    let oldest = hour_floor(now) - BACKFILL_DAYS * 24 * HOUR_MS;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(&state, oldest, oldest + HOUR_MS).await < per_hour {
+        assert!(Instant::now() < deadline, "the interrupted backfill was not finished");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(count(&state, oldest, now).await, BACKFILL_DAYS as usize * 24 * per_hour);
+    t.cleanup().await;
+}
+
 #[test]
 fn production_never_feeds() {
     let mut s = city_platform::Settings::default();
