@@ -47,10 +47,14 @@
       L.tileLayer(el.dataset.tiles, { attribution: el.dataset.attribution || "", maxZoom: 19 }).addTo(map);
     }
     var crs = el.dataset.tiles ? "gcj02" : "wgs84";
+    // Outlines arrive after the pins at times; their own pane keeps them under the pins either way.
+    map.createPane("districts");
+    map.getPane("districts").style.zIndex = 350;
     fetch("/console/districts.json", { credentials: "same-origin" })
       .then(function (r) { return r.json(); })
       .then(function (geo) {
         L.geoJSON(geo, {
+          pane: "districts",
           style: { color: "#10324f", weight: 1.5, fillColor: "#9fc3e7", fillOpacity: 0.15 },
           onEachFeature: function (f, layer) {
             var lang = document.body.dataset.lang;
