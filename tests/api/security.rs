@@ -100,7 +100,7 @@ async fn open311_paths_and_numbers_that_used_to_panic_or_leak_type_names_get_pla
     assert!(body[0]["description"].as_str().unwrap().contains("page"), "{body}");
 
     // A coordinate that is not finite: the answer has words, not `NotFinite`.
-    let key = app.city(&["apikey", "create", "--name", "open311 client", "--scope", "open311"]);
+    let key = city(&app, &["apikey", "create", "--name", "open311 client", "--scope", "open311"]).await.1;
     let (_, services) = app.get_json("/open311/v2/services.json").await;
     let code = services[0]["service_code"].as_str().unwrap().to_owned();
     for (lat, long) in [("NaN", "104.06"), ("30.66", "inf")] {
@@ -193,8 +193,24 @@ async fn send(app: &TestApp, method: &str, path: &str, token: Option<&str>, body
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
-fn create_staff(app: &TestApp, username: &str, role: &str) {
-    app.city(&["staff", "create", "--username", username, "--password", PASSWORD, "--role", role]);
+/// `city ARGS` against this portal's stores: (success, standard output). Off the test's
+/// runtime thread, which also serves the portal: a blocking wait here would stall the portal's
+/// outbox relay mid-transaction while the command's migrations wait for its lock.
+async fn city(app: &TestApp, args: &[&str]) -> (bool, String) {
+    let settings = app.settings.clone();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let out = tokio::task::spawn_blocking(move || {
+        city_command(&settings, &args.iter().map(String::as_str).collect::<Vec<_>>()).output()
+    })
+    .await
+    .unwrap()
+    .expect("the city binary runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+async fn create_staff(app: &TestApp, username: &str, role: &str) {
+    let (ok, _) = city(app, &["staff", "create", "--username", username, "--password", PASSWORD, "--role", role]).await;
+    assert!(ok, "city staff create {username}");
 }
 
 async fn sign_in(app: &TestApp, username: &str, password: &str) -> (u16, Value) {
@@ -221,9 +237,9 @@ fn without_instance(mut p: Value) -> Value {
 #[tokio::test]
 async fn parallel_password_guesses_get_five_tries_and_every_refusal_is_the_same_401() {
     let app = spawn_app().await;
-    create_staff(&app, "sec.admin", "admin");
-    create_staff(&app, "sec.clerk", "clerk");
-    create_staff(&app, "sec.gone", "clerk");
+    create_staff(&app, "sec.admin", "admin").await;
+    create_staff(&app, "sec.clerk", "clerk").await;
+    create_staff(&app, "sec.gone", "clerk").await;
     let admin = staff_token(&app, "sec.admin").await;
 
     // 20 guesses at once.
@@ -269,7 +285,7 @@ async fn parallel_password_guesses_get_five_tries_and_every_refusal_is_the_same_
     assert_eq!(reasons.iter().filter(|r| *r == "disabled").count(), 1, "{reasons:?}");
 
     // The lock ends with an admin's enable, from the API or the command line.
-    app.city(&["staff", "enable", "--username", "sec.clerk"]);
+    assert!(city(&app, &["staff", "enable", "--username", "sec.clerk"]).await.0);
     assert_eq!(sign_in(&app, "sec.clerk", PASSWORD).await.0, 200);
     app.stop().await;
 }
@@ -277,9 +293,9 @@ async fn parallel_password_guesses_get_five_tries_and_every_refusal_is_the_same_
 #[tokio::test]
 async fn nobody_disables_themselves_or_the_last_admin() {
     let app = spawn_app().await;
-    create_staff(&app, "sec.first", "admin");
-    create_staff(&app, "sec.second", "admin");
-    create_staff(&app, "sec.clerk2", "clerk");
+    create_staff(&app, "sec.first", "admin").await;
+    create_staff(&app, "sec.second", "admin").await;
+    create_staff(&app, "sec.clerk2", "clerk").await;
     let first = staff_token(&app, "sec.first").await;
     let clerk = staff_token(&app, "sec.clerk2").await;
     let citizen = app.citizen_token("sec-not-staff").await;
@@ -301,11 +317,11 @@ async fn nobody_disables_themselves_or_the_last_admin() {
     assert_eq!((status, p["type"].as_str()), (409, Some("/problems/staff-change-refused")), "{p}");
     // Another admin, then the last one (from the command line, where there is no "self").
     assert_eq!(send(&app, "POST", &format!("/v1/staff/members/{second}/disable"), Some(&first), None).await.0, 200);
-    let out = city_command(&app.settings, &["staff", "disable", "--username", "sec.first"]).output().unwrap();
-    assert!(!out.status.success(), "the last admin was disabled");
+    let (disabled, _) = city(&app, &["staff", "disable", "--username", "sec.first"]).await;
+    assert!(!disabled, "the last admin was disabled");
     assert!(!member(&app, &first, "sec.first").await["disabled"].as_bool().unwrap());
     // `city staff enable` brings the second back.
-    app.city(&["staff", "enable", "--username", "sec.second"]);
+    assert!(city(&app, &["staff", "enable", "--username", "sec.second"]).await.0);
     assert_eq!(sign_in(&app, "sec.second", PASSWORD).await.0, 200);
     app.stop().await;
 }
@@ -313,7 +329,7 @@ async fn nobody_disables_themselves_or_the_last_admin() {
 #[tokio::test]
 async fn a_replayed_sign_in_gives_the_same_token() {
     let app = spawn_app().await;
-    create_staff(&app, "sec.replay", "clerk");
+    create_staff(&app, "sec.replay", "clerk").await;
     let login = || {
         app.http
             .post(app.url("/v1/staff/sessions"))
@@ -382,7 +398,7 @@ async fn sign_in_redirects_a_browser_would_read_as_another_host_are_refused() {
 #[tokio::test]
 async fn api_keys_get_only_scopes_from_the_fixed_list() {
     let app = spawn_app().await;
-    create_staff(&app, "sec.keys", "admin");
+    create_staff(&app, "sec.keys", "admin").await;
     let admin = staff_token(&app, "sec.keys").await;
     for scopes in [json!(["everything"]), json!(["open311", "admin"]), json!([]), json!(["open311:x"])] {
         let (status, p) =
