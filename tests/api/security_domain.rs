@@ -89,3 +89,316 @@ async fn get(app: &TestApp, path: &str, token: &str) -> (u16, Value) {
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
 }
+
+/// Chunxi Road (Jinjiang District, 510104) as WeChat's map reports it (GCJ-02).
+const CHUNXI_GCJ02: (f64, f64) = (30.652_794, 104.083_630);
+
+/// An 8×8 red PNG.
+const PNG: &[u8] = &[
+    137, 80, 78, 71, 13, 10, 26, 10, 0, 0, 0, 13, 73, 72, 68, 82, 0, 0, 0, 8, 0, 0, 0, 8, 8, 2, 0, 0, 0, 75, 109, 41,
+    220, 0, 0, 0, 17, 73, 68, 65, 84, 120, 156, 99, 56, 33, 39, 135, 21, 49, 12, 45, 9, 0, 144, 191, 65, 1, 178, 159,
+    62, 34, 0, 0, 0, 0, 73, 69, 78, 68, 174, 66, 96, 130,
+];
+
+/// Any method, an optional bearer token and JSON body, with a fresh `Idempotency-Key`.
+async fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, String) {
+    let mut req = app
+        .http
+        .request(method.parse().expect("a method"), app.url(path))
+        .header("Idempotency-Key", format!("walk-{}", uuid::Uuid::new_v4()));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let resp = req.send().await.expect("the portal answers");
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap_or_default())
+}
+
+async fn staff_member(app: &TestApp, username: &str, role: &str, district: &str) -> String {
+    let password = "correct horse battery";
+    app.city(&[
+        "staff",
+        "create",
+        "--username",
+        username,
+        "--password",
+        password,
+        "--role",
+        role,
+        "--district",
+        district,
+    ]);
+    let (status, session) =
+        call(app, "POST", "/v1/staff/sessions", None, Some(&json!({"username": username, "password": password}))).await;
+    assert_eq!(status, 200, "{session}");
+    let v: Value = serde_json::from_str(&session).unwrap();
+    v["token"].as_str().expect("a staff token").to_owned()
+}
+
+/// Citizen A's resources (and the ids a walker fills in), made through the API as A would.
+struct Owned {
+    /// Path parameter values by path prefix and parameter name.
+    ids: Vec<(&'static str, &'static str, String)>,
+    /// Strings only A (or A's district clerk) may read.
+    secrets: Vec<String>,
+}
+
+impl Owned {
+    fn value(&self, path: &str, param: &str) -> Option<&str> {
+        self.ids
+            .iter()
+            .filter(|(prefix, name, _)| path.starts_with(prefix) && *name == param)
+            .max_by_key(|(prefix, _, _)| prefix.len())
+            .map(|(_, _, v)| v.as_str())
+    }
+}
+
+async fn make_owned(app: &TestApp, alice: &str, clerk_x: &str) -> Owned {
+    let mut ids = Vec::new();
+    let json = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
+    let (_, me) = call(app, "GET", "/v1/me", Some(alice), None).await;
+    let citizen_id = json(&me)["id"].as_str().unwrap().to_owned();
+    ids.push(("/v1/internal/", "citizen_id", citizen_id.clone()));
+
+    let body = json!({"name": "陈小红", "id_number": id_number("51010419850612003"), "relation": "self", "phone": "13800138000"});
+    let (status, person) = call(app, "POST", "/v1/me/people", Some(alice), Some(&body)).await;
+    assert_eq!(status, 201, "{person}");
+    let person = json(&person);
+    ids.push(("/v1/me/people", "person_id", person["id"].as_str().unwrap().to_owned()));
+
+    // A booking two to six days ahead (released, before any cut-off).
+    let (_, doctors) = call(app, "GET", "/v1/booking/doctors?limit=50", None, None).await;
+    let day = |n: i64| {
+        use city_platform::time::{city_date, from_ms, now_ms};
+        city_date(from_ms(now_ms() + n * 86_400_000)).to_string()
+    };
+    let (first, last) = (day(2), day(6));
+    let mut booked = None;
+    'search: for doctor in json(&doctors).as_array().unwrap() {
+        let doctor_id = doctor["id"].as_str().unwrap();
+        let (_, sessions) = call(app, "GET", &format!("/v1/booking/doctors/{doctor_id}/sessions"), None, None).await;
+        for s in json(&sessions).as_array().cloned().unwrap_or_default() {
+            let d = s["date"].as_str().unwrap_or("");
+            if d < first.as_str() || d > last.as_str() || s["n_free"].as_i64().unwrap_or(0) == 0 {
+                continue;
+            }
+            let (_, slots) =
+                call(app, "GET", &format!("/v1/booking/doctors/{doctor_id}/slots?date={d}"), None, None).await;
+            let slots = json(&slots);
+            let Some(slot) = slots["slots"].as_array().and_then(|a| a.iter().find(|x| x["free"] == true)) else {
+                continue;
+            };
+            let body = json!({"slot_id": slot["id"], "person_id": person["id"]});
+            let (status, appt) = call(app, "POST", "/v1/booking/appointments", Some(alice), Some(&body)).await;
+            assert_eq!(status, 201, "{appt}");
+            booked = Some((json(&appt), doctor.clone(), s["id"].as_str().unwrap_or_default().to_owned()));
+            break 'search;
+        }
+    }
+    let (appt, doctor, session_id) = booked.expect("the demo schedule has a free slot in the coming days");
+    ids.push(("/v1/booking/appointments", "appointment_id", appt["id"].as_str().unwrap().to_owned()));
+    ids.push(("/v1/booking/doctors", "doctor_id", doctor["id"].as_str().unwrap().to_owned()));
+    ids.push(("/v1/booking/hospitals", "hospital_id", doctor["hospital_id"].as_str().unwrap().to_owned()));
+    ids.push(("/v1/booking/departments", "department_id", doctor["department_id"].as_str().unwrap().to_owned()));
+    ids.push(("/v1/booking/sessions", "session_id", session_id));
+
+    let body = json!({"district_code": "510104", "label": "home"});
+    let (status, alert) = call(app, "POST", "/v1/air/alerts", Some(alice), Some(&body)).await;
+    assert_eq!(status, 201, "{alert}");
+    ids.push(("/v1/air/alerts", "id", json(&alert)["id"].as_str().unwrap().to_owned()));
+    ids.push(("/v1/air/stations", "code", "1431A".into()));
+    ids.push(("/v1/air/districts", "code", "510104".into()));
+
+    let boundary = "----walk-boundary";
+    let mut upload = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"p.png\"\r\nContent-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    upload.extend_from_slice(PNG);
+    upload.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let resp = app
+        .http
+        .post(app.url("/v1/incidents/photos"))
+        .bearer_auth(alice)
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(upload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let photo: Value = resp.json().await.unwrap();
+    let body = json!({
+        "category": "pothole",
+        "description": "Deep pothole by the walk test",
+        "location": {"lat": CHUNXI_GCJ02.0, "lon": CHUNXI_GCJ02.1, "crs": "gcj02"},
+        "answers": {"size": "large"},
+        "photo_ids": [photo["id"]],
+    });
+    let (status, report) = call(app, "POST", "/v1/incidents", Some(alice), Some(&body)).await;
+    assert_eq!(status, 201, "{report}");
+    let report_id = json(&report)["id"].as_str().unwrap().to_owned();
+    ids.push(("/v1/incidents/photos", "id", photo["id"].as_str().unwrap().to_owned()));
+    ids.push(("/v1/incidents", "id", report_id.clone()));
+    // The district clerk takes it: a workflow state only the district's clerks may see.
+    let (status, taken) =
+        call(app, "POST", &format!("/v1/incidents/queue/{report_id}/assignment"), Some(clerk_x), Some(&json!({})))
+            .await;
+    assert_eq!(status, 200, "{taken}");
+
+    let body = json!({"biller_id": "cd-power", "account_no": "3100123456", "label": "home"});
+    let (status, account) = call(app, "POST", "/v1/payments/accounts", Some(alice), Some(&body)).await;
+    assert_eq!(status, 200, "{account}");
+    let account = json(&account);
+    ids.push(("/v1/payments/accounts", "id", account["id"].as_str().unwrap().to_owned()));
+    let (_, bills) = call(
+        app,
+        "GET",
+        &format!("/v1/payments/accounts/{}/bills", account["id"].as_str().unwrap()),
+        Some(alice),
+        None,
+    )
+    .await;
+    if let Some(bill) = json(&bills).as_array().and_then(|b| b.iter().find(|b| b["status"] == "unpaid").cloned()) {
+        let body = json!({"kind": "bill", "bill_id": bill["id"], "payer_openid": "oWalkAlice"});
+        let (status, order) = call(app, "POST", "/v1/payments/orders", Some(alice), Some(&body)).await;
+        assert_eq!(status, 200, "{order}");
+        ids.push(("/v1/payments/orders", "id", json(&order)["id"].as_str().unwrap().to_owned()));
+    }
+
+    let (_, staff_me) = call(app, "GET", "/v1/staff/me", Some(clerk_x), None).await;
+    ids.push(("/v1/staff/members", "staff_id", json(&staff_me)["id"].as_str().unwrap_or_default().to_owned()));
+
+    let secrets = vec![
+        citizen_id,
+        person["id_number_hash"].as_str().unwrap().to_owned(),
+        person["id"].as_str().unwrap().to_owned(),
+        "138****8000".to_owned(),
+        "3100123456".to_owned(),
+    ];
+    Owned { ids, secrets }
+}
+
+/// What an attacker may legitimately get a 2xx for: public views of public things (and "me too"
+/// on a report for another citizen). Their bodies are still searched for A's secrets.
+fn is_public(method: &str, template: &str) -> bool {
+    matches!(
+        (method, template),
+        ("GET", "/v1/incidents/{id}")
+            | ("GET", "/v1/incidents/{id}/share")
+            | ("GET", "/v1/incidents/{id}/share.png")
+            | ("GET", "/v1/incidents/photos/{id}")
+            | ("GET", "/v1/incidents/photos/{id}/thumbnail")
+            | ("POST", "/v1/incidents/{id}/followers")
+            | ("GET", "/v1/air/stations/{code}")
+            | ("GET", "/v1/air/districts/{code}/share")
+            | ("GET", "/v1/air/districts/{code}/share.png")
+            | ("GET", "/v1/booking/hospitals/{hospital_id}")
+            | ("GET", "/v1/booking/doctors/{doctor_id}")
+            | ("GET", "/v1/booking/doctors/{doctor_id}/sessions")
+            | ("GET", "/v1/booking/doctors/{doctor_id}/slots")
+            | ("GET", "/v1/booking/doctors/{doctor_id}/share")
+            | ("GET", "/v1/booking/doctors/{doctor_id}/share.png")
+    )
+}
+
+/// A body each mutation would accept from its rightful caller, so a refusal is about who asks.
+fn body_for(template: &str, owned: &Owned) -> Value {
+    let report = owned.value("/v1/incidents", "id").unwrap_or_default();
+    match template {
+        "/v1/incidents/queue/{id}/state" => json!({"state": "in_progress", "internal_note": "walk"}),
+        "/v1/incidents/queue/{id}/notes" => json!({"text": "walk", "public": false}),
+        "/v1/incidents/queue/{id}/merge" => json!({"into": report}),
+        "/v1/incidents/queue/{id}/moderation" => json!({"approve": true}),
+        "/v1/incidents/queue/{id}/routing" => json!({"category": "pothole"}),
+        "/v1/booking/suspensions/{suspension_id}/lift" => json!({"reason": "walk"}),
+        "/v1/booking/sessions/{session_id}/stop" => json!({"reason": "walk"}),
+        "/v1/air/stations/{code}" => json!({"name": "Walk", "lat": 30.66, "lon": 104.06}),
+        "/v1/booking/hospitals/{hospital_id}/rules" | "/v1/booking/departments/{department_id}/rules" => {
+            json!({"release_days": 3})
+        }
+        _ => json!({}),
+    }
+}
+
+#[tokio::test]
+async fn every_id_path_of_the_document_refuses_another_citizen_another_districts_clerk_and_no_credential() {
+    let app = spawn_app().await;
+    let alice = app.citizen_token("walk-alice").await;
+    let bob = app.citizen_token("walk-bob").await;
+    let clerk_x = staff_member(&app, "walk.clerk.jinjiang", "clerk", "510104").await;
+    let clerk_y = staff_member(&app, "walk.clerk.shuangliu", "clerk", "510116").await;
+    let owned = make_owned(&app, &alice, &clerk_x).await;
+
+    let (status, doc) = call(&app, "GET", "/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    let doc: Value = serde_json::from_str(&doc).unwrap();
+    let mut walked = 0;
+    let mut with_owned_ids = 0;
+    for (template, ops) in doc["paths"].as_object().unwrap() {
+        if !template.contains('{') {
+            continue;
+        }
+        for method in ["get", "post", "put", "delete"] {
+            if ops.get(method).is_none() {
+                continue;
+            }
+            let mut path = template.clone();
+            let mut all_owned = true;
+            for param in template.split('{').skip(1).filter_map(|s| s.split('}').next()) {
+                let value = owned.value(template, param).map(str::to_owned).unwrap_or_else(|| {
+                    all_owned = false;
+                    format!("walk-{}", uuid::Uuid::new_v4())
+                });
+                path = path.replace(&format!("{{{param}}}"), &value);
+            }
+            with_owned_ids += usize::from(all_owned);
+            let m = method.to_ascii_uppercase();
+            let body = (m != "GET").then(|| body_for(template, &owned));
+            for (who, token) in [
+                ("citizen B", Some(bob.as_str())),
+                ("clerk of another district", Some(clerk_y.as_str())),
+                ("no credential", None),
+            ] {
+                let (status, text) = call(&app, &m, &path, token, body.as_ref()).await;
+                assert!(status < 500, "{who}: {m} {path} answered {status}: {text}");
+                if (200..300).contains(&status) {
+                    assert!(is_public(&m, template), "{who} reached {m} {template}: {status} {text}");
+                    for secret in &owned.secrets {
+                        assert!(!text.contains(secret.as_str()), "{who}: {m} {path} showed A's {secret}: {text}");
+                    }
+                } else {
+                    assert!(
+                        [400, 401, 403, 404, 405, 409, 412, 422, 428].contains(&status),
+                        "{who}: {m} {path} answered {status}: {text}"
+                    );
+                }
+                walked += 1;
+            }
+        }
+    }
+    assert!(walked >= 120 && with_owned_ids >= 30, "walked {walked} calls, {with_owned_ids} operations on A's own ids");
+
+    // Nothing of A's changed: the person, the booking, the alert, the report and its clerk.
+    let get = |path: String, token: String| {
+        let app = &app;
+        async move { call(app, "GET", &path, Some(&token), None).await }
+    };
+    let person = owned.value("/v1/me/people", "person_id").unwrap();
+    assert_eq!(get(format!("/v1/me/people/{person}"), alice.clone()).await.0, 200);
+    let appt = owned.value("/v1/booking/appointments", "appointment_id").unwrap();
+    let (status, a) = get(format!("/v1/booking/appointments/{appt}"), alice.clone()).await;
+    assert_eq!(status, 200);
+    assert!(!a.contains("\"cancelled\""), "{a}");
+    let (_, alerts) = get("/v1/air/alerts".into(), alice.clone()).await;
+    assert!(alerts.contains(owned.value("/v1/air/alerts", "id").unwrap()), "{alerts}");
+    let report = owned.value("/v1/incidents", "id").unwrap();
+    let (status, r) = get(format!("/v1/incidents/queue/{report}"), clerk_x.clone()).await;
+    assert_eq!(status, 200);
+    let r: Value = serde_json::from_str(&r).unwrap();
+    assert_eq!(r["report"]["state"], "open", "{r}");
+    assert_eq!(get("/v1/staff/me".into(), clerk_x.clone()).await.0, 200, "clerk X is still enabled");
+    app.stop().await;
+}
