@@ -295,6 +295,36 @@ mod tests {
         assert!(!body.to_string().contains("on purpose"), "the panic's words stay in the log: {body}");
     }
 
+    #[tokio::test]
+    async fn a_body_without_a_length_is_read_only_up_to_the_limit() {
+        // An endless body, as an HTTP/2 stream may be; count what the edge pulls.
+        let pulled = Arc::new(AtomicU64::new(0));
+        let counter = pulled.clone();
+        let endless = futures::stream::repeat_with(move || {
+            counter.fetch_add(4096, Ordering::SeqCst);
+            Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b' '; 4096]))
+        });
+        let mut req = Request::builder().method(poem::http::Method::POST).finish();
+        req.set_body(Body::from_bytes_stream(endless));
+        let handler =
+            Arc::new(poem::endpoint::make_sync(|_: Request| -> &'static str { unreachable!("refused first") }));
+        let err = limit_body(handler, req, 64 * 1024).await.expect_err("refused");
+        assert_eq!(err.status().as_u16(), 413);
+        assert!(pulled.load(Ordering::SeqCst) <= 64 * 1024 + 8192, "read {} bytes", pulled.load(Ordering::SeqCst));
+
+        // A small one passes whole.
+        let mut req = Request::builder().method(poem::http::Method::POST).finish();
+        req.set_body(Body::from_bytes_stream(futures::stream::iter([Ok::<_, std::io::Error>(
+            bytes::Bytes::from_static(b"{}"),
+        )])));
+        let echo =
+            Arc::new(poem::endpoint::make(
+                |mut req: Request| async move { req.take_body().into_string().await.unwrap() },
+            ));
+        let resp = limit_body(echo, req, 64 * 1024).await.unwrap();
+        assert_eq!(resp.into_body().into_string().await.unwrap(), "{}");
+    }
+
     /// Vouches for bearer tokens starting with `good-<citizen>-`.
     struct Vouch;
 
