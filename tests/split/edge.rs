@@ -199,3 +199,36 @@ async fn sigterm_lets_the_request_in_flight_finish_and_then_the_gateway_exits() 
     let after = reqwest::Client::new().get(format!("{base}/healthz")).send().await;
     assert!(after.is_err(), "nothing listens after the drain");
 }
+
+#[tokio::test]
+async fn city_config_names_every_wechat_address_and_menu_show_says_when_the_base_is_not_wechat() {
+    let (settings, _dir) = test_settings();
+    let out = city_command(&settings, &["config"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (together, apart) = text.split_once("# apart").expect("both topologies listed");
+    let listen = settings.listen;
+    for line in [
+        format!("wechat.api_base = http://{listen}/sandbox/wechat"),
+        format!("wechat.pay_api_base = http://{listen}/sandbox/wechat/pay"),
+    ] {
+        assert!(together.contains(&line), "{line} missing from {together}");
+    }
+    for line in [
+        "wechat.api_base = http://127.0.0.1:8087/sandbox/wechat".to_owned(),
+        format!("identity.oauth_authorize_base = http://{listen}/sandbox/wechat"),
+        format!("payments.notify_url = http://{listen}/v1/payments/wechatpay/notify"),
+    ] {
+        assert!(apart.contains(&line), "{line} missing from {apart}");
+    }
+
+    // A base that answers 404 (here a stand-in that is no WeChat) is named as such.
+    let not_wechat = replica("not-wechat").await;
+    let mut cmd = city_command(&settings, &["wechat", "menu", "show"]);
+    cmd.env("CITY_WECHAT__API_BASE", &not_wechat).stderr(Stdio::piped());
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("answered HTTP 404"), "{err}");
+    assert!(!err.contains("without access_token"), "{err}");
+}

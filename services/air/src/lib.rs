@@ -111,8 +111,16 @@ fn subscribe(state: &Arc<AirState>) {
             Ok(())
         })
     });
-    let group = format!("{NAME}-index-{}", city_platform::ids::new_id());
-    bus.clone().subscribe(engine::STATIONS_CHANGED, &group, handler, shutdown.clone());
+    // Named after this replica (host and port), so a restart reuses it; deleted on a clean
+    // shutdown, and a dead replica's is reaped by the next replica to start.
+    let replica = city_platform::bus::replica_name(state.platform.settings.listen);
+    bus.clone().subscribe_replica(
+        engine::STATIONS_CHANGED,
+        &format!("{NAME}-index"),
+        &replica,
+        handler,
+        shutdown.clone(),
+    );
 
     // One replica of the service finishes an ingestion whose request stopped after the commit.
     let weak = Arc::downgrade(state);

@@ -367,6 +367,12 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
             (route, spec, gateway_db, authenticator)
         }
     };
+    // On a clean shutdown, what only this process used on the bus (air's replica group) goes.
+    let (bus, mut closing) = (platform.bus.clone(), signal.clone());
+    tasks.push(tokio::spawn(async move {
+        closing.wait().await;
+        bus.close().await;
+    }));
     let route = route.data(authenticator.clone()).data(platform.internal_token.clone()).boxed();
     let route = city_console::mount(route, &platform, console_reach(&mode, &settings));
 

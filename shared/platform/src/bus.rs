@@ -57,7 +57,41 @@ pub trait EventBus: Send + Sync + 'static {
     fn subscribe(self: Arc<Self>, topic: &str, group: &str, handler: Handler, shutdown: Shutdown) -> JoinHandle<()>;
     /// Whether the bus answers, for `/readyz`.
     async fn ping(&self) -> Result<(), BusError>;
+    /// Like [`EventBus::subscribe`], for a consumer that needs every event in every replica (an
+    /// in-memory index): a group of this replica alone, `<prefix>-<replica>`, stable across its
+    /// restarts, deleted by [`EventBus::close`] on a clean shutdown; groups of the same prefix
+    /// whose consumers have been idle long (replicas that died) are deleted as this one starts.
+    fn subscribe_replica(
+        self: Arc<Self>,
+        topic: &str,
+        prefix: &str,
+        replica: &str,
+        handler: Handler,
+        shutdown: Shutdown,
+    ) -> JoinHandle<()> {
+        self.subscribe(topic, &format!("{prefix}-{replica}"), handler, shutdown)
+    }
+    /// Removes what only this process used (its replica groups); once, on a clean shutdown.
+    async fn close(&self) {}
 }
+
+/// This replica's name among its service's replicas: the host and the port it serves on, the
+/// same again after a restart (so its replica groups are reused, not piled up). A second
+/// instance of a service in one process (tests start several) is told apart by a counter.
+pub fn replica_name(listen: std::net::SocketAddr) -> String {
+    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host: String = host.trim().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.').collect();
+    let name = format!("{}-{}", if host.is_empty() { "host" } else { &host }, listen.port());
+    match STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) {
+        0 => name,
+        n => format!("{name}-{}", n + 1),
+    }
+}
+
+/// How long every consumer of a replica group must have been idle before the group counts as a
+/// dead replica's. A live consumer reads (blocking for a second) all the time.
+const REAP_AFTER: Duration = Duration::from_secs(600);
 
 /// How long a failed delivery waits before it is tried again.
 const RETRY_AFTER: Duration = Duration::from_millis(500);
@@ -184,6 +218,9 @@ pub struct RedisBus {
     prefix: String,
     consumer: String,
     redeliver_after: Duration,
+    reap_after: Duration,
+    /// This process's replica groups (stream, group), deleted by `close`.
+    own: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl RedisBus {
@@ -197,6 +234,8 @@ impl RedisBus {
             prefix: prefix.to_owned(),
             consumer: consumer.to_owned(),
             redeliver_after: Duration::from_secs(5),
+            reap_after: REAP_AFTER,
+            own: Arc::default(),
         })
     }
 
@@ -204,6 +243,44 @@ impl RedisBus {
     pub fn with_redeliver_after(mut self, after: Duration) -> Self {
         self.redeliver_after = after;
         self
+    }
+
+    /// How long a replica group's consumers must be idle before it is reaped (tests shorten it).
+    pub fn with_reap_after(mut self, after: Duration) -> Self {
+        self.reap_after = after;
+        self
+    }
+
+    /// The groups of `stream` named `<prefix>-…` other than `keep` whose consumers have all been
+    /// idle for `reap_after`: left by replicas that died.
+    async fn reap(&self, stream: &str, prefix: &str, keep: &str) -> Result<Vec<String>, BusError> {
+        let mut conn = self.conn.clone();
+        let groups: Vec<HashMap<String, redis::Value>> =
+            match redis::cmd("XINFO").arg("GROUPS").arg(stream).query_async(&mut conn).await {
+                Ok(groups) => groups,
+                // No stream yet: nothing to reap.
+                Err(_) => return Ok(Vec::new()),
+            };
+        let mut reaped = Vec::new();
+        for group in groups {
+            let Some(name) = group.get("name").and_then(|v| redis::from_redis_value::<String>(v).ok()) else {
+                continue;
+            };
+            if name == keep || !name.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('-')) {
+                continue;
+            }
+            let consumers: Vec<HashMap<String, redis::Value>> =
+                redis::cmd("XINFO").arg("CONSUMERS").arg(stream).arg(&name).query_async(&mut conn).await?;
+            let idle_ms = |c: &HashMap<String, redis::Value>| {
+                c.get("idle").and_then(|v| redis::from_redis_value::<u64>(v).ok()).unwrap_or(u64::MAX)
+            };
+            if consumers.iter().all(|c| idle_ms(c) >= self.reap_after.as_millis() as u64) {
+                redis::cmd("XGROUP").arg("DESTROY").arg(stream).arg(&name).query_async::<i64>(&mut conn).await?;
+                tracing::info!(stream = %stream, group = %name, "reaped the group of a replica that is gone");
+                reaped.push(name);
+            }
+        }
+        Ok(reaped)
     }
 
     fn stream(&self, topic: &str) -> String {
@@ -261,6 +338,44 @@ impl EventBus for RedisBus {
         let mut conn = self.conn.clone();
         redis::cmd("PING").query_async::<String>(&mut conn).await?;
         Ok(())
+    }
+
+    fn subscribe_replica(
+        self: Arc<Self>,
+        topic: &str,
+        prefix: &str,
+        replica: &str,
+        handler: Handler,
+        shutdown: Shutdown,
+    ) -> JoinHandle<()> {
+        let (stream, group) = (self.stream(topic), format!("{prefix}-{replica}"));
+        self.own.lock().push((stream.clone(), group.clone()));
+        let (this, prefix, keep) = (self.clone(), prefix.to_owned(), group.clone());
+        tokio::spawn(async move {
+            if let Err(err) = this.reap(&stream, &prefix, &keep).await {
+                tracing::warn!(stream = %stream, error = %err, "could not reap the groups of gone replicas");
+            }
+        });
+        self.subscribe(topic, &group, handler, shutdown)
+    }
+
+    async fn close(&self) {
+        let own: Vec<(String, String)> = std::mem::take(&mut *self.own.lock());
+        let mut conn = self.conn.clone();
+        for (stream, group) in own {
+            let gone = redis::cmd("XGROUP").arg("DESTROY").arg(&stream).arg(&group).query_async::<i64>(&mut conn).await;
+            if let Err(err) = gone {
+                tracing::warn!(stream = %stream, group = %group, error = %err, "could not delete this replica's group");
+            }
+        }
+    }
+}
+
+impl RedisBus {
+    /// [`RedisBus::reap`] for tests: the replica groups of `topic` named `<prefix>-…` (other than
+    /// `keep`) whose consumers were idle long enough, deleted; their names.
+    pub async fn reap_replica_groups(&self, topic: &str, prefix: &str, keep: &str) -> Result<Vec<String>, BusError> {
+        self.reap(&self.stream(topic), prefix, keep).await
     }
 }
 

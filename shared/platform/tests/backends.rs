@@ -261,3 +261,62 @@ async fn idempotency_stores_claim_once_replay_and_release() {
     }
     drop_db(&db).await;
 }
+
+#[tokio::test]
+async fn a_replica_group_is_deleted_on_a_clean_shutdown_and_a_dead_replicas_group_is_reaped() {
+    let Some(url) = redis_url() else {
+        eprintln!("replica groups are Redis consumer groups; CITY_TEST_REDIS_URL is unset, not run");
+        return;
+    };
+    let prefix = format!("test:{}:", tag());
+    let stream = format!("{prefix}events:t.indexed");
+    let groups = || {
+        let url = url.clone();
+        let stream = stream.clone();
+        async move {
+            let mut conn = redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+            let info: Vec<std::collections::HashMap<String, redis::Value>> =
+                redis::cmd("XINFO").arg("GROUPS").arg(&stream).query_async(&mut conn).await.unwrap_or_default();
+            let mut names: Vec<String> =
+                info.iter().filter_map(|g| redis::from_redis_value(g.get("name")?).ok()).collect();
+            names.sort();
+            names
+        }
+    };
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counting = |seen: Arc<AtomicUsize>| -> Handler {
+        Arc::new(move |_| {
+            let seen = seen.clone();
+            Box::pin(async move {
+                seen.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            })
+        })
+    };
+    // A replica that dies: it reads, then stops without closing.
+    let (crash, signal) = shutdown::channel();
+    let dead = Arc::new(RedisBus::connect(&url, &prefix, "dead").await.unwrap());
+    dead.clone().subscribe_replica("t.indexed", "svc-index", "hosta-8085", counting(seen.clone()), signal);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    dead.publish(&event("t.indexed", 1)).await.unwrap();
+    eventually("the first replica to read", || seen.load(Ordering::SeqCst) == 1).await;
+    crash.fire();
+    // Another service's group and a live replica's are never touched.
+    let (_keep, running) = shutdown::channel();
+    dead.clone().subscribe("t.indexed", "svc", counting(Arc::new(AtomicUsize::new(0))), running);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let (stop, signal) = shutdown::channel();
+    let live =
+        Arc::new(RedisBus::connect(&url, &prefix, "live").await.unwrap().with_reap_after(Duration::from_millis(1000)));
+    live.clone().subscribe_replica("t.indexed", "svc-index", "hostb-8085", counting(seen.clone()), signal);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while groups().await != ["svc", "svc-index-hostb-8085"] {
+        assert!(Instant::now() < deadline, "groups left: {:?}", groups().await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A clean shutdown takes the replica's own group with it.
+    stop.fire();
+    live.close().await;
+    assert_eq!(groups().await, ["svc"]);
+}
