@@ -397,6 +397,26 @@ async fn the_portal_apart_serves_every_cross_service_flow_through_the_gateway_an
     })
     .await;
 
+    // Signed out through the gateway: every replica of every service refuses the token at once.
+    let mine = [("booking", "/v1/booking/appointments"), ("payments", "/v1/payments/accounts")];
+    let status_on = async |service: &str, n: usize, path: &str| {
+        let url = format!("{}{path}", c.replica(service, n));
+        c.http.get(url).bearer_auth(&alice).send().await.unwrap().status().as_u16()
+    };
+    for (service, path) in mine {
+        for n in [1, 2] {
+            // Each replica has seen (and may have remembered) the token.
+            assert_eq!(status_on(service, n, path).await, 200, "{service}#{n}");
+        }
+    }
+    let (status, body) = c.send("DELETE", "/v1/auth/session", &alice, None).await;
+    assert!(status < 300, "{status} {body}");
+    for (service, path) in mine {
+        for n in [1, 2] {
+            assert_eq!(status_on(service, n, path).await, 401, "{service}#{n} still takes a signed-out token");
+        }
+    }
+
     // Service Account sign-in, an appointment and a bill; both channel replicas answer the menu.
     let follower = "oSplitFollower00000000000001";
     let bob = oa_sign_in(&c, follower).await;
