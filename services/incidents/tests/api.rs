@@ -1237,3 +1237,37 @@ async fn a_burst_of_uploads_decodes_at_most_as_many_at_once_as_there_are_decoder
     );
     w.t.cleanup().await;
 }
+
+#[tokio::test]
+async fn an_assignee_must_be_a_clerk_who_may_handle_the_report() {
+    let w = world().await;
+    let r = report(&w, "alice", &pothole(CHUNXI.0, CHUNXI.1, "wgs84")).await;
+    let id = r["id"].as_str().unwrap();
+    let (lat, lon) = point_in(&w.t, "510116");
+    let theirs = report(&w, "bob", &pothole(lat, lon, "wgs84")).await;
+    let assign = |token: &'static str, report: String, body: Value| {
+        let api = &w.api;
+        async move {
+            let resp = api
+                .post(format!("/v1/incidents/queue/{report}/assignment"))
+                .header("Authorization", format!("Bearer {token}"))
+                .body_json(&body)
+                .send()
+                .await;
+            (resp.0.status().as_u16(), json_of(resp).await)
+        }
+    };
+    // Both clerks have worked the queue (each takes a report of their own district).
+    assert_eq!(assign("shuangliu-clerk", theirs["id"].as_str().unwrap().into(), json!({})).await.0, 200);
+    assert_eq!(assign("jinjiang-clerk-2", id.into(), json!({})).await.0, 200);
+    // Attack (issue #15): assigning a Jinjiang report to a Shuangliu clerk, or to a made-up id.
+    let (status, p) = assign("jinjiang-clerk", id.into(), json!({"staff_id": "st-sl", "staff_name": "Boss"})).await;
+    assert_eq!((status, p["errors"][0]["field"].as_str()), (422, Some("staff_id")), "{p}");
+    let (status, p) = assign("jinjiang-clerk", id.into(), json!({"staff_id": "st-nobody"})).await;
+    assert_eq!((status, p["errors"][0]["field"].as_str()), (422, Some("staff_id")), "{p}");
+    // A colleague of the district is fine, shown by the name they signed in with.
+    let (status, v) = assign("jinjiang-clerk", id.into(), json!({"staff_id": "st-jj2", "staff_name": "Spoofed"})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!((v["assignee_id"].as_str(), v["assignee_name"].as_str()), (Some("st-jj2"), Some("st-jj2")), "{v}");
+    w.t.cleanup().await;
+}

@@ -107,6 +107,8 @@ pub async fn act(
         }
     }
     let now = now_ms();
+    // Every action keeps this clerk's scope on record: what an assignment to them is checked by.
+    store::remember_clerk(&mut tx, staff, now).await?;
     let current = State::parse(&before.state).map_err(|e| ActError::Corrupt(e.to_string()))?;
     let mut change = Change::default();
     let mut entries: Vec<(Update, Option<&Template>)> = Vec::new();
@@ -167,13 +169,27 @@ pub async fn act(
             }
         }
         Action::Assign(who) => {
+            // A colleague must be a clerk who may handle this report (issue #15), named as they
+            // signed in, not as the request spells them.
+            let who = match who {
+                Some((sid, _)) if *sid != staff.staff_id => {
+                    let colleague = store::clerk(&mut tx, sid)
+                        .await?
+                        .ok_or_else(|| Invalid::new("staff_id", "no clerk with this id has worked the queue"))?;
+                    if access::may(&Principal::Staff(&colleague), &before, Access::Update).is_err() {
+                        return Err(Invalid::new("staff_id", "this clerk may not handle this report").into());
+                    }
+                    Some((colleague.staff_id, colleague.username))
+                }
+                other => other.clone(),
+            };
             change.assignee = Some(who.clone());
             let mut u = blank("internal");
-            u.text_en = match who {
+            u.text_en = match &who {
                 Some((_, name)) => format!("Assigned to {name}"),
                 None => "Unassigned".into(),
             };
-            u.text_zh = match who {
+            u.text_zh = match &who {
                 Some((_, name)) => format!("已分派给 {name}"),
                 None => "取消分派".into(),
             };

@@ -1,10 +1,12 @@
 //! Every SQL statement of the incidents service, in the portable dialect (SQLite and
 //! PostgreSQL through the Any driver), by aggregate: `reports` (the reports table, the clerk
 //! queue, the repeat-report guard), `history` (updates and followers), `photos`, `map` (the
-//! count table and the map index), `open311` (search and tokens), `seed` (bulk demo loads).
+//! count table and the map index), `open311` (search and tokens), `clerks` (who an assignment
+//! may name), `seed` (bulk demo loads).
 //! SQL only: no HTTP, no rules; rows come back as the domain's types and failures as
 //! [`StoreError`].
 
+mod clerks;
 mod history;
 mod map;
 mod open311;
@@ -17,6 +19,7 @@ use sqlx::Row;
 
 use crate::domain::{Report, ReportId};
 
+pub use clerks::{clerk, remember_clerk};
 pub use history::{follow, followers, insert_update, updates};
 pub use map::{add_counts, count_upto, counted_cells, grouped_cells, pins, MapFilter, Pin};
 pub use open311::{insert_token, open311_search, token, Open311Filter};
