@@ -816,6 +816,12 @@ async fn a_vehicle_is_bound_with_its_engine_number_and_its_fines_shown_to_its_bi
     assert_eq!(status, 404, "the old engine no longer opens the plate");
     let (status, rebound) = p.call("POST", "/v1/payments/vehicles", "alice", Some(bind("777777"))).await;
     assert_eq!((status, rebound["current"].as_bool(), rebound["label"].as_str()), (200, Some(true), Some("my car")));
+    // The new car's fines are its own: the old car's violations stay with the old car.
+    let (_, fines) = p.call("GET", &format!("/v1/payments/vehicles/{id}/fines"), "alice", None).await;
+    let decisions: Vec<&str> = fines.as_array().unwrap().iter().filter_map(|f| f["decision_no"].as_str()).collect();
+    assert_eq!(decisions, ["510104100001239999"], "{fines}");
+    let (_, by_plate) = p.call("GET", &fines_path(PLATE, "02", "777777"), "bob", None).await;
+    assert_eq!(by_plate.as_array().map(Vec::len), Some(1), "{by_plate}");
 
     let (status, _) = p.call("DELETE", &format!("/v1/payments/vehicles/{id}"), "alice", None).await;
     assert_eq!(status, 200);

@@ -57,15 +57,14 @@ impl Store {
         Ok(readable(rows))
     }
 
-    /// Fines of a plate, oldest decision first.
-    pub async fn fines_by_plate(&self, plate: &str, plate_type: &str) -> Result<Vec<FineRow>, StoreError> {
-        let rows: Vec<FineTuple> = sqlx::query_as(&format!(
-            "SELECT {FINE_COLUMNS} FROM fines WHERE plate = $1 AND plate_type = $2 ORDER BY decided_on"
-        ))
-        .bind(plate)
-        .bind(plate_type)
-        .fetch_all(&self.db.pool)
-        .await?;
+    /// Fines decided against a registered vehicle, oldest decision first (a plate's fines from
+    /// before it went to this car are another vehicle's).
+    pub async fn fines_of_vehicle(&self, vehicle_id: &str) -> Result<Vec<FineRow>, StoreError> {
+        let rows: Vec<FineTuple> =
+            sqlx::query_as(&format!("SELECT {FINE_COLUMNS} FROM fines WHERE vehicle_id = $1 ORDER BY decided_on"))
+                .bind(vehicle_id)
+                .fetch_all(&self.db.pool)
+                .await?;
         Ok(readable(rows))
     }
 

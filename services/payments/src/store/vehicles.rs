@@ -67,6 +67,8 @@ pub enum FinesRecorded {
 pub struct VehicleBindingRow {
     /// Binding id.
     pub id: String,
+    /// The registry's id of the car bound.
+    pub vehicle_id: String,
     /// Plate, normal form.
     pub plate: String,
     /// Plate type code.
@@ -79,40 +81,42 @@ pub struct VehicleBindingRow {
     pub current: bool,
 }
 
-type BindingTuple = (String, String, String, Option<String>, i64, Option<String>);
+type BindingTuple = (String, String, String, String, Option<String>, i64, Option<String>);
 
-fn binding_from((id, plate, plate_type, label, created_at_ms, vehicle): BindingTuple) -> VehicleBindingRow {
-    VehicleBindingRow { id, plate, plate_type, label, created_at_ms, current: vehicle.is_some() }
+fn binding_from((id, vehicle_id, plate, plate_type, label, created_at_ms, vehicle): BindingTuple) -> VehicleBindingRow {
+    VehicleBindingRow { id, vehicle_id, plate, plate_type, label, created_at_ms, current: vehicle.is_some() }
 }
 
-const BINDING_SELECT: &str = "SELECT b.id, b.plate, b.plate_type, b.label, b.created_at_ms, v.id
+const BINDING_SELECT: &str = "SELECT b.id, b.vehicle_id, b.plate, b.plate_type, b.label, b.created_at_ms, v.id
      FROM vehicle_bindings b LEFT JOIN vehicles v ON v.id = b.vehicle_id";
 
-/// Registers (or re-registers) a vehicle; its id stays while the engine does.
+/// Registers (or re-registers) a vehicle; its id stays while the engine does. Returns the id.
 async fn upsert_vehicle(
     conn: &mut AnyConnection,
     plate: &str,
     plate_type: &str,
     engine_hash: &str,
     at_ms: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<String, sqlx::Error> {
+    let (id,): (String,) = sqlx::query_as(
         "INSERT INTO vehicles (id, plate, plate_type, engine_hash, updated_at_ms) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (plate, plate_type) DO UPDATE SET
             id = CASE WHEN vehicles.engine_hash = excluded.engine_hash THEN vehicles.id ELSE excluded.id END,
-            engine_hash = excluded.engine_hash, updated_at_ms = excluded.updated_at_ms",
+            engine_hash = excluded.engine_hash, updated_at_ms = excluded.updated_at_ms
+         RETURNING id",
     )
     .bind(new_id())
     .bind(plate)
     .bind(plate_type)
     .bind(engine_hash)
     .bind(at_ms)
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    Ok(())
+    Ok(id)
 }
 
 /// Writes fines and their vehicles inside the caller's transaction; how many fines were new.
+/// Each fine is tied to the vehicle its row names, so a plate's later car never sees it.
 pub(super) async fn record_fines_on(
     conn: &mut AnyConnection,
     fines: &[NewFine<'_>],
@@ -120,12 +124,13 @@ pub(super) async fn record_fines_on(
 ) -> Result<usize, sqlx::Error> {
     let mut new_fines = 0;
     for f in fines {
-        if let Some(engine_hash) = f.engine_hash {
-            upsert_vehicle(conn, f.plate, f.plate_type, engine_hash, at_ms).await?;
-        }
+        let vehicle_id = match f.engine_hash {
+            Some(engine_hash) => Some(upsert_vehicle(conn, f.plate, f.plate_type, engine_hash, at_ms).await?),
+            None => None,
+        };
         new_fines += sqlx::query(
-            "INSERT INTO fines (id, decision_no, plate, plate_type, fine_fen, decided_on, violation, location, status)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'unpaid') ON CONFLICT (decision_no) DO NOTHING",
+            "INSERT INTO fines (id, decision_no, plate, plate_type, fine_fen, decided_on, violation, location, status, vehicle_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'unpaid', $9) ON CONFLICT (decision_no) DO NOTHING",
         )
         .bind(new_id())
         .bind(f.decision_no)
@@ -135,6 +140,7 @@ pub(super) async fn record_fines_on(
         .bind(&f.decided_on)
         .bind(f.violation)
         .bind(f.location)
+        .bind(vehicle_id)
         .execute(&mut *conn)
         .await?
         .rows_affected() as usize;

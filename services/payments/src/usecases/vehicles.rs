@@ -153,14 +153,15 @@ pub async fn prove(
     }
 }
 
-/// The fines of a car proved by plate, type and engine code, oldest decision first.
+/// The fines of a car proved by plate, type and engine code, oldest decision first: the car's
+/// own, not those of an earlier car that carried the plate.
 pub async fn fines_of_proved(
     state: &PaymentsState,
     citizen_id: &str,
     proof: VehicleProof<'_>,
 ) -> Result<Vec<FineRow>, VehicleError> {
     let car = prove(state, citizen_id, proof).await?;
-    Ok(state.store.fines_by_plate(car.plate.as_str(), car.plate_type).await?)
+    Ok(state.store.fines_of_vehicle(&car.vehicle_id).await?)
 }
 
 /// Binds a proved car to the citizen (again: the binding, now to the car registered today).
@@ -204,7 +205,7 @@ pub async fn fines_of_bound(
     if !binding.current {
         return Err(VehicleError::BindingStale);
     }
-    Ok(state.store.fines_by_plate(&binding.plate, &binding.plate_type).await?)
+    Ok(state.store.fines_of_vehicle(&binding.vehicle_id).await?)
 }
 
 /// Records fines with their vehicles in the registry (the fines file's rows, or any other
