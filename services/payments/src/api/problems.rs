@@ -121,18 +121,12 @@ impl IntoProblem for VehicleError {
     }
 }
 
-/// What proving, binding or reading a vehicle can fail with besides the edge's kinds (a missing
-/// field is the edge's `malformed-request`, too many attempts its `rate-limited`).
+/// What proving a vehicle (a plate lookup, a binding) can fail with besides the edge's kinds (a
+/// missing field is the edge's `malformed-request`, too many attempts its `rate-limited`); a
+/// bound vehicle's own kinds are listed where it is read.
 impl ErrorSet for VehicleError {
     fn kinds() -> Vec<&'static ErrorKind> {
-        vec![
-            &kind::VALIDATION,
-            &kind::NOT_FOUND,
-            &errors::INVALID_PLATE,
-            &errors::INVALID_PLATE_TYPE,
-            &errors::VEHICLE_NOT_FOUND,
-            &errors::VEHICLE_CHANGED,
-        ]
+        vec![&kind::VALIDATION, &errors::INVALID_PLATE, &errors::INVALID_PLATE_TYPE, &errors::VEHICLE_NOT_FOUND]
     }
 }
 
