@@ -169,36 +169,7 @@ async fn make_owned(app: &TestApp, alice: &str, clerk_x: &str) -> Owned {
     let person = json(&person);
     ids.push(("/v1/me/people", "person_id", person["id"].as_str().unwrap().to_owned()));
 
-    // A booking two to six days ahead (released, before any cut-off).
-    let (_, doctors) = call(app, "GET", "/v1/booking/doctors?limit=50", None, None).await;
-    let day = |n: i64| {
-        use city_platform::time::{city_date, from_ms, now_ms};
-        city_date(from_ms(now_ms() + n * 86_400_000)).to_string()
-    };
-    let (first, last) = (day(2), day(6));
-    let mut booked = None;
-    'search: for doctor in json(&doctors).as_array().unwrap() {
-        let doctor_id = doctor["id"].as_str().unwrap();
-        let (_, sessions) = call(app, "GET", &format!("/v1/booking/doctors/{doctor_id}/sessions"), None, None).await;
-        for s in json(&sessions).as_array().cloned().unwrap_or_default() {
-            let d = s["date"].as_str().unwrap_or("");
-            if d < first.as_str() || d > last.as_str() || s["n_free"].as_i64().unwrap_or(0) == 0 {
-                continue;
-            }
-            let (_, slots) =
-                call(app, "GET", &format!("/v1/booking/doctors/{doctor_id}/slots?date={d}"), None, None).await;
-            let slots = json(&slots);
-            let Some(slot) = slots["slots"].as_array().and_then(|a| a.iter().find(|x| x["free"] == true)) else {
-                continue;
-            };
-            let body = json!({"slot_id": slot["id"], "person_id": person["id"]});
-            let (status, appt) = call(app, "POST", "/v1/booking/appointments", Some(alice), Some(&body)).await;
-            assert_eq!(status, 201, "{appt}");
-            booked = Some((json(&appt), doctor.clone(), s["id"].as_str().unwrap_or_default().to_owned()));
-            break 'search;
-        }
-    }
-    let (appt, doctor, session_id) = booked.expect("the demo schedule has a free slot in the coming days");
+    let (appt, doctor, session_id, _) = book_somewhere(app, alice, person["id"].as_str().unwrap()).await;
     ids.push(("/v1/booking/appointments", "appointment_id", appt["id"].as_str().unwrap().to_owned()));
     ids.push(("/v1/booking/doctors", "doctor_id", doctor["id"].as_str().unwrap().to_owned()));
     ids.push(("/v1/booking/hospitals", "hospital_id", doctor["hospital_id"].as_str().unwrap().to_owned()));
@@ -279,6 +250,79 @@ async fn make_owned(app: &TestApp, alice: &str, clerk_x: &str) -> Owned {
         "3100123456".to_owned(),
     ];
     Owned { ids, secrets }
+}
+
+/// Books the first free slot two to six days ahead (released, before any cut-off) for
+/// `person_id`: the appointment, its doctor, its session id, and the session's other free slots.
+async fn book_somewhere(app: &TestApp, token: &str, person_id: &str) -> (Value, Value, String, Vec<String>) {
+    let json = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
+    let (_, doctors) = call(app, "GET", "/v1/booking/doctors?limit=50", None, None).await;
+    let day = |n: i64| {
+        use city_platform::time::{city_date, from_ms, now_ms};
+        city_date(from_ms(now_ms() + n * 86_400_000)).to_string()
+    };
+    let (first, last) = (day(2), day(6));
+    for doctor in json(&doctors).as_array().unwrap() {
+        let doctor_id = doctor["id"].as_str().unwrap();
+        let (_, sessions) = call(app, "GET", &format!("/v1/booking/doctors/{doctor_id}/sessions"), None, None).await;
+        for s in json(&sessions).as_array().cloned().unwrap_or_default() {
+            let d = s["date"].as_str().unwrap_or("");
+            if d < first.as_str() || d > last.as_str() || s["n_free"].as_i64().unwrap_or(0) < 2 {
+                continue;
+            }
+            let session_id = s["id"].as_str().unwrap_or_default().to_owned();
+            let (_, slots) =
+                call(app, "GET", &format!("/v1/booking/doctors/{doctor_id}/slots?date={d}"), None, None).await;
+            let free: Vec<String> = json(&slots)["slots"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter(|x| x["free"] == true && x["session_id"] == session_id.as_str())
+                        .filter_map(|x| x["id"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let Some((slot, rest)) = free.split_first() else { continue };
+            let body = json!({"slot_id": slot, "person_id": person_id});
+            let (status, appt) = call(app, "POST", "/v1/booking/appointments", Some(token), Some(&body)).await;
+            assert_eq!(status, 201, "{appt}");
+            return (json(&appt), doctor.clone(), session_id, rest.to_vec());
+        }
+    }
+    panic!("the demo schedule has no free slots in the coming days");
+}
+
+#[tokio::test]
+async fn a_family_account_sharing_an_id_number_learns_nothing_of_the_holders_own_visits() {
+    let app = spawn_app().await;
+    let number = id_number("51010419850612003");
+    let holder = app.citizen_token("bk-holder").await;
+    let body = json!({"name": "陈小红", "id_number": number, "relation": "self", "phone": "13800138000"});
+    let (status, own) = call(&app, "POST", "/v1/me/people", Some(&holder), Some(&body)).await;
+    assert_eq!(status, 201, "{own}");
+    let own: Value = serde_json::from_str(&own).unwrap();
+    // A second account that proved her phone (say, a relative managing her visits).
+    let relative = app.citizen_token("bk-relative").await;
+    let code = phone_code(&app, "13800138000").await;
+    let body = json!({"name": "陈小红", "id_number": number, "relation": "parent", "phone_code": code});
+    let (status, theirs) = call(&app, "POST", "/v1/me/people", Some(&relative), Some(&body)).await;
+    assert_eq!(status, 201, "{theirs}");
+    let theirs: Value = serde_json::from_str(&theirs).unwrap();
+
+    let (_, _, _, more) = book_somewhere(&app, &holder, own["id"].as_str().unwrap()).await;
+    let next = more.first().expect("a second free slot in the session");
+    // The holder's second try names her own visit; the relative's is a plain refusal.
+    let body = json!({"slot_id": next, "person_id": own["id"]});
+    let (status, mine) = call(&app, "POST", "/v1/booking/appointments", Some(&holder), Some(&body)).await;
+    assert_eq!(status, 409, "{mine}");
+    assert!(mine.contains("booking-limit-exceeded") && mine.contains("booked from this account"), "{mine}");
+    let body = json!({"slot_id": next, "person_id": theirs["id"]});
+    let (status, plain) = call(&app, "POST", "/v1/booking/appointments", Some(&relative), Some(&body)).await;
+    assert_eq!(status, 409, "{plain}");
+    let plain: Value = serde_json::from_str(&plain).unwrap();
+    assert_eq!(plain["type"], "/problems/patient-not-bookable", "{plain}");
+    assert!(!plain.to_string().contains("booked from this account"), "{plain}");
+    app.stop().await;
 }
 
 /// What an attacker may legitimately get a 2xx for: public views of public things (and "me too"
