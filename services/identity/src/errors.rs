@@ -63,22 +63,6 @@ pub const PEOPLE_LIMIT: ErrorKind = ErrorKind::new(
     "就诊人数量已达上限（5人）",
     "A citizen keeps at most 5 family members; remove one before adding another.",
 );
-/// A Service Account sign-in whose `state` is unknown, used, expired or another browser's.
-pub const OAUTH_STATE_MISMATCH: ErrorKind = ErrorKind::new(
-    400,
-    "oauth-state-mismatch",
-    "The sign-in link is stale or not yours",
-    "登录链接已失效或不属于当前浏览器",
-    "The OAuth `state` is unknown, used, expired, or was issued to another browser; start again.",
-);
-/// The person declined the Service Account sign-in.
-pub const OAUTH_DECLINED: ErrorKind = ErrorKind::new(
-    403,
-    "oauth-declined",
-    "The sign-in was not authorised",
-    "用户未授权登录",
-    "WeChat came back without a code: the person declined the Service Account sign-in.",
-);
 /// An ID number already on the most accounts allowed (issue #15).
 pub const ID_NUMBER_ACCOUNTS_LIMIT: ErrorKind = ErrorKind::new(
     409,
@@ -110,6 +94,22 @@ pub const REAL_NAME_MISMATCH: ErrorKind = ErrorKind::new(
     "The name does not match the ID number",
     "姓名与身份证号不一致",
     "The real-name check (WeChat identity verification or the public-security service) did not confirm this name for this number.",
+);
+/// A Service Account sign-in whose `state` is unknown, used, expired or another browser's.
+pub const OAUTH_STATE_MISMATCH: ErrorKind = ErrorKind::new(
+    400,
+    "oauth-state-mismatch",
+    "The sign-in link is stale or not yours",
+    "登录链接已失效或不属于当前浏览器",
+    "The OAuth `state` is unknown, used, expired, or was issued to another browser; start again.",
+);
+/// The person declined the Service Account sign-in.
+pub const OAUTH_DECLINED: ErrorKind = ErrorKind::new(
+    403,
+    "oauth-declined",
+    "The sign-in was not authorised",
+    "用户未授权登录",
+    "WeChat came back without a code: the person declined the Service Account sign-in.",
 );
 /// A WeChat page opened in snapshot mode (the person has not authorised it).
 pub const WECHAT_SNAPSHOT_USER: ErrorKind = ErrorKind::new(
@@ -177,6 +177,10 @@ pub const KINDS: &[&ErrorKind] = &[
     &WECHAT_UPSTREAM_ERROR,
     &PERSON_EXISTS,
     &PEOPLE_LIMIT,
+    &ID_NUMBER_ACCOUNTS_LIMIT,
+    &PHONE_PROOF_REQUIRED,
+    &PHONE_MISMATCH,
+    &REAL_NAME_MISMATCH,
     &OAUTH_STATE_MISMATCH,
     &OAUTH_DECLINED,
     &WECHAT_SNAPSHOT_USER,
@@ -187,7 +191,3 @@ pub const KINDS: &[&ErrorKind] = &[
     &WECHAT_HIGH_RISK_USER,
     &WECHAT_RATE_LIMITED,
 ];
-    &ID_NUMBER_ACCOUNTS_LIMIT,
-    &PHONE_PROOF_REQUIRED,
-    &PHONE_MISMATCH,
-    &REAL_NAME_MISMATCH,

@@ -194,6 +194,21 @@ impl IntoProblem for PeopleError {
             PeopleError::Invalid { field, message } => Problem::invalid(field, message),
             PeopleError::Limit => Problem::of(&errors::PEOPLE_LIMIT).with_detail("remove one before adding another"),
             PeopleError::Duplicate => Problem::of(&errors::PERSON_EXISTS).with_field("id_number", "already added"),
+            PeopleError::RealNameMismatch => {
+                Problem::of(&errors::REAL_NAME_MISMATCH).with_field("name", "not the name of this ID number's holder")
+            }
+            PeopleError::RealNameUnavailable(e) => {
+                tracing::warn!(error = %e, "real-name check unavailable");
+                Problem::unavailable("the real-name check is not answering; try again shortly")
+            }
+            PeopleError::TooManyAccounts(n) => Problem::of(&errors::ID_NUMBER_ACCOUNTS_LIMIT)
+                .with_detail(if n > 0 { format!("at most {n} accounts per ID number") } else { "no place left".into() })
+                .with_field("id_number", "on too many accounts"),
+            PeopleError::PhoneProofRequired => Problem::of(&errors::PHONE_PROOF_REQUIRED)
+                .with_field("phone_code", "needed: this ID number is on another account"),
+            PeopleError::PhoneMismatch => Problem::of(&errors::PHONE_MISMATCH)
+                .with_field("phone_code", "not the phone recorded for this ID number"),
+            PeopleError::Wechat(e) => e.into_problem(),
             PeopleError::Store(e) => e.into_problem(),
         }
     }
@@ -212,21 +227,6 @@ impl ErrorSet for PeopleError {
         ];
         k.extend(WechatRefusal::kinds());
         k
-            PeopleError::RealNameMismatch => {
-                Problem::of(&errors::REAL_NAME_MISMATCH).with_field("name", "not the name of this ID number's holder")
-            }
-            PeopleError::RealNameUnavailable(e) => {
-                tracing::warn!(error = %e, "real-name check unavailable");
-                Problem::unavailable("the real-name check is not answering; try again shortly")
-            }
-            PeopleError::TooManyAccounts(n) => Problem::of(&errors::ID_NUMBER_ACCOUNTS_LIMIT)
-                .with_detail(if n > 0 { format!("at most {n} accounts per ID number") } else { "no place left".into() })
-                .with_field("id_number", "on too many accounts"),
-            PeopleError::PhoneProofRequired => Problem::of(&errors::PHONE_PROOF_REQUIRED)
-                .with_field("phone_code", "needed: this ID number is on another account"),
-            PeopleError::PhoneMismatch => Problem::of(&errors::PHONE_MISMATCH)
-                .with_field("phone_code", "not the phone recorded for this ID number"),
-            PeopleError::Wechat(e) => e.into_problem(),
     }
 }
 
