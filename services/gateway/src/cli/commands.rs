@@ -47,7 +47,8 @@ pub(super) async fn identity_command(settings: Settings, command: IdentityComman
                 eprintln!("disabled staff member {}; their sessions have ended", row.username);
             })
         }
-        IdentityCommand::Staff(StaffCommand::Enable { username }) => {
+        IdentityCommand::Staff(StaffCommand::Enable { username, username_flag }) => {
+            let username = username.or(username_flag).unwrap_or_default();
             admin::cli_enable_staff(&platform, &username).await.map_err(failed).map(|row| {
                 eprintln!("enabled staff member {}; they may sign in again", row.username);
             })

@@ -136,11 +136,15 @@ pub enum StaffCommand {
         #[arg(long)]
         username: String,
     },
-    /// Enable a staff member again (also clears a lockout after failed sign-ins).
+    /// Enable a staff member again (also clears a lockout after failed sign-ins):
+    /// `city staff enable USERNAME` or `--username USERNAME`.
     Enable {
         /// Their sign-in name.
-        #[arg(long)]
-        username: String,
+        #[arg(required_unless_present = "username_flag", conflicts_with = "username_flag")]
+        username: Option<String>,
+        /// Their sign-in name, as `disable` takes it.
+        #[arg(long = "username", id = "username_flag", value_name = "USERNAME")]
+        username_flag: Option<String>,
     },
 }
 
