@@ -83,7 +83,11 @@ impl Cluster {
         for round in 0..2 {
             for (name, ps) in &ports {
                 if let Some(port) = ps.get(round) {
-                    cluster.spawn(name, &["serve", "--only", name, "--listen", &format!("127.0.0.1:{port}")], &env);
+                    let args = ["serve", "--only", name, "--listen", &format!("127.0.0.1:{port}")];
+                    let mut env = env.clone();
+                    // A service believes the gateway about the client's address, as deployed.
+                    env.push(("CITY_TRUSTED_PROXIES".into(), "[127.0.0.1]".into()));
+                    cluster.spawn(name, &args, &env);
                 }
             }
             cluster.wait_ready().await;
