@@ -44,7 +44,13 @@ const ONCE: &[&str] = &["sandbox", "incidents"];
 
 impl Cluster {
     async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`Cluster::start`] after `tweak` has adjusted the settings every process gets.
+    async fn start_with(tweak: impl FnOnce(&mut Settings)) -> Self {
         let (mut settings, dir) = test_settings();
+        tweak(&mut settings);
         let gateway_port = free_port();
         settings.listen = format!("127.0.0.1:{gateway_port}").parse().unwrap();
         let mut ports: Vec<(&str, Vec<u16>)> = Vec::new();
@@ -571,5 +577,125 @@ async fn the_portal_apart_serves_every_cross_service_flow_through_the_gateway_an
     }
     eprintln!("split: killed booking#1 under load: {} of {} requests failed", failed.len(), outcomes.len());
     eprintln!("split: whole run {} ms", started.elapsed().as_millis());
+    c.stop().await;
+}
+
+/// A Redis of this test's own (append-only, so a restart keeps sessions and streams), which the
+/// test stops and starts again.
+struct OwnRedis {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl OwnRedis {
+    async fn start() -> Self {
+        let mut redis = Self { port: free_port(), dir: tempfile::tempdir().unwrap(), child: None };
+        redis.restart().await;
+        redis
+    }
+
+    async fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string(), "--save", "", "--appendonly", "yes"])
+            .args(["--appendfsync", "always", "--dir", self.dir.path().to_str().unwrap()])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server runs");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGTERM, as a restart by an operator: it writes what it has and exits.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_redis_restart_during_a_booking_run_loses_and_doubles_nothing_and_the_portal_recovers_by_itself() {
+    let Ok(_) = std::env::var("CITY_TEST_DATABASE_URL") else {
+        eprintln!("split: the services apart need PostgreSQL (CITY_TEST_DATABASE_URL); not run");
+        return;
+    };
+    if std::process::Command::new("redis-server").arg("--version").output().is_err() {
+        eprintln!("split: no redis-server to restart; not run");
+        return;
+    }
+    let mut redis = OwnRedis::start().await;
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let c = Cluster::start_with(|s| {
+        s.redis_url = Some(city_platform::config::Secret::new(url.clone()));
+        s.redis_prefix = "split:".into();
+    })
+    .await;
+    let citizen = mp_sign_in(&c, "split-restart").await;
+    let mut people = Vec::new();
+    for (name, first17) in [("张一", "51010719900315012"), ("张二", "51010719900315020"), ("张三", "51010719900315039")]
+    {
+        let body = json!({"name": name, "id_number": id_number(first17), "relation": "child"});
+        let (status, person) = c.send("POST", "/v1/me/people", &citizen, Some(body)).await;
+        assert_eq!(status, 201, "{person}");
+        people.push(person["id"].as_str().unwrap().to_owned());
+    }
+    // Three bookings, each with its own Idempotency-Key; Redis restarts after the first.
+    let mut booked = Vec::new();
+    let refused = std::cell::Cell::new(0);
+    for (i, person) in people.iter().enumerate() {
+        if i == 1 {
+            redis.stop();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            redis.restart().await;
+        }
+        let (_, slot) = free_slot(&c, "/v1/booking/doctors?hospital_id=h-cd2&limit=50", 2, 6).await;
+        let key = format!("split-restart-{i}");
+        let appt = eventually("a booking after the restart", async || {
+            let resp = c
+                .http
+                .post(c.url("/v1/booking/appointments"))
+                .bearer_auth(&citizen)
+                .header("Idempotency-Key", &key)
+                .json(&json!({"slot_id": slot["id"], "person_id": person}))
+                .send()
+                .await
+                .ok()?;
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.ok()?;
+            assert!(status == 201 || status >= 500, "only the outage may refuse: {status} {body}");
+            refused.set(refused.get() + usize::from(status != 201));
+            (status == 201).then_some(body)
+        })
+        .await;
+        booked.push(appt["id"].as_str().unwrap().to_owned());
+    }
+    eprintln!("split: Redis restarted mid-run; {} booking attempts refused meanwhile, all three booked", refused.get());
+    // Each booked once, and each fee reached payments (its event was delivered).
+    let (_, mine) = c.send("GET", "/v1/booking/appointments", &citizen, None).await;
+    for id in &booked {
+        let n = mine.to_string().matches(id.as_str()).count();
+        assert_eq!(n, 1, "appointment {id} listed {n} times: {mine}");
+        eventually("the fee becoming payable after the restart", async || {
+            let body = json!({"kind": "booking", "booking_id": id});
+            let (status, order) = c.send("POST", "/v1/payments/orders", &citizen, Some(body)).await;
+            (status == 200).then_some(order)
+        })
+        .await;
+    }
     c.stop().await;
 }
