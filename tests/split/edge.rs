@@ -232,3 +232,29 @@ async fn city_config_names_every_wechat_address_and_menu_show_says_when_the_base
     assert!(err.contains("answered HTTP 404"), "{err}");
     assert!(!err.contains("without access_token"), "{err}");
 }
+
+#[tokio::test]
+async fn the_channel_runs_as_channel_and_wechat_is_its_warned_older_name_on_the_port_of_services_channel() {
+    let (settings, _dir) = test_settings();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut cmd = city_command(&settings, &["serve", "--only", "wechat"]);
+    // A trailing slash, as operators write URLs.
+    cmd.env("CITY_SERVICES__CHANNEL", format!("http://127.0.0.1:{port}/"))
+        .env("CITY_LOG", "warn")
+        .env("CITY_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !http.get(format!("http://127.0.0.1:{port}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
+        assert!(Instant::now() < deadline, "the channel did not start on services.channel's port");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = http.get(format!("http://127.0.0.1:{port}/wechat/callback")).send().await.unwrap().status();
+    assert_ne!(status, 404, "the channel's callback is served");
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("older name of `--only channel`"), "{log}");
+}
