@@ -44,20 +44,21 @@ const ONCE: &[&str] = &["sandbox", "incidents"];
 
 impl Cluster {
     async fn start() -> Self {
-        Self::start_with(|_| {}).await
+        Self::start_with(TWICE, ONCE, |_| {}).await
     }
 
-    /// [`Cluster::start`] after `tweak` has adjusted the settings every process gets.
-    async fn start_with(tweak: impl FnOnce(&mut Settings)) -> Self {
+    /// The services `twice` in two replicas and `once` in one (others not at all), after `tweak`
+    /// has adjusted the settings every process gets.
+    async fn start_with(twice: &[&'static str], once: &[&'static str], tweak: impl FnOnce(&mut Settings)) -> Self {
         let (mut settings, dir) = test_settings();
         tweak(&mut settings);
         let gateway_port = free_port();
         settings.listen = format!("127.0.0.1:{gateway_port}").parse().unwrap();
         let mut ports: Vec<(&str, Vec<u16>)> = Vec::new();
-        for name in TWICE {
+        for name in twice {
             ports.push((name, vec![free_port(), free_port()]));
         }
-        for name in ONCE {
+        for name in once {
             ports.push((name, vec![free_port()]));
         }
         let env: Vec<(String, String)> = ports
@@ -640,7 +641,8 @@ async fn a_redis_restart_during_a_booking_run_loses_and_doubles_nothing_and_the_
     }
     let mut redis = OwnRedis::start().await;
     let url = format!("redis://127.0.0.1:{}", redis.port);
-    let c = Cluster::start_with(|s| {
+    // What a booking with a fee needs: identity (people, payers), booking, payments, the sandbox.
+    let c = Cluster::start_with(&["booking"], &["identity", "payments", "sandbox"], |s| {
         s.redis_url = Some(city_platform::config::Secret::new(url.clone()));
         s.redis_prefix = "split:".into();
     })
