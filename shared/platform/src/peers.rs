@@ -185,6 +185,15 @@ mod tests {
         assert!(picks.contains(&"http://a:1".to_owned()));
     }
 
+    #[tokio::test]
+    async fn an_internal_call_made_while_serving_a_request_carries_its_id_and_trace() {
+        assert!(trace_headers().is_empty(), "nothing outside a request");
+        let headers = crate::request_id::scope("req-7".into(), async { trace_headers() }).await;
+        assert_eq!(headers[0], ("x-request-id", "req-7".to_owned()));
+        assert_eq!(headers[1].0, "traceparent");
+        assert_eq!(trace_id_in(&headers[1].1), Some(trace_id_of("req-7").as_str()));
+    }
+
     #[test]
     fn traceparent_is_well_formed_and_shares_the_request_trace() {
         let trace = trace_id_of("req-1");
