@@ -629,8 +629,65 @@ impl Drop for OwnRedis {
     }
 }
 
+/// A PostgreSQL of this test's own (the shared one serves every other suite), run as the
+/// `postgres` user, which the test restarts.
+struct OwnPostgres {
+    bin: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl OwnPostgres {
+    /// `None` where no PostgreSQL server binaries or no `postgres` user are at hand.
+    fn start() -> Option<Self> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql").ok()?.flatten().map(|d| d.path().join("bin")).next()?;
+        let dir = tempfile::tempdir().ok()?;
+        std::process::Command::new("chown").arg("postgres").arg(dir.path()).status().ok()?.success().then_some(())?;
+        let data = dir.path().join("data");
+        let ok = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(bin.join("initdb"))
+            .args(["-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8", "-D"])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok()?
+            .success();
+        let pg = Self { bin, dir, port: free_port() };
+        (ok && pg.ctl(&["start"])).then_some(pg)
+    }
+
+    fn ctl(&self, action: &[&str]) -> bool {
+        let options =
+            format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.path().display());
+        std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-w", "-m", "fast", "-l"])
+            .arg(self.dir.path().join("log"))
+            .args(["-o", &options])
+            .args(action)
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        self.ctl(&["stop"]);
+    }
+}
+
 #[tokio::test]
-async fn a_redis_restart_during_a_booking_run_loses_and_doubles_nothing_and_the_portal_recovers_by_itself() {
+async fn redis_and_postgres_restarted_during_a_booking_run_lose_and_double_nothing_and_the_portal_recovers_by_itself() {
     let Ok(_) = std::env::var("CITY_TEST_DATABASE_URL") else {
         eprintln!("split: the services apart need PostgreSQL (CITY_TEST_DATABASE_URL); not run");
         return;
@@ -639,11 +696,16 @@ async fn a_redis_restart_during_a_booking_run_loses_and_doubles_nothing_and_the_
         eprintln!("split: no redis-server to restart; not run");
         return;
     }
+    let Some(postgres) = OwnPostgres::start() else {
+        eprintln!("split: no PostgreSQL server binaries or postgres user to run one of our own; not run");
+        return;
+    };
     let mut redis = OwnRedis::start().await;
     let url = format!("redis://127.0.0.1:{}", redis.port);
     // What a booking with a fee needs: identity (people, payers), booking, payments, the sandbox.
     let c = Cluster::start_with(&["booking"], &["identity", "payments", "sandbox"], |s| {
         s.redis_url = Some(city_platform::config::Secret::new(url.clone()));
+        s.database_url = Some(city_platform::config::Secret::new(postgres.url()));
         s.redis_prefix = "split:".into();
     })
     .await;
@@ -656,7 +718,8 @@ async fn a_redis_restart_during_a_booking_run_loses_and_doubles_nothing_and_the_
         assert_eq!(status, 201, "{person}");
         people.push(person["id"].as_str().unwrap().to_owned());
     }
-    // Three bookings, each with its own Idempotency-Key; Redis restarts after the first.
+    // Three bookings, each with its own Idempotency-Key; Redis restarts after the first,
+    // PostgreSQL after the second.
     let mut booked = Vec::new();
     let refused = std::cell::Cell::new(0);
     for (i, person) in people.iter().enumerate() {
@@ -664,6 +727,9 @@ async fn a_redis_restart_during_a_booking_run_loses_and_doubles_nothing_and_the_
             redis.stop();
             tokio::time::sleep(Duration::from_millis(500)).await;
             redis.restart().await;
+        }
+        if i == 2 {
+            assert!(postgres.ctl(&["restart"]), "PostgreSQL restarts");
         }
         let (_, slot) = free_slot(&c, "/v1/booking/doctors?hospital_id=h-cd2&limit=50", 2, 6).await;
         let key = format!("split-restart-{i}");
@@ -686,7 +752,10 @@ async fn a_redis_restart_during_a_booking_run_loses_and_doubles_nothing_and_the_
         .await;
         booked.push(appt["id"].as_str().unwrap().to_owned());
     }
-    eprintln!("split: Redis restarted mid-run; {} booking attempts refused meanwhile, all three booked", refused.get());
+    eprintln!(
+        "split: Redis and PostgreSQL restarted mid-run; {} booking attempts refused meanwhile, all three booked",
+        refused.get()
+    );
     // Each booked once, and each fee reached payments (its event was delivered).
     let (_, mine) = c.send("GET", "/v1/booking/appointments", &citizen, None).await;
     for id in &booked {
