@@ -577,6 +577,30 @@ async fn the_portal_apart_serves_every_cross_service_flow_through_the_gateway_an
         assert_eq!(status, 200, "the replica left serves everything after");
     }
     eprintln!("split: killed booking#1 under load: {} of {} requests failed", failed.len(), outcomes.len());
+
+    // A clean stop (SIGTERM) of an air replica takes its own consumer group with it; the other
+    // replica's stays.
+    let groups = || {
+        let stream = format!("{}events:air.stations_changed", c.settings.redis_prefix);
+        let url = c.settings.redis_url.as_ref().unwrap().expose().to_owned();
+        let out = std::process::Command::new("redis-cli").args(["-u", &url, "XINFO", "GROUPS", &stream]).output();
+        let text = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+        text.lines().filter(|l| l.starts_with("air-index-")).map(str::to_owned).collect::<Vec<_>>()
+    };
+    let first_port = c.replica("air", 1).rsplit(':').next().unwrap().to_owned();
+    let before = groups();
+    if !before.is_empty() {
+        assert_eq!(before.len(), 2, "one group per air replica: {before:?}");
+        let stopping = c.procs.iter_mut().find(|p| p.name == "air#2").unwrap();
+        std::process::Command::new("kill").args(["-TERM", &stopping.child.id().to_string()]).status().unwrap();
+        let status = stopping.child.wait().unwrap();
+        assert!(status.success(), "air#2 stopped cleanly: {status}");
+        let after = groups();
+        assert_eq!(after.len(), 1, "{after:?}");
+        assert!(after[0].ends_with(&format!("-{first_port}")), "air#1's group stays: {after:?}");
+    } else {
+        eprintln!("split: no redis-cli to list consumer groups; the clean stop is not checked");
+    }
     eprintln!("split: whole run {} ms", started.elapsed().as_millis());
     c.stop().await;
 }
