@@ -212,7 +212,7 @@ pub struct ReadinessView {
     pub checks: Vec<Check>,
     /// The gateway only: each service replica it forwards to and whether it answers. For
     /// information: they do not decide the gateway's own readiness.
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(default, skip_serializing_if_is_empty)]
     pub upstreams: Vec<UpstreamCheck>,
 }
 
