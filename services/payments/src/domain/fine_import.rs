@@ -5,7 +5,7 @@
 
 use chrono::NaiveDate;
 
-use super::import::RowError;
+use super::import::{whole_row, RowError};
 use super::vehicles::EngineCode;
 use super::{decision_no, plate_type, Plate};
 
@@ -53,23 +53,13 @@ pub fn parse_fines(data: &[u8]) -> Result<Vec<FineImportRow>, Vec<RowError>> {
     let mut errors = Vec::new();
     let mut rows: Vec<FineImportRow> = Vec::new();
     for record in reader.records() {
-        let record = match record {
-            Ok(r) => r,
+        let (line, record) = match whole_row(record, COLUMNS.len()) {
+            Ok(row) => row,
             Err(err) => {
-                let line = err.position().map_or(0, csv::Position::line);
-                errors.push(RowError { line, column: None, message: "unreadable row (encoding or quoting)".into() });
+                errors.push(err);
                 continue;
             }
         };
-        let line = record.position().map_or(0, csv::Position::line);
-        if record.len() != COLUMNS.len() {
-            errors.push(RowError {
-                line,
-                column: None,
-                message: format!("expected {} columns, found {}", COLUMNS.len(), record.len()),
-            });
-            continue;
-        }
         let mut found: Vec<RowError> = Vec::new();
         // A macro, not a closure: `found` is read between the pushes.
         macro_rules! bad {

@@ -35,6 +35,28 @@ pub struct RowError {
 pub const COLUMNS: [&str; 5] = ["biller_id", "account_no", "period", "amount_yuan", "due_date"];
 
 /// Parses a whole file; `Err` lists every bad row. `known_biller` says which biller ids exist.
+/// A record of a CSV import with its line number, or the row error when it cannot be read or has
+/// the wrong number of columns; shared by the bill file and the fines file.
+pub(crate) fn whole_row(
+    record: Result<csv::StringRecord, csv::Error>,
+    columns: usize,
+) -> Result<(u64, csv::StringRecord), RowError> {
+    let record = record.map_err(|err| RowError {
+        line: err.position().map_or(0, csv::Position::line),
+        column: None,
+        message: "unreadable row (encoding or quoting)".into(),
+    })?;
+    let line = record.position().map_or(0, csv::Position::line);
+    if record.len() != columns {
+        return Err(RowError {
+            line,
+            column: None,
+            message: format!("expected {columns} columns, found {}", record.len()),
+        });
+    }
+    Ok((line, record))
+}
+
 pub fn parse_bills(data: &[u8], known_biller: impl Fn(&str) -> bool) -> Result<Vec<BillRow>, Vec<RowError>> {
     let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(data);
     let mut errors = Vec::new();
@@ -53,23 +75,13 @@ pub fn parse_bills(data: &[u8], known_biller: impl Fn(&str) -> bool) -> Result<V
     let mut rows = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for record in reader.records() {
-        let record = match record {
-            Ok(r) => r,
+        let (line, record) = match whole_row(record, COLUMNS.len()) {
+            Ok(row) => row,
             Err(err) => {
-                let line = err.position().map_or(0, csv::Position::line);
-                errors.push(RowError { line, column: None, message: "unreadable row (encoding or quoting)".into() });
+                errors.push(err);
                 continue;
             }
         };
-        let line = record.position().map_or(0, csv::Position::line);
-        if record.len() != COLUMNS.len() {
-            errors.push(RowError {
-                line,
-                column: None,
-                message: format!("expected {} columns, found {}", COLUMNS.len(), record.len()),
-            });
-            continue;
-        }
         let mut bad = |column: &'static str, message: &str| {
             errors.push(RowError { line, column: Some(column), message: message.into() });
         };
