@@ -1,0 +1,1 @@
+//! The deployment recipes under `deploy/` checked against the code's topology (issue #18).
