@@ -32,6 +32,8 @@ pub enum Role {
     Scheduler,
     /// Imports bills and fines, refunds, reconciles.
     Finance,
+    /// Writes Service Account announcements and approves other editors' (issue #21).
+    Editor,
 }
 
 /// Where a staff member may act. Empty lists mean "none" except for admins, who act everywhere.

@@ -68,7 +68,8 @@ fn parse_role(text: &str) -> anyhow::Result<city_platform::auth::Role> {
         "clerk" => Role::Clerk,
         "scheduler" => Role::Scheduler,
         "finance" => Role::Finance,
-        other => anyhow::bail!("unknown role `{other}`; one of: admin, clerk, scheduler, finance"),
+        "editor" => Role::Editor,
+        other => anyhow::bail!("unknown role `{other}`; one of: admin, clerk, scheduler, finance, editor"),
     })
 }
 
