@@ -38,17 +38,74 @@ pub trait Cache: Send + Sync + 'static {
 /// many keys (their addresses, OAuth states), so expiry alone does not bound its memory.
 pub const MEMORY_CACHE_ENTRIES: usize = 100_000;
 
-/// The in-process cache of the all-in-one portal, bounded in entries: when full it drops the
-/// expired ones, then the tenth that would expire soonest.
+/// How many bytes of values the in-process cache keeps at most: cached answers (air readings,
+/// slot lists) are keyed by what clients ask, so a count of entries alone lets a fuzzer fill
+/// gigabytes with distinct large answers (issue #15).
+pub const MEMORY_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
+/// The in-process cache of the all-in-one portal, bounded in entries and in bytes: when full it
+/// drops the expired ones, then the tenth that would expire soonest.
 pub struct MemoryCache {
-    entries: Mutex<HashMap<String, (Vec<u8>, Instant)>>,
+    entries: Mutex<Entries>,
     counters: Mutex<HashMap<String, (u64, Instant)>>,
     capacity: usize,
+    max_bytes: usize,
+}
+
+/// The values and the bytes they hold (keys and values).
+#[derive(Default)]
+struct Entries {
+    map: HashMap<String, (Vec<u8>, Instant)>,
+    bytes: usize,
+}
+
+impl Entries {
+    fn remove(&mut self, key: &str) {
+        if let Some((value, _)) = self.map.remove(key) {
+            self.bytes -= key.len() + value.len();
+        }
+    }
+
+    fn insert(&mut self, key: &str, value: &[u8], expires: Instant) {
+        self.remove(key);
+        self.bytes += key.len() + value.len();
+        self.map.insert(key.to_owned(), (value.to_vec(), expires));
+    }
+
+    /// Keeps only what `keep` allows, keeping the byte count right.
+    fn retain(&mut self, mut keep: impl FnMut(Instant) -> bool) {
+        let mut bytes = self.bytes;
+        self.map.retain(|k, (v, exp)| {
+            let kept = keep(*exp);
+            if !kept {
+                bytes -= k.len() + v.len();
+            }
+            kept
+        });
+        self.bytes = bytes;
+    }
+
+    /// Makes room for `extra` more bytes under one new key.
+    fn make_room(&mut self, capacity: usize, max_bytes: usize, extra: usize, now: Instant) {
+        let fits = |e: &Self| e.map.len() < capacity && e.bytes + extra <= max_bytes;
+        if fits(self) {
+            return;
+        }
+        self.retain(|exp| exp > now);
+        // Still full of live entries: the tenth closest to expiry goes, again until it fits.
+        while !fits(self) && !self.map.is_empty() {
+            let mut expiries: Vec<Instant> = self.map.values().map(|(_, exp)| *exp).collect();
+            let cut = (expiries.len() / 10).min(expiries.len() - 1);
+            let (_, nth, _) = expiries.select_nth_unstable(cut);
+            let nth = *nth;
+            self.retain(|exp| exp > nth);
+        }
+    }
 }
 
 impl Default for MemoryCache {
     fn default() -> Self {
-        Self::with_capacity(MEMORY_CACHE_ENTRIES)
+        Self::bounded(MEMORY_CACHE_ENTRIES, MEMORY_CACHE_BYTES)
     }
 }
 
@@ -60,28 +117,51 @@ impl MemoryCache {
 
     /// An empty cache holding at most `capacity` entries and `capacity` counters.
     pub fn with_capacity(capacity: usize) -> Self {
-        Self { entries: Mutex::default(), counters: Mutex::default(), capacity: capacity.max(2) }
+        Self::bounded(capacity, MEMORY_CACHE_BYTES)
+    }
+
+    /// An empty cache holding at most `capacity` entries, `capacity` counters and `max_bytes`
+    /// of keys and values.
+    pub fn bounded(capacity: usize, max_bytes: usize) -> Self {
+        Self { entries: Mutex::default(), counters: Mutex::default(), capacity: capacity.max(2), max_bytes }
     }
 
     /// Drops expired entries; called by a periodic task so memory stays bounded.
     pub fn sweep(&self) {
         let now = Instant::now();
-        self.entries.lock().retain(|_, (_, exp)| *exp > now);
+        self.entries.lock().retain(|exp| exp > now);
         self.counters.lock().retain(|_, (_, exp)| *exp > now);
     }
 
     /// How many entries and counters are held (expired ones included until swept).
     pub fn len(&self) -> usize {
-        self.entries.lock().len() + self.counters.lock().len()
+        self.entries.lock().map.len() + self.counters.lock().len()
+    }
+
+    /// How many bytes of keys and values the entries hold.
+    pub fn bytes(&self) -> usize {
+        self.entries.lock().bytes
     }
 
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Stores `value` under `key`, making room first. A value larger than a sixteenth of the
+    /// byte budget is not kept (a cache may forget; it must not be flushed by one answer).
+    fn store(&self, entries: &mut Entries, key: &str, value: &[u8], expires: Instant, now: Instant) {
+        entries.remove(key);
+        let size = key.len() + value.len();
+        if size > self.max_bytes / 16 {
+            return;
+        }
+        entries.make_room(self.capacity, self.max_bytes, size, now);
+        entries.insert(key, value, expires);
+    }
 }
 
-/// Makes room for one new key in a map holding at most `capacity`.
+/// Makes room for one new key in a map of counters holding at most `capacity`.
 fn make_room<V>(map: &mut HashMap<String, (V, Instant)>, capacity: usize, now: Instant) {
     if map.len() < capacity {
         return;
@@ -102,32 +182,26 @@ fn make_room<V>(map: &mut HashMap<String, (V, Instant)>, capacity: usize, now: I
 impl Cache for MemoryCache {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         let entries = self.entries.lock();
-        Ok(entries.get(key).filter(|(_, exp)| *exp > Instant::now()).map(|(v, _)| v.clone()))
+        Ok(entries.map.get(key).filter(|(_, exp)| *exp > Instant::now()).map(|(v, _)| v.clone()))
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
         let now = Instant::now();
         let mut entries = self.entries.lock();
-        if !entries.contains_key(key) {
-            make_room(&mut entries, self.capacity, now);
-        }
-        entries.insert(key.to_owned(), (value.to_vec(), now + ttl));
+        self.store(&mut entries, key, value, now + ttl, now);
         Ok(())
     }
 
     async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, CacheError> {
         let now = Instant::now();
         let mut entries = self.entries.lock();
-        match entries.get(key).map(|(_, exp)| *exp > now) {
-            Some(true) => Ok(false),
-            held => {
-                if held.is_none() {
-                    make_room(&mut entries, self.capacity, now);
-                }
-                entries.insert(key.to_owned(), (value.to_vec(), now + ttl));
-                Ok(true)
-            }
+        if entries.map.get(key).is_some_and(|(_, exp)| *exp > now) {
+            return Ok(false);
         }
+        // A value too large to keep claims nothing: no caller believes it holds a lock that is
+        // not stored.
+        self.store(&mut entries, key, value, now + ttl, now);
+        Ok(entries.map.contains_key(key))
     }
 
     async fn delete(&self, key: &str) -> Result<(), CacheError> {
@@ -258,5 +332,27 @@ mod tests {
         // The newest keys are still there.
         assert_eq!(cache.get("oauth:999").await.unwrap(), Some(b"x".to_vec()));
         assert_eq!(cache.increment("rl:ip:999", Duration::from_secs(60)).await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn large_answers_under_distinct_keys_cannot_grow_the_cache_past_its_bytes() {
+        let cache = MemoryCache::bounded(100_000, 64 * 1024);
+        let answer = vec![b'x'; 3000];
+        for i in 0..1000 {
+            cache.set(&format!("air:map:{i}"), &answer, Duration::from_secs(600)).await.unwrap();
+            assert!(cache.bytes() <= 64 * 1024, "{} bytes held after {i}", cache.bytes());
+        }
+        assert!(cache.len() >= 10, "the cache still keeps what fits: {}", cache.len());
+        assert_eq!(cache.get("air:map:999").await.unwrap(), Some(answer.clone()));
+        // One answer beyond a sixteenth of the budget is not kept, and flushes nothing.
+        cache.set("huge", &vec![0; 8 * 1024], Duration::from_secs(600)).await.unwrap();
+        assert_eq!(cache.get("huge").await.unwrap(), None);
+        assert_eq!(cache.get("air:map:999").await.unwrap(), Some(answer));
+        // Replacing and deleting keep the count right.
+        cache.set("air:map:999", b"y", Duration::from_secs(600)).await.unwrap();
+        for i in 0..1000 {
+            cache.delete(&format!("air:map:{i}")).await.unwrap();
+        }
+        assert_eq!(cache.bytes(), 0);
     }
 }

@@ -62,29 +62,73 @@ pub async fn observe<E: Endpoint>(ep: Arc<E>, req: Request) -> Result<Response> 
     Ok(resp)
 }
 
-/// Refuses bodies over `max` bytes with 413, whether or not the client declared a length.
+/// How many bytes of request bodies the whole process admits at once (at least one largest
+/// body): each body is buffered whole by its handler, so without a bound a few hundred parallel
+/// 2 MiB uploads hold gigabytes however the size of each is checked (issue #15).
+pub const BODY_BUDGET_BYTES: usize = 32 * 1024 * 1024;
+
+/// How long a request waits for room among the bodies in flight before it is turned away.
+const BODY_BUDGET_WAIT: Duration = Duration::from_secs(2);
+
+/// The bytes of request bodies in flight, shared by every stack in the process.
+pub fn body_budget(max_body: usize) -> Arc<tokio::sync::Semaphore> {
+    static BUDGET: std::sync::OnceLock<Arc<tokio::sync::Semaphore>> = std::sync::OnceLock::new();
+    BUDGET.get_or_init(|| Arc::new(tokio::sync::Semaphore::new(BODY_BUDGET_BYTES.max(max_body)))).clone()
+}
+
+/// Refuses bodies over `max` bytes with 413, whether or not the client declared a length, and
+/// admits a body only while `budget` has room for it (503 with `Retry-After` after a short wait).
 ///
 /// A declared `Content-Length` is held to by hyper on HTTP/1.1 and HTTP/2 alike, so a small one
 /// passes untouched. A body without one (HTTP/1.1 chunked, or any HTTP/2 stream, which needs no
 /// length at all) is read here, at most `max` bytes of it, before any handler sees it: the
-/// 413 answers as soon as the limit is crossed and the rest is never read.
-pub async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request, max: usize) -> Result<Response> {
+/// 413 answers as soon as the limit is crossed and the rest is never read. The budget is held
+/// until the handler has answered, since handlers buffer the body they read.
+pub async fn limit_body<E: Endpoint>(
+    ep: Arc<E>,
+    mut req: Request,
+    max: usize,
+    budget: Arc<tokio::sync::Semaphore>,
+) -> Result<Response> {
     let declared = req.header(poem::http::header::CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok());
-    match declared {
+    let body = req.take_body();
+    let empty = body.is_empty();
+    req.set_body(body);
+    let size = match declared {
         Some(n) if n > max as u64 => return Err(too_large(max)),
-        Some(_) => {}
-        None => {
-            let body = req.take_body();
-            if !body.is_empty() {
-                let bytes = body.into_bytes_limit(max).await.map_err(|err| match err {
-                    poem::error::ReadBodyError::PayloadTooLarge => too_large(max),
-                    other => Problem::malformed(Some("body"), format!("the body could not be read: {other}")).into(),
-                })?;
-                req.set_body(Body::from_bytes(bytes));
-            }
-        }
+        // Bounded by `max` just above.
+        Some(n) => usize::try_from(n).unwrap_or(max),
+        None if empty => 0,
+        None => max,
+    };
+    let _held = if size == 0 { None } else { Some(admit(&budget, size).await?) };
+    if declared.is_none() && size > 0 {
+        let body = req.take_body();
+        let bytes = body.into_bytes_limit(max).await.map_err(|err| match err {
+            poem::error::ReadBodyError::PayloadTooLarge => too_large(max),
+            other => Problem::malformed(Some("body"), format!("the body could not be read: {other}")).into(),
+        })?;
+        req.set_body(Body::from_bytes(bytes));
     }
     ep.call(req).await.map(IntoResponse::into_response)
+}
+
+/// Room for `size` bytes of body in `budget`, or 503 once a short wait did not free enough.
+async fn admit(
+    budget: &Arc<tokio::sync::Semaphore>,
+    size: usize,
+) -> Result<tokio::sync::OwnedSemaphorePermit, poem::Error> {
+    let permits = u32::try_from(size).unwrap_or(u32::MAX);
+    match tokio::time::timeout(BODY_BUDGET_WAIT, budget.clone().acquire_many_owned(permits)).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => {
+            tracing::warn!(size, "request bodies in flight fill the budget; answered 503");
+            let mut p = Problem::of(&kind::UNAVAILABLE)
+                .with_detail("too many request bodies are being received at once; try again shortly");
+            p.retry_after = Some(1);
+            Err(p.into())
+        }
+    }
 }
 
 /// Turns a panic anywhere below into the opaque 500 problem carrying the request id, logged
@@ -252,6 +296,7 @@ pub fn stack(
     idem: Option<crate::idempotency::Idempotency>,
 ) -> BoxEndpoint<'static> {
     let max_body = settings.max_body_bytes;
+    let budget = body_budget(max_body);
     let mut cors = poem::middleware::Cors::new()
         .allow_methods(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
         .allow_headers(["authorization", "content-type", "idempotency-key", "x-api-key", "x-request-id", "if-match"])
@@ -266,7 +311,12 @@ pub fn stack(
     };
     let inner: BoxEndpoint<'static> =
         if with_rate_limit { inner.around(move |ep, req| rate_limit(ep, req, limiter.clone())).boxed() } else { inner };
-    inner.around(move |ep, req| limit_body(ep, req, max_body)).around(catch_panic).around(observe).with(cors).boxed()
+    inner
+        .around(move |ep, req| limit_body(ep, req, max_body, budget.clone()))
+        .around(catch_panic)
+        .around(observe)
+        .with(cors)
+        .boxed()
 }
 
 #[cfg(test)]
@@ -308,7 +358,8 @@ mod tests {
         req.set_body(Body::from_bytes_stream(endless));
         let handler =
             Arc::new(poem::endpoint::make_sync(|_: Request| -> &'static str { unreachable!("refused first") }));
-        let err = limit_body(handler, req, 64 * 1024).await.expect_err("refused");
+        let budget = Arc::new(tokio::sync::Semaphore::new(BODY_BUDGET_BYTES));
+        let err = limit_body(handler, req, 64 * 1024, budget.clone()).await.expect_err("refused");
         assert_eq!(err.status().as_u16(), 413);
         assert!(pulled.load(Ordering::SeqCst) <= 64 * 1024 + 8192, "read {} bytes", pulled.load(Ordering::SeqCst));
 
@@ -321,8 +372,47 @@ mod tests {
             Arc::new(poem::endpoint::make(
                 |mut req: Request| async move { req.take_body().into_string().await.unwrap() },
             ));
-        let resp = limit_body(echo, req, 64 * 1024).await.unwrap();
+        let resp = limit_body(echo, req, 64 * 1024, budget.clone()).await.unwrap();
         assert_eq!(resp.into_body().into_string().await.unwrap(), "{}");
+        assert_eq!(budget.available_permits(), BODY_BUDGET_BYTES, "the budget is given back");
+    }
+
+    fn sized_post(len: usize) -> Request {
+        Request::builder()
+            .method(poem::http::Method::POST)
+            .header("content-length", len.to_string())
+            .body(vec![b' '; len])
+    }
+
+    #[tokio::test]
+    async fn bodies_in_flight_past_the_budget_wait_then_get_a_503() {
+        // Room for two 40 KiB bodies; the handler holds each until told to answer.
+        let budget = Arc::new(tokio::sync::Semaphore::new(100 * 1024));
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let open = gate.clone();
+        let held = Arc::new(poem::endpoint::make(move |_: Request| {
+            let gate = open.clone();
+            async move {
+                gate.notified().await;
+                "done"
+            }
+        }));
+        let first = tokio::spawn(limit_body(held.clone(), sized_post(40 * 1024), 64 * 1024, budget.clone()));
+        let second = tokio::spawn(limit_body(held.clone(), sized_post(40 * 1024), 64 * 1024, budget.clone()));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(budget.available_permits(), 20 * 1024);
+        let started = Instant::now();
+        let err = limit_body(held.clone(), sized_post(40 * 1024), 64 * 1024, budget.clone()).await.unwrap_err();
+        assert_eq!(err.status().as_u16(), 503);
+        assert!(started.elapsed() >= BODY_BUDGET_WAIT, "it waited for room first");
+        // A request without a body needs no room.
+        let echo = Arc::new(poem::endpoint::make_sync(|_: Request| "ok"));
+        let get = Request::builder().finish();
+        assert_eq!(limit_body(echo, get, 64 * 1024, budget.clone()).await.unwrap().status().as_u16(), 200);
+        gate.notify_waiters();
+        first.await.unwrap().unwrap();
+        second.await.unwrap().unwrap();
+        assert_eq!(budget.available_permits(), 100 * 1024, "room comes back with the answers");
     }
 
     /// Vouches for bearer tokens starting with `good-<citizen>-`.
