@@ -87,6 +87,16 @@ mod tests {
         for s in filled {
             assert_eq!(leave_free(&s.doctor_id, &s.visit_date, &s.period).map(|_| ()), Some(()));
         }
+        // Fee-free and unpaid, as a free booking is: stopping their session asks payments for no
+        // refund of a fee that was never paid there.
+        let (charged, paid): (i64, i64) = sqlx::query_as(
+            "SELECT CAST(COUNT(*) FILTER (WHERE fee_fen <> 0) AS BIGINT), CAST(COUNT(*) FILTER (WHERE paid) AS BIGINT)
+             FROM appointments WHERE citizen_id = 'demo-patient'",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!((charged, paid), (0, 0));
         t.cleanup().await;
     }
 

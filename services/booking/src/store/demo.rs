@@ -46,7 +46,9 @@ pub async fn open_sessions(db: &Db, from: &str, to: &str) -> Result<Vec<DemoSess
 }
 
 /// Books every free place of each `(session, leave_free)` but the last `leave_free` for made-up
-/// demo patients (paid, already reminded, so nobody is messaged), all in one transaction. Only a
+/// demo patients (fee-free, already reminded, so nobody is messaged), all in one transaction.
+/// Fee-free because no payment exists for them: a paid one would ask payments for a refund when
+/// a scheduler stops its session, and payments would rightly log that no such fee was paid. Only a
 /// session with no place taken yet is filled, so running it again changes nothing. Returns the
 /// places booked.
 pub async fn fill_sessions(
@@ -81,8 +83,7 @@ async fn fill_session(
         return Ok(0);
     }
     let slots = sqlx::query(
-        "SELECT x.id, x.number, x.starts_at, x.ends_at, s.doctor_id, s.hospital_id, s.department_id, s.visit_date,
-                s.fee_fen
+        "SELECT x.id, x.number, x.starts_at, x.ends_at, s.doctor_id, s.hospital_id, s.department_id, s.visit_date
          FROM slots x JOIN sessions s ON s.id = x.session_id
          WHERE x.session_id = $1 AND x.status = 'free' ORDER BY x.number",
     )
@@ -102,7 +103,7 @@ async fn fill_session(
                 sql.push(',');
             }
             sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, 'demo-patient', ${}, ${}, ${}, ${}, TRUE, 'booked', TRUE, ${}, ${})",
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, 'demo-patient', ${}, ${}, ${}, ${}, FALSE, 'booked', TRUE, ${}, ${})",
                 b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9, b + 10, b + 11, b + 12, b + 13, b + 14,
                 b + 15, b + 16
             ));
@@ -126,7 +127,7 @@ async fn fill_session(
                 .bind(person.clone())
                 .bind(format!("demo:{person}"))
                 .bind(patients[n % patients.len().max(1)].to_owned())
-                .bind(r.try_get::<i64, _>("fee_fen")?)
+                .bind(0_i64)
                 .bind(now)
                 .bind(now);
         }
