@@ -15,4 +15,5 @@ mod production;
 mod security;
 mod security_domain;
 mod share;
+mod traffic;
 mod two_processes;

@@ -50,6 +50,8 @@ type ServiceApis = (
     city_incidents::IncidentsApi,
     city_air::AirApi,
     city_channel::ChannelApi,
+    // Reference data with no store: served by whichever process answers citizens.
+    city_traffic::TrafficApi,
 );
 
 struct Started {
@@ -70,8 +72,9 @@ async fn start_all(platform: &Platform) -> anyhow::Result<Started> {
     let open311 = incidents.open311_routes();
     let (air, air_db) = city_air::AirService::start(platform.clone()).await?;
     let (channel, channel_routes, channel_db) = city_channel::ChannelService::start(platform.clone()).await?;
+    let traffic = city_traffic::api().context("reading seeds/traffic")?;
     Ok(Started {
-        apis: (identity, booking, payments, incidents, air, channel),
+        apis: (identity, booking, payments, incidents, air, channel, traffic),
         plain: vec![("/wechat", channel_routes), ("/open311/v2", open311)],
         dbs: vec![identity_db, booking_db, payments_db, incidents_db, air_db, channel_db],
         authenticator,
@@ -339,7 +342,12 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
                 upstreams: forwards.iter().map(|(_, peer)| peer.clone()).collect(),
             };
             let own = OpenApiService::new(
-                (CatalogueApi::new(&catalogue, platform.districts.clone()), OpsApi { readiness }),
+                (
+                    CatalogueApi::new(&catalogue, platform.districts.clone()),
+                    OpsApi { readiness },
+                    // Public reference data with no store: the gateway answers it itself.
+                    city_traffic::api().context("reading seeds/traffic")?,
+                ),
                 TITLE,
                 env!("CARGO_PKG_VERSION"),
             );
