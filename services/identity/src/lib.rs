@@ -38,10 +38,12 @@ mod wechat;
 use std::sync::Arc;
 
 use city_platform::auth::SharedAuthenticator;
+use city_platform::config::Profile;
 use city_platform::{Db, Platform};
 use sqlx::migrate::Migrator;
 
 pub use api::IdentityApi;
+pub use domain::real_name::{RealNameCheck, RealNameUnavailable, RealNameVerdict, SandboxRealName};
 pub use errors::KINDS as ERROR_KINDS;
 pub use password::ARGON2_PARAMS;
 pub use state::IdentityState;
@@ -60,16 +62,54 @@ pub struct IdentityService;
 
 impl IdentityService {
     /// Opens and migrates the store and builds the API, and the authenticator the other
-    /// services in this process use. Starts the audit-log consumer.
-    pub async fn start(
+    /// services in this process use. Starts the audit-log consumer. Real names are checked by
+    /// the sandbox's [`SandboxRealName`], which a production portal refuses unless
+    /// `identity.allow_sandbox_real_name` says so: a city plugs in its authority with
+    /// [`IdentityService::start_with`].
+    pub async fn start(platform: Platform) -> Result<(IdentityApi, Db, SharedAuthenticator), StartError> {
+        let settings = &platform.settings;
+        if settings.profile == Profile::Production && !settings.identity.allow_sandbox_real_name {
+            return Err(StartError::SandboxRealName);
+        }
+        if settings.profile == Profile::Production {
+            tracing::warn!(
+                "identity: the sandbox's real-name check is in use (identity.allow_sandbox_real_name): any \
+                 well-written name passes for any ID number"
+            );
+        }
+        Self::start_with(platform, Arc::new(SandboxRealName)).await
+    }
+
+    /// [`IdentityService::start`] with the city's real-name authority (WeChat's identity
+    /// verification, or the public-security service's name and number check) behind
+    /// [`RealNameCheck`]; every family member added is checked by it.
+    pub async fn start_with(
         platform: Platform,
-    ) -> Result<(IdentityApi, Db, SharedAuthenticator), city_platform::db::DbError> {
+        real_name: Arc<dyn RealNameCheck>,
+    ) -> Result<(IdentityApi, Db, SharedAuthenticator), StartError> {
         let db = Db::open(&platform.settings, NAME, &MIGRATOR).await?;
-        let state = Arc::new(IdentityState::new(db.clone(), platform.clone()));
+        let mut state = IdentityState::new(db.clone(), platform.clone());
+        state.real_name = real_name;
+        let state = Arc::new(state);
         admin::subscribe_audit(&state);
         let authenticator: SharedAuthenticator = Arc::new(state.sessions.clone());
         Ok((IdentityApi::new(state), db, authenticator))
     }
+}
+
+/// Why the identity service did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store could not be opened or migrated.
+    #[error(transparent)]
+    Db(#[from] city_platform::db::DbError),
+    /// Production with the sandbox's real-name check, not explicitly allowed.
+    #[error(
+        "identity.allow_sandbox_real_name (CITY_IDENTITY__ALLOW_SANDBOX_REAL_NAME): production would check real names \
+         with the sandbox, which takes any well-written name for any ID number; plug in the city's authority \
+         (IdentityService::start_with) or set it to true to run so knowingly"
+    )]
+    SandboxRealName,
 }
 
 /// The authenticator a service running apart uses: identity's API at its replicas (`services.identity`).

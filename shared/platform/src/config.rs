@@ -331,6 +331,11 @@ pub struct IdentitySettings {
     /// member. A second account must prove the phone first recorded for the number.
     #[serde(default = "default_max_accounts_per_id_number")]
     pub max_accounts_per_id_number: u32,
+    /// Production only: start with the sandbox's real-name check, which takes any well-written
+    /// name for any ID number (`CITY_IDENTITY__ALLOW_SANDBOX_REAL_NAME`). Off: production
+    /// refuses to start unless a real authority is plugged in.
+    #[serde(default)]
+    pub allow_sandbox_real_name: bool,
 }
 
 fn default_max_accounts_per_id_number() -> u32 {
@@ -347,6 +352,7 @@ impl Default for IdentitySettings {
             public_base_url: None,
             oauth_authorize_base: None,
             max_accounts_per_id_number: default_max_accounts_per_id_number(),
+            allow_sandbox_real_name: false,
         }
     }
 }
