@@ -8,6 +8,7 @@
 mod dto;
 mod params;
 mod problems;
+mod queue;
 mod share;
 mod views;
 
@@ -23,7 +24,7 @@ use poem_openapi::payload::{Attachment, AttachmentType, Binary, Json};
 use poem_openapi::{OpenApi, Tags};
 
 use dto::*;
-use params::{json_text, map_filter, parse_crs, parse_etag, queue_filter, rename_answers};
+use params::{json_text, map_filter, parse_crs, parse_etag, queue_filter, queue_refine, rename_answers};
 use problems::{
     ClerkOnlyErrors, CreateErrors, FollowErrors, MineErrors, PhotoErrors, PublicReadErrors, QueryErrors, QueueErrors,
     UploadErrors,
@@ -320,7 +321,9 @@ impl CoreApi {
     ///
     /// Reports in the caller's districts and agencies, earliest due first. Filters: `state`
     /// (comma list), `category`, `district`, `agency`, `min_age_hours`, `overdue`, `assignee`
-    /// (`me` or a staff id).
+    /// (`me` or a staff id), `held` (text awaiting a decision), `q` (a reference or words of
+    /// the description or address); `sort` `due`, `new` or `updated`. Counts per filter:
+    /// `GET /v1/incidents/queue/counts`.
     #[allow(clippy::too_many_arguments)]
     #[oai(path = "/queue", method = "get", operation_id = "list_incident_queue")]
     async fn list_queue(
@@ -333,6 +336,9 @@ impl CoreApi {
         min_age_hours: Query<Option<i64>>,
         overdue: Query<Option<bool>>,
         assignee: Query<Option<String>>,
+        held: Query<Option<bool>>,
+        q: Query<Option<String>>,
+        sort: Query<Option<String>>,
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
     ) -> Result<Json<Vec<IncidentForClerk>>, Failure<QueueErrors>> {
@@ -349,6 +355,7 @@ impl CoreApi {
             offset.0,
             200,
         )?;
+        let f = queue_refine(f, held.0, q.0, sort.0.as_deref())?;
         let rows = read::queue(&self.state, &auth.0, &f, Detail::Card).await?;
         Ok(Json(rows.into_iter().map(|seen| views::for_clerk(&self.state, seen)).collect()))
     }
@@ -369,6 +376,9 @@ impl CoreApi {
         min_age_hours: Query<Option<i64>>,
         overdue: Query<Option<bool>>,
         assignee: Query<Option<String>>,
+        held: Query<Option<bool>>,
+        q: Query<Option<String>>,
+        sort: Query<Option<String>>,
     ) -> Result<Attachment<Vec<u8>>, Failure<QueueErrors>> {
         let f = queue_filter(
             &auth.0,
@@ -383,6 +393,7 @@ impl CoreApi {
             None,
             10_000,
         )?;
+        let f = queue_refine(f, held.0, q.0, sort.0.as_deref())?;
         let rows = read::queue(&self.state, &auth.0, &f, Detail::Row).await?;
         Ok(Attachment::new(queue_csv(&auth.0, rows).into_bytes())
             .attachment_type(AttachmentType::Attachment)

@@ -10,7 +10,7 @@ use crate::domain::access::{self, Principal};
 use crate::domain::grid::Bbox;
 use crate::domain::{Catalogue, State, MAX_BBOX_DEG};
 use crate::reports::{self, FileError};
-use crate::store::{MapFilter, QueueFilter};
+use crate::store::{MapFilter, QueueFilter, QueueSort};
 
 /// Reads `"v3"`, `W/"v3"` or `3`; `*` means "any version".
 pub fn parse_etag(v: &str) -> Result<Option<i64>, Problem> {
@@ -102,10 +102,36 @@ pub fn queue_filter(
         created_before: min_age_hours.map(|h| now - h * 3_600_000),
         due_before: overdue.filter(|o| *o).map(|_| now),
         assignee,
+        held: false,
+        text: None,
+        sort: QueueSort::Due,
         scope,
         limit,
         offset,
     })
+}
+
+/// The queue's held-text filter, search (`q`: a reference or words, at most 100 characters)
+/// and order (`sort`: `due`, the default, `new` or `updated`) on top of [`queue_filter`].
+pub fn queue_refine(
+    mut f: QueueFilter,
+    held: Option<bool>,
+    q: Option<String>,
+    sort: Option<&str>,
+) -> Result<QueueFilter, Problem> {
+    f.held = held.unwrap_or(false);
+    let q = q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
+    if q.as_ref().is_some_and(|q| q.chars().count() > 100) {
+        return Err(Problem::invalid("q", "at most 100 characters"));
+    }
+    f.text = q;
+    f.sort = match sort.map(str::trim).filter(|s| !s.is_empty()) {
+        None | Some("due") => QueueSort::Due,
+        Some("new") => QueueSort::Newest,
+        Some("updated") => QueueSort::Updated,
+        Some(_) => return Err(Problem::invalid("sort", "`due`, `new` or `updated`")),
+    };
+    Ok(f)
 }
 
 /// The map's viewport (`bbox=west,south,east,north` in `crs`) and filters, in WGS-84.

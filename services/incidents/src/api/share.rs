@@ -19,18 +19,18 @@ use poem_openapi::OpenApi;
 
 use super::dto::Incident;
 use super::problems::PublicReadErrors;
-use super::{views, CoreApi, IncidentsApi, IncidentsTags};
+use super::{queue, views, CoreApi, IncidentsApi, IncidentsTags};
 use crate::domain::ReportId;
 use crate::reports::read;
 
 // One `OpenApi` over the answers and the share cards, both under `/v1/incidents`.
 impl OpenApi for IncidentsApi {
     fn meta() -> Vec<poem_openapi::registry::MetaApi> {
-        <(CoreApi, ShareApi)>::meta()
+        <(CoreApi, ShareApi, queue::QueueApi)>::meta()
     }
 
     fn register(registry: &mut poem_openapi::registry::Registry) {
-        <(CoreApi, ShareApi)>::register(registry)
+        <(CoreApi, ShareApi, queue::QueueApi)>::register(registry)
     }
 
     fn add_routes(
@@ -41,8 +41,9 @@ impl OpenApi for IncidentsApi {
         >,
     ) {
         let core = CoreApi { state: self.state.clone() };
+        let queue = queue::QueueApi { state: self.state.clone() };
         let share = ShareApi { core: CoreApi { state: self.state }, cards: Arc::new(CardCache::default()) };
-        (core, share).add_routes(route_table)
+        (core, share, queue).add_routes(route_table)
     }
 }
 

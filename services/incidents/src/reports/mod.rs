@@ -7,6 +7,7 @@
 mod act;
 pub mod errors;
 pub mod map;
+pub mod queue;
 pub mod read;
 pub mod uploads;
 

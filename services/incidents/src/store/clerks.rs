@@ -1,7 +1,8 @@
 //! The clerks as they last acted on the queue: who an assignment may name (issue #15).
 
 use city_platform::auth::Staff;
-use sqlx::{AnyConnection, Row};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool, Row};
 
 use super::Result;
 
@@ -29,14 +30,28 @@ pub async fn clerk(tx: &mut AnyConnection, staff_id: &str) -> Result<Option<Staf
         .bind(staff_id)
         .fetch_optional(&mut *tx)
         .await?;
-    let Some(row) = row else { return Ok(None) };
+    row.as_ref().map(staff).transpose()
+}
+
+/// Every clerk as last seen, by username (at most `limit`).
+pub async fn clerks(pool: &AnyPool, limit: i64) -> Result<Vec<Staff>> {
+    let rows = sqlx::query(
+        "SELECT staff_id, username, roles, scopes FROM incident_clerks ORDER BY username, staff_id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(staff).collect()
+}
+
+fn staff(row: &AnyRow) -> Result<Staff> {
     let roles: String = row.try_get("roles")?;
     let scopes: String = row.try_get("scopes")?;
-    Ok(Some(Staff {
+    Ok(Staff {
         staff_id: row.try_get("staff_id")?,
         username: row.try_get("username")?,
         roles: serde_json::from_str(&roles).unwrap_or_default(),
         scopes: serde_json::from_str(&scopes).unwrap_or_default(),
         session_id: String::new(),
-    }))
+    })
 }

@@ -1,9 +1,11 @@
 //! The reports table: filing, reading, the held-text recheck, the clerk queue and clerks' changes,
 //! and the repeat-report guard.
 
-use sqlx::{AnyConnection, AnyPool};
+use std::collections::BTreeMap;
 
-use super::{bind_all, report, Bind, Result, COLUMNS, SELECT};
+use sqlx::{AnyConnection, AnyPool, Row};
+
+use super::{bind_all, report, Bind, Result, StoreError, COLUMNS, SELECT};
 use crate::domain::access::QueueScope;
 use crate::domain::grid::fine_cell;
 use crate::domain::{Report, ReportId, State};
@@ -162,6 +164,12 @@ pub struct QueueFilter {
     pub due_before: Option<i64>,
     /// Assigned to this clerk.
     pub assignee: Option<String>,
+    /// Only reports whose text awaits a clerk's decision (`review` or `pending`).
+    pub held: bool,
+    /// The reference (whole or a part) or words of the description or address.
+    pub text: Option<String>,
+    /// The order of the rows.
+    pub sort: QueueSort,
     /// The reports the caller may handle (`access::queue_scope`).
     pub scope: QueueScope,
     /// Page size.
@@ -170,59 +178,179 @@ pub struct QueueFilter {
     pub offset: i64,
 }
 
-/// The clerk queue, oldest due first.
-pub async fn queue(pool: &AnyPool, f: &QueueFilter) -> Result<Vec<Report>> {
-    let mut sql = format!("SELECT {SELECT} FROM incident_reports WHERE 1 = 1");
-    let mut binds: Vec<Bind> = Vec::new();
+/// The queue's orders; every one ends on the id, so pages never overlap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum QueueSort {
+    /// Earliest due first.
+    #[default]
+    Due,
+    /// Newest first.
+    Newest,
+    /// Most recently changed first.
+    Updated,
+}
+
+impl QueueSort {
+    fn order_by(self) -> &'static str {
+        match self {
+            Self::Due => "due_at, id",
+            Self::Newest => "created_at DESC, id DESC",
+            Self::Updated => "updated_at DESC, id DESC",
+        }
+    }
+}
+
+/// A `LIKE` pattern matching `text` anywhere (its `%`, `_` and `\` taken literally).
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// Which filters a `WHERE` clause applies (the counts leave some out on purpose).
+#[derive(Clone, Copy)]
+struct Within {
+    filters: bool,
+}
+
+/// The `WHERE` clause of `f` (the scope always; the filters when `w.filters`), its values
+/// pushed to `binds`.
+fn where_clause(f: &QueueFilter, w: Within, binds: &mut Vec<Bind>) -> String {
+    let mut sql = String::from(" WHERE 1 = 1");
     let next = |b: Bind, binds: &mut Vec<Bind>| {
         binds.push(b);
         format!("${}", binds.len())
     };
-    if !f.states.is_empty() {
-        let ps: Vec<String> = f.states.iter().map(|s| next(Bind::Text(s.clone()), &mut binds)).collect();
-        sql.push_str(&format!(" AND state IN ({})", ps.join(", ")));
-    }
-    if let Some(c) = &f.category {
-        sql.push_str(&format!(" AND category = {}", next(Bind::Text(c.clone()), &mut binds)));
-    }
-    if let Some(d) = &f.district {
-        sql.push_str(&format!(" AND district = {}", next(Bind::Text(d.clone()), &mut binds)));
-    }
-    if let Some(a) = &f.agency {
-        sql.push_str(&format!(" AND agency = {}", next(Bind::Text(a.clone()), &mut binds)));
-    }
-    if let Some(t) = f.created_before {
-        sql.push_str(&format!(" AND created_at < {}", next(Bind::Int(t), &mut binds)));
-    }
-    if let Some(t) = f.due_before {
-        sql.push_str(&format!(
-            " AND due_at < {} AND is_open = {}",
-            next(Bind::Int(t), &mut binds),
-            next(Bind::Bool(true), &mut binds)
-        ));
-    }
-    if let Some(a) = &f.assignee {
-        sql.push_str(&format!(" AND assignee_id = {}", next(Bind::Text(a.clone()), &mut binds)));
+    if w.filters {
+        if !f.states.is_empty() {
+            let ps: Vec<String> = f.states.iter().map(|s| next(Bind::Text(s.clone()), binds)).collect();
+            sql.push_str(&format!(" AND state IN ({})", ps.join(", ")));
+        }
+        if let Some(c) = &f.category {
+            sql.push_str(&format!(" AND category = {}", next(Bind::Text(c.clone()), binds)));
+        }
+        if let Some(d) = &f.district {
+            sql.push_str(&format!(" AND district = {}", next(Bind::Text(d.clone()), binds)));
+        }
+        if let Some(a) = &f.agency {
+            sql.push_str(&format!(" AND agency = {}", next(Bind::Text(a.clone()), binds)));
+        }
+        if let Some(t) = f.created_before {
+            sql.push_str(&format!(" AND created_at < {}", next(Bind::Int(t), binds)));
+        }
+        if let Some(t) = f.due_before {
+            sql.push_str(&format!(
+                " AND due_at < {} AND is_open = {}",
+                next(Bind::Int(t), binds),
+                next(Bind::Bool(true), binds)
+            ));
+        }
+        if let Some(a) = &f.assignee {
+            sql.push_str(&format!(" AND assignee_id = {}", next(Bind::Text(a.clone()), binds)));
+        }
+        if f.held {
+            sql.push_str(" AND moderation IN ('review', 'pending')");
+        }
+        if let Some(t) = f.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            let p = next(Bind::Text(contains_pattern(t)), binds);
+            sql.push_str(&format!(
+                " AND (LOWER(id) LIKE {p} ESCAPE '\\' OR LOWER(description) LIKE {p} ESCAPE '\\' \
+                 OR LOWER(address) LIKE {p} ESCAPE '\\')"
+            ));
+        }
     }
     if let QueueScope::Within { districts, agencies } = &f.scope {
         let mut ors = vec!["1 = 0".to_owned()];
         if !districts.is_empty() {
-            let ps: Vec<String> = districts.iter().map(|s| next(Bind::Text(s.clone()), &mut binds)).collect();
+            let ps: Vec<String> = districts.iter().map(|s| next(Bind::Text(s.clone()), binds)).collect();
             ors.push(format!("district IN ({})", ps.join(", ")));
         }
         if !agencies.is_empty() {
-            let ps: Vec<String> = agencies.iter().map(|s| next(Bind::Text(s.clone()), &mut binds)).collect();
+            let ps: Vec<String> = agencies.iter().map(|s| next(Bind::Text(s.clone()), binds)).collect();
             ors.push(format!("agency IN ({})", ps.join(", ")));
         }
         sql.push_str(&format!(" AND ({})", ors.join(" OR ")));
     }
-    sql.push_str(&format!(
-        " ORDER BY due_at, id LIMIT {} OFFSET {}",
-        next(Bind::Int(f.limit), &mut binds),
-        next(Bind::Int(f.offset), &mut binds)
-    ));
+    sql
+}
+
+/// The clerk queue: one page in `f.sort`'s order.
+pub async fn queue(pool: &AnyPool, f: &QueueFilter) -> Result<Vec<Report>> {
+    let mut binds: Vec<Bind> = Vec::new();
+    let mut sql = format!("SELECT {SELECT} FROM incident_reports");
+    sql.push_str(&where_clause(f, Within { filters: true }, &mut binds));
+    binds.push(Bind::Int(f.limit));
+    binds.push(Bind::Int(f.offset));
+    sql.push_str(&format!(" ORDER BY {} LIMIT ${} OFFSET ${}", f.sort.order_by(), binds.len() - 1, binds.len()));
     let rows = bind_all(sqlx::query(&sql), &binds).fetch_all(pool).await?;
     Ok(rows.iter().map(report).collect::<std::result::Result<_, _>>()?)
+}
+
+/// How many reports the queue holds: under all of `f`'s filters, in the whole scope, and in
+/// the whole scope per state, category and district, assigned to `me`, overdue at `now`, and
+/// with held text. Each count is one statement over the scope.
+pub async fn queue_counts(pool: &AnyPool, f: &QueueFilter, me: &str, now: i64) -> Result<QueueCounts> {
+    // `extra`: conditions after the clause, each with the value its placeholder stands for.
+    let count = |w: Within, literal: &'static str, extra: Vec<(&'static str, Bind)>| async move {
+        let mut binds = Vec::new();
+        let mut sql = format!("SELECT COUNT(*) AS n FROM incident_reports{}{literal}", where_clause(f, w, &mut binds));
+        for (cond, value) in extra {
+            binds.push(value);
+            sql.push_str(&format!("{cond} ${}", binds.len()));
+        }
+        let row = bind_all(sqlx::query(&sql), &binds).fetch_one(pool).await?;
+        Ok::<i64, StoreError>(row.try_get::<i64, _>("n")?)
+    };
+    let all = Within { filters: false };
+    let grouped = |col: &'static str| async move {
+        let mut binds = Vec::new();
+        let sql = format!(
+            "SELECT {col} AS v, COUNT(*) AS n FROM incident_reports{} GROUP BY {col}",
+            where_clause(f, all, &mut binds)
+        );
+        let rows = bind_all(sqlx::query(&sql), &binds).fetch_all(pool).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<String, _>("v")?, r.try_get::<i64, _>("n")?)))
+            .collect::<std::result::Result<BTreeMap<_, _>, sqlx::Error>>()
+            .map_err(StoreError::from)
+    };
+    Ok(QueueCounts {
+        matching: count(Within { filters: true }, "", Vec::new()).await?,
+        all: count(all, "", Vec::new()).await?,
+        by_state: grouped("state").await?,
+        by_category: grouped("category").await?,
+        by_district: grouped("district").await?,
+        mine: count(all, "", vec![(" AND assignee_id =", Bind::Text(me.to_owned()))]).await?,
+        overdue: count(all, "", vec![(" AND due_at <", Bind::Int(now)), (" AND is_open =", Bind::Bool(true))]).await?,
+        held: count(all, " AND moderation IN ('review', 'pending')", Vec::new()).await?,
+    })
+}
+
+/// The queue's counts (see [`queue_counts`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// Under every filter.
+    pub matching: i64,
+    /// The whole scope.
+    pub all: i64,
+    /// The scope per state.
+    pub by_state: BTreeMap<String, i64>,
+    /// The scope per category.
+    pub by_category: BTreeMap<String, i64>,
+    /// The scope per district.
+    pub by_district: BTreeMap<String, i64>,
+    /// Assigned to the caller.
+    pub mine: i64,
+    /// Overdue and open.
+    pub overdue: i64,
+    /// Text awaiting a clerk's decision.
+    pub held: i64,
 }
 
 /// What a clerk's action changes; `None` leaves a column as it is.

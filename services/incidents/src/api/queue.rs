@@ -1,0 +1,122 @@
+//! The clerk queue's counts and the colleagues an assignment may name (issue #19), so a
+//! console pages a queue of any size with the counts from the server and offers only the
+//! clerks the assignment will accept. [`IncidentsApi`](super::IncidentsApi) composes these
+//! operations with the rest (`share.rs`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use city_platform::auth::StaffAuth;
+use city_platform::Failure;
+use poem_openapi::param::Query;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+
+use super::params::{queue_filter, queue_refine};
+use super::problems::QueueErrors;
+use super::IncidentsTags;
+use crate::domain::ReportId;
+use crate::reports::{self, ReadError};
+use crate::IncidentsState;
+
+/// The queue operations of issue #19.
+pub struct QueueApi {
+    pub(super) state: Arc<IncidentsState>,
+}
+
+/// How many reports a clerk's queue holds.
+#[derive(Debug, Object)]
+pub struct IncidentQueueCounts {
+    /// Under every filter given (what the list pages through).
+    pub matching: i64,
+    /// The caller's whole queue, no filter.
+    pub all: i64,
+    /// The whole queue per state.
+    pub state: BTreeMap<String, i64>,
+    /// The whole queue per category.
+    pub category: BTreeMap<String, i64>,
+    /// The whole queue per district.
+    pub district: BTreeMap<String, i64>,
+    /// Assigned to the caller.
+    pub mine: i64,
+    /// Past due and still open.
+    pub overdue: i64,
+    /// Text awaiting a clerk's decision (`moderation` `review` or `pending`).
+    pub held: i64,
+}
+
+/// A clerk an assignment may name.
+#[derive(Debug, Object)]
+pub struct IncidentColleague {
+    /// Their staff id (`staff_id` of `POST /v1/incidents/queue/{id}/assignment`).
+    pub staff_id: String,
+    /// Their username.
+    pub username: String,
+}
+
+#[OpenApi(prefix_path = "/v1/incidents", tag = "IncidentsTags::Incidents")]
+impl QueueApi {
+    /// Count the clerk queue
+    ///
+    /// `matching`: the reports under the filters given (the parameters of
+    /// `GET /v1/incidents/queue`); the rest count the caller's whole queue, per state, category
+    /// and district, assigned to the caller, overdue, and with held text.
+    #[allow(clippy::too_many_arguments)]
+    #[oai(path = "/queue/counts", method = "get", operation_id = "count_incident_queue")]
+    async fn counts(
+        &self,
+        auth: StaffAuth,
+        state: Query<Option<String>>,
+        category: Query<Option<String>>,
+        district: Query<Option<String>>,
+        agency: Query<Option<String>>,
+        min_age_hours: Query<Option<i64>>,
+        overdue: Query<Option<bool>>,
+        assignee: Query<Option<String>>,
+        held: Query<Option<bool>>,
+        q: Query<Option<String>>,
+    ) -> Result<Json<IncidentQueueCounts>, Failure<QueueErrors>> {
+        let f = queue_filter(
+            &auth.0,
+            state.0,
+            category.0,
+            district.0,
+            agency.0,
+            min_age_hours.0,
+            overdue.0,
+            assignee.0,
+            Some(1),
+            None,
+            1,
+        )?;
+        let f = queue_refine(f, held.0, q.0, None)?;
+        let c = reports::queue::counts(&self.state, &auth.0, &f).await?;
+        Ok(Json(IncidentQueueCounts {
+            matching: c.matching,
+            all: c.all,
+            state: c.by_state,
+            category: c.by_category,
+            district: c.by_district,
+            mine: c.mine,
+            overdue: c.overdue,
+            held: c.held,
+        }))
+    }
+
+    /// List colleagues to assign to
+    ///
+    /// The other clerks an assignment may name, by username: with `report` (one the caller
+    /// handles), those who may handle that report; without, those sharing a district or agency
+    /// with the caller. Only clerks who have acted on the queue are known to this service.
+    #[oai(path = "/queue/colleagues", method = "get", operation_id = "list_incident_colleagues")]
+    async fn colleagues(
+        &self,
+        auth: StaffAuth,
+        /// A report id from the caller's queue.
+        report: Query<Option<String>>,
+    ) -> Result<Json<Vec<IncidentColleague>>, Failure<ReadError>> {
+        let report = report.0.filter(|r| !r.trim().is_empty()).map(ReportId::from);
+        let found = reports::queue::colleagues(&self.state, &auth.0, report.as_ref()).await?;
+        Ok(Json(found.into_iter().map(|s| IncidentColleague { staff_id: s.staff_id, username: s.username }).collect()))
+    }
+}
