@@ -11,8 +11,10 @@ use figment::Figment;
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use crate::secrets::{env_name, SecretSource, SecretSources};
+pub use console::ConsoleSettings;
 pub use services::{GatewaySettings, ServiceAddr, ServiceUrls, Topology};
 
+mod console;
 mod services;
 
 /// A configuration value that must not reach logs: `Debug` prints `****`.
@@ -177,6 +179,9 @@ pub struct Settings {
     /// The incidents service's photo limits (`CITY_INCIDENTS__*`).
     #[serde(default)]
     pub incidents: IncidentsSettings,
+    /// The clerks' console (`CITY_CONSOLE__*`; see `config/console.rs`).
+    #[serde(default)]
+    pub console: ConsoleSettings,
     /// The shared secret services present to each other's `/v1/internal/...` endpoints in the
     /// `X-Internal-Token` header (`CITY_INTERNAL_TOKEN`). Unset: a random value per process,
     /// which is enough all-in-one; services running apart must all be given the same one.
@@ -545,6 +550,7 @@ impl Default for Settings {
             payments: PaymentsSettings::default(),
             notify: NotifySettings::default(),
             incidents: IncidentsSettings::default(),
+            console: ConsoleSettings::default(),
             internal_token: None,
             secret_sources: SecretSources::new(),
             prepared: false,
@@ -700,6 +706,7 @@ impl Settings {
         if let Err(why) = crate::caller::parse_trusted(&self.trusted_proxies) {
             return Err(ConfigError(format!("trusted_proxies (CITY_TRUSTED_PROXIES): {why}")));
         }
+        self.console.check()?;
         if self.max_body_bytes < 1024 {
             return Err(ConfigError("max_body_bytes (CITY_MAX_BODY_BYTES): must be at least 1024".into()));
         }
