@@ -6,11 +6,14 @@
 //! Layout: [`platform`] simulates the Mini Program and Service Account APIs
 //! (`/sns/jscode2session`, `/cgi-bin/stable_token`, OAuth, ...); [`pay`] simulates a WeChat Pay
 //! v3 merchant account (`/pay/v3/...`); [`messages`] the message and menu endpoints, which
-//! accept only access tokens [`platform`] issued.
+//! accept only access tokens [`platform`] issued; [`mass`] broadcasts, drafts, tags and the
+//! cover upload, with the monthly limit and the `MASSSENDJOBFINISH` push.
 //!
 //! Invariants: it exists only in the `demo` profile; it is a peer, not a library of the services: they reach it only over HTTP, at the
 //! base URL in their configuration, exactly as they would reach WeChat.
 
+pub mod document;
+pub mod mass;
 pub mod messages;
 pub mod pay;
 pub mod platform;
@@ -27,8 +30,18 @@ pub fn endpoint(settings: &Settings) -> Result<Route, String> {
         return Err("the WeChat sandbox exists only in the demo profile".into());
     }
     let (platform_routes, tokens) = platform::routes_and_tokens(settings);
-    Ok(messages::mount(Route::new(), tokens)
+    let route = mass::mount(Route::new(), tokens.clone(), settings);
+    Ok(messages::mount(route, tokens)
         .nest("/pay", pay::routes(settings)?)
         .at("/wxa/msg_sec_check", security::msg_sec_check_endpoint())
+        // Its own document, apart from the portal's (issue #16); like the sandbox, demo only.
+        .at("/openapi.json", document_endpoint())
         .nest("/", platform_routes))
+}
+
+fn document_endpoint() -> impl poem::Endpoint<Output = poem::Response> {
+    let text = document::openapi("/sandbox/wechat");
+    poem::endpoint::make_sync(move |_| {
+        poem::Response::builder().content_type("application/json").body(text.clone())
+    })
 }

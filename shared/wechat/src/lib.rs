@@ -2,6 +2,7 @@
 //!
 //! Two halves: the pure, I/O-free protocol code below, and the HTTP clients built on it.
 //! - [`client`]: Mini Program, Service Account and web OAuth calls, with the shared access token.
+//! - [`mass`]: Service Account broadcasts (cover upload, drafts, preview, sendall, tags).
 //! - [`pay_client`]: WeChat Pay API v3 orders, queries, refunds and trade bills.
 //! - [`crypto::official_account`]: Service Account URL/message signatures and safe mode ([`crypto::official_account::MessageCrypt`]).
 //! - [`crypto::mini_program`]: `rawData` signature and `encryptedData` decryption with the user's session_key.
@@ -18,6 +19,7 @@
 pub mod client;
 pub mod crypto;
 pub mod error;
+pub mod mass;
 pub mod pay_client;
 pub mod xml;
 
