@@ -121,9 +121,10 @@ async fn oa_sign_in(app: &TestApp, openid: &str) -> String {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 200);
-    let session: Value = resp.json().await.unwrap();
-    session["token"].as_str().expect("a citizen token").to_owned()
+    // The callback sends the browser on with the session in a cookie (issue #23).
+    assert_eq!(resp.status(), 302);
+    let set_cookie = resp.headers()["set-cookie"].to_str().unwrap();
+    set_cookie.split(';').next().unwrap().strip_prefix("city_session=").expect("a citizen session cookie").to_owned()
 }
 
 async fn send(app: &TestApp, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {

@@ -81,11 +81,14 @@ async fn a_person_signs_in_with_the_sandbox_adds_family_logs_out_and_comes_back_
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 200);
-    let again: Value = resp.json().await.unwrap();
-    assert_eq!(again["citizen"]["id"], citizen.as_str());
-    assert_eq!(again["redirect"], "/h5/me");
-    let token = again["token"].as_str().unwrap();
+    // Back to the page the sign-in started from, the session in a cookie (issue #23).
+    assert_eq!(resp.status(), 302);
+    assert_eq!(resp.headers()["location"], "/h5/me");
+    let set_cookie = resp.headers()["set-cookie"].to_str().unwrap();
+    let token = set_cookie.split(';').next().unwrap().strip_prefix("city_session=").unwrap().to_owned();
+    let token = token.as_str();
+    let again: Value = app.http.get(app.url("/v1/me")).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(again["id"], citizen.as_str());
     let people: Value =
         app.http.get(app.url("/v1/me/people")).bearer_auth(token).send().await.unwrap().json().await.unwrap();
     assert_eq!(people.as_array().unwrap().len(), 1);

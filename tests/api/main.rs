@@ -1,6 +1,7 @@
 //! End-to-end tests: the whole portal on a random port, over real HTTP, on whichever backend
 //! the environment selects (see `harness`). One test binary for every suite.
 
+mod account;
 mod air;
 mod booking;
 mod channel;

@@ -10,6 +10,7 @@
 pub mod cli;
 mod document;
 pub mod errors;
+pub mod h5;
 pub mod ops;
 pub mod proxy;
 pub mod security;
@@ -377,6 +378,11 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
     };
     // On a clean shutdown, what only this process used on the bus (air's replica group) goes.
     let (bus, mut closing) = (platform.bus.clone(), signal.clone());
+    // The menu's and the sign-in's pages (issue #23): the gateway's own, wherever browsers come.
+    let route = match mode {
+        Mode::Only(_) => route,
+        _ => route.nest("/h5", h5::routes(&catalogue, &settings.wechat.mp_appid)),
+    };
     tasks.push(tokio::spawn(async move {
         closing.wait().await;
         bus.close().await;

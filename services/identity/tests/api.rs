@@ -105,6 +105,22 @@ async fn status_json(resp: poem::test::TestResponse) -> (u16, Value) {
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
+/// The OAuth callback's answer as the session it carries (issue #23: a 302 to the page asked for,
+/// the session in the `city_session` cookie): `{token, citizen, redirect}`, or the problem.
+async fn callback_session(client: &Client, resp: poem::test::TestResponse) -> (u16, Value) {
+    if resp.0.status() != poem::http::StatusCode::FOUND {
+        return status_json(resp).await;
+    }
+    let redirect = resp.0.headers()["location"].to_str().unwrap().to_owned();
+    let set_cookie = resp.0.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    let token = set_cookie.split(';').next().unwrap().strip_prefix("city_session=").unwrap().to_owned();
+    let (status, citizen) =
+        status_json(client.get("/v1/me").header("authorization", format!("Bearer {token}")).send().await).await;
+    assert_eq!(status, 200, "{citizen}");
+    (200, json!({"token": token, "citizen": citizen, "redirect": redirect}))
+}
+
 /// A valid ID number born on `birth` (YYYYMMDD) with sequence `seq` (3 digits).
 fn id_number(birth: &str, seq: &str) -> String {
     let first17 = format!("110105{birth}{seq}");
@@ -201,7 +217,8 @@ async fn the_same_unionid_through_the_service_account_is_the_same_citizen_and_wi
     assert_eq!(status, 400);
     assert_eq!(p["type"], "/problems/oauth-state-mismatch");
 
-    let (status, s) = status_json(
+    let (status, s) = callback_session(
+        &w.client,
         w.client
             .get("/v1/auth/oa/callback")
             .query("code", &code)
@@ -222,7 +239,8 @@ async fn the_same_unionid_through_the_service_account_is_the_same_citizen_and_wi
         .as_str()
         .unwrap()
         .to_owned();
-    let (status, _) = status_json(
+    let (status, _) = callback_session(
+        &w.client,
         w.client
             .get("/v1/auth/oa/callback")
             .query("code", &code2)
@@ -240,7 +258,8 @@ async fn the_same_unionid_through_the_service_account_is_the_same_citizen_and_wi
     let cookie = resp.0.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
     let state = location.split("state=").nth(1).unwrap().trim_end_matches("#wechat_redirect").to_owned();
     let code = w.sandbox_post("/_test/oa/oauth-codes", json!({})).await["code"].as_str().unwrap().to_owned();
-    let (status, s) = status_json(
+    let (status, s) = callback_session(
+        &w.client,
         w.client
             .get("/v1/auth/oa/callback")
             .query("code", &code)
@@ -525,7 +544,7 @@ impl World {
             .header("cookie", &cookie)
             .send()
             .await;
-        let (status, session) = status_json(resp).await;
+        let (status, session) = callback_session(&self.client, resp).await;
         assert_eq!(status, 200, "{session}");
         session
     }

@@ -169,8 +169,10 @@ fn subscribe_send(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>, body:
     ok_with(json!({}))
 }
 
-/// WeChat's menu limits, with its errcodes (UTF-8 bytes for names).
-fn check_menu(menu: &Value) -> Option<(i64, &'static str)> {
+/// WeChat's menu limits, with its errcodes (UTF-8 bytes for names). `linked_mp` is the one
+/// Mini Program linked to the account: a `miniprogram` button must name it, give a page and a
+/// fallback url for clients that cannot open Mini Programs.
+fn check_menu(menu: &Value, linked_mp: &str) -> Option<(i64, &'static str)> {
     const TYPES: [&str; 13] = [
         "click",
         "view",
@@ -212,6 +214,9 @@ fn check_menu(menu: &Value) -> Option<(i64, &'static str)> {
                 if str_len(sub, "url").is_some_and(|n| n > 1024) {
                     return Some((40027, "invalid sub button url size"));
                 }
+                if let Some(e) = check_miniprogram(sub, linked_mp, 40027) {
+                    return Some(e);
+                }
             }
         } else {
             if !b["type"].as_str().is_some_and(|t| TYPES.contains(&t)) {
@@ -220,7 +225,27 @@ fn check_menu(menu: &Value) -> Option<(i64, &'static str)> {
             if str_len(b, "key").is_some_and(|n| n > 128) {
                 return Some((40019, "invalid button key size"));
             }
+            if let Some(e) = check_miniprogram(b, linked_mp, 40055) {
+                return Some(e);
+            }
         }
+    }
+    None
+}
+
+/// A `miniprogram` button: the linked Mini Program's appid, a pagepath and a fallback url.
+fn check_miniprogram(b: &Value, linked_mp: &str, url_code: i64) -> Option<(i64, &'static str)> {
+    if b["type"].as_str() != Some("miniprogram") {
+        return None;
+    }
+    if b["appid"].as_str() != Some(linked_mp) {
+        return Some((40166, "invalid weapp appid: mini program not linked"));
+    }
+    if b["pagepath"].as_str().is_none_or(str::is_empty) {
+        return Some((40165, "invalid weapp pagepath"));
+    }
+    if !b["url"].as_str().is_some_and(|u| u.starts_with("http://") || u.starts_with("https://")) {
+        return Some((url_code, "invalid button url"));
     }
     None
 }
@@ -230,7 +255,7 @@ fn menu_create(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>, body: Js
     if let Some(e) = check_token(s, &q, App::ServiceAccount) {
         return e;
     }
-    if let Some((code, msg)) = check_menu(&body) {
+    if let Some((code, msg)) = check_menu(&body, s.tokens.mp_appid()) {
         return errcode(code, msg);
     }
     *s.menu.lock() = Some(json!({"button": body["button"], "menuid": now_ms()}));

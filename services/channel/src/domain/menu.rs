@@ -181,7 +181,7 @@ fn check_action(errors: &mut Vec<MenuError>, path: &str, b: &Button, codes: [i64
             errors.push(err(format!("{path}.appid"), 40166, "a miniprogram button needs the Mini Program's appid"));
         }
         if b.pagepath.as_deref().is_none_or(str::is_empty) {
-            errors.push(err(format!("{path}.pagepath"), 40166, "a miniprogram button needs a pagepath"));
+            errors.push(err(format!("{path}.pagepath"), 40165, "a miniprogram button needs a pagepath"));
         }
     }
 }
@@ -223,6 +223,16 @@ mod tests {
         subs[0].kind = Some("scancode_push".into());
         let codes: Vec<i64> = menu.validate().unwrap_err().iter().map(|e| e.errcode).collect();
         assert!(codes.contains(&40023) && codes.contains(&40024), "{codes:?}");
+    }
+
+    #[test]
+    fn a_miniprogram_button_needs_its_appid_page_and_fallback_url() {
+        let menu = Menu::parse(r#"{"button":[{"type":"miniprogram","name":"Book"}]}"#).unwrap_err();
+        let found: Vec<(&str, i64)> = menu.iter().map(|e| (e.path.as_str(), e.errcode)).collect();
+        assert_eq!(found, [("button[0].url", 40055), ("button[0].appid", 40166), ("button[0].pagepath", 40165)]);
+        let whole = r#"{"button":[{"type":"miniprogram","name":"Book","url":"https://city.example.cn/h5/booking",
+            "appid":"wxcity0000000mp01","pagepath":"pages/booking/index"}]}"#;
+        assert!(Menu::parse(whole).is_ok());
     }
 
     #[test]

@@ -64,6 +64,23 @@ pub(super) enum AuthorizeResponse {
     Found(#[oai(header = "Location")] String, #[oai(header = "Set-Cookie")] String),
 }
 
+/// The end of the Service Account sign-in: back to the page it started from.
+#[derive(ApiResponse)]
+pub(super) enum CallbackResponse {
+    /// Signed in: go to the page asked for at the start (a path on this portal; `/h5/me` when
+    /// none was). The session is in the `city_session` cookie (`HttpOnly`, `SameSite=Lax`,
+    /// `Secure` when the portal is served over https), never in the URL.
+    #[oai(status = 302)]
+    Found(
+        #[oai(header = "Location")] String,
+        #[oai(header = "Set-Cookie")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
+/// The cookie that carries a citizen's session after the Service Account sign-in.
+pub const SESSION_COOKIE: &str = "city_session";
+
 /// A credential to check.
 #[derive(Debug, Object, Deserialize)]
 #[oai(skip_serializing_if_is_none)]
@@ -167,7 +184,8 @@ impl AuthApi {
     ///
     /// WeChat's redirect target. Checks that `state` was issued to this browser (the
     /// `city_oauth` cookie), exchanges the code and signs the person in: the same citizen as in
-    /// the Mini Program when WeChat gives the same unionid.
+    /// the Mini Program when WeChat gives the same unionid. Answers 302 to the page the sign-in
+    /// started from, with the session in the `city_session` cookie.
     #[oai(path = "/v1/auth/oa/callback", method = "get", operation_id = "finish_service_account_sign_in")]
     async fn oa_callback(
         &self,
@@ -178,11 +196,22 @@ impl AuthApi {
         /// Carries the `city_oauth` browser binding set at the start.
         #[oai(name = "Cookie")]
         cookies: Header<Option<String>>,
-    ) -> Result<Json<CitizenSession>, Failure<OauthError>> {
+    ) -> Result<CallbackResponse, Failure<OauthError>> {
         let browser = signin::browser_cookie(cookies.0.as_deref());
         let state_param = state.0.unwrap_or_default();
         let session = signin::oauth_callback(&self.state, code.0, &state_param, browser).await?;
-        Ok(session_view(session, &self.state))
+        // The page was checked when the sign-in started (`safe_redirect`: a path on this site),
+        // so the Location is relative and stays on the portal's own origin.
+        let to = match session.redirect.as_deref() {
+            None | Some("/") => "/h5/me".to_owned(),
+            Some(path) => path.to_owned(),
+        };
+        let settings = &self.state.platform.settings;
+        let secure = if settings.public_base_url().starts_with("https://") { "; Secure" } else { "" };
+        let max_age = settings.identity.citizen_session_secs;
+        let cookie =
+            format!("{SESSION_COOKIE}={}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}", session.token);
+        Ok(CallbackResponse::Found(to, cookie, "no-store".into()))
     }
 
     /// Sign out
