@@ -12,7 +12,7 @@ use city_platform::auth::{Citizen, Principal, Role, Scopes, Staff};
 use city_platform::testing::{test_platform, StaticAuthenticator};
 use city_platform::Db;
 use poem::endpoint::BoxEndpoint;
-use poem::test::TestClient;
+use poem::test::{TestClient, TestForm, TestFormField};
 use serde_json::{json, Value};
 use sqlx::Row;
 
@@ -270,4 +270,113 @@ async fn colleagues_are_the_clerks_an_assignment_would_accept() {
     assert!(names(&c).is_empty(), "no Jinjiang clerk for Shuangliu: {c}");
     assert_eq!(get(&w, Some("alice"), "/v1/incidents/queue/colleagues").await.0, 403);
     assert_eq!(get(&w, None, "/v1/incidents/queue/colleagues").await.0, 401);
+}
+
+fn png() -> Vec<u8> {
+    let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(64, 48, image::Rgb([20, 160, 60])));
+    let mut out = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+    out
+}
+
+async fn upload(w: &World, path: &str, token: &str) -> (u16, Value) {
+    let resp = w
+        .api
+        .post(path)
+        .header("Authorization", format!("Bearer {token}"))
+        .multipart(TestForm::new().field(TestFormField::bytes(png()).name("photo").filename("fixed.png")))
+        .send()
+        .await;
+    let status = resp.0.status().as_u16();
+    (status, serde_json::from_slice(&resp.0.into_body().into_vec().await.unwrap()).unwrap_or(Value::Null))
+}
+
+async fn post(w: &World, token: &str, path: &str, body: Value) -> (u16, Value) {
+    let resp = w.api.post(path).header("Authorization", format!("Bearer {token}")).body_json(&body).send().await;
+    let status = resp.0.status().as_u16();
+    (status, serde_json::from_slice(&resp.0.into_body().into_vec().await.unwrap()).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_public_update_carries_the_crews_fixed_photo_to_the_citizen() {
+    let w = world().await;
+    let id: String =
+        sqlx::query("SELECT id FROM incident_reports WHERE district = '510104' AND is_open = TRUE LIMIT 1")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap()
+            .get("id");
+
+    // Only a clerk uploads here.
+    assert_eq!(upload(&w, "/v1/incidents/queue/photos", "alice").await.0, 403);
+    let (status, photo) = upload(&w, "/v1/incidents/queue/photos", "jj").await;
+    assert_eq!(status, 200, "{photo}");
+    let photo_id = photo["id"].as_str().unwrap().to_owned();
+    // Not public before it illustrates an update.
+    assert_eq!(w.api.get(format!("/v1/incidents/photos/{photo_id}")).send().await.0.status().as_u16(), 404);
+
+    // Another clerk cannot use it, nor can it go with an internal note or a silent state change.
+    let (status, p) = post(
+        &w,
+        "jj2",
+        &format!("/v1/incidents/queue/{id}/notes"),
+        json!({"text": "Fixed", "public": true, "photo_id": photo_id}),
+    )
+    .await;
+    assert_eq!((status, p["errors"][0]["field"].as_str()), (422, Some("photo_id")), "{p}");
+    let (status, p) = post(
+        &w,
+        "jj",
+        &format!("/v1/incidents/queue/{id}/notes"),
+        json!({"text": "crew photo", "public": false, "photo_id": photo_id}),
+    )
+    .await;
+    assert_eq!((status, p["errors"][0]["field"].as_str()), (422, Some("photo_id")), "{p}");
+    let (status, p) = post(
+        &w,
+        "jj",
+        &format!("/v1/incidents/queue/{id}/state"),
+        json!({"state": "in_progress", "photo_id": photo_id}),
+    )
+    .await;
+    assert_eq!((status, p["errors"][0]["field"].as_str()), (422, Some("photo_id")), "{p}");
+    let (_, public) = get(&w, None, &format!("/v1/incidents/{id}")).await;
+    assert_eq!(public["state"], json!(public["state"].as_str().unwrap()), "refusals changed nothing");
+    assert!(public["history"].as_array().unwrap().iter().all(|u| u.get("photo").is_none()));
+
+    // Closing it as fixed with public words and the photo.
+    let (status, clerk_view) = post(
+        &w,
+        "jj",
+        &format!("/v1/incidents/queue/{id}/state"),
+        json!({"state": "fixed", "public_update": "Resurfaced this morning.", "photo_id": photo_id}),
+    )
+    .await;
+    assert_eq!(status, 200, "{clerk_view}");
+    let (_, public) = get(&w, None, &format!("/v1/incidents/{id}")).await;
+    let history = public["history"].as_array().unwrap();
+    let entry = history.iter().find(|u| u["text_en"] == "Resurfaced this morning.").expect("the update");
+    assert_eq!(entry["photo"]["id"], photo_id.as_str(), "{public}");
+    let url = entry["photo"]["url"].as_str().unwrap();
+    let resp = w.api.get(url).send().await;
+    resp.assert_status_is_ok();
+    resp.assert_content_type("image/jpeg");
+    let thumb = entry["photo"]["thumbnail_url"].as_str().unwrap();
+    w.api.get(thumb).send().await.assert_status_is_ok();
+    assert!(
+        !public["photos"].as_array().map(|p| p.iter().any(|x| x["id"] == photo_id.as_str())).unwrap_or(false),
+        "the crew's photo is not among the reporter's: {public}"
+    );
+    let (_, clerk) = get(&w, Some("jj"), &format!("/v1/incidents/queue/{id}")).await;
+    assert!(clerk["report"]["history"].as_array().unwrap().iter().any(|u| u["photo"]["id"] == photo_id.as_str()));
+
+    // An upload is used once.
+    let (status, p) = post(
+        &w,
+        "jj",
+        &format!("/v1/incidents/queue/{id}/notes"),
+        json!({"text": "Again", "public": true, "photo_id": photo_id}),
+    )
+    .await;
+    assert_eq!((status, p["errors"][0]["field"].as_str()), (422, Some("photo_id")), "{p}");
 }

@@ -161,6 +161,9 @@ pub struct IncidentUpdate {
     /// The clerk (clerks only).
     #[oai(skip_serializing_if_is_none)]
     pub staff_name: Option<String>,
+    /// A photo the crew took for this update (a "fixed" photo, say).
+    #[oai(skip_serializing_if_is_none)]
+    pub photo: Option<IncidentPhoto>,
 }
 
 /// A report as the public and its reporter see it.
@@ -283,6 +286,10 @@ pub struct IncidentStateChange {
     /// Internal note for colleagues.
     #[serde(default)]
     pub internal_note: Option<String>,
+    /// A photo for the public update: the id of the caller's own upload
+    /// (`POST /v1/incidents/queue/photos`), not yet used.
+    #[serde(default)]
+    pub photo_id: Option<String>,
 }
 
 /// An assignment.
@@ -310,6 +317,10 @@ pub struct IncidentNote {
     #[serde(default)]
     #[oai(default)]
     pub public: bool,
+    /// A photo for a public update: the id of the caller's own upload
+    /// (`POST /v1/incidents/queue/photos`), not yet used.
+    #[serde(default)]
+    pub photo_id: Option<String>,
 }
 
 /// A merge.

@@ -259,7 +259,13 @@ impl CoreApi {
     ) -> Result<Json<Vec<Incident>>, Failure<MineErrors>> {
         let crs = parse_crs(crs.0.as_deref(), "crs")?;
         let mine = read::mine(&self.state, &auth.0.citizen_id).await?;
-        Ok(Json(mine.into_iter().map(|seen| views::incident(&self.state, seen, crs)).collect()))
+        let mut out = Vec::with_capacity(mine.len());
+        for seen in mine {
+            let mut incident = views::incident(&self.state, seen, crs);
+            self.update_photos(&mut incident).await?;
+            out.push(incident);
+        }
+        Ok(Json(out))
     }
 
     /// Get the map
@@ -301,7 +307,9 @@ impl CoreApi {
     ) -> Result<Json<Incident>, Failure<PublicReadErrors>> {
         let crs = parse_crs(crs.0.as_deref(), "crs")?;
         let seen = read::public(&self.state, &ReportId::from(id.0)).await?;
-        Ok(Json(views::incident(&self.state, seen, crs)))
+        let mut incident = views::incident(&self.state, seen, crs);
+        self.update_photos(&mut incident).await?;
+        Ok(Json(incident))
     }
 
     /// Follow a report ("me too")
@@ -435,7 +443,9 @@ impl CoreApi {
     ) -> Result<IncidentForClerkResponse, Failure<reports::ReadError>> {
         let seen = read::for_clerk(&self.state, &auth.0, &ReportId::from(id.0)).await?;
         let version = seen.report.version;
-        Ok(IncidentForClerkResponse::Ok(Json(views::for_clerk(&self.state, seen)), etag(version)))
+        let mut view = views::for_clerk(&self.state, seen);
+        self.update_photos(&mut view.report).await?;
+        Ok(IncidentForClerkResponse::Ok(Json(view), etag(version)))
     }
 
     /// Change a report's state
@@ -456,6 +466,7 @@ impl CoreApi {
             template: body.0.template.clone(),
             public_text: body.0.public_update.clone(),
             note: body.0.internal_note.clone(),
+            photo: body.0.photo_id.clone(),
         };
         self.act(&auth.0, id.0, if_match.0.as_deref(), action).await
     }
@@ -493,8 +504,11 @@ impl CoreApi {
         #[oai(name = "If-Match")] if_match: Header<Option<String>>,
         body: JsonBody<IncidentNote>,
     ) -> Result<IncidentForClerkResponse, Failure<ActError>> {
-        let action =
-            if body.0.public { Action::PublicUpdate(body.0.text.clone()) } else { Action::Note(body.0.text.clone()) };
+        let action = match (body.0.public, &body.0.photo_id) {
+            (true, photo) => Action::PublicUpdate { text: body.0.text.clone(), photo: photo.clone() },
+            (false, None) => Action::Note(body.0.text.clone()),
+            (false, Some(_)) => return Err(Problem::invalid("photo_id", "a photo goes with a public update").into()),
+        };
         self.act(&auth.0, id.0, if_match.0.as_deref(), action).await
     }
 
@@ -564,7 +578,18 @@ impl CoreApi {
         let r = reports::act(&self.state, staff, &ReportId::from(id), expected, action).await?;
         let version = r.version;
         let seen = read::changed(&self.state, staff, r).await?;
-        Ok(IncidentForClerkResponse::Ok(Json(views::for_clerk(&self.state, seen)), etag(version)))
+        let mut view = views::for_clerk(&self.state, seen);
+        self.update_photos(&mut view.report).await?;
+        Ok(IncidentForClerkResponse::Ok(Json(view), etag(version)))
+    }
+
+    /// Puts the crew's photos on the history entries they illustrate (issue #19).
+    async fn update_photos(&self, incident: &mut Incident) -> Result<(), StoreError> {
+        if incident.history.iter().any(|u| u.kind == "public") {
+            let pairs = crate::store::update_photos(&self.state.db.pool, &ReportId::from(incident.id.clone())).await?;
+            views::with_update_photos(&mut incident.history, pairs);
+        }
+        Ok(())
     }
 
     async fn photo_bytes(&self, id: &str, thumb: bool) -> Result<IncidentImageResponse, Failure<PhotoErrors>> {

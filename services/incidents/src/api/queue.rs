@@ -1,23 +1,26 @@
 //! The clerk queue's counts and the colleagues an assignment may name (issue #19), so a
 //! console pages a queue of any size with the counts from the server and offers only the
-//! clerks the assignment will accept. [`IncidentsApi`](super::IncidentsApi) composes these
+//! clerks the assignment will accept; and the clerk's photo upload (a "fixed" photo for a
+//! public update). [`IncidentsApi`](super::IncidentsApi) composes these
 //! operations with the rest (`share.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use city_platform::auth::StaffAuth;
-use city_platform::Failure;
+use city_platform::{Failure, Problem};
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
+use super::dto::{IncidentPhotoUpload, UploadedIncidentPhoto};
 use super::params::{queue_filter, queue_refine};
-use super::problems::QueueErrors;
+use super::problems::{self, QueueErrors, UploadErrors};
 use super::IncidentsTags;
+use crate::domain::access::{self, Principal};
 use crate::domain::ReportId;
-use crate::reports::{self, ReadError};
-use crate::IncidentsState;
+use crate::reports::{self, uploads, ReadError};
+use crate::{photos, IncidentsState};
 
 /// The queue operations of issue #19.
 pub struct QueueApi {
@@ -118,5 +121,31 @@ impl QueueApi {
         let report = report.0.filter(|r| !r.trim().is_empty()).map(ReportId::from);
         let found = reports::queue::colleagues(&self.state, &auth.0, report.as_ref()).await?;
         Ok(Json(found.into_iter().map(|s| IncidentColleague { staff_id: s.staff_id, username: s.username }).collect()))
+    }
+
+    /// Upload a photo for a public update
+    ///
+    /// A clerk's photo (the crew's "fixed" photo, say), processed as a citizen's is: multipart
+    /// field `photo`, re-encoded as JPEG without metadata. Send its id as `photo_id` with a
+    /// public update (`/queue/{id}/notes` with `public: true`, or `/queue/{id}/state` with
+    /// public words); it is shown on that history entry. Unused uploads are swept.
+    #[oai(path = "/queue/photos", method = "post", operation_id = "upload_incident_update_photo")]
+    async fn upload_update_photo(
+        &self,
+        auth: StaffAuth,
+        body: IncidentPhotoUpload,
+    ) -> Result<Json<UploadedIncidentPhoto>, Failure<UploadErrors>> {
+        access::as_clerk(&Principal::Staff(&auth.0)).map_err(city_platform::IntoProblem::into_problem)?;
+        if body.photo.size() > photos::MAX_BYTES {
+            return Err(problems::photo_too_large().into());
+        }
+        let bytes = body.photo.into_vec().await.map_err(|e| Problem::malformed(Some("photo"), e.to_string()))?;
+        let photo = uploads::upload(&self.state, &reports::staff_upload_owner(&auth.0), bytes).await?;
+        Ok(Json(UploadedIncidentPhoto {
+            thumbnail_url: format!("/v1/incidents/photos/{}/thumbnail", photo.id),
+            id: photo.id,
+            width: photo.width,
+            height: photo.height,
+        }))
     }
 }

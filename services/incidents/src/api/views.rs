@@ -30,14 +30,7 @@ pub fn incident(state: &IncidentsState, seen: Seen, crs: Crs) -> Incident {
             name_en: agency.map(|a| a.name_en.clone()).unwrap_or_default(),
         },
         reporter_name,
-        photos: photos
-            .into_iter()
-            .map(|id| IncidentPhoto {
-                url: format!("/v1/incidents/photos/{id}"),
-                thumbnail_url: format!("/v1/incidents/photos/{id}/thumbnail"),
-                id,
-            })
-            .collect(),
+        photos: photos.into_iter().map(photo).collect(),
         answers: serde_json::from_str(&r.attributes).unwrap_or_default(),
         created_at: rfc3339(from_ms(r.created_at)),
         updated_at: rfc3339(from_ms(r.updated_at)),
@@ -73,6 +66,25 @@ fn update(u: Update) -> IncidentUpdate {
         text_zh: u.text_zh,
         text_en: u.text_en,
         staff_name: u.staff_name,
+        photo: None,
+    }
+}
+
+/// An uploaded photo's URLs.
+pub fn photo(id: String) -> IncidentPhoto {
+    IncidentPhoto {
+        url: format!("/v1/incidents/photos/{id}"),
+        thumbnail_url: format!("/v1/incidents/photos/{id}/thumbnail"),
+        id,
+    }
+}
+
+/// Puts each update's photo (`(update id, photo id)` pairs) on its history entry.
+pub fn with_update_photos(history: &mut [IncidentUpdate], pairs: Vec<(String, String)>) {
+    for (update_id, photo_id) in pairs {
+        if let Some(u) = history.iter_mut().find(|u| u.id == update_id) {
+            u.photo = Some(photo(photo_id));
+        }
     }
 }
 

@@ -30,13 +30,20 @@ pub enum Action {
         public_text: Option<String>,
         /// Internal note.
         note: Option<String>,
+        /// The clerk's own upload to show with the public update.
+        photo: Option<String>,
     },
     /// Assign to a clerk (or unassign with `None`).
     Assign(Option<(String, String)>),
     /// An internal note only.
     Note(String),
-    /// A public update without a state change.
-    PublicUpdate(String),
+    /// A public update without a state change, with the clerk's own upload to show with it.
+    PublicUpdate {
+        /// The words.
+        text: String,
+        /// An upload id.
+        photo: Option<String>,
+    },
     /// Mark as a duplicate of another report and close it.
     Merge(ReportId),
     /// Decide on text the content-safety check held (`review`, or `pending` when the check
@@ -57,13 +64,28 @@ pub enum Action {
     },
 }
 
+/// Whose upload a clerk's photo is (`POST /v1/incidents/queue/photos`): never a citizen's id.
+pub fn staff_upload_owner(staff: &Staff) -> String {
+    format!("staff:{}", staff.staff_id)
+}
+
 impl Action {
+    /// The upload a public update carries.
+    fn photo(&self) -> Option<&str> {
+        match self {
+            Self::Transition { photo, .. } | Self::PublicUpdate { photo, .. } => {
+                photo.as_deref().map(str::trim).filter(|p| !p.is_empty())
+            }
+            _ => None,
+        }
+    }
+
     fn name(&self) -> &'static str {
         match self {
             Self::Transition { .. } => "change_report_state",
             Self::Assign(_) => "assign_report",
             Self::Note(_) => "add_report_note",
-            Self::PublicUpdate(_) => "add_report_update",
+            Self::PublicUpdate { .. } => "add_report_update",
             Self::Merge(_) => "merge_report",
             Self::Reroute { .. } => "reroute_report",
             Self::Moderate { approve: true, .. } => "approve_report_text",
@@ -75,7 +97,9 @@ impl Action {
     fn access(&self) -> Access {
         match self {
             Self::Transition { to, .. } if !to.is_open() => Access::Resolve,
-            Self::Transition { .. } | Self::Note(_) | Self::PublicUpdate(_) | Self::Reroute { .. } => Access::Update,
+            Self::Transition { .. } | Self::Note(_) | Self::PublicUpdate { .. } | Self::Reroute { .. } => {
+                Access::Update
+            }
             Self::Assign(_) => Access::Assign,
             Self::Merge(_) => Access::Merge,
             Self::Moderate { .. } => Access::Moderate,
@@ -125,7 +149,7 @@ pub async fn act(
     };
     let agency_of = |id: &str| cat.agency(id).cloned();
     match &action {
-        Action::Transition { to, template, public_text, note } => {
+        Action::Transition { to, template, public_text, note, .. } => {
             if !current.may_become(*to) {
                 return Err(ActError::BadTransition { from: current, to: *to });
             }
@@ -195,7 +219,7 @@ pub async fn act(
             };
             entries.push((u, None));
         }
-        Action::Note(text) | Action::PublicUpdate(text) => {
+        Action::Note(text) | Action::PublicUpdate { text, .. } => {
             let text = text.trim();
             if text.is_empty() || text.chars().count() > MAX_DESCRIPTION {
                 return Err(Invalid::new("text", format!("1 to {MAX_DESCRIPTION} characters")).into());
@@ -292,8 +316,19 @@ pub async fn act(
     let after = store::report_by_id(&mut tx, id)
         .await?
         .ok_or_else(|| ActError::Corrupt(format!("report {id} vanished inside its own transaction")))?;
-    for (u, t) in &entries {
+    for (u, _) in &entries {
         store::insert_update(&mut tx, id, u).await?;
+    }
+    if let Some(photo) = action.photo() {
+        // The photo goes with the public words; without any, it has nothing to illustrate.
+        let Some((u, _)) = entries.iter().find(|(u, _)| u.kind == "public") else {
+            return Err(Invalid::new("photo_id", "a photo goes with a public update").into());
+        };
+        if !store::attach_update_photo(&mut tx, photo, &staff_upload_owner(staff), id, &u.id).await? {
+            return Err(Invalid::new("photo_id", "no unused upload of yours with this id").into());
+        }
+    }
+    for (u, t) in &entries {
         if u.kind == "public" {
             notify(&mut tx, &after, u, t.unwrap_or(&PLAIN)).await?;
         }
@@ -327,7 +362,7 @@ static PLAIN: Template = Template {
 async fn check_public_words(state: &IncidentsState, staff: &Staff, action: &Action) -> Result<(), ActError> {
     let (field, text) = match action {
         Action::Transition { public_text: Some(t), .. } => ("public_update", t.as_str()),
-        Action::PublicUpdate(t) => ("text", t.as_str()),
+        Action::PublicUpdate { text, .. } => ("text", text.as_str()),
         _ => return Ok(()),
     };
     if text.trim().is_empty() {

@@ -27,7 +27,7 @@ use crate::safety::Verdict;
 use crate::store::{self, StoreError};
 use crate::IncidentsState;
 
-pub use act::{act, Action};
+pub use act::{act, staff_upload_owner, Action};
 pub use errors::{ActError, FileError, FollowError, Invalid, ReadError, UploadError};
 
 /// Longest description (Open311's 4,000 characters).

@@ -23,7 +23,10 @@ pub use clerks::{clerk, clerks, remember_clerk};
 pub use history::{follow, followers, insert_update, updates};
 pub use map::{add_counts, count_upto, counted_cells, grouped_cells, pins, MapFilter, Pin};
 pub use open311::{insert_token, open311_search, token, Open311Filter};
-pub use photos::{attach_photos, delete_unattached, insert_photo, photo, report_photos, unattached_before, Photo};
+pub use photos::{
+    attach_photos, attach_update_photo, delete_unattached, insert_photo, photo, report_photos, unattached_before,
+    update_photos, Photo,
+};
 pub use reports::{
     apply_change, claim_reporter_slot, get_report, insert_report, mine, open_in_box, pending_texts, queue,
     queue_counts, report_by_id, settle_pending, Change, QueueCounts, QueueFilter, QueueSort,

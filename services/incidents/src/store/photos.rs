@@ -22,6 +22,43 @@ pub async fn attach_photos(tx: &mut AnyConnection, ids: &[String], owner: &str, 
     Ok(n)
 }
 
+/// Attaches the owner's unattached upload `id` to update `update_id` of a report; false when
+/// there is no such unattached upload of theirs.
+pub async fn attach_update_photo(
+    tx: &mut AnyConnection,
+    id: &str,
+    owner: &str,
+    report_id: &ReportId,
+    update_id: &str,
+) -> Result<bool> {
+    let n = sqlx::query(
+        "UPDATE incident_photos SET report_id = $1, update_id = $2
+         WHERE id = $3 AND owner_id = $4 AND report_id IS NULL",
+    )
+    .bind(report_id.as_str())
+    .bind(update_id)
+    .bind(id)
+    .bind(owner)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// The photos of a report's updates: (update id, photo id).
+pub async fn update_photos(pool: &AnyPool, report_id: &ReportId) -> Result<Vec<(String, String)>> {
+    let rows = sqlx::query(
+        "SELECT update_id, id FROM incident_photos WHERE report_id = $1 AND update_id IS NOT NULL ORDER BY id",
+    )
+    .bind(report_id.as_str())
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Ok((r.try_get("update_id")?, r.try_get("id")?)))
+        .collect::<std::result::Result<_, sqlx::Error>>()?)
+}
+
 /// A stored photo.
 #[derive(Debug, Clone)]
 pub struct Photo {
@@ -72,9 +109,9 @@ pub async fn photo(pool: &AnyPool, id: &str) -> Result<Option<Photo>> {
     .transpose()
 }
 
-/// The ids of a report's photos, oldest first.
+/// The ids of a report's photos (the reporter's, not those of its updates), oldest first.
 pub async fn report_photos(pool: &AnyPool, report_id: &ReportId) -> Result<Vec<String>> {
-    let rows = sqlx::query("SELECT id FROM incident_photos WHERE report_id = $1 ORDER BY id")
+    let rows = sqlx::query("SELECT id FROM incident_photos WHERE report_id = $1 AND update_id IS NULL ORDER BY id")
         .bind(report_id.as_str())
         .fetch_all(pool)
         .await?;
