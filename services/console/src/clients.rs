@@ -34,9 +34,9 @@ impl ApiError {
     }
 }
 
-/// The most rows the console reads to count, search and sort one clerk's queue; the API pages
-/// by 200.
-pub const QUEUE_CAP: usize = 2000;
+/// The most rows the map reads to mark which pins are in the clerk's queue; the API pages by
+/// 200.
+pub const MAP_SCOPE_CAP: usize = 2000;
 const PAGE: usize = 200;
 
 /// The services, as the console calls them.
@@ -45,7 +45,7 @@ pub struct Services {
     up: Arc<dyn Upstream>,
 }
 
-/// The queue filters the incidents API itself understands.
+/// The queue filters, search and order, as the incidents API takes them.
 #[derive(Debug, Clone, Default)]
 pub struct ApiQueueFilter {
     /// Comma list of states.
@@ -58,18 +58,33 @@ pub struct ApiQueueFilter {
     pub overdue: bool,
     /// `me` or a staff id.
     pub assignee: Option<String>,
+    /// Text awaiting a decision only.
+    pub held: bool,
+    /// A reference or words.
+    pub q: Option<String>,
+    /// `due`, `new` or `updated`.
+    pub sort: Option<String>,
 }
 
 impl ApiQueueFilter {
     fn query(&self) -> String {
         let mut q = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in [("state", &self.state), ("category", &self.category), ("district", &self.district)] {
+        for (k, v) in [
+            ("state", &self.state),
+            ("category", &self.category),
+            ("district", &self.district),
+            ("q", &self.q),
+            ("sort", &self.sort),
+        ] {
             if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
                 q.append_pair(k, v);
             }
         }
         if self.overdue {
             q.append_pair("overdue", "true");
+        }
+        if self.held {
+            q.append_pair("held", "true");
         }
         if let Some(a) = self.assignee.as_deref() {
             q.append_pair("assignee", a);
@@ -120,23 +135,43 @@ impl Services {
         ok(self.send(call).await?).map(|_| ())
     }
 
-    /// The clerk's whole queue under `f` (up to [`QUEUE_CAP`] rows), earliest due first, and
-    /// whether it was cut at the cap.
-    pub async fn queue(&self, token: &str, f: &ApiQueueFilter) -> Result<(Vec<Value>, bool), ApiError> {
-        let mut rows = Vec::new();
+    /// One page of the clerk's queue under `f`: `limit` rows from `offset`, in `f.sort`'s order.
+    pub async fn queue_page(
+        &self,
+        token: &str,
+        f: &ApiQueueFilter,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<Value>, ApiError> {
+        let path = format!("/v1/incidents/queue?{}&limit={limit}&offset={offset}", f.query());
+        let page = ok(self.send(Call::get(path).bearer(token)).await?)?.json();
+        Ok(page.as_array().cloned().unwrap_or_default())
+    }
+
+    /// `GET /v1/incidents/queue/counts` under `f`: `matching`, `all` and the counts per filter.
+    pub async fn queue_counts(&self, token: &str, f: &ApiQueueFilter) -> Result<Value, ApiError> {
+        let path = format!("/v1/incidents/queue/counts?{}", f.query());
+        ok(self.send(Call::get(path).bearer(token)).await?).map(|a| a.json())
+    }
+
+    /// The ids in the clerk's whole queue, up to [`MAP_SCOPE_CAP`] (earliest due first).
+    pub async fn queue_ids(&self, token: &str) -> Result<Vec<String>, ApiError> {
+        let mut ids = Vec::new();
         loop {
-            let path = format!("/v1/incidents/queue?{}&limit={PAGE}&offset={}", f.query(), rows.len());
-            let page = ok(self.send(Call::get(path).bearer(token)).await?)?.json();
-            let page = page.as_array().cloned().unwrap_or_default();
-            let n = page.len();
-            rows.extend(page);
-            if n < PAGE {
-                return Ok((rows, false));
-            }
-            if rows.len() >= QUEUE_CAP {
-                return Ok((rows, true));
+            let rows = self.queue_page(token, &ApiQueueFilter::default(), PAGE, ids.len()).await?;
+            let n = rows.len();
+            ids.extend(rows.iter().filter_map(|r| r["report"]["id"].as_str().map(str::to_owned)));
+            if n < PAGE || ids.len() >= MAP_SCOPE_CAP {
+                return Ok(ids);
             }
         }
+    }
+
+    /// `GET /v1/incidents/queue/colleagues?report=`: the clerks an assignment of `report` may
+    /// name, as the API decides.
+    pub async fn colleagues(&self, token: &str, report: &str) -> Result<Value, ApiError> {
+        let path = format!("/v1/incidents/queue/colleagues?report={}", enc(report));
+        ok(self.send(Call::get(path).bearer(token)).await?).map(|a| a.json())
     }
 
     /// `GET /v1/incidents/queue/export` under `f`: the API's CSV.

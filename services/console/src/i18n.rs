@@ -105,7 +105,6 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("next", "下一页", "Next"),
     ("page", "页", "Page"),
     ("new_tickets", "有新的工单，列表已更新。", "New tickets arrived; the list was updated."),
-    ("capped", "只统计了前 2000 张工单。", "Only the first 2,000 tickets were counted."),
     ("map", "地图", "Map"),
     (
         "map_hint",

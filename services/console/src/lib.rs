@@ -43,49 +43,48 @@ pub enum Reach<'a> {
     Apart(&'a ServiceUrls),
 }
 
-/// The console's settings. Read once at start from `CONSOLE_*` variables (the portal's
-/// `CITY_*` settings refuse keys they do not know).
+/// The console's settings as it runs with them, from the portal's `console` section
+/// ([`city_platform::config::ConsoleSettings`], `CITY_CONSOLE__*`).
 #[derive(Debug, Clone)]
 pub struct ConsoleSettings {
-    /// A session unused this long ends (`CONSOLE_IDLE_MINUTES`, default 15): tablets are shared.
+    /// A session unused this long ends (default 15 minutes): tablets are shared.
     pub idle: Duration,
-    /// A tile URL template (`{z}/{x}/{y}`) of GCJ-02 street tiles (`CONSOLE_TILE_URL`); unset:
-    /// the district outlines are the only base layer, drawn in WGS-84.
+    /// A tile URL template (`{z}/{x}/{y}`) of GCJ-02 street tiles; unset: the district
+    /// outlines are the only base layer, drawn in WGS-84.
     pub tile_url: Option<String>,
-    /// The tiles' attribution text (`CONSOLE_TILE_ATTRIBUTION`).
+    /// The tiles' attribution text.
     pub tile_attribution: String,
-    /// How often the queue asks for new tickets, in seconds (`CONSOLE_POLL_SECS`, default 15).
+    /// How often the queue asks for new tickets, in seconds (default 15).
     pub poll_secs: u64,
 }
 
 impl Default for ConsoleSettings {
     fn default() -> Self {
-        Self { idle: Duration::from_secs(15 * 60), tile_url: None, tile_attribution: String::new(), poll_secs: 15 }
+        Self::from(&city_platform::config::ConsoleSettings::default())
+    }
+}
+
+impl From<&city_platform::config::ConsoleSettings> for ConsoleSettings {
+    fn from(s: &city_platform::config::ConsoleSettings) -> Self {
+        Self {
+            idle: Duration::from_secs(s.idle_minutes.max(1) * 60),
+            tile_url: s.tile_url.clone(),
+            tile_attribution: s.tile_attribution.clone(),
+            poll_secs: s.poll_secs.max(2),
+        }
     }
 }
 
 impl ConsoleSettings {
-    /// Defaults overlaid by `CONSOLE_*` variables; a bad number is refused with its name.
-    pub fn from_env() -> Result<Self, String> {
-        let mut s = Self::default();
-        let num = |name: &str| -> Result<Option<u64>, String> {
-            match std::env::var(name).ok().filter(|v| !v.trim().is_empty()) {
-                None => Ok(None),
-                Some(v) => v.trim().parse::<u64>().map(Some).map_err(|_| format!("{name} must be a whole number")),
-            }
-        };
-        if let Some(m) = num("CONSOLE_IDLE_MINUTES")? {
-            if m == 0 {
-                return Err("CONSOLE_IDLE_MINUTES must be at least 1".into());
-            }
-            s.idle = Duration::from_secs(m * 60);
+    /// The portal's `console` section, with the older `CONSOLE_*` variables still honoured
+    /// (each logged as deprecated) where the section left a value at its default.
+    pub fn of(settings: &city_platform::config::Settings) -> Result<Self, String> {
+        let (s, warnings) =
+            settings.console.clone().with_legacy(|name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
+        for w in warnings {
+            tracing::warn!("{w}");
         }
-        if let Some(p) = num("CONSOLE_POLL_SECS")? {
-            s.poll_secs = p.max(2);
-        }
-        s.tile_url = std::env::var("CONSOLE_TILE_URL").ok().filter(|v| !v.trim().is_empty());
-        s.tile_attribution = std::env::var("CONSOLE_TILE_ATTRIBUTION").unwrap_or_default();
-        Ok(s)
+        Ok(Self::from(&s))
     }
 }
 
@@ -100,10 +99,10 @@ pub(crate) struct Console {
 }
 
 /// Puts the console at `/console` beside `inner` (the portal's routes with their request data),
-/// reaching the services as `reach` says. Settings come from [`ConsoleSettings::from_env`]; a
-/// bad one is logged and the defaults used.
+/// reaching the services as `reach` says. Settings come from [`ConsoleSettings::of`]; a bad
+/// old `CONSOLE_*` value is logged and the defaults used.
 pub fn mount(inner: BoxEndpoint<'static>, platform: &Platform, reach: Reach<'_>) -> BoxEndpoint<'static> {
-    let settings = ConsoleSettings::from_env().unwrap_or_else(|err| {
+    let settings = ConsoleSettings::of(&platform.settings).unwrap_or_else(|err| {
         tracing::error!(error = %err, "console settings refused; using the defaults");
         ConsoleSettings::default()
     });

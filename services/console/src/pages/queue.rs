@@ -2,11 +2,10 @@
 //! filter, search, sorting, paging, the CSV export of exactly the filtered list, a stamp the
 //! page polls to pick up new tickets, and the map's data.
 //!
-//! The API filters by state, category, district, assignee and overdue itself; search and
-//! "held text" are applied here to the API's answer (the API has no such parameters), over at
-//! most `clients::QUEUE_CAP` rows.
+//! The incidents API does all of it (issue #19): each page reads one page of the queue and
+//! the counts (`/v1/incidents/queue/counts`), so a queue of any size pages the same way.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use poem::http::{header, StatusCode};
@@ -61,6 +60,13 @@ impl QueueParams {
             district: Some(self.district.clone()).filter(|s| !s.is_empty()),
             overdue: on(&self.overdue),
             assignee: on(&self.mine).then(|| "me".to_owned()),
+            held: on(&self.held),
+            q: Some(self.q.trim().to_owned()).filter(|q| !q.is_empty()),
+            sort: Some(match self.sort.as_str() {
+                "new" => "new".to_owned(),
+                "updated" => "updated".to_owned(),
+                _ => "due".to_owned(),
+            }),
         }
     }
 
@@ -88,69 +94,30 @@ impl QueueParams {
         }
         q.finish()
     }
-
-    /// Whether a row passes the filters the API does not know.
-    fn keeps(&self, row: &Value) -> bool {
-        if on(&self.held) && row["moderation"].as_str() == Some("pass") {
-            return false;
-        }
-        let q = self.q.trim().to_lowercase();
-        if q.is_empty() {
-            return true;
-        }
-        let r = &row["report"];
-        let id = r["id"].as_str().unwrap_or_default().to_lowercase();
-        id == q
-            || id.contains(&q)
-            || r["description"].as_str().unwrap_or_default().to_lowercase().contains(&q)
-            || r["address"].as_str().unwrap_or_default().to_lowercase().contains(&q)
-    }
 }
 
-/// The filtered, sorted rows and the whole scope (for counts), or the API's refusal.
-async fn rows(
-    console: &Console,
-    s: &ConsoleSession,
-    p: &QueueParams,
-) -> Result<(Vec<Value>, Vec<Value>, bool), ApiError> {
-    let (scope, capped) = console.services.queue(&s.token, &ApiQueueFilter::default()).await?;
-    Ok((filtered(console, s, p).await?, scope, capped))
+/// Page `page` (from 1) of the filtered queue, the counts, and the page actually shown (the
+/// last one when `page` is past it).
+async fn rows(console: &Console, s: &ConsoleSession, p: &QueueParams) -> Result<(Vec<Value>, Value, usize), ApiError> {
+    let f = p.api();
+    let counts = console.services.queue_counts(&s.token, &f).await?;
+    let matching = counts["matching"].as_u64().unwrap_or_default() as usize;
+    let pages = matching.div_ceil(PER_PAGE).max(1);
+    let page = p.page.unwrap_or(1).clamp(1, pages);
+    let shown = console.services.queue_page(&s.token, &f, PER_PAGE, (page - 1) * PER_PAGE).await?;
+    Ok((shown, counts, page))
 }
 
-/// The filtered, sorted rows only (what the poller and the export need).
-async fn filtered(console: &Console, s: &ConsoleSession, p: &QueueParams) -> Result<Vec<Value>, ApiError> {
-    let (filtered, _) = console.services.queue(&s.token, &p.api()).await?;
-    let mut kept: Vec<Value> = filtered.into_iter().filter(|r| p.keeps(r)).collect();
-    let key = |r: &Value, f: &str| r["report"][f].as_str().unwrap_or_default().to_owned();
-    match p.sort.as_str() {
-        "new" => kept.sort_by_key(|r| std::cmp::Reverse(key(r, "created_at"))),
-        "updated" => kept.sort_by_key(|r| std::cmp::Reverse(key(r, "updated_at"))),
-        _ => {} // the API's order: earliest due first
-    }
-    Ok(kept)
+/// The counts as the page shows them.
+fn counts(c: &Value) -> Value {
+    json!({"all": c["all"], "state": c["state"], "category": c["category"], "district": c["district"],
+           "mine": c["mine"], "overdue": c["overdue"], "held": c["held"]})
 }
 
-/// Counts over the clerk's whole scope, per filter value.
-fn counts(scope: &[Value], me: &str) -> Value {
-    let mut by_state: BTreeMap<String, usize> = BTreeMap::new();
-    let mut by_category: BTreeMap<String, usize> = BTreeMap::new();
-    let mut by_district: BTreeMap<String, usize> = BTreeMap::new();
-    let (mut mine, mut overdue, mut held) = (0, 0, 0);
-    for r in scope {
-        let rep = &r["report"];
-        *by_state.entry(rep["state"].as_str().unwrap_or_default().into()).or_default() += 1;
-        *by_category.entry(rep["category"].as_str().unwrap_or_default().into()).or_default() += 1;
-        *by_district.entry(rep["district"].as_str().unwrap_or_default().into()).or_default() += 1;
-        mine += usize::from(r["assignee_id"].as_str() == Some(me));
-        overdue += usize::from(r["overdue"].as_bool() == Some(true));
-        held += usize::from(r["moderation"].as_str().is_some_and(|m| m != "pass"));
-    }
-    json!({"all": scope.len(), "state": by_state, "category": by_category, "district": by_district,
-           "mine": mine, "overdue": overdue, "held": held})
-}
-
-fn stamp_of(rows: &[Value]) -> String {
+/// What the poller compares: the counts (a new or changed ticket moves one) and the rows shown.
+fn stamp_of(counts: &Value, rows: &[Value]) -> String {
     let mut h = Sha256::new();
+    h.update(counts.to_string().as_bytes());
     for r in rows {
         h.update(r["report"]["id"].as_str().unwrap_or_default().as_bytes());
         h.update(r["version"].as_i64().unwrap_or_default().to_le_bytes());
@@ -166,26 +133,24 @@ pub async fn list(req: &Request, console: Data<&Arc<Console>>, Query(p): Query<Q
         Err(resp) => return resp,
     };
     let ctx = Ctx::of(&console, req);
-    let (kept, scope, capped) = match rows(&console, &s, &p).await {
+    let (shown, all_counts, page) = match rows(&console, &s, &p).await {
         Ok(found) => found,
         Err(err) => return refused(&console, &ctx, &s, err),
     };
-    let pages = kept.len().div_ceil(PER_PAGE).max(1);
-    let page = p.page.unwrap_or(1).clamp(1, pages);
-    let shown: Vec<Value> = kept.iter().skip((page - 1) * PER_PAGE).take(PER_PAGE).cloned().collect();
+    let total = all_counts["matching"].as_u64().unwrap_or_default() as usize;
+    let pages = total.div_ceil(PER_PAGE).max(1);
     let categories = console.services.categories().await.unwrap_or(Value::Null);
     let districts = console.services.districts("wgs84").await.unwrap_or(Value::Null);
     let mut c = ctx.base(&console, Some(&s), "queue");
     c["rows"] = json!(shown);
-    c["total"] = json!(kept.len());
+    c["total"] = json!(total);
     c["page"] = json!(page);
     c["pages"] = json!(pages);
     c["prev_q"] = json!((page > 1).then(|| p.query(Some(page - 1))));
     c["next_q"] = json!((page < pages).then(|| p.query(Some(page + 1))));
     c["query"] = json!(p.query(None));
-    c["stamp"] = json!(stamp_of(&kept));
-    c["counts"] = counts(&scope, &s.staff_id);
-    c["capped"] = json!(capped);
+    c["stamp"] = json!(stamp_of(&all_counts, &shown));
+    c["counts"] = counts(&all_counts);
     c["f"] = json!({
         "state": p.state, "category": p.category, "district": p.district, "q": p.q, "sort": p.sort,
         "mine": on(&p.mine), "overdue": on(&p.overdue), "held": on(&p.held),
@@ -222,9 +187,9 @@ pub async fn stamp(req: &Request, console: Data<&Arc<Console>>, Query(p): Query<
         Ok(found) => found,
         Err(resp) => return resp,
     };
-    match filtered(&console, &s, &p).await {
-        Ok(kept) => {
-            let body = json!({"stamp": stamp_of(&kept), "total": kept.len()});
+    match rows(&console, &s, &p).await {
+        Ok((shown, counts, _)) => {
+            let body = json!({"stamp": stamp_of(&counts, &shown), "total": counts["matching"]});
             Response::builder()
                 .content_type("application/json")
                 .header(header::CACHE_CONTROL, "no-store")
@@ -234,8 +199,7 @@ pub async fn stamp(req: &Request, console: Data<&Arc<Console>>, Query(p): Query<
     }
 }
 
-/// The API's CSV of the filtered queue; with a search or "held" filter, only the rows the page
-/// lists (so the file is exactly what the screen shows).
+/// The API's CSV of exactly the filtered, searched and sorted queue the page lists.
 #[handler]
 pub async fn export(req: &Request, console: Data<&Arc<Console>>, Query(p): Query<QueueParams>) -> Response {
     let (_, s) = match signed_in(&console, req).await {
@@ -247,34 +211,11 @@ pub async fn export(req: &Request, console: Data<&Arc<Console>>, Query(p): Query
         Ok(csv) => csv,
         Err(err) => return refused(&console, &ctx, &s, err),
     };
-    let csv = if p.q.trim().is_empty() && !on(&p.held) {
-        csv
-    } else {
-        let kept = match filtered(&console, &s, &p).await {
-            Ok(kept) => kept,
-            Err(err) => return refused(&console, &ctx, &s, err),
-        };
-        let ids: BTreeSet<String> = kept.iter().filter_map(|r| r["report"]["id"].as_str().map(str::to_owned)).collect();
-        keep_rows(&csv, &ids)
-    };
     Response::builder()
         .content_type("text/csv; charset=utf-8")
         .header(header::CONTENT_DISPOSITION, "attachment; filename=\"incidents.csv\"")
         .header(header::CACHE_CONTROL, "no-store")
         .body(csv)
-}
-
-/// The header and the rows of `csv` whose first cell is in `ids`, re-written as RFC 4180.
-fn keep_rows(csv: &[u8], ids: &BTreeSet<String>) -> Vec<u8> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(csv);
-    let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
-    for (i, rec) in reader.records().enumerate() {
-        let Ok(rec) = rec else { continue };
-        if i == 0 || rec.get(0).is_some_and(|id| ids.contains(id)) {
-            let _ = out.write_record(&rec);
-        }
-    }
-    out.into_inner().unwrap_or_default()
 }
 
 /// The map's viewport parameters.
@@ -299,10 +240,7 @@ pub async fn map_data(req: &Request, console: Data<&Arc<Console>>, Query(p): Que
         Ok(m) => m,
         Err(err) => return StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_GATEWAY).into_response(),
     };
-    let ids: BTreeSet<String> = match console.services.queue(&s.token, &ApiQueueFilter::default()).await {
-        Ok((rows, _)) => rows.iter().filter_map(|r| r["report"]["id"].as_str().map(str::to_owned)).collect(),
-        Err(_) => BTreeSet::new(),
-    };
+    let ids: BTreeSet<String> = console.services.queue_ids(&s.token).await.unwrap_or_default().into_iter().collect();
     if let Some(features) = map["features"].as_array_mut() {
         for f in features {
             let id = f["id"].as_str().unwrap_or_default().to_owned();
@@ -349,21 +287,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_export_keeps_the_header_and_the_listed_rows_only() {
-        let csv = b"id,description\r\nA1,\"pot, hole\"\r\nB2,lamp\r\n";
-        let ids = BTreeSet::from(["A1".to_owned()]);
-        assert_eq!(String::from_utf8(keep_rows(csv, &ids)).unwrap(), "id,description\r\nA1,\"pot, hole\"\r\n");
-    }
-
-    #[test]
-    fn search_matches_reference_and_text_and_held_drops_passed_text() {
-        let row = json!({"moderation": "pass", "report": {"id": "R-2026-0001", "description": "Broken lamp", "address": "Chunxi Road"}});
-        let p = |q: &str, held: bool| QueueParams { q: q.into(), held: held.then(|| "1".into()), ..Default::default() };
-        assert!(p("r-2026-0001", false).keeps(&row));
-        assert!(p("lamp", false).keeps(&row));
-        assert!(p("chunxi", false).keeps(&row));
-        assert!(!p("pothole", false).keeps(&row));
-        assert!(!p("", true).keeps(&row));
+    fn the_api_gets_the_search_held_and_a_known_order_only() {
+        let p =
+            QueueParams { q: " lamp ".into(), held: Some("1".into()), sort: "sideways".into(), ..Default::default() };
+        let f = p.api();
+        assert_eq!(f.q.as_deref(), Some("lamp"));
+        assert!(f.held);
+        assert_eq!(f.sort.as_deref(), Some("due"));
+        let p = QueueParams { sort: "new".into(), ..Default::default() };
+        assert_eq!(p.api().sort.as_deref(), Some("new"));
+        assert!(p.api().q.is_none());
     }
 
     #[test]

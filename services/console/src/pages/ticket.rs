@@ -2,7 +2,6 @@
 //! `If-Match`); when someone changed the ticket since, the API refuses (412), nothing changes,
 //! and the page says so with the fresh ticket.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use city_platform::time::now_ms;
@@ -13,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::queue::{refused, STATES};
 use super::{check_csrf, html, signed_in, Ctx};
-use crate::clients::{ApiError, ApiQueueFilter};
+use crate::clients::ApiError;
 use crate::session::ConsoleSession;
 use crate::Console;
 
@@ -78,17 +77,17 @@ async fn render(
         .into_iter()
         .filter(|n| n["report"]["id"] != r["id"])
         .collect();
-    // Colleagues: whoever holds a ticket in this clerk's scope (identity lists staff to admins only).
-    let mut colleagues: BTreeMap<String, String> = BTreeMap::new();
-    if let Ok((rows, _)) = console.services.queue(&s.token, &ApiQueueFilter::default()).await {
-        for row in rows {
-            if let (Some(sid), Some(name)) = (row["assignee_id"].as_str(), row["assignee_name"].as_str()) {
-                if sid != s.staff_id {
-                    colleagues.insert(sid.to_owned(), name.to_owned());
-                }
-            }
-        }
-    }
+    // Colleagues: the clerks the API says an assignment of this ticket may name.
+    let colleagues: Vec<Value> = console
+        .services
+        .colleagues(&s.token, id)
+        .await
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| json!({"id": c["staff_id"], "name": c["username"]}))
+        .collect();
     let due_ms = chrono::DateTime::parse_from_rfc3339(r["due_at"].as_str().unwrap_or_default())
         .ok()
         .map(|d| d.timestamp_millis());
@@ -103,8 +102,7 @@ async fn render(
     c["categories"] = categories;
     c["states"] = json!(STATES);
     c["nearby"] = json!(nearby);
-    c["colleagues"] =
-        json!(colleagues.into_iter().map(|(id, name)| json!({"id": id, "name": name})).collect::<Vec<_>>());
+    c["colleagues"] = json!(colleagues);
     c["hours_left"] = json!(hours_left.map(|h| (h * 10.0).round() / 10.0));
     c["late_hours"] = json!(hours_left.filter(|h| *h < 0.0).map(|h| (-h * 10.0).round() / 10.0));
     c["held"] = json!(ticket["moderation"].as_str().is_some_and(|m| m != "pass"));
