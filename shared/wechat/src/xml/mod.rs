@@ -363,12 +363,18 @@ impl PushMessage {
         }
     }
 
-    /// The key to dedupe WeChat's retries by: `MsgId` for messages, sender + time + event + key for events.
+    /// The key to dedupe WeChat's retries by: `MsgId` for messages, `MsgID` for job results,
+    /// sender + time + event + key for other events.
     pub fn dedupe_key(&self) -> String {
         if let Some(msg_id) = self.msg_id {
             return format!("msg:{msg_id}");
         }
         match &self.kind {
+            // Job results come from one system sender; two jobs finishing in the same second
+            // differ only by their MsgID.
+            PushKind::Event(
+                event @ (PushEvent::MassSendJobFinish { msg_id, .. } | PushEvent::TemplateSendJobFinish { msg_id, .. }),
+            ) => format!("job:{}:{msg_id}", event.name()),
             PushKind::Event(event) => format!(
                 "event:{}:{}:{}:{}",
                 self.from_user_name,
