@@ -1,10 +1,21 @@
 //! The channel's own error kinds, for `docs/errors.md` and the OpenAPI document.
 //!
-//! None yet: its one JSON operation fails only in the platform's common ways (`validation`,
+//! The subscribe-message grant fails only in the platform's common ways (`validation`,
 //! `forbidden`, and what the edge answers), and the XML callback answers WeChat in plain text.
-//! A kind the channel comes to raise is added here, once, with its code, status and titles.
+//! Announcements have kinds of their own, defined in [`crate::announcements::kinds`] and listed
+//! here once.
 
 use city_platform::problem::ErrorKind;
 
+use crate::announcements::kinds as announcements;
+
 /// Every kind of this service's own (the platform's common kinds are not repeated).
-pub const KINDS: &[&ErrorKind] = &[];
+pub const KINDS: &[&ErrorKind] = &[
+    &announcements::UNKNOWN_ANNOUNCEMENT,
+    &announcements::OWN_ANNOUNCEMENT,
+    &announcements::ANNOUNCEMENT_DECIDED,
+    &announcements::ANNOUNCEMENT_NOT_APPROVED,
+    &announcements::BROADCAST_QUOTA_USED,
+    &announcements::NOT_A_FOLLOWER,
+    &announcements::BAD_COVER,
+];

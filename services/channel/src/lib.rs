@@ -11,7 +11,8 @@
 //! [`services`] (the other services over their internal APIs, behind a trait), [`store`] (this
 //! service's tables: all its SQL), `state` ([`ChannelState`], [`ChannelDeps`]), `push` (a push's
 //! effects and answer), `subscriptions` (subscribe-message grants), `api` (the JSON operations),
-//! [`errors`] (its error kinds: none of its own so far). How to try each menu key by hand:
+//! [`errors`] (its error kinds), [`announcements`] (Service Account broadcasts under
+//! `/v1/announcements`). How to try each menu key by hand:
 //! `services/channel/README.md`.
 //!
 //! Invariants: this service reads no other service's tables; it asks them over HTTP with the
@@ -19,6 +20,7 @@
 //! replicas or retries (the cache claim; and what a push writes is idempotent besides). No
 //! database write waits on the reply path except keeping a conversation for staff.
 
+pub mod announcements;
 mod api;
 pub mod callback;
 pub mod claim;
@@ -53,7 +55,7 @@ pub use state::{ChannelDeps, ChannelState};
 pub const NAME: &str = "wechat";
 
 /// The path prefixes this service owns.
-pub const PREFIXES: &[&str] = &["/wechat"];
+pub const PREFIXES: &[&str] = &["/wechat", "/v1/announcements"];
 
 /// This service's migrations.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/wechat");
@@ -115,6 +117,7 @@ impl ChannelService {
         notifier.clone().spawn(platform.bus.clone(), Duration::from_secs(2), platform.shutdown.clone());
         let followers = FollowerWriter::spawn(db.clone(), platform.shutdown.clone());
         let state = Arc::new(ChannelState {
+            announcements: Arc::new(announcements::Announcements::new(db.clone(), platform.clone(), followers.clone())),
             followers,
             db: db.clone(),
             platform,

@@ -76,6 +76,27 @@ impl ChannelState {
                 store::add_conversation(&self.db, dedupe_key, openid, msg.msg_type(), media_id, at).await?;
                 Some(replies::acknowledged())
             }
+            // WeChat's broadcast result: the totals are kept with the announcement.
+            PushKind::Event(PushEvent::MassSendJobFinish {
+                msg_id,
+                status,
+                total_count,
+                filter_count,
+                sent_count,
+                error_count,
+            }) => {
+                let count = |n: &u64| i64::try_from(*n).unwrap_or(i64::MAX);
+                let totals = crate::announcements::JobTotals {
+                    status: status.clone(),
+                    total_count: count(total_count),
+                    filter_count: count(filter_count),
+                    sent_count: count(sent_count),
+                    error_count: count(error_count),
+                    finished_at: at,
+                };
+                crate::announcements::record_job_finished(&self.db, *msg_id, totals).await;
+                None
+            }
             // Unknown message types and events we do not act on: `success`.
             _ => None,
         })

@@ -40,6 +40,8 @@ pub struct ChannelState {
     pub notifier: Arc<Notifier>,
     /// Follower state, written in batches off the reply path.
     pub followers: FollowerWriter,
+    /// Announcements: drafts, approval, broadcasts (`/v1/announcements`).
+    pub announcements: Arc<crate::announcements::Announcements>,
     pub(crate) faq: Faq,
     pub(crate) keys: HashMap<String, KeyReply>,
 }

@@ -28,6 +28,7 @@ pub fn routes(settings: &Settings) -> Vec<(&'static str, Peer)> {
         ("/v1/incidents", incidents.clone()),
         ("/open311/v2", incidents),
         ("/v1/air", settings.peer("air", &urls.air)),
+        ("/v1/announcements", settings.peer("channel", &urls.channel)),
         ("/wechat", settings.peer("channel", &urls.channel)),
     ]
 }
