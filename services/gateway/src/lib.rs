@@ -76,7 +76,9 @@ async fn start_all(platform: &Platform) -> anyhow::Result<Started> {
     let traffic = city_traffic::api().context("reading seeds/traffic")?;
     Ok(Started {
         apis: (identity, booking, payments, incidents, air, channel, traffic),
-        plain: vec![("/wechat", channel_routes), ("/open311/v2", open311)],
+        // The callback alone: nested over all of `/wechat` it shadowed the channel's JSON
+        // operations there (`POST /wechat/subscriptions` answered 404).
+        plain: vec![("/wechat/callback", channel_routes), ("/open311/v2", open311)],
         dbs: vec![identity_db, booking_db, payments_db, incidents_db, air_db, channel_db],
         authenticator,
     })
@@ -322,7 +324,7 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
                     let api = OpenApiService::new((OpsApi { readiness }, svc_api), TITLE, env!("CARGO_PKG_VERSION"))
                         .description(DESCRIPTION);
                     let spec = api.spec();
-                    (documented(api).nest_no_strip("/wechat", plain), spec, db, authenticator)
+                    (documented(api).nest_no_strip("/wechat/callback", plain), spec, db, authenticator)
                 }
                 other => anyhow::bail!("unknown service `{other}`; one of: {}", SERVICES.join(", ")),
             };

@@ -71,12 +71,20 @@ pub struct CatalogueEntry {
     /// Who runs it.
     pub provider: Provider,
     /// The Mini Program page that opens it, for `wx.navigateTo`.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(default)]
     pub miniprogram_path: Option<String>,
     /// The Service Account menu key that answers from it.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(default)]
     pub oa_menu_key: Option<String>,
     /// The tag of its operations in the OpenAPI document.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(default)]
     pub openapi_tag: Option<String>,
     /// Where an external service lives.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(default)]
     pub url: Option<String>,
 }
 
@@ -180,8 +188,20 @@ pub struct PointDto {
 /// Where each point fell, in request order.
 #[derive(Debug, Object)]
 pub struct LocateResult {
-    /// One entry per point; `null` where the point lies outside the city.
-    pub districts: Vec<Option<DistrictView>>,
+    /// One entry per point, in the order sent.
+    pub districts: Vec<LocatedPoint>,
+}
+
+/// Where one point fell. An object rather than a bare district so a point outside the city is
+/// `{"inside": false}`: the portal leaves fields out, never sends `null` (README, "Absent,
+/// never null"), and an array item cannot be left out without shifting the order.
+#[derive(Debug, Object)]
+pub struct LocatedPoint {
+    /// Whether the point lies inside one of the city's districts.
+    pub inside: bool,
+    /// The district containing it; absent when `inside` is false.
+    #[oai(skip_serializing_if_is_none)]
+    pub district: Option<DistrictView>,
 }
 
 #[derive(ApiResponse)]
@@ -265,8 +285,10 @@ impl CatalogueApi {
         &self,
         /// Coordinate system of the answer (default `wgs84`).
         coord: Query<Option<CoordSystem>>,
-    ) -> DistrictsResponse {
-        match coord.0.unwrap_or_default() {
+    ) -> Result<DistrictsResponse, Failure<DistrictsErrors>> {
+        // The Result states the edge's answers (a `coord` that is neither value is a 400 from
+        // the parameter parser); the handler itself cannot fail.
+        Ok(match coord.0.unwrap_or_default() {
             CoordSystem::Wgs84 => DistrictsResponse::Ok(Json(self.districts.geojson.clone())),
             CoordSystem::Gcj02 => {
                 let mut geojson = self.districts.geojson.clone();
@@ -274,7 +296,7 @@ impl CatalogueApi {
                 geojson["coordinate_system"] = serde_json::json!("gcj02");
                 DistrictsResponse::Ok(Json(geojson))
             }
-        }
+        })
     }
 
     /// Find the district that contains a point
@@ -301,7 +323,7 @@ impl CatalogueApi {
     /// Find the districts of many points
     ///
     /// For integrators placing a batch of addresses (an import of incident reports, say).
-    /// Points outside the city come back as `null`; a point that is not a coordinate at all
+    /// Points outside the city come back as `{"inside": false}`; a point that is not a coordinate at all
     /// is a 422 naming it (`points[3].lat`).
     #[oai(path = "/v1/districts/locate", method = "post", operation_id = "locate_districts")]
     async fn locate_districts(
@@ -317,12 +339,17 @@ impl CatalogueApi {
                 }
                 problem
             })?;
-            districts.push(self.districts.locate(at).map(view));
+            let district = self.districts.locate(at).map(view);
+            districts.push(LocatedPoint { inside: district.is_some(), district });
         }
         Ok(Json(LocateResult { districts }))
     }
 }
 
+city_platform::error_set!(
+    /// Only the edge's answers (a malformed `coord` is its 400).
+    pub DistrictsErrors = []
+);
 city_platform::error_set!(
     /// A point that is not a coordinate.
     pub PointErrors = [kind::VALIDATION]
