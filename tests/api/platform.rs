@@ -313,3 +313,136 @@ async fn the_docs_page_and_the_document_are_served() {
     assert!(doc["paths"]["/v1/services"].is_object());
     app.stop().await;
 }
+
+/// Every `null` in a JSON value, by its path (the portal's rule: absent, never null).
+fn nulls(v: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Null => out.push(at.to_owned()),
+        serde_json::Value::Array(items) => {
+            items.iter().enumerate().for_each(|(i, x)| nulls(x, &format!("{at}[{i}]"), out))
+        }
+        serde_json::Value::Object(m) => m.iter().for_each(|(k, x)| nulls(x, &format!("{at}.{k}"), out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn catalogue_and_district_answers_leave_out_what_they_lack_instead_of_sending_null() {
+    let app = spawn_app().await;
+    let (status, catalogue) = app.get_json("/v1/services").await;
+    assert_eq!(status, 200);
+    let mut found = Vec::new();
+    nulls(&catalogue, "$", &mut found);
+    assert!(found.is_empty(), "nulls in the catalogue: {found:?}");
+    // An outside service has no Mini Program page: the field is absent, not null.
+    let outside = catalogue["services"].as_array().unwrap().iter().find(|s| s["provider"] == "external").unwrap();
+    assert!(outside.get("miniprogram_path").is_none() || outside["miniprogram_path"].is_string(), "{outside}");
+
+    let resp = app
+        .http
+        .post(app.url("/v1/districts/locate"))
+        .json(&json!({"points": [{"lat": 30.6552, "lon": 104.0811}, {"lat": 31.2304, "lon": 121.4737}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let located: serde_json::Value = resp.json().await.unwrap();
+    let mut found = Vec::new();
+    nulls(&located, "$", &mut found);
+    assert!(found.is_empty(), "nulls in the located points: {found:?}");
+    assert_eq!(located["districts"][0]["inside"], true);
+    assert_eq!(located["districts"][0]["district"]["code"], "510104");
+    assert_eq!(located["districts"][1], json!({"inside": false}), "Shanghai is outside the city");
+
+    // A `coord` that is neither value is a 400 naming it, and the document says so.
+    let p = expect_problem(app.http.get(app.url("/v1/districts?coord=bd09x")).send().await.unwrap(), 400).await;
+    assert_eq!(p["errors"][0]["field"], "coord", "{p}");
+    let (_, doc) = app.get_json("/openapi.json").await;
+    assert!(doc["paths"]["/v1/districts"]["get"]["responses"].get("400").is_some());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_callback_is_mounted_alone_so_the_channels_json_operations_under_wechat_answer() {
+    let app = spawn_app().await;
+    let token = app.citizen_token("h6-subscriber").await;
+    // It used to be a 404: the callback's routes were nested over all of /wechat.
+    let resp = app
+        .http
+        .post(app.url("/wechat/subscriptions"))
+        .bearer_auth(&token)
+        .json(&json!({"template_ids": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(resp.status(), 404, "POST /wechat/subscriptions is routed to its operation");
+    assert!(resp.status().is_success() || resp.status() == 422, "{}", resp.status());
+    // Without a credential it is the operation's 401, not a route's 404.
+    let resp = app.http.post(app.url("/wechat/subscriptions")).json(&json!({"template_ids": []})).send().await.unwrap();
+    expect_problem(resp, 401).await;
+    // The callback still answers at its own path: an unsigned check is refused in plain text.
+    let resp = app.http.get(app.url("/wechat/callback?echostr=x")).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn open311_and_the_callback_are_tagged_operations_of_the_served_document_and_answer_as_described() {
+    let app = spawn_app().await;
+    let (_, doc) = app.get_json("/openapi.json").await;
+    let ops = [
+        ("/open311/v2/discovery.json", "get", "Open311"),
+        ("/open311/v2/discovery.xml", "get", "Open311"),
+        ("/open311/v2/services.json", "get", "Open311"),
+        ("/open311/v2/services.xml", "get", "Open311"),
+        ("/open311/v2/services/{file}", "get", "Open311"),
+        ("/open311/v2/requests.json", "get", "Open311"),
+        ("/open311/v2/requests.json", "post", "Open311"),
+        ("/open311/v2/requests.xml", "post", "Open311"),
+        ("/open311/v2/requests/{file}", "get", "Open311"),
+        ("/open311/v2/tokens/{file}", "get", "Open311"),
+        ("/wechat/callback", "get", "WechatCallback"),
+        ("/wechat/callback", "post", "WechatCallback"),
+    ];
+    for (path, method, tag) in ops {
+        let op = &doc["paths"][path][method];
+        assert_eq!(op["tags"][0], tag, "{method} {path}: {op}");
+        assert!(op["operationId"].is_string(), "{method} {path} has an operation id");
+    }
+    let post = &doc["paths"]["/open311/v2/requests.json"]["post"];
+    assert!(post["requestBody"]["content"].get("application/x-www-form-urlencoded").is_some(), "{post}");
+    assert!(post["responses"].get("403").is_some());
+    let xml = &doc["paths"]["/open311/v2/services.xml"]["get"]["responses"]["200"]["content"];
+    assert!(xml.get("text/xml").is_some(), "{xml}");
+
+    // What the document describes is what answers: JSON by `.json`, XML by `.xml`.
+    let resp = app.http.get(app.url("/open311/v2/services.json")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    let services: serde_json::Value = resp.json().await.unwrap();
+    let code = services[0]["service_code"].as_str().unwrap().to_owned();
+    let resp = app.http.get(app.url(&format!("/open311/v2/services/{code}.xml"))).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/xml"));
+    // A service definition's `order` is an integer, as the document says.
+    let (_, def) = app.get_json(&format!("/open311/v2/services/{code}.json")).await;
+    for a in def["attributes"].as_array().unwrap() {
+        assert!(a["order"].is_i64(), "{a}");
+    }
+    // A file the document does not describe is still Open311's own 404, not a problem.
+    let resp = app.http.get(app.url("/open311/v2/nothing.json")).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+    let errors: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(errors[0]["code"], "404", "{errors}");
+    // Filing without a key is Open311's 403, as documented.
+    let resp = app
+        .http
+        .post(app.url("/open311/v2/requests.json"))
+        .form(&[("service_code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    app.stop().await;
+}

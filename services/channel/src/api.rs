@@ -9,12 +9,13 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
 use serde::Deserialize;
 
+use crate::announcements::api::AnnouncementsApi;
 use crate::state::ChannelState;
 use crate::subscriptions::{self, GrantError};
 
 #[derive(Tags)]
 enum ChannelTags {
-    /// The WeChat Service Account channel: callback, menu, messages.
+    /// The WeChat Service Account channel: menu, messages, subscribe-message grants.
     Wechat,
 }
 
@@ -72,8 +73,36 @@ city_platform::error_set!(
     pub GrantErrors = [kind::FORBIDDEN] + GrantError
 );
 
+/// The JSON operations; [`ChannelApi`] describes them with the callback's.
+struct JsonOps {
+    state: Arc<ChannelState>,
+}
+
+// One `OpenApi` over the JSON operations and the callback's description; the callback is
+// routed apart (`callback::routes`, mounted at `/wechat/callback` only), so it is not added here.
+impl OpenApi for ChannelApi {
+    fn meta() -> Vec<poem_openapi::registry::MetaApi> {
+        <(JsonOps, crate::callback::CallbackApi, AnnouncementsApi)>::meta()
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        <(JsonOps, crate::callback::CallbackApi, AnnouncementsApi)>::register(registry)
+    }
+
+    fn add_routes(
+        self,
+        route_table: &mut std::collections::HashMap<
+            String,
+            std::collections::HashMap<poem::http::Method, poem::endpoint::BoxEndpoint<'static>>,
+        >,
+    ) {
+        let announcements = AnnouncementsApi { announcements: self.state.announcements.clone() };
+        (JsonOps { state: self.state }, announcements).add_routes(route_table)
+    }
+}
+
 #[OpenApi(prefix_path = "/wechat", tag = "ChannelTags::Wechat")]
-impl ChannelApi {
+impl JsonOps {
     /// Record subscribe-message authorizations
     ///
     /// Records what `wx.requestSubscribeMessage` accepted in the Mini Program: each accepted

@@ -18,9 +18,12 @@ use city_wechat::crypto::official_account::{new_nonce, verify_url_signature};
 use city_wechat::xml::{EncryptedEnvelope, PushMessage, ReplyKind};
 use city_wechat::WechatError;
 use poem::http::StatusCode;
-use poem::web::{Data, Query};
-use poem::{handler, Body, Response};
+use poem::{Body, Response};
 use serde::Deserialize;
+
+mod api;
+
+pub use api::{routes, CallbackApi};
 
 use crate::claim::{self, Claim};
 use crate::state::ChannelState;
@@ -55,8 +58,7 @@ fn xml(body: String) -> Response {
 }
 
 /// `GET /wechat/callback`: answers WeChat's server-URL check with the echo string.
-#[handler]
-pub async fn verify(Query(q): Query<CallbackQuery>, state: Data<&Arc<ChannelState>>) -> Response {
+pub async fn verify(q: CallbackQuery, state: &Arc<ChannelState>) -> Response {
     let (Some(signature), Some(timestamp), Some(nonce), Some(echostr)) = (q.signature, q.timestamp, q.nonce, q.echostr)
     else {
         return reject(StatusCode::BAD_REQUEST, "signature, timestamp, nonce and echostr are required");
@@ -68,9 +70,8 @@ pub async fn verify(Query(q): Query<CallbackQuery>, state: Data<&Arc<ChannelStat
 }
 
 /// `POST /wechat/callback`: a message or event push.
-#[handler]
-pub async fn push(Query(q): Query<CallbackQuery>, state: Data<&Arc<ChannelState>>, body: Body) -> Response {
-    let state = state.0.clone();
+pub async fn push(q: CallbackQuery, state: &Arc<ChannelState>, body: Body) -> Response {
+    let state = state.clone();
     let (Some(timestamp), Some(nonce)) = (q.timestamp.as_deref(), q.nonce.as_deref()) else {
         return reject(StatusCode::BAD_REQUEST, "timestamp and nonce are required");
     };

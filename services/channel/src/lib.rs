@@ -41,7 +41,6 @@ use std::time::Duration;
 use city_notify::Notifier;
 use city_platform::{Db, Platform};
 use city_wechat::crypto::official_account::{EncodingAesKey, MessageCrypt, ServerToken};
-use poem::EndpointExt;
 use sqlx::migrate::Migrator;
 
 pub use api::ChannelApi;
@@ -129,8 +128,7 @@ impl ChannelService {
             faq: Faq::seed(),
             keys,
         });
-        let route = poem::Route::new()
-            .at("/wechat/callback", poem::get(callback::verify).post(callback::push).data(state.clone()));
+        let route = callback::routes(state.clone());
         Ok((ChannelApi::new(state), route, db))
     }
 }

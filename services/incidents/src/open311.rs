@@ -31,13 +31,28 @@ const DAY_MS: i64 = 86_400_000;
 /// Open311's default and largest page.
 const MAX_PAGE: i64 = 1000;
 
-/// The routes, with their full paths (`/open311/v2/...`), for `nest_no_strip`.
+mod api;
+
+pub use api::Open311Api;
+
+/// The routes, with their full paths (`/open311/v2/...`), for `nest_no_strip`: the documented
+/// operations of [`Open311Api`], served by poem-openapi itself (so what is described is what
+/// answers), and for any other file at the top (`foo.json`, `services` without a suffix)
+/// Open311's own 404 instead of the portal's problem.
 pub fn routes(state: Arc<IncidentsState>) -> Route {
-    Route::new()
-        .at("/open311/v2/:file", handler_for(state.clone(), Kind::Top))
-        .at("/open311/v2/services/:file", handler_for(state.clone(), Kind::Definition))
-        .at("/open311/v2/requests/:file", handler_for(state.clone(), Kind::Request))
-        .at("/open311/v2/tokens/:file", handler_for(state, Kind::Token))
+    // The paths in poem's form, from the same table poem-openapi routes by.
+    let mut table = std::collections::HashMap::new();
+    poem_openapi::OpenApi::add_routes(Open311Api { state: state.clone() }, &mut table);
+    let served = Arc::new(poem::IntoEndpoint::into_endpoint(poem_openapi::OpenApiService::new(
+        Open311Api { state: state.clone() },
+        "Open311",
+        "v2",
+    )));
+    let mut route = Route::new();
+    for path in table.into_keys() {
+        route = route.at(path, served.clone());
+    }
+    route.at("/open311/v2/:file", handler_for(state, Kind::Top))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -132,8 +147,9 @@ enum Node {
     List(&'static str, Vec<Node>),
     Str(String),
     Num(f64),
+    Int(i64),
     Bool(bool),
-    /// Present but empty (`<x></x>`, JSON null).
+    /// Present but empty (`<x></x>`; left out of JSON).
     Empty,
 }
 
@@ -143,12 +159,19 @@ fn s(v: impl Into<String>) -> Node {
 
 fn to_json(n: &Node) -> serde_json::Value {
     match n {
-        Node::Obj(fields) => {
-            serde_json::Value::Object(fields.iter().map(|(k, v)| ((*k).to_owned(), to_json(v))).collect())
-        }
+        // An empty field is left out of JSON, as everywhere in the portal (never `null`); XML
+        // keeps its empty element.
+        Node::Obj(fields) => serde_json::Value::Object(
+            fields
+                .iter()
+                .filter(|(_, v)| !matches!(v, Node::Empty))
+                .map(|(k, v)| ((*k).to_owned(), to_json(v)))
+                .collect(),
+        ),
         Node::List(_, items) => serde_json::Value::Array(items.iter().map(to_json).collect()),
         Node::Str(v) => serde_json::Value::String(v.clone()),
         Node::Num(v) => serde_json::json!(v),
+        Node::Int(v) => serde_json::json!(v),
         Node::Bool(v) => serde_json::Value::Bool(*v),
         Node::Empty => serde_json::Value::Null,
     }
@@ -171,6 +194,7 @@ fn write_xml(out: &mut String, tag: &str, n: &Node) {
         }
         Node::Str(v) => out.push_str(&escape(v.as_str())),
         Node::Num(v) => out.push_str(&v.to_string()),
+        Node::Int(v) => out.push_str(&v.to_string()),
         Node::Bool(v) => out.push_str(if *v { "true" } else { "false" }),
         Node::Empty => {}
     }
@@ -263,7 +287,7 @@ fn definition(state: &IncidentsState, code: &str) -> Answer {
                 ("datatype", s(q.datatype.code())),
                 ("required", Node::Bool(q.required)),
                 ("datatype_description", s(q.datatype_description.clone())),
-                ("order", Node::Num(f64::from(q.order))),
+                ("order", Node::Int(i64::from(q.order))),
                 ("description", s(q.description.clone())),
                 ("values", Node::List("value", values)),
             ])

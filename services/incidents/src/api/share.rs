@@ -23,14 +23,15 @@ use super::{queue, views, CoreApi, IncidentsApi, IncidentsTags};
 use crate::domain::ReportId;
 use crate::reports::read;
 
-// One `OpenApi` over the answers and the share cards, both under `/v1/incidents`.
+// One `OpenApi` over the answers and the share cards, both under `/v1/incidents`. Open311 is
+// described here too, but routed apart (`open311_routes`, with its own 404 for unknown files).
 impl OpenApi for IncidentsApi {
     fn meta() -> Vec<poem_openapi::registry::MetaApi> {
-        <(CoreApi, ShareApi, queue::QueueApi)>::meta()
+        <(CoreApi, ShareApi, queue::QueueApi, crate::open311::Open311Api)>::meta()
     }
 
     fn register(registry: &mut poem_openapi::registry::Registry) {
-        <(CoreApi, ShareApi, queue::QueueApi)>::register(registry)
+        <(CoreApi, ShareApi, queue::QueueApi, crate::open311::Open311Api)>::register(registry)
     }
 
     fn add_routes(
