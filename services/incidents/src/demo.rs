@@ -112,7 +112,9 @@ pub async fn seed(state: &IncidentsState, clock: &Clock) -> Result<usize, DemoEr
         };
         let Some(district) = LatLon::new(lat, lon).and_then(|p| state.platform.districts.locate(p)) else { continue };
         let district = (district.code.clone(), district.name_zh.clone());
-        let cat = &state.catalogue.categories[rng.below(state.catalogue.categories.len())];
+        // The demo fills the public map: police categories (private) are left out.
+        let public: Vec<_> = state.catalogue.public_categories().collect();
+        let cat = public[rng.below(public.len())];
         let Some(agency) = state.catalogue.route(&cat.code, &district.0).cloned() else { continue };
         let age = (rng.next().powf(1.6) * 60.0 * DAY_MS as f64) as i64 + rng.below(6) as i64 * HOUR_MS;
         let created = now - age - HOUR_MS;

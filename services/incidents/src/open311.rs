@@ -251,10 +251,10 @@ fn discovery(state: &IncidentsState, req: &Request) -> (&'static str, Node) {
 }
 
 fn services(state: &IncidentsState) -> (&'static str, Node) {
+    // Police categories are private (issue #22): Open311 lists the public services only.
     let items = state
         .catalogue
-        .categories
-        .iter()
+        .public_categories()
         .map(|c| {
             Node::Obj(vec![
                 ("service_code", s(c.code.clone())),
@@ -271,7 +271,7 @@ fn services(state: &IncidentsState) -> (&'static str, Node) {
 }
 
 fn definition(state: &IncidentsState, code: &str) -> Answer {
-    let c = state.catalogue.category(code).ok_or_else(|| not_found(format!("no service_code `{code}`")))?;
+    let c = state.catalogue.public_category(code).ok_or_else(|| not_found(format!("no service_code `{code}`")))?;
     let attrs = c
         .questions
         .iter()
@@ -382,7 +382,7 @@ async fn search(state: &IncidentsState, req: &Request) -> Answer {
     let mut f =
         Open311Filter { ids: list("service_request_id"), service_codes: list("service_code"), ..Default::default() };
     for code in &f.service_codes {
-        if state.catalogue.category(code).is_none() {
+        if state.catalogue.public_category(code).is_none() {
             return Err(bad(format!("unknown service_code `{code}`")));
         }
     }
@@ -480,7 +480,7 @@ async fn create(state: &IncidentsState, req: &Request, body: &mut RequestBody) -
 
     let code = param(&pairs, "service_code").ok_or_else(|| bad("service_code is required"))?.to_owned();
     let category =
-        state.catalogue.category(&code).ok_or_else(|| not_found(format!("no service_code `{code}`")))?.clone();
+        state.catalogue.public_category(&code).ok_or_else(|| not_found(format!("no service_code `{code}`")))?.clone();
     let (lat, lon) = match (param(&pairs, "lat"), param(&pairs, "long")) {
         (Some(a), Some(b)) => (
             a.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| bad("lat is not a number"))?,

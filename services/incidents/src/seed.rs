@@ -62,8 +62,9 @@ pub async fn seed_reports(
                 (30.48 + next() * 0.36, 103.86 + next() * 0.41)
             };
             let Some(d) = LatLon::new(lat, lon).and_then(|p| districts.locate(p)) else { continue };
-            let cat = &catalogue.categories
-                [(next() * catalogue.categories.len() as f64) as usize % catalogue.categories.len()];
+            // Seeded reports fill the public map: police categories (private) are left out.
+            let public: Vec<_> = catalogue.public_categories().collect();
+            let cat = public[(next() * public.len() as f64) as usize % public.len()];
             let agency = catalogue.route(&cat.code, &d.code).map(|a| a.id.clone()).unwrap_or_default();
             let state = State::ALL[(next() * State::ALL.len() as f64) as usize % State::ALL.len()];
             let created = now - (next() * 180.0 * 86_400_000.0) as i64;

@@ -27,11 +27,17 @@
 //!   while the report is open.
 //! - **Filing** is for a signed-in citizen, or an integrator whose API key has the scope
 //!   `open311`.
+//! - **Private reports** (police categories, or anything routed to a private agency, see
+//!   `catalogue::privacy`): nothing of them is public. Only the reporter and the clerks of the
+//!   report's agency (and admins) may read or handle them; a district scope does not reach them.
+//!   Everyone else, other clerks included, is answered as if the report did not exist (404); they
+//!   are on no map, in no nearby list, no Open311 answer and no share card.
 //!
 //! Pure: no poem, no sqlx.
 
 use city_platform::auth::{Integrator, Role, Staff};
 
+use super::catalogue::privacy;
 use super::grid::MapEntry;
 use super::report::{Report, MODERATION_PASS};
 use super::State;
@@ -110,9 +116,15 @@ pub enum Refusal {
     Closed,
 }
 
-/// Whether the report's text passed the content-safety check and may be shown to anyone.
+/// Whether the report's text passed the content-safety check and may be shown to anyone
+/// (never for a private report).
 pub fn text_is_public(r: &Report) -> bool {
-    r.moderation == MODERATION_PASS
+    r.moderation == MODERATION_PASS && !is_private(r)
+}
+
+/// Whether `r` is private: a police category, or routed to a private agency.
+pub fn is_private(r: &Report) -> bool {
+    privacy().is_private(&r.category, &r.agency)
 }
 
 /// What the public map shows of a report, or `None` while its text is not public: a held
@@ -142,10 +154,12 @@ pub fn as_clerk<'a>(p: &Principal<'a>) -> Result<&'a Staff, Refusal> {
     }
 }
 
-/// Whether `p` may handle `r`: a clerk (or admin) with a scope on its district or agency.
+/// Whether `p` may handle `r`: a clerk (or admin) with a scope on its district or agency; for
+/// a private report, on its agency only.
 fn handle(p: &Principal<'_>, r: &Report) -> Result<(), Refusal> {
     let staff = as_clerk(p)?;
-    if staff.may_act_in_district(&r.district) || staff.may_act_for_agency(&r.agency) {
+    let in_district = !is_private(r) && staff.may_act_in_district(&r.district);
+    if in_district || staff.may_act_for_agency(&r.agency) {
         Ok(())
     } else {
         Err(Refusal::Hidden)
@@ -154,6 +168,9 @@ fn handle(p: &Principal<'_>, r: &Report) -> Result<(), Refusal> {
 
 /// Whether `p` may see `field` of `r`.
 pub fn may_see(p: &Principal<'_>, r: &Report, field: Field) -> bool {
+    if is_private(r) && !is_reporter(p, r) && handle(p, r).is_err() {
+        return false;
+    }
     match field {
         Field::Text => text_is_public(r) || is_reporter(p, r) || handle(p, r).is_ok(),
         // The chosen name is public text too: checked with the description, shown when it is.
@@ -166,6 +183,10 @@ pub fn may_see(p: &Principal<'_>, r: &Report, field: Field) -> bool {
 
 /// Whether `p` may do `action` with `r`, or why not.
 pub fn may(p: &Principal<'_>, r: &Report, action: Action) -> Result<(), Refusal> {
+    // Nothing of a private report is anyone's but its reporter's and its agency's clerks'.
+    if is_private(r) && !is_reporter(p, r) && handle(p, r).is_err() {
+        return Err(Refusal::Hidden);
+    }
     match action {
         Action::Read => Ok(()),
         Action::Follow => match *p {
@@ -210,12 +231,14 @@ pub enum QueueScope {
 }
 
 impl QueueScope {
-    /// Whether a report of `district` routed to `agency` is in the scope.
-    pub fn holds(&self, district: &str, agency: &str) -> bool {
+    /// Whether a report of `category` in `district` routed to `agency` is in the scope (a
+    /// district scope does not reach a private report).
+    pub fn holds(&self, category: &str, district: &str, agency: &str) -> bool {
         match self {
             Self::Everything => true,
             Self::Within { districts, agencies } => {
-                districts.iter().any(|d| d == district) || agencies.iter().any(|a| a == agency)
+                let in_district = !privacy().is_private(category, agency) && districts.iter().any(|d| d == district);
+                in_district || agencies.iter().any(|a| a == agency)
             }
         }
     }

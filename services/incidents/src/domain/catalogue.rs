@@ -19,6 +19,10 @@ pub struct Agency {
     pub name_zh: String,
     /// English name.
     pub name_en: String,
+    /// Its reports are private (the police): seen only by their reporter and this agency's
+    /// clerks, never on the map, in nearby lists, Open311 or share cards (`access::is_private`).
+    #[serde(default)]
+    pub private: bool,
 }
 
 /// One option of a list question.
@@ -139,6 +143,10 @@ pub struct Category {
     pub description_en: String,
     /// Chinese description.
     pub description_zh: String,
+    /// Filed with a private agency (the police): offered to citizens on the reporting form,
+    /// absent from Open311's services; the catalogue checks it routes only to a private agency.
+    #[serde(default)]
+    pub private: bool,
     /// Comma-separated synonyms.
     pub keywords: String,
     /// Hours until a report is due (the SLA).
@@ -204,6 +212,39 @@ pub struct Catalogue {
     pub templates: Vec<Template>,
 }
 
+/// What is private in the portal's catalogue (the compiled-in one `lib.rs` serves): held once
+/// so that who may see a report is decided from the report alone, by `access`, and the stores'
+/// public queries leave the same reports out.
+#[derive(Debug, Default)]
+pub struct Privacy {
+    /// Ids of the private agencies.
+    pub agencies: Vec<String>,
+    /// Codes of the private categories.
+    pub categories: Vec<String>,
+}
+
+impl Privacy {
+    /// Whether a report of `category` routed to `agency` is private: either makes it so, so a
+    /// police report stays private if a clerk reroutes it, and so does anything sent to the police.
+    pub fn is_private(&self, category: &str, agency: &str) -> bool {
+        self.categories.iter().any(|c| c == category) || self.agencies.iter().any(|a| a == agency)
+    }
+}
+
+/// The catalogue's [`Privacy`]. The service refuses to start on a catalogue that does not
+/// parse (`lib.rs`), so the empty fallback is never what a running service holds.
+pub fn privacy() -> &'static Privacy {
+    static PRIVACY: std::sync::OnceLock<Privacy> = std::sync::OnceLock::new();
+    PRIVACY.get_or_init(|| {
+        Catalogue::demo()
+            .map(|c| Privacy {
+                agencies: c.agencies.iter().filter(|a| a.private).map(|a| a.id.clone()).collect(),
+                categories: c.categories.iter().filter(|c| c.private).map(|c| c.code.clone()).collect(),
+            })
+            .unwrap_or_default()
+    })
+}
+
 /// A questionnaire answer after checking: what is stored.
 pub type Answers = BTreeMap<String, serde_json::Value>;
 
@@ -233,8 +274,42 @@ impl Catalogue {
             if cat.sla_hours <= 0 {
                 return Err(DomainError::Catalogue(format!("category {} has no SLA", cat.code)));
             }
+            c.check_privacy(cat)?;
         }
         Ok(c)
+    }
+
+    /// A private category's first matching rule must send it, in every district, to a private
+    /// agency; a public category may never reach one. Otherwise a police report could land on
+    /// the public map of some district, or a pothole in the police's hidden queue.
+    fn check_privacy(&self, cat: &Category) -> Result<(), DomainError> {
+        let private_agency = |id: &str| self.agency(id).is_some_and(|a| a.private);
+        let matching = self.routing.iter().filter(|r| r.category == "*" || r.category == cat.code);
+        if cat.private {
+            match matching.clone().next() {
+                Some(r) if r.category == cat.code && r.district == "*" && private_agency(&r.agency) => {}
+                _ => {
+                    return Err(DomainError::Catalogue(format!(
+                        "private category {} must first be routed, in every district, to a private agency",
+                        cat.code
+                    )))
+                }
+            }
+        }
+        if !cat.private && matching.clone().any(|r| private_agency(&r.agency)) {
+            return Err(DomainError::Catalogue(format!("public category {} may reach a private agency", cat.code)));
+        }
+        Ok(())
+    }
+
+    /// The categories anyone may see reports of (Open311 lists only these).
+    pub fn public_categories(&self) -> impl Iterator<Item = &Category> {
+        self.categories.iter().filter(|c| !c.private)
+    }
+
+    /// The category by code, unless it is private (Open311 knows only the public ones).
+    pub fn public_category(&self, code: &str) -> Option<&Category> {
+        self.category(code).filter(|c| !c.private)
     }
 
     /// The category by code.
@@ -418,6 +493,41 @@ mod tests {
         );
         let ok = pothole.check_answers(&answers(&[("size", &["small"]), ("lane", &["cycle", "footway"])])).unwrap();
         assert_eq!(ok["lane"], serde_json::json!(["cycle", "footway"]));
+    }
+
+    #[test]
+    fn police_categories_are_private_and_routed_to_the_police_everywhere_while_noise_stays_with_env() {
+        let c = Catalogue::demo().unwrap();
+        let districts = city_platform::districts::Districts::demo().unwrap();
+        for code in ["night_noise", "illegal_parking", "lost_item", "traffic_light_fault"] {
+            assert!(c.category(code).unwrap().private, "{code}");
+            for d in districts.all() {
+                assert_eq!(c.route(code, &d.code).unwrap().id, "police", "{code} in {}", d.code);
+            }
+            assert!(privacy().is_private(code, "police"));
+        }
+        assert!(!c.category("noise").unwrap().private);
+        assert_eq!(c.route("noise", "510104").unwrap().id, "env");
+        assert!(!privacy().is_private("noise", "env"));
+        assert!(privacy().is_private("noise", "police"), "whatever reaches the police is private");
+        let public: Vec<&str> = c.public_categories().map(|c| c.code.as_str()).collect();
+        assert_eq!(public, ["pothole", "streetlight", "dumping", "water_leak", "noise"]);
+    }
+
+    #[test]
+    fn a_private_category_routed_elsewhere_or_a_public_one_routed_to_the_police_is_refused() {
+        let leaky = CATALOGUE_JSON.replacen(
+            r#"{"category": "lost_item", "district": "*", "agency": "police"}"#,
+            r#"{"category": "lost_item", "district": "510104", "agency": "env"}, {"category": "lost_item", "district": "*", "agency": "police"}"#,
+            1,
+        );
+        assert!(matches!(Catalogue::parse(&leaky), Err(DomainError::Catalogue(m)) if m.contains("lost_item")));
+        let exposed = CATALOGUE_JSON.replacen(
+            r#"{"category": "noise", "district": "*", "agency": "env"}"#,
+            r#"{"category": "noise", "district": "*", "agency": "police"}"#,
+            1,
+        );
+        assert!(matches!(Catalogue::parse(&exposed), Err(DomainError::Catalogue(m)) if m.contains("noise")));
     }
 
     #[test]

@@ -69,10 +69,12 @@ pub async fn show(state: &IncidentsState, p: &Principal<'_>, r: Report, detail: 
     })
 }
 
-/// One report as the public sees it (no credentials are asked for).
+/// One report as the public sees it (no credentials are asked for); a private (police) report
+/// is not found.
 #[tracing::instrument(skip_all, fields(report_id = %id))]
 pub async fn public(state: &IncidentsState, id: &ReportId) -> Result<Seen, ReadError> {
     let r = store::get_report(&state.db.pool, id).await?.ok_or(ReadError::NotFound)?;
+    access::may(&Principal::Anonymous, &r, Access::Read).map_err(|_| ReadError::NotFound)?;
     Ok(show(state, &Principal::Anonymous, r, Detail::Full).await?)
 }
 

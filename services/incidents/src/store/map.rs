@@ -6,6 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 
 use super::{bind_all, Bind, Result};
+use crate::domain::catalogue::privacy;
 use crate::domain::grid::{Bbox, CellRange, CountDelta, CountKey, ALL_CATEGORIES, FINE_ZOOM};
 
 /// Count rows per statement: 8 parameters each stays under SQLite's 32,766-variable limit.
@@ -68,6 +69,20 @@ pub struct MapFilter {
     pub states: Vec<String>,
 }
 
+/// `AND` the report is not private (`access::is_private`: neither a private category nor sent
+/// to a private agency), with its values bound into `binds`: for every public read.
+pub(super) fn not_private(binds: &mut Vec<Bind>) -> String {
+    let private = privacy();
+    let mut sql = String::new();
+    if !private.categories.is_empty() {
+        sql.push_str(&format!(" AND category NOT IN ({})", in_list(&private.categories, binds)));
+    }
+    if !private.agencies.is_empty() {
+        sql.push_str(&format!(" AND agency NOT IN ({})", in_list(&private.agencies, binds)));
+    }
+    sql
+}
+
 fn in_list(values: &[String], binds: &mut Vec<Bind>) -> String {
     let ps: Vec<String> = values
         .iter()
@@ -102,6 +117,8 @@ fn fine_where(fine: &CellRange, f: &MapFilter, exact: bool, binds: &mut Vec<Bind
         param(Bind::Int(fine.col0), binds),
         param(Bind::Int(fine.col1), binds)
     );
+    // Nor is a private (police) report, whatever its text.
+    sql.push_str(&not_private(binds));
     if exact {
         let b = f.bbox;
         binds.extend([Bind::Float(b.south), Bind::Float(b.north), Bind::Float(b.west), Bind::Float(b.east)]);

@@ -36,6 +36,8 @@ pub async fn open311_search(pool: &AnyPool, f: &Open311Filter) -> Result<Vec<Rep
         format!("${}", binds.len())
     };
     let mut sql = format!("SELECT {SELECT} FROM incident_reports WHERE 1 = 1");
+    // Private (police) reports are in no Open311 answer, asked for by id or not.
+    sql.push_str(&super::map::not_private(&mut binds));
     if !f.ids.is_empty() {
         let ps: Vec<String> = f.ids.iter().map(|i| ph(Bind::Text(i.clone()), &mut binds)).collect();
         sql.push_str(&format!(" AND id IN ({})", ps.join(", ")));

@@ -269,7 +269,8 @@ fn where_clause(f: &QueueFilter, w: Within, binds: &mut Vec<Bind>) -> String {
         let mut ors = vec!["1 = 0".to_owned()];
         if !districts.is_empty() {
             let ps: Vec<String> = districts.iter().map(|s| next(Bind::Text(s.clone()), binds)).collect();
-            ors.push(format!("district IN ({})", ps.join(", ")));
+            // A district scope does not reach private (police) reports (`QueueScope::holds`).
+            ors.push(format!("(district IN ({}){})", ps.join(", "), super::map::not_private(binds)));
         }
         if !agencies.is_empty() {
             let ps: Vec<String> = agencies.iter().map(|s| next(Bind::Text(s.clone()), binds)).collect();

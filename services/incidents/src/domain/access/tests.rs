@@ -185,11 +185,20 @@ fn a_clerks_queue_holds_exactly_the_reports_they_may_handle() {
     for who in ["clerk of the district", "clerk of the agency", "clerk elsewhere", "admin"] {
         let p = people.principal(who);
         let scope = queue_scope(&p).unwrap();
-        for (district, agency) in [(DISTRICT, AGENCY), (DISTRICT, "water"), ("510116", AGENCY), ("510116", "parks")] {
+        for (category, district, agency) in [
+            ("pothole", DISTRICT, AGENCY),
+            ("pothole", DISTRICT, "water"),
+            ("pothole", "510116", AGENCY),
+            ("pothole", "510116", "parks"),
+            ("lost_item", DISTRICT, "police"),
+            ("pothole", DISTRICT, "police"),
+            ("lost_item", DISTRICT, AGENCY),
+        ] {
+            r.category = category.into();
             r.district = district.into();
             r.agency = agency.into();
             assert_eq!(
-                scope.holds(district, agency),
+                scope.holds(category, district, agency),
                 may(&p, &r, Action::ReadAsClerk).is_ok(),
                 "{who} {district} {agency}"
             );
@@ -199,6 +208,43 @@ fn a_clerks_queue_holds_exactly_the_reports_they_may_handle() {
     for (who, refusal) in [("anonymous", "401"), ("another citizen", "403"), ("scheduler of district", "403")] {
         assert_eq!(code(queue_scope(&people.principal(who)).map(|_| ())), refusal, "{who}");
     }
+}
+
+/// A police report (issue #22) in the district clerk's own district: its reporter and the
+/// police clerks see it; everyone else, other clerks included, is told it does not exist.
+#[test]
+fn a_private_report_is_its_reporters_and_its_agencys_clerks_only() {
+    let people = People::new();
+    let police = staff("st-police", &[Role::Clerk], &[], &["police"]);
+    let env = staff("st-env", &[Role::Clerk], &[DISTRICT], &["env"]);
+    let mut r = report("pass", "open", false);
+    r.category = "lost_item".into();
+    r.agency = "police".into();
+    #[rustfmt::skip]
+    let rows: [(&str, Principal<'_>, &str, &str, &str, &str); 8] = [
+        //  who                      principal                            seen       read   handle follow
+        ("anonymous",             Principal::Anonymous,                   ".......", "404", "404", "404"),
+        ("reporting citizen",     Principal::Citizen(REPORTER),           "TN.PH..", "ok",  "403", "own"),
+        ("another citizen",       Principal::Citizen("c-other"),          ".......", "404", "404", "404"),
+        ("clerk of the district", people.principal("clerk of the district"), ".......", "404", "404", "404"),
+        ("environment clerk",     Principal::Staff(&env),                 ".......", "404", "404", "404"),
+        ("police clerk",          Principal::Staff(&police),              "TN.PHIW", "ok",  "ok",  "403"),
+        ("admin",                 people.principal("admin"),              "TN.PHIW", "ok",  "ok",  "403"),
+        ("open311 integrator",    people.principal("open311 integrator"), ".......", "404", "404", "404"),
+    ];
+    for (who, p, seen, read, handle, follow) in rows {
+        let got: String = FIELDS.iter().map(|(c, f)| if may_see(&p, &r, *f) { *c } else { '.' }).collect();
+        assert_eq!(got, seen, "{who} looking at a police report");
+        assert_eq!(code(may(&p, &r, Action::Read)), read, "{who} reading a police report");
+        for a in HANDLING {
+            assert_eq!(code(may(&p, &r, a)), handle, "{who}: {a:?} on a police report");
+        }
+        assert_eq!(code(may(&p, &r, Action::Follow)), follow, "{who} following a police report");
+    }
+    assert!(!text_is_public(&r) && on_map(&r).is_none(), "a police report is on no map");
+    // Rerouted by a clerk, it stays private: the category is the police's.
+    r.agency = AGENCY.into();
+    assert!(is_private(&r));
 }
 
 #[test]
