@@ -367,3 +367,40 @@ async fn a_split_demo_reads_one_set_of_demo_credentials_from_its_data_directory(
     assert_eq!(plaintext_push(&app, &set.oa_token, "oSplitDemoFollower0000000001").await.status(), 200);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_sandbox_has_its_own_document_in_the_demo_and_neither_exists_in_production() {
+    let demo = spawn_app().await;
+    let resp = demo.http.get(demo.url("/sandbox/wechat/openapi.json")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let doc: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(doc["servers"][0]["url"], "/sandbox/wechat");
+    // Apart from the portal's: none of its paths is in /openapi.json.
+    let (_, portal) = demo.get_json("/openapi.json").await;
+    assert!(portal["paths"].as_object().unwrap().keys().all(|p| !p.starts_with("/sandbox")));
+    // Every route the document lists is served: whatever the sandbox answers, it is not the
+    // router's 404 or 405 (those are the portal's problems; the sandbox answers WeChat's way).
+    for (method, path) in city_wechat_sandbox::document::documented_routes() {
+        assert!(doc["paths"][&path][method.to_ascii_lowercase()].is_object(), "{method} {path}");
+        let path = format!("/sandbox/wechat{}", path.replace("{no}", "P20260001"));
+        let req = match method.as_str() {
+            "POST" => demo.http.post(demo.url(&path)).json(&json!({})),
+            _ => demo.http.get(demo.url(&path)),
+        };
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        let routed = !matches!(body["type"].as_str(), Some("/problems/not-found" | "/problems/method-not-allowed"));
+        assert!(routed, "{method} {path} is documented but not served: {status} {body}");
+    }
+    demo.stop().await;
+
+    let app = spawn_mode(Mode::AllInOne, |s| {
+        full_production(s);
+    })
+    .await;
+    assert_eq!(status_of(&app.http, &app.base, "GET", "/sandbox/wechat/openapi.json").await, 404);
+    let (_, portal) = app.get_json("/openapi.json").await;
+    assert!(portal["paths"].as_object().unwrap().keys().all(|p| !p.starts_with("/sandbox")));
+    app.stop().await;
+}

@@ -12,6 +12,7 @@
 //! Invariants: it exists only in the `demo` profile; it is a peer, not a library of the services: they reach it only over HTTP, at the
 //! base URL in their configuration, exactly as they would reach WeChat.
 
+pub mod document;
 pub mod mass;
 pub mod messages;
 pub mod pay;
@@ -33,5 +34,14 @@ pub fn endpoint(settings: &Settings) -> Result<Route, String> {
     Ok(messages::mount(route, tokens)
         .nest("/pay", pay::routes(settings)?)
         .at("/wxa/msg_sec_check", security::msg_sec_check_endpoint())
+        // Its own document, apart from the portal's (issue #16); like the sandbox, demo only.
+        .at("/openapi.json", document_endpoint())
         .nest("/", platform_routes))
+}
+
+fn document_endpoint() -> impl poem::Endpoint<Output = poem::Response> {
+    let text = document::openapi("/sandbox/wechat");
+    poem::endpoint::make_sync(move |_| {
+        poem::Response::builder().content_type("application/json").body(text.clone())
+    })
 }
