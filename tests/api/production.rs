@@ -267,7 +267,12 @@ async fn plaintext_push(app: &TestApp, token: &str, openid: &str) -> reqwest::Re
 #[tokio::test]
 async fn a_production_portal_has_no_sandbox_sends_security_headers_and_refuses_plaintext_pushes() {
     let mut own = None;
-    let app = spawn_mode(Mode::AllInOne, |s| own = Some(full_production(s))).await;
+    let app = spawn_mode(Mode::AllInOne, |s| {
+        own = Some(full_production(s));
+        // The test client stands for the https proxy in front: HSTS follows its word only.
+        s.trusted_proxies = vec!["127.0.0.1/32".into()];
+    })
+    .await;
     let own = own.unwrap();
     for (method, path) in SANDBOX_PATHS {
         assert_eq!(status_of(&app.http, &app.base, method, path).await, 404, "{method} {path}");

@@ -412,3 +412,65 @@ async fn api_keys_get_only_scopes_from_the_fixed_list() {
     assert_eq!(status, 201);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_forged_x_forwarded_proto_gets_no_hsts_unless_the_peer_is_a_configured_proxy() {
+    // Loopback is no proxy by default: a client on the same host forging https gets no HSTS.
+    let app = spawn_app().await;
+    let resp = app.http.get(app.url("/healthz")).header("x-forwarded-proto", "https").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+    assert!(resp.headers().get("strict-transport-security").is_none(), "HSTS from a forged header");
+    app.stop().await;
+
+    let app = spawn_app_with(|s| s.trusted_proxies = vec!["127.0.0.1/32".into(), "::1".into()]).await;
+    let resp = app.http.get(app.url("/healthz")).header("x-forwarded-proto", "https").send().await.unwrap();
+    assert_eq!(resp.headers()["strict-transport-security"], city::security::HSTS);
+    // The proxy's own value is the right-most: a client's `https` before its `http` is not believed.
+    let resp = app.http.get(app.url("/healthz")).header("x-forwarded-proto", "https, http").send().await.unwrap();
+    assert!(resp.headers().get("strict-transport-security").is_none());
+    let resp = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert!(resp.headers().get("strict-transport-security").is_none(), "plain http gets no HSTS");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_fines_file_goes_in_from_the_command_line_once_whole_and_its_fine_is_found_by_plate_and_engine() {
+    let app = spawn_app().await;
+    let run = |args: &[&str]| {
+        let out = city_command(&app.settings, args).output().expect("the city binary runs");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let header = "decision_no,plate,plate_type,engine_no,fine_yuan,decided_on,violation,location\n";
+    let bad = app.settings.data_dir.join("bad-fines.csv");
+    std::fs::write(&bad, format!("{header}510104100003000001,川A7K321,02,LJ4A0098765Z,200,2026-11-20,闯红灯,人民南路\n12,ABC,02,x,0,2026-11-20,a,b\n")).unwrap();
+    let (ok, out) = run(&["payments", "import", "fines", &bad.to_string_lossy()]);
+    assert!(!ok, "bad rows fail the command: {out}");
+    assert!(out.contains("line 3: decision_no") && out.contains("nothing was imported"), "{out}");
+
+    let good = app.settings.data_dir.join("fines.csv");
+    std::fs::write(
+        &good,
+        format!("{header}510104100003000001,川A7K321,02,LJ4A0098765Z,200,2026-11-20,闯红灯,人民南路\n"),
+    )
+    .unwrap();
+    let (ok, out) = run(&["payments", "import", "fines", &good.to_string_lossy()]);
+    assert!(ok && out.contains("imported 1 fines, 1 new"), "{out}");
+    let (ok, out) = run(&["payments", "import", "fines", &good.to_string_lossy()]);
+    assert!(ok && out.contains("nothing changed"), "{out}");
+
+    let citizen = app.citizen_token("fines-cli").await;
+    let lookup = |engine: &'static str| {
+        app.http
+            .get(app.url("/v1/payments/fines"))
+            .query(&[("plate", "川A7K321"), ("plate_type", "02"), ("engine_last6", engine)])
+            .bearer_auth(&citizen)
+            .send()
+    };
+    let fines: Value = lookup("98765Z").await.unwrap().json().await.unwrap();
+    assert_eq!(fines[0]["decision_no"], "510104100003000001", "{fines}");
+    assert_eq!(fines.as_array().map(Vec::len), Some(1), "{fines}");
+    // The bad file left nothing: the only fine is the good file's, and a wrong engine opens nothing.
+    assert_ne!(lookup("000000").await.unwrap().status(), 200);
+    app.stop().await;
+}

@@ -15,7 +15,7 @@ pub mod ops;
 pub mod proxy;
 pub mod security;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -392,9 +392,8 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
     let route = route.data(authenticator.clone()).data(platform.internal_token.clone()).boxed();
     let route = city_console::mount(route, &platform, console_reach(&mode, &settings));
 
-    let trusted: Arc<[IpAddr]> = trusted_proxies().into();
-    // Whose `X-Forwarded-For` counts (rate limits, anonymous idempotency): only the configured
-    // proxies', none by default (issue #15).
+    // Whose `X-Forwarded-For` (rate limits, anonymous idempotency) and `X-Forwarded-Proto` (HSTS)
+    // count: only the configured proxies', none by default (issue #15).
     let proxies: Arc<[city_platform::caller::Cidr]> =
         city_platform::caller::parse_trusted(&settings.trusted_proxies).map_err(anyhow::Error::msg)?.into();
     let store: Arc<dyn IdempotencyStore> = match &settings.redis_url {
@@ -421,7 +420,7 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
     let with_idempotency = !matches!(mode, Mode::Gateway);
     let with_rate_limit = !matches!(mode, Mode::Only(_));
     let endpoint = edge::stack(route, &settings, limiter, with_rate_limit, with_idempotency.then_some(idem));
-    let endpoint = endpoint.with(security::SecurityHeaders::new(trusted)).boxed();
+    let endpoint = endpoint.with(security::SecurityHeaders::new(proxies)).boxed();
     Ok(App { endpoint, spec, trigger, tasks, backend, profile: settings.profile, demo_secrets })
 }
 
@@ -470,12 +469,6 @@ fn sweep_idempotency(store: SqlIdempotencyStore, mut signal: Shutdown) -> JoinHa
             }
         }
     })
-}
-
-fn trusted_proxies() -> Vec<IpAddr> {
-    // The gateway and the services share a host or a private network behind it; loopback is the
-    // only peer whose X-Forwarded-Proto (HSTS) we believe. X-Forwarded-For is `trusted_proxies`'.
-    vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)]
 }
 
 fn mode_name(mode: &Mode) -> String {

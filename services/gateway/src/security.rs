@@ -3,17 +3,18 @@
 //!
 //! Every answer: `X-Content-Type-Options: nosniff` (a JSON body is never run as a script) and
 //! `Referrer-Policy: no-referrer` (tokens in URLs, such as OAuth codes, never leak onwards).
-//! Over https: `Strict-Transport-Security`, when a trusted proxy (the peer is one of the
-//! trusted addresses) says the client came over https in `X-Forwarded-Proto`; never on plain
-//! http, where a browser would ignore it and a man in the middle could have forged it.
+//! Over https: `Strict-Transport-Security`, when a trusted proxy (the peer is within
+//! `trusted_proxies`, none by default) says the client came over https in `X-Forwarded-Proto`;
+//! never on plain http, where a browser would ignore it and a man in the middle could have
+//! forged it.
 //! HTML pages (`/docs`, the console, the sandbox's pages) get a Content-Security-Policy unless
 //! they set their own: scripts only from this origin or the page's own inline scripts, named
 //! by their SHA-256, so an injected script does not run; no framing, no plugins.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use base64::Engine as _;
+use city_platform::caller::Cidr;
 use poem::http::header::{HeaderName, HeaderValue, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use sha2::{Digest, Sha256};
@@ -21,14 +22,14 @@ use sha2::{Digest, Sha256};
 /// HSTS for a year, subdomains included (the portal's host is the city's own).
 pub const HSTS: &str = "max-age=31536000; includeSubDomains";
 
-/// The middleware; `trusted` are the peers whose `X-Forwarded-Proto` is believed.
+/// The middleware; `trusted` are the proxies whose `X-Forwarded-Proto` is believed.
 pub struct SecurityHeaders {
-    trusted: Arc<[IpAddr]>,
+    trusted: Arc<[Cidr]>,
 }
 
 impl SecurityHeaders {
     /// Headers for answers to requests from anywhere, trusting `trusted` proxies.
-    pub fn new(trusted: Arc<[IpAddr]>) -> Self {
+    pub fn new(trusted: Arc<[Cidr]>) -> Self {
         Self { trusted }
     }
 }
@@ -44,19 +45,14 @@ impl<E: Endpoint> Middleware<E> for SecurityHeaders {
 /// [`SecurityHeaders`] around an endpoint.
 pub struct SecurityHeadersEndpoint<E> {
     inner: E,
-    trusted: Arc<[IpAddr]>,
+    trusted: Arc<[Cidr]>,
 }
 
 impl<E: Endpoint> Endpoint for SecurityHeadersEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> Result<Response> {
-        let peer_trusted = req.remote_addr().as_socket_addr().is_some_and(|addr| self.trusted.contains(&addr.ip()));
-        let over_https = peer_trusted
-            && req
-                .header("x-forwarded-proto")
-                .and_then(|v| v.split(',').next())
-                .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
+        let over_https = city_platform::edge::forwarded_https(&req, &self.trusted);
         let mut resp = match self.inner.call(req).await {
             Ok(resp) => resp.into_response(),
             Err(err) => err.into_response(),

@@ -29,6 +29,7 @@ pub async fn observe<E: Endpoint>(ep: Arc<E>, req: Request) -> Result<Response> 
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
+    crate::telemetry::otlp::join_trace(&span, &id, req.header("traceparent"));
     let started = Instant::now();
     let mut resp = request_id::scope(id.clone(), async {
         match ep.call(req).await {
@@ -129,6 +130,19 @@ async fn admit(
             Err(p.into())
         }
     }
+}
+
+/// Whether the client came over https, as the peer says in `X-Forwarded-Proto`, believed only
+/// when the peer is one of `trusted_proxies` (none by default): anyone else could write it, and
+/// HSTS or a `Secure` cookie must not follow from a header a client forged. The right-most
+/// value is the peer's own (a proxy appends); values to its left came from further out.
+pub fn forwarded_https(req: &Request, trusted_proxies: &[Cidr]) -> bool {
+    let Some(peer) = req.remote_addr().as_socket_addr().map(|a| a.ip()) else { return false };
+    if !trusted_proxies.iter().any(|c| c.contains(peer)) {
+        return false;
+    }
+    let last = req.headers().get_all("x-forwarded-proto").iter().filter_map(|v| v.to_str().ok()).next_back();
+    last.and_then(|v| v.rsplit(',').next()).is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
 }
 
 /// Turns a panic anywhere below into the opaque 500 problem carrying the request id, logged
@@ -382,6 +396,33 @@ mod tests {
             .method(poem::http::Method::POST)
             .header("content-length", len.to_string())
             .body(vec![b' '; len])
+    }
+
+    #[test]
+    fn x_forwarded_proto_counts_only_from_a_trusted_proxy_and_only_its_own_value() {
+        let from = |peer: &str, protos: &[&str]| {
+            let mut b = poem::http::Request::builder();
+            for p in protos {
+                b = b.header("x-forwarded-proto", *p);
+            }
+            let (parts, ()) = b.body(()).unwrap().into_parts();
+            let addr: std::net::SocketAddr = peer.parse().unwrap();
+            let remote = poem::web::RemoteAddr(poem::Addr::SocketAddr(addr));
+            let parts = poem::RequestParts::from((parts, Default::default(), remote, poem::http::uri::Scheme::HTTP));
+            Request::from_parts(parts, Body::empty())
+        };
+        let none: Vec<Cidr> = Vec::new();
+        let proxy = vec![Cidr::parse("10.0.0.0/8").unwrap()];
+        // Loopback is no proxy unless configured.
+        assert!(!forwarded_https(&from("127.0.0.1:5000", &["https"]), &none));
+        assert!(!forwarded_https(&from("203.0.113.9:5000", &["https"]), &proxy));
+        assert!(forwarded_https(&from("10.1.2.3:5000", &["https"]), &proxy));
+        assert!(forwarded_https(&from("10.1.2.3:5000", &["HTTPS"]), &proxy));
+        // The client's own `https` to the left of what the proxy appended proves nothing.
+        assert!(!forwarded_https(&from("10.1.2.3:5000", &["https, http"]), &proxy));
+        assert!(!forwarded_https(&from("10.1.2.3:5000", &["https", "http"]), &proxy));
+        assert!(forwarded_https(&from("10.1.2.3:5000", &["http, https"]), &proxy));
+        assert!(!forwarded_https(&from("10.1.2.3:5000", &[]), &proxy));
     }
 
     #[tokio::test]

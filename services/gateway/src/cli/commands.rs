@@ -96,6 +96,34 @@ pub(super) async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight requests");
 }
 
+/// `city payments import fines FILE`: the fines use case the finance API calls, straight to the
+/// store, printing what went in or every bad row. Whether the file was imported (or had been).
+async fn import_fines(platform: city_platform::Platform, path: &std::path::Path) -> anyhow::Result<bool> {
+    use city_payments::usecases::imports::{import_fines, FineImportError, FinesImported};
+    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let (_, _, state) = city_payments::PaymentsService::start_with_state(platform).await?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(match import_fines(&state, &data, &name, None).await {
+        Ok(FinesImported::Now { import_id, rows, new_fines }) => {
+            println!("imported {rows} fines, {new_fines} new (import {import_id})");
+            true
+        }
+        Ok(FinesImported::Before { import_id }) => {
+            println!("this file was imported before (import {import_id}); nothing changed");
+            true
+        }
+        Err(FineImportError::BadRows(errors)) => {
+            for e in &errors {
+                let column = e.column.map(|c| format!("{c}: ")).unwrap_or_default();
+                println!("line {}: {column}{}", e.line, e.message);
+            }
+            println!("{} bad rows; nothing was imported", errors.len());
+            false
+        }
+        Err(err @ FineImportError::Store(_)) => anyhow::bail!("{err}"),
+    })
+}
+
 /// `city payments ...`: straight to the payments store; exits non-zero on bad rows or mismatches.
 pub(super) async fn payments_command(settings: Settings, cmd: PaymentsCommand) -> anyhow::Result<()> {
     city_platform::telemetry::init_logging(settings.log_format, "warn");
@@ -105,6 +133,7 @@ pub(super) async fn payments_command(settings: Settings, cmd: PaymentsCommand) -
         PaymentsCommand::Import(PaymentsImport::Bills { file }) => {
             city_payments::import_bills_file(platform, &file).await.map_err(|e| anyhow::anyhow!("{e}"))?
         }
+        PaymentsCommand::Import(PaymentsImport::Fines { file }) => import_fines(platform, &file).await?,
         PaymentsCommand::Reconcile { date } => {
             city_payments::reconcile_day(platform, date.as_deref()).await.map_err(|e| anyhow::anyhow!("{e}"))?
         }

@@ -45,7 +45,7 @@ pub enum Command {
     /// The WeChat Service Account (`city wechat menu push|show|delete`).
     #[command(subcommand)]
     Wechat(WechatCommand),
-    /// Bills and fines (`city payments import bills FILE`, `city payments reconcile --date D`).
+    /// Bills and fines (`city payments import bills|fines FILE`, `city payments reconcile --date D`).
     #[command(subcommand)]
     Payments(PaymentsCommand),
     /// The demo's generated credentials (`city demo-secrets init`).
@@ -62,7 +62,7 @@ pub enum DemoSecretsCommand {
 
 #[derive(Subcommand)]
 pub enum PaymentsCommand {
-    /// Import data files (`city payments import bills FILE`).
+    /// Import data files (`city payments import bills FILE`, `city payments import fines FILE`).
     #[command(subcommand)]
     Import(PaymentsImport),
     /// Three-way reconciliation (us, WeChat Pay's trade bill, billers) of a Beijing day, as JSON.
@@ -78,6 +78,13 @@ pub enum PaymentsImport {
     /// A bill CSV (`biller_id,account_no,period,amount_yuan,due_date`): all rows or none; every
     /// bad row is printed with its line; the same file twice changes nothing.
     Bills {
+        /// The CSV file.
+        file: std::path::PathBuf,
+    },
+    /// The traffic police's fines CSV (`decision_no,plate,plate_type,engine_no,fine_yuan,
+    /// decided_on,violation,location`): all rows or none, every bad row printed with its line;
+    /// it feeds the vehicle registry too; the same file twice changes nothing.
+    Fines {
         /// The CSV file.
         file: std::path::PathBuf,
     },
