@@ -144,6 +144,7 @@ async fn serve(rate_limit: bool) -> (String, &'static str, Arc<AirState>, city_p
     let route = poem::Route::new().nest("/", service).data(auth).boxed();
     let idem = Idempotency {
         store: Arc::new(SqlIdempotencyStore::new(db.clone())),
+        server_secret: city_platform::idempotency::ServerSecret::from_settings(&t.settings),
         ttl: Duration::from_secs(3600),
         trusted_proxies: Arc::from(Vec::new()),
     };

@@ -127,8 +127,12 @@ async fn run() {
         .data::<SharedAuthenticator>(auth.clone())
         .data(t.platform.internal_token.clone())
         .boxed();
-    let idem =
-        Idempotency { store: idempotency, ttl: Duration::from_secs(3600), trusted_proxies: Arc::from(Vec::new()) };
+    let idem = Idempotency {
+        store: idempotency,
+        server_secret: city_platform::idempotency::ServerSecret::from_settings(&t.settings),
+        ttl: Duration::from_secs(3600),
+        trusted_proxies: Arc::from(Vec::new()),
+    };
     let limiter = RateLimiter::new(t.platform.cache.clone(), t.settings.rate_limit.clone(), Vec::new());
     let client: Client =
         Arc::new(TestClient::new(city_platform::edge::stack(route, &t.settings, limiter, false, Some(idem))));

@@ -406,6 +406,7 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
     };
     let idem = Idempotency {
         store,
+        server_secret: city_platform::idempotency::ServerSecret::from_settings(&settings),
         ttl: Duration::from_secs(settings.idempotency_ttl_secs),
         trusted_proxies: proxies.clone(),
     };

@@ -6,8 +6,10 @@
 //!
 //! Nothing a response carries is kept in clear: answers mint credentials (sign-in tokens, new
 //! API keys), so every stored body is sealed (AES-256-GCM) under a key derived from the caller
-//! and the `Idempotency-Key`, which only the client holds; the record keeps a different hash
-//! of the two, and the request's hash is keyed the same way (a sign-in body holds a password).
+//! and the `Idempotency-Key`, which only the client holds, and from the server's own secret
+//! ([`ServerSecret`]), so a copy of the store plus a key that leaked (a client's log) still opens
+//! nothing; the record keeps a different hash of them, and the request's hash is keyed the same
+//! way (a sign-in body holds a password).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -282,11 +284,47 @@ impl IdempotencyStore for RedisIdempotencyStore {
     }
 }
 
+/// What the server mixes into every record's hash and seal besides the client's key: derived
+/// from the internal token (`CITY_INTERNAL_TOKEN`, a credential: generated with the demo set,
+/// required in production, the same on every replica), so records outlive a restart and any
+/// replica can replay them. Without one (tests, a bare development start), a random one for
+/// this process. Changing the token makes older records unreadable: they answer "use a new key".
+#[derive(Clone)]
+pub struct ServerSecret([u8; 32]);
+
+impl ServerSecret {
+    /// The secret of these settings (see the type's doc).
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        match &settings.internal_token {
+            Some(token) => Self::derive(token.expose().as_bytes()),
+            None => Self::random(),
+        }
+    }
+
+    /// A random secret, for this process only.
+    pub fn random() -> Self {
+        use rand::RngCore;
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Self(bytes)
+    }
+
+    /// The secret derived from `material`, domain-separated from the material's other uses.
+    pub fn derive(material: &[u8]) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"city idempotency server secret\n");
+        h.update(material);
+        Self(h.finalize().into())
+    }
+}
+
 /// The middleware's configuration.
 #[derive(Clone)]
 pub struct Idempotency {
     /// Where records live.
     pub store: Arc<dyn IdempotencyStore>,
+    /// Mixed into every record's hash and seal.
+    pub server_secret: ServerSecret,
     /// How long a completed response is replayed.
     pub ttl: Duration,
     /// Proxies whose `X-Forwarded-For` is believed (anonymous callers are keyed by IP).
@@ -309,7 +347,7 @@ pub async fn idempotent<E: Endpoint>(ep: Arc<E>, mut req: Request, cfg: Idempote
         format!("anon:{}", client_ip(&req, &cfg.trusted_proxies).map(|ip| ip.to_string()).unwrap_or_default())
     });
     let body = req.take_body().into_bytes().await?;
-    let secrets = Secrets::derive(&caller, &key);
+    let secrets = Secrets::derive(&cfg.server_secret, &caller, &key);
     let request_hash = secrets.request_hash(
         req.method().as_str(),
         req.uri().path_and_query().map(|p| p.as_str()).unwrap_or(""),
@@ -372,19 +410,20 @@ pub async fn idempotent<E: Endpoint>(ep: Arc<E>, mut req: Request, cfg: Idempote
     Ok(resp)
 }
 
-/// What the caller and its `Idempotency-Key` derive: where the record is found, and the key its
-/// body is sealed with. Domain-separated hashes, so the stored one reveals neither the other nor
-/// the client's key.
+/// What the server's secret, the caller and its `Idempotency-Key` derive: where the record is
+/// found, and the key its body is sealed with. Domain-separated keyed hashes, so the stored one
+/// reveals neither the other nor the client's key, and neither can be made without the server.
 struct Secrets {
     key_hash: String,
     seal_key: [u8; 32],
 }
 
 impl Secrets {
-    fn derive(caller: &str, key: &str) -> Self {
+    fn derive(server: &ServerSecret, caller: &str, key: &str) -> Self {
         let derive = |purpose: &[u8]| -> [u8; 32] {
             let mut h = Sha256::new();
             h.update(purpose);
+            h.update(server.0);
             h.update(caller.as_bytes());
             h.update(b"\n");
             h.update(key.as_bytes());
@@ -477,8 +516,12 @@ mod tests {
     }
 
     async fn answer(key: HeaderValue) -> Problem {
-        let cfg =
-            Idempotency { store: Arc::new(Unreachable), ttl: Duration::from_secs(1), trusted_proxies: Arc::new([]) };
+        let cfg = Idempotency {
+            store: Arc::new(Unreachable),
+            server_secret: ServerSecret::random(),
+            ttl: Duration::from_secs(1),
+            trusted_proxies: Arc::new([]),
+        };
         let ep = Arc::new(poem::endpoint::make_sync(|_| "ran"));
         let req = Request::builder().method(Method::POST).header(HEADER, key).body("{}");
         let err = idempotent(ep, req, cfg).await.expect_err("the key is refused");
@@ -515,7 +558,13 @@ mod tests {
     #[tokio::test]
     async fn a_minted_credential_is_stored_sealed_and_replayed_whole() {
         let kept = Arc::new(Kept::default());
-        let cfg = Idempotency { store: kept.clone(), ttl: Duration::from_secs(60), trusted_proxies: Arc::new([]) };
+        let server = ServerSecret::derive(b"the internal token");
+        let cfg = Idempotency {
+            store: kept.clone(),
+            server_secret: server.clone(),
+            ttl: Duration::from_secs(60),
+            trusted_proxies: Arc::new([]),
+        };
         let minted = Arc::new(std::sync::atomic::AtomicU32::new(0));
         let counter = minted.clone();
         let ep = Arc::new(poem::endpoint::make_sync(move |_| {
@@ -545,9 +594,18 @@ mod tests {
         // The request hash is keyed: the body's plain hash (a password guess test) is not kept.
         let plain = hex::encode(Sha256::digest(br#"{"username":"ops","password":"hunter2hunter2"}"#));
         assert_ne!(*request_hash, plain);
-        // Another key cannot open it.
-        assert!(Secrets::derive("anon:", "login-2").open(stored).is_none());
-        assert!(Secrets::derive("anon:", "login-1").open(stored).is_some());
+        // Another key cannot open it, nor the right key without the server's secret.
+        assert!(Secrets::derive(&server, "anon:", "login-2").open(stored).is_none());
+        assert!(Secrets::derive(&server, "anon:", "login-1").open(stored).is_some());
+        let elsewhere = ServerSecret::derive(b"another portal's token");
+        assert!(Secrets::derive(&elsewhere, "anon:", "login-1").open(stored).is_none());
+        assert_ne!(*record_key, Secrets::derive(&elsewhere, "anon:", "login-1").key_hash);
+        assert_eq!(*record_key, Secrets::derive(&server, "anon:", "login-1").key_hash);
+        // The same settings give the same secret (replicas, restarts); none gives a random one.
+        let mut settings = crate::config::Settings::default();
+        assert_ne!(ServerSecret::from_settings(&settings).0, ServerSecret::from_settings(&settings).0);
+        settings.internal_token = Some(crate::config::Secret::new("the internal token"));
+        assert_eq!(ServerSecret::from_settings(&settings).0, server.0);
     }
 
     #[tokio::test]

@@ -92,6 +92,7 @@ impl TestPlatform {
             .boxed();
         let idem = Idempotency {
             store: Arc::new(SqlIdempotencyStore::new(db.clone())),
+            server_secret: crate::idempotency::ServerSecret::from_settings(&self.settings),
             ttl: Duration::from_secs(3600),
             trusted_proxies: Arc::from(Vec::new()),
         };
