@@ -13,6 +13,13 @@ use browser::Browser;
 use harness::{spawn_app, TestApp};
 
 const PASSWORD: &str = "correct horse battery";
+/// An 8×8 red PNG: the crew's "fixed" photo.
+const PNG: &[u8] = &[
+    137, 80, 78, 71, 13, 10, 26, 10, 0, 0, 0, 13, 73, 72, 68, 82, 0, 0, 0, 8, 0, 0, 0, 8, 8, 2, 0, 0, 0, 75, 109, 41,
+    220, 0, 0, 0, 17, 73, 68, 65, 84, 120, 156, 99, 56, 33, 39, 135, 21, 49, 12, 45, 9, 0, 144, 191, 65, 1, 178, 159,
+    62, 34, 0, 0, 0, 0, 73, 69, 78, 68, 174, 66, 96, 130,
+];
+
 /// Chunxi Road, Jinjiang District (WGS-84).
 const CHUNXI: (f64, f64) = (30.6552, 104.0811);
 
@@ -100,10 +107,16 @@ async fn a_clerk_filters_to_their_district_opens_a_ticket_from_the_map_and_close
         .unwrap_or_default()
         .to_owned();
     b.fill("#public-update", &format!("{text} (Chunxi Road crew)")).await;
+    // With the crew's photo of the repair.
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("fixed.png");
+    std::fs::write(&photo, PNG).unwrap();
+    b.find("#state-photo").await.send_keys(photo.to_str().unwrap()).await.expect("the file is chosen");
     b.choose("#new-state", "fixed").await;
     b.click("#save-state").await;
     b.until("the saved banner", "document.querySelector('.banner.done')").await;
     assert_eq!(b.find("#ticket-state").await.attr("data-state").await.unwrap().as_deref(), Some("fixed"));
+    b.find("#history .update-photo img").await;
     b.screenshot("ticket").await;
 
     // The citizen sees it closed, with the update, in the API and in Open311.
@@ -117,6 +130,10 @@ async fn a_clerk_filters_to_their_district_opens_a_ticket_from_the_map_and_close
             || u["text_en"].as_str().is_some_and(|t| t.contains("(Chunxi Road crew)"))),
         "the edited public update is in the public history: {public}"
     );
+    let with_photo = history.iter().find(|u| u.get("photo").is_some()).expect("the update carries the photo");
+    assert!(with_photo["text_en"].as_str().is_some_and(|t| t.contains("(Chunxi Road crew)")), "{public}");
+    let resp = app.http.get(app.url(with_photo["photo"]["url"].as_str().unwrap())).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "the citizen can open the photo");
     let (status, open311) = app.get_json(&format!("/open311/v2/requests/{id}.json")).await;
     assert_eq!(status, 200);
     assert_eq!(open311[0]["status"], "closed", "{open311}");

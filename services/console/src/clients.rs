@@ -195,6 +195,24 @@ impl Services {
         ok(self.send(call).await?).map(|a| a.json())
     }
 
+    /// `POST /v1/incidents/queue/photos`: the clerk's photo for a public update; its id.
+    pub async fn upload_photo(&self, token: &str, filename: &str, bytes: &[u8]) -> Result<String, ApiError> {
+        let boundary = format!("city-console-{}", hex::encode(rand::random::<[u8; 12]>()));
+        // The file name is the clerk's; only its safe characters go into the header.
+        let name: String = filename.chars().filter(|c| c.is_ascii_alphanumeric() || ".-_".contains(*c)).collect();
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"{}\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n",
+            if name.is_empty() { "photo" } else { &name }
+        )
+        .into_bytes();
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let ct = format!("multipart/form-data; boundary={boundary}");
+        let a = ok(self.send(Call::post_raw("/v1/incidents/queue/photos", ct, body).bearer(token)).await?)?;
+        Ok(a.json()["id"].as_str().unwrap_or_default().to_owned())
+    }
+
     /// `GET /v1/incidents/templates`.
     pub async fn templates(&self, token: &str) -> Result<Value, ApiError> {
         ok(self.send(Call::get("/v1/incidents/templates").bearer(token)).await?).map(|a| a.json())

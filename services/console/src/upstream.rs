@@ -26,17 +26,24 @@ pub struct Call {
     pub if_match: Option<String>,
     /// A JSON body.
     pub json: Option<serde_json::Value>,
+    /// Any other body, with its content type (a multipart upload).
+    pub raw: Option<(String, Vec<u8>)>,
 }
 
 impl Call {
     /// A GET of `path`.
     pub fn get(path: impl Into<String>) -> Self {
-        Self { method: Method::GET, path: path.into(), bearer: None, if_match: None, json: None }
+        Self { method: Method::GET, path: path.into(), bearer: None, if_match: None, json: None, raw: None }
     }
 
     /// A POST of `body` as JSON to `path`.
     pub fn post(path: impl Into<String>, body: serde_json::Value) -> Self {
-        Self { method: Method::POST, path: path.into(), bearer: None, if_match: None, json: Some(body) }
+        Self { method: Method::POST, path: path.into(), bearer: None, if_match: None, json: Some(body), raw: None }
+    }
+
+    /// A POST of `body` of type `content_type` to `path`.
+    pub fn post_raw(path: impl Into<String>, content_type: String, body: Vec<u8>) -> Self {
+        Self { raw: Some((content_type, body)), json: None, ..Self::post(path, serde_json::Value::Null) }
     }
 
     /// With the staff member's token.
@@ -106,9 +113,10 @@ impl Upstream for InProcess {
         if let Some(id) = city_platform::request_id::current() {
             req = req.header(city_platform::request_id::HEADER, id);
         }
-        let req = match &call.json {
-            Some(body) => req.content_type("application/json").body(body.to_string()),
-            None => req.finish(),
+        let req = match (&call.json, call.raw) {
+            (_, Some((ct, bytes))) => req.content_type(&ct).body(bytes),
+            (Some(body), None) => req.content_type("application/json").body(body.to_string()),
+            (None, None) => req.finish(),
         };
         let resp = self.endpoint.get_response(req).await;
         let status = resp.status().as_u16();
@@ -154,7 +162,9 @@ impl Upstream for Http {
         if let Some(id) = city_platform::request_id::current() {
             out = out.header(city_platform::request_id::HEADER, id);
         }
-        if let Some(body) = &call.json {
+        if let Some((ct, bytes)) = &call.raw {
+            out = out.header(poem::http::header::CONTENT_TYPE, ct.as_str()).body(bytes.clone());
+        } else if let Some(body) = &call.json {
             out = out.json(body);
         }
         let resp = out.send().await.map_err(|e| Unreachable(e.to_string()))?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use city_platform::time::now_ms;
 use poem::http::StatusCode;
-use poem::web::{Data, Form, Path, Redirect};
+use poem::web::{Data, Form, Multipart, Path, Redirect};
 use poem::{handler, IntoResponse, Request, Response};
 use serde_json::{json, Value};
 
@@ -197,31 +197,74 @@ fn call_of(action: &str, f: &ActionForm) -> Option<(&'static str, Value)> {
     })
 }
 
+/// A photo the clerk attached to a public update: its file name and bytes.
+type Attached = Option<(String, Vec<u8>)>;
+
+/// The fields of a multipart form (the forms that may carry a photo) and its `photo` file, if
+/// one was chosen; `None` when the form cannot be read.
+async fn read_multipart(mut m: Multipart) -> Option<(ActionForm, Attached)> {
+    let mut fields = serde_json::Map::new();
+    let mut photo = None;
+    while let Ok(Some(field)) = m.next_field().await {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "photo" {
+            let filename = field.file_name().unwrap_or_default().to_owned();
+            let bytes = field.bytes().await.ok()?;
+            if !bytes.is_empty() {
+                photo = Some((filename, bytes));
+            }
+        } else {
+            fields.insert(name, Value::String(field.text().await.ok()?));
+        }
+    }
+    let form = serde_json::from_value(Value::Object(fields)).ok()?;
+    Some((form, photo))
+}
+
 #[handler]
 pub async fn act(
     req: &Request,
     console: Data<&Arc<Console>>,
     Path((id, action)): Path<(String, String)>,
+    multipart: Option<Multipart>,
     form: Option<Form<ActionForm>>,
 ) -> Response {
     let (_, s) = match signed_in(&console, req).await {
         Ok(found) => found,
         Err(resp) => return resp,
     };
-    let f = form.map(|f| f.0).unwrap_or_default();
+    let (f, photo) = match (multipart, form) {
+        (Some(m), _) => read_multipart(m).await.unwrap_or_default(),
+        (None, Some(f)) => (f.0, None),
+        (None, None) => Default::default(),
+    };
     if let Err(resp) = check_csrf(&console, req, &s, Some(f.csrf.as_str())) {
         return resp;
     }
-    let Some((segment, body)) = call_of(&action, &f) else {
+    let Some((segment, mut body)) = call_of(&action, &f) else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    if let Some((filename, bytes)) = photo {
+        // Uploaded first; the API then checks the update may carry it (public words, unused).
+        match console.services.upload_photo(&s.token, &filename, &bytes).await {
+            Ok(photo_id) => body["photo_id"] = json!(photo_id),
+            Err(err) => return failed(&console, req, &s, &id, err).await,
+        }
+    }
     match console.services.act(&s.token, &id, segment, &f.version, body).await {
         Ok(_) => Redirect::see_other(format!("/console/tickets/{}?done=1", crate::clients::enc(&id))).into_response(),
         Err(ApiError::Refused { status: 412, .. }) => {
             tracing::info!(report_id = %id, staff_id = %s.staff_id, "console action refused: the ticket changed since it was read");
             render(&console, req, &s, &id, Banner::Conflict, StatusCode::CONFLICT).await
         }
-        Err(ApiError::Refused { status, problem }) => {
+        Err(err) => failed(&console, req, &s, &id, err).await,
+    }
+}
+
+/// The ticket again with why the API refused, or the refusal page when it did not answer.
+async fn failed(console: &Console, req: &Request, s: &ConsoleSession, id: &str, err: ApiError) -> Response {
+    match err {
+        ApiError::Refused { status, problem } => {
             let why = problem["errors"][0]["message"]
                 .as_str()
                 .map(|m| format!("{} ({})", m, problem["errors"][0]["field"].as_str().unwrap_or_default()))
@@ -229,11 +272,11 @@ pub async fn act(
                 .or_else(|| problem["title"].as_str().map(str::to_owned))
                 .unwrap_or_default();
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-            render(&console, req, &s, &id, Banner::Failed(why), status).await
+            render(console, req, s, id, Banner::Failed(why), status).await
         }
-        Err(err) => {
-            let ctx = Ctx::of(&console, req);
-            refused(&console, &ctx, &s, err)
+        err => {
+            let ctx = Ctx::of(console, req);
+            refused(console, &ctx, s, err)
         }
     }
 }
