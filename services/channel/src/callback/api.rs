@@ -107,9 +107,16 @@ impl<'a> ApiExtractor<'a> for PushBody {
 
     fn request_meta() -> Option<MetaRequest> {
         let xml = |content_type| MetaMediaType { content_type, schema: String::schema_ref() };
+        // The callback reads the bytes whatever the header says; octet-stream says so, and is
+        // what a generated client can send (openapi-python-client leaves out an operation whose
+        // bodies are all XML, which `.ci/contract` treats as a broken document).
+        let raw = MetaMediaType {
+            content_type: "application/octet-stream",
+            schema: poem_openapi::types::Binary::<Vec<u8>>::schema_ref(),
+        };
         Some(MetaRequest {
             description: Some("WeChat's XML push: plaintext, or an `<Encrypt>` envelope in safe mode."),
-            content: vec![xml("text/xml"), xml("application/xml")],
+            content: vec![xml("text/xml"), xml("application/xml"), raw],
             required: true,
         })
     }
