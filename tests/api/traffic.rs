@@ -60,6 +60,13 @@ async fn cameras_near_a_point_come_nearest_first_within_the_radius_in_the_datum_
         assert!((g["lon"].as_f64().unwrap() - w["lon"].as_f64().unwrap()).abs() > 1e-3, "GCJ-02 is shifted: {g}");
         assert!((g["distance_m"].as_i64().unwrap() - w["distance_m"].as_i64().unwrap()).abs() <= 1);
     }
+    // Baidu's BD-09 too, with the same parameter name.
+    let (blat, blon) = LatLon::new(SQUARE.0, SQUARE.1).unwrap().to_crs(Crs::Bd09);
+    let (status, in_bd) =
+        app.get_json(&format!("/v1/traffic/cameras?lat={blat}&lon={blon}&radius_m=1500&coord=bd09")).await;
+    assert_eq!(status, 200, "{in_bd}");
+    assert_eq!(in_bd["coord"], "bd09");
+    assert_eq!(ids(&in_bd), found);
     app.stop().await;
 }
 
