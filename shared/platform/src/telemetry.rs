@@ -10,16 +10,19 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
+pub mod otlp;
+
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// How often recorded histogram samples are folded into their buckets.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// Installs the global log subscriber: human lines or JSON, filtered by `filter` (`RUST_LOG` wins
-/// when set). Does nothing when a subscriber is already installed (tests build many apps).
+/// when set), and the spans' OTLP export when the `OTEL_*` variables ask for it (see
+/// [`otlp`]). Does nothing when a subscriber is already installed (tests build many apps).
 pub fn init_logging(format: LogFormat, filter: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(filter));
-    let registry = tracing_subscriber::registry().with(filter);
+    let registry = tracing_subscriber::registry().with(filter).with(otlp::layer());
     let _ = match format {
         LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer().with_target(false)).try_init(),
         LogFormat::Json => registry
