@@ -148,7 +148,14 @@ impl MemoryBus {
 #[async_trait]
 impl EventBus for MemoryBus {
     async fn publish(&self, event: &Event) -> Result<(), BusError> {
-        self.topics.lock().entry(event.topic.clone()).or_default().events.push_back(event.clone());
+        {
+            let mut topics = self.topics.lock();
+            let log = topics.entry(event.topic.clone()).or_default();
+            log.events.push_back(event.clone());
+            // Trimmed here too: a topic no group consumes is never claimed from, and its log
+            // would otherwise grow for as long as the process runs (issue #15).
+            log.trim();
+        }
         self.notify.notify_waiters();
         Ok(())
     }
@@ -456,5 +463,28 @@ impl RedisBus {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod unconsumed_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_topic_nobody_consumes_keeps_only_a_bounded_tail() {
+        let bus = MemoryBus::new();
+        for i in 0..25_000 {
+            let event = Event {
+                id: format!("e{i}"),
+                topic: "nobody.listens".into(),
+                payload: serde_json::Value::Null,
+                occurred_at_ms: 0,
+            };
+            bus.publish(&event).await.unwrap();
+        }
+        let topics = bus.topics.lock();
+        let log = &topics["nobody.listens"];
+        assert_eq!(log.events.len(), 10_000);
+        assert_eq!(log.events.back().map(|e| e.id.as_str()), Some("e24999"), "the newest stay");
     }
 }
