@@ -153,3 +153,239 @@ async fn behind_https_the_session_cookie_is_secure() {
     assert!(set_cookie.split("; ").any(|a| a == "Secure"), "{set_cookie}");
     app.stop().await;
 }
+
+/// A real SMTP server on loopback that accepts every mail and keeps its text.
+struct SmtpSink {
+    port: u16,
+    mails: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+async fn smtp_sink() -> SmtpSink {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mails = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = mails.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 loopback ESMTP\r\n").await.ok();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                    let answer: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" | "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 ok\r\n",
+                        "DATA" => {
+                            write.write_all(b"354 go on\r\n").await.ok();
+                            let mut text = String::new();
+                            while let Ok(Some(l)) = lines.next_line().await {
+                                if l == "." {
+                                    break;
+                                }
+                                text.push_str(&l);
+                                text.push('\n');
+                            }
+                            kept.lock().unwrap().push(text);
+                            b"250 queued\r\n"
+                        }
+                        "QUIT" => {
+                            write.write_all(b"221 bye\r\n").await.ok();
+                            break;
+                        }
+                        _ => b"502 no\r\n",
+                    };
+                    write.write_all(answer).await.ok();
+                }
+            });
+        }
+    });
+    SmtpSink { port, mails }
+}
+
+impl SmtpSink {
+    /// Mails to `address` so far.
+    fn to(&self, address: &str) -> Vec<String> {
+        let to = format!("To: {address}");
+        self.mails.lock().unwrap().iter().filter(|m| m.lines().any(|l| l == to)).cloned().collect()
+    }
+
+    /// Waits (up to 20 s) until `n` mails have reached `address`; them.
+    async fn wait_for(&self, address: &str, n: usize) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let mails = self.to(address);
+            if mails.len() >= n || std::time::Instant::now() > deadline {
+                assert_eq!(mails.len(), n, "mails to {address}: {mails:?}");
+                return mails;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// A mail's header value (unfolded).
+fn header(mail: &str, name: &str) -> Option<String> {
+    let prefix = format!("{}:", name.to_ascii_lowercase());
+    let mut lines = mail.lines().take_while(|l| !l.is_empty()).peekable();
+    while let Some(line) = lines.next() {
+        if line.to_ascii_lowercase().starts_with(&prefix) {
+            let mut value = line[prefix.len()..].trim().to_owned();
+            while lines.peek().is_some_and(|l| l.starts_with([' ', '\t'])) {
+                value.push_str(lines.next().unwrap().trim());
+            }
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// A mail's text, decoded from its transfer encoding.
+fn text_of(mail: &str) -> String {
+    use base64::Engine as _;
+    let body = mail.split_once("\n\n").map_or("", |(_, b)| b);
+    match header(mail, "Content-Transfer-Encoding").unwrap_or_default().to_ascii_lowercase().as_str() {
+        "base64" => String::from_utf8(
+            base64::engine::general_purpose::STANDARD.decode(body.replace(['\n', '\r'], "")).unwrap_or_default(),
+        )
+        .unwrap_or_default(),
+        "quoted-printable" => {
+            let joined = body.replace("=\n", "");
+            let bytes = joined.as_bytes();
+            let (mut out, mut i) = (Vec::new(), 0);
+            while i < bytes.len() {
+                match (bytes[i], std::str::from_utf8(bytes.get(i + 1..i + 3).unwrap_or(b""))) {
+                    (b'=', Ok(hex)) if u8::from_str_radix(hex, 16).is_ok() => {
+                        out.push(u8::from_str_radix(hex, 16).unwrap());
+                        i += 3;
+                    }
+                    (b, _) => {
+                        out.push(b);
+                        i += 1;
+                    }
+                }
+            }
+            String::from_utf8_lossy(&out).into_owned()
+        }
+        _ => body.to_owned(),
+    }
+}
+
+/// The value of `param` in the first URL of `text` that has it.
+fn param_in(text: &str, param: &str) -> Option<String> {
+    let at = text.find(&format!("{param}="))? + param.len() + 1;
+    Some(text[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).collect())
+}
+
+async fn send(app: &TestApp, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let mut req = app
+        .http
+        .request(method.parse().unwrap(), app.url(path))
+        .header("Idempotency-Key", uuid::Uuid::new_v4().to_string());
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_email_address_is_confirmed_through_real_smtp_and_one_click_unsubscribe_works_without_sign_in() {
+    let sink = smtp_sink().await;
+    let app = crate::harness::spawn_app_with(|s| {
+        s.notify.smtp_url = Some(city_platform::config::Secret::new(format!("smtp://127.0.0.1:{}", sink.port)));
+        s.notify.retry_secs = vec![1, 1];
+    })
+    .await;
+    let citizen = app.citizen_token("account-mail").await;
+    let stranger = app.citizen_token("account-mail-stranger").await;
+
+    // Who may call: a citizen for themself; no credential is 401.
+    assert_eq!(send(&app, "POST", "/v1/me/email", None, Some(json!({"email": "li@example.cn"}))).await.0, 401);
+    assert_eq!(send(&app, "GET", "/v1/me/preferences", None, None).await.0, 401);
+    let (status, p) =
+        send(&app, "POST", "/v1/me/email", Some(&citizen), Some(json!({"email": "not an address"}))).await;
+    assert_eq!(status, 422, "{p}");
+    assert_eq!(p["errors"][0]["field"], "email");
+
+    let (status, pending) =
+        send(&app, "POST", "/v1/me/email", Some(&citizen), Some(json!({"email": "li.lei@example.cn"}))).await;
+    assert_eq!(status, 202, "{pending}");
+    assert_eq!(pending["email_masked"], "l***@example.cn");
+    // Not kept before it is confirmed.
+    let (_, prefs) = send(&app, "GET", "/v1/me/preferences", Some(&citizen), None).await;
+    assert!(prefs.get("email_masked").is_none(), "{prefs}");
+
+    let mail = sink.wait_for("li.lei@example.cn", 1).await.remove(0);
+    let confirm = param_in(&text_of(&mail), "token").expect("a confirmation link");
+    let (status, p) = send(&app, "GET", "/v1/me/email/confirm?token=made-up", None, None).await;
+    assert_eq!((status, p["errors"][0]["field"].as_str()), (422, Some("token")));
+    let (status, confirmed) = send(&app, "GET", &format!("/v1/me/email/confirm?token={confirm}"), None, None).await;
+    assert_eq!(status, 200, "{confirmed}");
+    assert_eq!(confirmed["email_masked"], "l***@example.cn");
+    // Single use.
+    assert_eq!(send(&app, "GET", &format!("/v1/me/email/confirm?token={confirm}"), None, None).await.0, 422);
+    let (_, prefs) = send(&app, "GET", "/v1/me/preferences", Some(&citizen), None).await;
+    assert_eq!(prefs["email_masked"], "l***@example.cn");
+    // Another citizen's view shows none of it.
+    let (_, theirs) = send(&app, "GET", "/v1/me/preferences", Some(&stranger), None).await;
+    assert!(theirs.get("email_masked").is_none(), "{theirs}");
+
+    // Preferences per kind: unknown kinds and channels are refused naming the field.
+    let choose = |kind: &str, channels: Value| json!({"kind": kind, "channels": channels});
+    let (status, p) =
+        send(&app, "PUT", "/v1/me/preferences", Some(&citizen), Some(choose("payments.nope", json!(["email"])))).await;
+    assert_eq!((status, p["errors"][0]["field"].as_str()), (422, Some("kind")));
+    let (status, p) =
+        send(&app, "PUT", "/v1/me/preferences", Some(&citizen), Some(choose("payments.bill_due", json!(["fax"]))))
+            .await;
+    assert_eq!((status, p["errors"][0]["field"].as_str()), (422, Some("channels")));
+    let (status, prefs) = send(
+        &app,
+        "PUT",
+        "/v1/me/preferences",
+        Some(&citizen),
+        Some(choose("payments.bill_due", json!(["email", "oa_template"]))),
+    )
+    .await;
+    assert_eq!(status, 200, "{prefs}");
+    let bill_due = |prefs: &Value| {
+        prefs["kinds"].as_array().unwrap().iter().find(|k| k["kind"] == "payments.bill_due").cloned().unwrap()
+    };
+    assert_eq!(bill_due(&prefs)["channels"], json!(["email", "oa_template"]));
+
+    // Every mail carries the one-click unsubscribe (RFC 8058), which needs no sign-in.
+    let list = header(&mail, "List-Unsubscribe").expect("List-Unsubscribe");
+    assert_eq!(header(&mail, "List-Unsubscribe-Post").as_deref(), Some("List-Unsubscribe=One-Click"));
+    let url = list.trim_start_matches('<').trim_end_matches('>').to_owned();
+    assert!(url.starts_with(&app.url("/v1/me/email/unsubscribe?token=")), "{url}");
+    let token = param_in(&url, "token").unwrap();
+    let forged = format!("{}0", &token[..token.len() - 1]);
+    let (status, _) = send(&app, "POST", &format!("/v1/me/email/unsubscribe?token={forged}"), None, None).await;
+    assert_eq!(status, 422);
+    let path = &url[app.base.len()..];
+    for _ in 0..2 {
+        let resp = app
+            .http
+            .post(app.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "a second click is harmless");
+    }
+    let (_, prefs) = send(&app, "GET", "/v1/me/preferences", Some(&citizen), None).await;
+    assert_eq!(bill_due(&prefs)["channels"], json!(["oa_template"]), "{prefs}");
+    assert!(prefs["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|k| !k["channels"].as_array().unwrap().contains(&json!("email"))));
+    app.stop().await;
+}

@@ -278,6 +278,9 @@ struct ContactBody {
     email: Option<String>,
     oa_openid: Option<String>,
     mp_openid: Option<String>,
+    #[serde(default)]
+    preferences: std::collections::BTreeMap<String, Vec<String>>,
+    unsubscribe_token: Option<String>,
 }
 
 #[async_trait]
@@ -298,7 +301,13 @@ impl city_notify::Contacts for HttpContacts {
         match resp.status().as_u16() {
             200 => {
                 let b: ContactBody = resp.json().await.map_err(|e| e.to_string())?;
-                Ok(city_notify::Contact { email: b.email, oa_openid: b.oa_openid, mp_openid: b.mp_openid })
+                Ok(city_notify::Contact {
+                    email: b.email,
+                    oa_openid: b.oa_openid,
+                    mp_openid: b.mp_openid,
+                    preferences: b.preferences,
+                    unsubscribe_token: b.unsubscribe_token,
+                })
             }
             404 => Ok(city_notify::Contact::default()),
             s => Err(format!("identity answered {s} for a citizen's contacts")),

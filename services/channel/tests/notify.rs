@@ -90,6 +90,7 @@ impl Contacts for FixedContacts {
             email: Some("li.lei@example.cn".into()),
             oa_openid: Some("oOA0000000000000000000000001".into()),
             mp_openid: Some("oMP0000000000000000000000001".into()),
+            ..Contact::default()
         })
     }
 }
@@ -240,5 +241,51 @@ async fn a_subscribe_message_goes_out_only_with_an_authorization_and_uses_it() {
     n.deliver_due().await.unwrap();
     let rows = n.deliveries("booking:b5:cancelled").await.unwrap();
     assert_eq!(rows[0].status, "dead", "the one authorization was used up");
+    t.cleanup().await;
+}
+
+/// A citizen who chose e-mail alone for cancellations (issue #23), with an unsubscribe token.
+struct ChoosingContacts;
+
+#[async_trait]
+impl Contacts for ChoosingContacts {
+    async fn contact(&self, citizen_id: &str) -> Result<Contact, String> {
+        let mut c = FixedContacts.contact(citizen_id).await?;
+        c.preferences.insert("booking.cancelled".into(), vec!["email".into()]);
+        c.unsubscribe_token = Some("citizen-1.signature".into());
+        Ok(c)
+    }
+}
+
+#[tokio::test]
+async fn the_citizens_channels_win_and_each_mail_carries_a_one_click_unsubscribe() {
+    let t = test_platform().await;
+    let sink = smtp_sink(Mood::Accept).await;
+    let sent = Arc::new(Sent::default());
+    let (_, db) = notifier(&t, sink.port, sent.clone()).await;
+    let mut configured = t.settings.clone();
+    configured.notify.smtp_url = Some(city_platform::config::Secret::new(format!("smtp://127.0.0.1:{}", sink.port)));
+    let settings = NotifySettings::from_settings(&configured);
+    let n = Notifier::new(db, settings, sent.clone(), sent.clone(), Arc::new(ChoosingContacts)).unwrap();
+
+    // The sender asked for WeChat; the citizen chose e-mail for this kind.
+    let note = notification("booking:b9:cancelled", &["miniprogram", "oa_template"]);
+    assert_eq!(n.accept(&note).await.unwrap(), 1);
+    deliver_until(&n, || !sink.received.lock().is_empty()).await;
+    let rows = n.deliveries("booking:b9:cancelled").await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.channel.as_str()).collect::<Vec<_>>(), ["email"]);
+    assert!(sent.0.lock().is_empty(), "nothing went by WeChat");
+    let mail = sink.received.lock()[0].clone();
+    let base = configured.public_base_url();
+    let expected =
+        format!("List-Unsubscribe: <{base}/v1/me/email/unsubscribe?token=citizen-1.signature&kind=booking.cancelled>");
+    assert!(mail.contains(&expected), "{mail}");
+    assert!(mail.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"), "{mail}");
+
+    // A kind the citizen made no choice for goes where the sender said.
+    let mut other = notification("booking:b9:booked", &["oa_template"]);
+    other.kind = "booking.booked".into();
+    assert_eq!(n.accept(&other).await.unwrap(), 1);
+    assert_eq!(n.deliveries("booking:b9:booked").await.unwrap()[0].channel, "oa_template");
     t.cleanup().await;
 }

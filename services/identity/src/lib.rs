@@ -23,6 +23,7 @@
 
 pub mod admin;
 mod api;
+mod contacts;
 pub mod domain;
 pub mod errors;
 mod password;

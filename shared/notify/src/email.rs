@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use lettre::message::{header::ContentType, Mailbox};
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -52,17 +53,28 @@ impl Mailer {
         Ok(Self::Smtp(builder.build()))
     }
 
-    /// Sends one plain-text mail.
-    pub async fn send(&self, from: &str, to: &str, subject: &str, body: &str) -> Result<(), MailError> {
+    /// Sends one plain-text mail; with `unsubscribe`, the RFC 8058 one-click headers
+    /// (`List-Unsubscribe: <url>`, `List-Unsubscribe-Post: List-Unsubscribe=One-Click`).
+    pub async fn send(
+        &self,
+        from: &str,
+        to: &str,
+        subject: &str,
+        body: &str,
+        unsubscribe: Option<&str>,
+    ) -> Result<(), MailError> {
         let from: Mailbox = from.parse().map_err(|e| MailError::Permanent(format!("from address: {e}")))?;
         let to: Mailbox = to.parse().map_err(|e| MailError::Permanent(format!("recipient address: {e}")))?;
-        let message = Message::builder()
-            .from(from)
-            .to(to)
-            .subject(subject)
-            .header(ContentType::TEXT_PLAIN)
-            .body(body.to_owned())
-            .map_err(|e| MailError::Permanent(e.to_string()))?;
+        let mut builder = Message::builder().from(from).to(to).subject(subject).header(ContentType::TEXT_PLAIN);
+        if let Some(url) = unsubscribe {
+            builder = builder
+                .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("List-Unsubscribe"), format!("<{url}>")))
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                    "List-Unsubscribe=One-Click".to_owned(),
+                ));
+        }
+        let message = builder.body(body.to_owned()).map_err(|e| MailError::Permanent(e.to_string()))?;
         match self {
             Self::Smtp(t) => t.send(message).await.map(drop).map_err(|e| {
                 if e.is_permanent() {

@@ -59,9 +59,19 @@ pub struct Notification {
     /// Fields templates may use.
     #[serde(default)]
     pub data: Value,
-    /// Preferred channels: `miniprogram`, `oa_template`, `email`.
+    /// Preferred channels: `miniprogram`, `oa_template`, `email`. The citizen's own choice for
+    /// this `kind` (identity's preferences, issue #23) wins over it.
     #[serde(default)]
     pub channels: Vec<String>,
+}
+
+/// `data` fields the notifier itself reads (issue #23).
+pub mod data_fields {
+    /// An address to mail instead of the citizen's confirmed one: identity's confirmation mail,
+    /// sent before the address is confirmed.
+    pub const TO_EMAIL: &str = "to_email";
+    /// Set by the notifier when it plans an e-mail: the one-click unsubscribe link.
+    pub const UNSUBSCRIBE_URL: &str = "unsubscribe_url";
 }
 
 /// How a citizen can be reached.
@@ -73,6 +83,17 @@ pub struct Contact {
     pub oa_openid: Option<String>,
     /// The citizen's openid for the Mini Program.
     pub mp_openid: Option<String>,
+    /// The channels the citizen chose per kind of notice; a kind absent: the sender's choice.
+    pub preferences: std::collections::BTreeMap<String, Vec<String>>,
+    /// The token of the one-click unsubscribe link every e-mail to them carries.
+    pub unsubscribe_token: Option<String>,
+}
+
+impl Contact {
+    /// The channels `n` goes on: the citizen's choice for its kind, else the sender's.
+    pub fn channels_for<'a>(&'a self, n: &'a Notification) -> &'a [String] {
+        self.preferences.get(&n.kind).map_or(&n.channels[..], |chosen| &chosen[..])
+    }
 }
 
 /// Where contacts come from (identity owns them).
@@ -94,6 +115,8 @@ pub struct NotifySettings {
     pub retry_secs: Vec<u64>,
     /// Where mail files go without SMTP.
     pub outbox_dir: PathBuf,
+    /// Where browsers reach the portal, for the unsubscribe links in mails.
+    pub public_base_url: String,
 }
 
 impl NotifySettings {
@@ -105,6 +128,7 @@ impl NotifySettings {
             from: n.from.clone(),
             retry_secs: n.retry_secs.clone(),
             outbox_dir: n.outbox_dir.clone().unwrap_or_else(|| settings.data_dir.join("outbox")),
+            public_base_url: settings.public_base_url(),
         }
     }
 }
@@ -191,12 +215,29 @@ impl Notifier {
     /// Plans the deliveries of one notification; returns how many rows are new.
     pub async fn accept(&self, n: &Notification) -> Result<u64, String> {
         let contact = self.contacts.contact(&n.citizen_id).await?;
-        let payload = serde_json::to_string(n).map_err(|e| e.to_string())?;
+        let to_email = n.data.get(data_fields::TO_EMAIL).and_then(Value::as_str).map(str::to_owned);
+        let mut n = n.clone();
+        let (channels, email) = match to_email {
+            // A confirmation goes to the address being confirmed, whatever the preferences.
+            Some(address) => (n.channels.clone(), Some(address)),
+            None => (contact.channels_for(&n).to_vec(), contact.email.clone()),
+        };
+        if let Some(token) = &contact.unsubscribe_token {
+            let base = self.settings.public_base_url.trim_end_matches('/');
+            let url = format!("{base}/v1/me/email/unsubscribe?token={token}&kind={}", n.kind);
+            if !n.data.is_object() {
+                n.data = json!({});
+            }
+            if let Value::Object(data) = &mut n.data {
+                data.insert(data_fields::UNSUBSCRIBE_URL.into(), Value::String(url));
+            }
+        }
+        let payload = serde_json::to_string(&n).map_err(|e| e.to_string())?;
         let now = now_ms();
         let mut planned = 0;
-        for channel in &n.channels {
+        for channel in &channels {
             let recipient = match channel.as_str() {
-                "email" => contact.email.clone(),
+                "email" => email.clone(),
                 "oa_template" => contact.oa_openid.clone(),
                 "miniprogram" => contact.mp_openid.clone(),
                 _ => None,
@@ -326,8 +367,12 @@ impl Notifier {
         match channel {
             "email" => {
                 let subject = format!("{} / {}", n.title_zh, n.title_en);
-                let body = format!("{}\n\n{}\n\n---\n{}\n\n{}\n", n.title_zh, n.body_zh, n.title_en, n.body_en);
-                Ok(self.mailer.send(&self.settings.from, recipient, &subject, &body).await?)
+                let unsubscribe = n.data.get(data_fields::UNSUBSCRIBE_URL).and_then(Value::as_str);
+                let mut body = format!("{}\n\n{}\n\n---\n{}\n\n{}\n", n.title_zh, n.body_zh, n.title_en, n.body_en);
+                if let Some(url) = unsubscribe {
+                    body.push_str(&format!("\n---\n退订此类邮件 / Unsubscribe from these e-mails: {url}\n"));
+                }
+                Ok(self.mailer.send(&self.settings.from, recipient, &subject, &body, unsubscribe).await?)
             }
             "oa_template" => {
                 let t = self

@@ -27,8 +27,14 @@ pub struct IdentityOaFollower {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct IdentityCitizenContacts {
-    /// A verified e-mail address (identity keeps none yet: null).
+    /// The citizen's confirmed e-mail address (issue #23), if any.
     pub email: Option<String>,
+    /// The channels the citizen chose per kind of notice (`payments.bill_due` →
+    /// `["email"]`); a kind absent: the sending service's choice.
+    pub preferences: std::collections::BTreeMap<String, Vec<String>>,
+    /// The token of the one-click unsubscribe link every e-mail carries
+    /// (`/v1/me/email/unsubscribe?token=...&kind=...`).
+    pub unsubscribe_token: String,
     /// The citizen's openid for the Service Account, if they signed in through it.
     pub oa_openid: Option<String>,
     /// The citizen's openid for the Mini Program, if they signed in through it.
@@ -86,8 +92,8 @@ impl InternalApi {
     /// Internal: how a citizen can be reached
     ///
     /// For notification delivery: the citizen's openids for the Service Account and the Mini
-    /// Program (null where they never signed in through it) and e-mail address (identity keeps
-    /// none yet: always null). 404 when there is no such citizen. Needs `X-Internal-Token`.
+    /// Program (null where they never signed in through it), the confirmed e-mail address, the
+    /// channels chosen per kind of notice, and the unsubscribe token mails carry. 404 when there is no such citizen. Needs `X-Internal-Token`.
     #[oai(
         path = "/v1/internal/identity/citizens/:citizen_id/contacts",
         method = "get",
@@ -105,8 +111,13 @@ impl InternalApi {
         };
         let w = &self.state.wechat;
         let openid_in = |appid: &str| openids.iter().find(|(a, _)| a == appid).map(|(_, o)| o.clone());
+        let problem = |e: crate::contacts::ContactsError| Problem::internal_from(&e);
+        let email = crate::contacts::email_in_clear(&self.state, &citizen_id).await.map_err(problem)?;
+        let preferences = crate::contacts::preferences(&self.state, &citizen_id).await.map_err(problem)?;
         Ok(Json(IdentityCitizenContacts {
-            email: None,
+            email,
+            preferences: preferences.into_iter().collect(),
+            unsubscribe_token: crate::contacts::unsubscribe_token(&self.state, &citizen_id),
             oa_openid: openid_in(&w.oa_appid),
             mp_openid: openid_in(&w.mp_appid),
         }))

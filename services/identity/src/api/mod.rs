@@ -20,6 +20,7 @@ use crate::admin::Actor;
 use crate::state::IdentityState;
 
 mod auth;
+mod contacts;
 mod internal;
 mod keys;
 mod me;
@@ -33,7 +34,15 @@ enum IdentityTags {
 }
 
 /// The operations by resource, in the order the document lists them.
-type Resources = (auth::AuthApi, me::MeApi, staff::StaffApi, keys::ApiKeysApi, staff::AuditApi, internal::InternalApi);
+type Resources = (
+    auth::AuthApi,
+    me::MeApi,
+    contacts::ContactsApi,
+    staff::StaffApi,
+    keys::ApiKeysApi,
+    staff::AuditApi,
+    internal::InternalApi,
+);
 
 /// The identity service's operations.
 pub struct IdentityApi {
@@ -47,6 +56,7 @@ impl IdentityApi {
             resources: (
                 auth::AuthApi { state: state.clone() },
                 me::MeApi { state: state.clone() },
+                contacts::ContactsApi { state: state.clone() },
                 staff::StaffApi { state: state.clone() },
                 keys::ApiKeysApi { state: state.clone() },
                 staff::AuditApi { state: state.clone() },

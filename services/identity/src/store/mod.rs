@@ -5,6 +5,7 @@
 mod api_keys;
 mod audit;
 mod citizens;
+mod contacts;
 mod people;
 mod sessions;
 mod staff;
@@ -12,6 +13,7 @@ mod staff;
 pub use api_keys::*;
 pub use audit::*;
 pub use citizens::*;
+pub use contacts::*;
 pub use people::*;
 pub use sessions::*;
 pub use staff::*;
