@@ -6,6 +6,7 @@ mod browser;
 #[allow(dead_code)]
 #[path = "../api/harness.rs"]
 mod harness;
+mod split;
 
 use serde_json::{json, Value};
 
