@@ -2,6 +2,7 @@
 //! backend the environment selects, as `tests/api`), headless Debian Chromium driven over
 //! WebDriver, and the citizen's side checked through the public API and Open311.
 
+mod announcements;
 mod browser;
 #[allow(dead_code)]
 #[path = "../api/harness.rs"]

@@ -2,6 +2,8 @@
 //! incidents queue and actions, the gateway's districts. Every call carries the clerk's own
 //! token, so each service decides what the clerk may see and do, exactly as for any client.
 
+mod announcements;
+
 use std::sync::Arc;
 
 use serde_json::Value;

@@ -126,6 +126,7 @@ pub fn mount_with(
                 ("/v1/staff", urls.identity.first().to_owned()),
                 ("/v1/auth", urls.identity.first().to_owned()),
                 ("/v1/incidents", urls.incidents.first().to_owned()),
+                ("/v1/announcements", urls.channel.first().to_owned()),
             ],
             InProcess::new(inner.clone()),
         )),

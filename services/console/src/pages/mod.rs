@@ -3,6 +3,7 @@
 //! export, polling, map data), `ticket` (the ticket page and its actions), `assets` (embedded
 //! CSS, JavaScript and Leaflet).
 
+mod announcements;
 mod assets;
 mod login;
 mod queue;
@@ -38,6 +39,7 @@ impl Templates {
             ("ticket.html", include_str!("../../templates/ticket.html")),
             ("message.html", include_str!("../../templates/message.html")),
             ("password.html", include_str!("../../templates/password.html")),
+            ("announcements.html", include_str!("../../templates/announcements.html")),
         ] {
             if let Err(err) = env.add_template(name, text) {
                 // A template that does not compile is a build mistake the tests catch at once.
@@ -86,7 +88,8 @@ pub fn routes(console: Arc<Console>) -> impl poem::Endpoint {
         .at("/tickets/:id", get(ticket::show))
         .at("/tickets/:id/:action", post(ticket::act))
         .at("/conversations", get(coming))
-        .at("/announcements", get(coming))
+        .at("/announcements", get(announcements::show).post(announcements::create))
+        .at("/announcements/:id/:action", post(announcements::act))
         .at("/assets/*path", get(assets::serve))
         .data(console)
 }
