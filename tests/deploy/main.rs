@@ -9,8 +9,13 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
+#[allow(dead_code)]
+#[path = "../api/harness.rs"]
+mod harness;
+
 mod images;
 mod manifests;
+mod traces;
 
 /// The repository's root.
 fn root() -> PathBuf {
