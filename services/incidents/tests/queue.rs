@@ -207,6 +207,8 @@ async fn counts_and_pages_of_a_queue_beyond_2000_reports_match_the_table() {
     let long = "x".repeat(101);
     let (status, p) = get(&w, Some("admin"), &format!("/v1/incidents/queue/counts?q={long}")).await;
     assert_eq!((status, p["errors"][0]["field"].as_str()), (422, Some("q")), "{p}");
+    let (status, p) = get(&w, Some("admin"), "/v1/incidents/queue?q=pot%00hole").await;
+    assert_eq!((status, p["errors"][0]["field"].as_str()), (422, Some("q")), "{p}");
     assert_eq!(get(&w, Some("alice"), "/v1/incidents/queue/counts").await.0, 403);
     assert_eq!(get(&w, None, "/v1/incidents/queue/counts").await.0, 401);
 }

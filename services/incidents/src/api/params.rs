@@ -124,6 +124,9 @@ pub fn queue_refine(
     if q.as_ref().is_some_and(|q| q.chars().count() > 100) {
         return Err(Problem::invalid("q", "at most 100 characters"));
     }
+    if q.as_ref().is_some_and(|q| q.chars().any(char::is_control)) {
+        return Err(Problem::invalid("q", "no control characters"));
+    }
     f.text = q;
     f.sort = match sort.map(str::trim).filter(|s| !s.is_empty()) {
         None | Some("due") => QueueSort::Due,
