@@ -237,6 +237,31 @@ async fn a_district_announcement_is_approved_by_a_second_editor_and_reaches_exac
 
     let (_, history) = send(&app, "GET", "/v1/announcements", Some(&approver), None).await;
     assert_eq!(history.as_array().map(Vec::len), Some(1), "{history}");
+
+    // The audit log has who wrote, approved and sent it.
+    let admin = staff(&app, "ann.admin", "admin").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, entries) = send(&app, "GET", "/v1/staff/audit?service=channel", Some(&admin), None).await;
+        let target = format!("announcement:{id}");
+        let by = |action: &str| {
+            entries
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["action"] == action && e["target"] == target.as_str())
+                .cloned()
+        };
+        let found = (by("create_announcement"), by("approve_announcement"), by("send_announcement"));
+        if let (Some(created), Some(approved), Some(sent)) = &found {
+            assert_eq!(created["actor_name"], "ed.author");
+            assert_eq!(approved["actor_name"], "ed.approver");
+            assert!(sent["actor_name"] == "ed.approver" || sent["actor_name"] == "ed.author", "{sent}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not audited: {entries}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     app.stop().await;
 }
 
@@ -324,5 +349,19 @@ async fn only_editors_write_approve_and_send_announcements() {
     assert_eq!((status, p["errors"][0]["field"].as_str()), (422, Some("district")), "{p}");
     let (status, _) = send(&app, "GET", "/v1/announcements/no-such-id", Some(&author), None).await;
     assert_eq!(status, 404);
+    let boundary = "----not-an-image";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"cover\"; filename=\"x.svg\"\r\n\r\n<svg/>\r\n--{boundary}--\r\n"
+    );
+    let resp = app
+        .http
+        .post(app.url("/v1/announcements/covers"))
+        .bearer_auth(&author)
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422, "a cover that is no image is refused before WeChat");
     app.stop().await;
 }

@@ -70,6 +70,14 @@ pub fn parse_articles(articles: Vec<Article>) -> Result<Vec<Article>, Invalid> {
         .collect()
 }
 
+/// Whether `bytes` can be a cover: a JPEG, PNG or GIF (by its signature) of at most 10 MB, as
+/// WeChat's image material accepts.
+pub fn is_cover_image(bytes: &[u8]) -> bool {
+    let image =
+        bytes.starts_with(&[0xFF, 0xD8, 0xFF]) || bytes.starts_with(b"\x89PNG\r\n\x1a\n") || bytes.starts_with(b"GIF8");
+    image && bytes.len() <= 10 * 1024 * 1024
+}
+
 /// The body as WeChat's article HTML: one paragraph per line, text escaped.
 pub fn body_html(body: &str) -> String {
     body.lines()
@@ -152,6 +160,14 @@ mod tests {
     #[test]
     fn the_body_becomes_escaped_paragraphs() {
         assert_eq!(body_html("a <b>\n\nc & d"), "<p>a &lt;b&gt;</p><p>c &amp; d</p>");
+    }
+
+    #[test]
+    fn a_cover_is_an_image_by_its_signature() {
+        assert!(is_cover_image(b"\x89PNG\r\n\x1a\nrest"));
+        assert!(is_cover_image(&[0xFF, 0xD8, 0xFF, 0xE0]));
+        assert!(!is_cover_image(b""));
+        assert!(!is_cover_image(b"<svg></svg>"));
     }
 
     #[test]

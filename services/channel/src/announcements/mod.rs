@@ -142,6 +142,10 @@ impl Announcements {
     /// Uploads a cover image to WeChat; the media id articles name.
     pub async fn upload_cover(&self, staff: &Staff, filename: &str, bytes: &[u8]) -> Result<String, AnnouncementError> {
         editor(staff)?;
+        // Refused here rather than by WeChat, so a bad file is a 422 and costs no call.
+        if !domain::is_cover_image(bytes) {
+            return Err(AnnouncementError::BadMedia("not a JPEG, PNG or GIF of at most 10 MB".into()));
+        }
         self.mass.upload_image(filename, bytes).await.map_err(wechat_error)
     }
 
