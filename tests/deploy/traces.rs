@@ -19,6 +19,8 @@ use crate::harness::{city_command, test_settings};
 struct Span {
     service: String,
     trace_id: String,
+    span_id: String,
+    parent_span_id: String,
     name: String,
 }
 
@@ -71,7 +73,7 @@ fn sub(buf: &[u8], number: u64) -> Vec<&[u8]> {
 
 /// The spans of one `ExportTraceServiceRequest` (opentelemetry-proto's trace.proto): resource
 /// spans (1) hold a resource (1, attributes 1: key 1, value 2 with string_value 1) and scope
-/// spans (2), whose spans (2) carry trace_id (1) and name (5).
+/// spans (2), whose spans (2) carry trace_id (1), span_id (2), parent_span_id (4) and name (5).
 fn decode(request: &[u8]) -> Vec<Span> {
     let mut spans = Vec::new();
     for resource_spans in sub(request, 1) {
@@ -88,8 +90,10 @@ fn decode(request: &[u8]) -> Vec<Span> {
         for scope_spans in sub(resource_spans, 2) {
             for span in sub(scope_spans, 2) {
                 let trace = sub(span, 1).first().map(hex::encode).unwrap_or_default();
+                let span_id = sub(span, 2).first().map(hex::encode).unwrap_or_default();
+                let parent_span_id = sub(span, 4).first().map(hex::encode).unwrap_or_default();
                 let name = sub(span, 5).first().map(|n| String::from_utf8_lossy(n).to_string()).unwrap_or_default();
-                spans.push(Span { service: service.clone(), trace_id: trace, name });
+                spans.push(Span { service: service.clone(), trace_id: trace, span_id, parent_span_id, name });
             }
         }
     }
@@ -125,13 +129,15 @@ fn the_receiver_decodes_an_export_request() {
     let attribute = [field(1, b"service.name"), field(2, &any_value)].concat();
     let resource = field(1, &attribute);
     let trace: Vec<u8> = (1..=16).collect();
-    let span = [field(1, &trace), field(2, &[9; 8]), field(5, b"request")].concat();
+    let span = [field(1, &trace), field(2, &[9; 8]), field(4, &[7; 8]), field(5, b"request")].concat();
     let scope_spans = field(2, &span);
     let resource_spans = [field(1, &resource), field(2, &scope_spans)].concat();
     let spans = decode(&field(1, &resource_spans));
     assert_eq!(spans.len(), 1);
     assert_eq!(spans[0].service, "city-booking");
     assert_eq!(spans[0].trace_id, "0102030405060708090a0b0c0d0e0f10");
+    assert_eq!(spans[0].span_id, "0909090909090909");
+    assert_eq!(spans[0].parent_span_id, "0707070707070707");
     assert_eq!(spans[0].name, "request");
 }
 
@@ -293,8 +299,18 @@ async fn one_booking_through_the_gateway_is_one_trace_across_gateway_booking_and
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Across processes each span hangs under its caller's: booking's under the gateway's
+    // forwarding span, identity's under one of booking's.
     let spans = received.lock().unwrap();
     let in_trace: Vec<&Span> = spans.iter().filter(|s| s.trace_id == trace).collect();
-    assert!(in_trace.iter().all(|s| s.name == "request" || !s.name.is_empty()));
+    let ids_of = |service: &str| -> BTreeSet<&str> {
+        in_trace.iter().filter(|s| s.service == service).map(|s| s.span_id.as_str()).collect()
+    };
+    let parented = |child: &str, parent: &str| {
+        let parents = ids_of(parent);
+        in_trace.iter().any(|s| s.service == child && parents.contains(s.parent_span_id.as_str()))
+    };
+    assert!(parented("city-booking", "city-gateway"), "booking's span under the gateway's: {in_trace:?}");
+    assert!(parented("city-identity", "city-booking"), "identity's span under booking's: {in_trace:?}");
     eprintln!("traces: the booking's trace {trace}: {} spans from {wanted:?}", in_trace.len());
 }

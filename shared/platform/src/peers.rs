@@ -134,10 +134,12 @@ pub fn trace_id_of(request_id: &str) -> String {
     hex::encode(&digest[..16])
 }
 
-/// A `traceparent` (version 00, sampled) in trace `trace_id` with a new parent id.
+/// A `traceparent` (version 00, sampled) in trace `trace_id` naming the current span as the
+/// parent when traces are exported (telemetry::otlp), else a new parent id.
 pub fn traceparent(trace_id: &str) -> String {
-    let span: u64 = rand::random::<u64>() | 1;
-    format!("00-{trace_id}-{span:016x}-01")
+    let span =
+        crate::telemetry::otlp::current_span_id().unwrap_or_else(|| format!("{:016x}", rand::random::<u64>() | 1));
+    format!("00-{trace_id}-{span}-01")
 }
 
 /// The trace id of a well-formed `traceparent` header value (version 00, non-zero ids).

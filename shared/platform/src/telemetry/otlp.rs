@@ -105,6 +105,18 @@ pub fn join_trace(span: &tracing::Span, request_id: &str, traceparent: Option<&s
     let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
 }
 
+/// The current span's id (16 hex digits) when traces are exported: the parent id an outgoing
+/// `traceparent` names, so the callee's span hangs under the caller's (`peers::traceparent`).
+pub fn current_span_id() -> Option<String> {
+    if !enabled() {
+        return None;
+    }
+    let cx = tracing::Span::current().context();
+    let span = cx.span();
+    let context = span.span_context();
+    context.is_valid().then(|| context.span_id().to_string())
+}
+
 /// Sends the spans still buffered (on a clean shutdown; the exporter also sends every few
 /// seconds, `OTEL_BSP_SCHEDULE_DELAY`).
 pub fn flush() {
