@@ -389,3 +389,61 @@ async fn an_email_address_is_confirmed_through_real_smtp_and_one_click_unsubscri
         .all(|k| !k["channels"].as_array().unwrap().contains(&json!("email"))));
     app.stop().await;
 }
+
+/// A citizen with a confirmed address at `address` (the confirmation mail read off `sink`).
+async fn with_confirmed_email(app: &TestApp, sink: &SmtpSink, unionid: &str, address: &str) -> String {
+    let citizen = app.citizen_token(unionid).await;
+    let (status, _) = send(app, "POST", "/v1/me/email", Some(&citizen), Some(json!({ "email": address }))).await;
+    assert_eq!(status, 202);
+    let mail = sink.wait_for(address, 1).await.remove(0);
+    let token = param_in(&text_of(&mail), "token").unwrap();
+    assert_eq!(send(app, "GET", &format!("/v1/me/email/confirm?token={token}"), None, None).await.0, 200);
+    citizen
+}
+
+fn subject_has(mail: &str, text: &str) -> bool {
+    // Non-ASCII subjects are encoded words; the English half is readable as is.
+    header(mail, "Subject").is_some_and(|s| s.contains(text))
+}
+
+#[tokio::test]
+async fn a_bill_reminder_reaches_the_confirmed_address_once_and_unsubscribing_stops_the_next() {
+    let sink = smtp_sink().await;
+    let app = crate::harness::spawn_app_with(|s| {
+        s.notify.smtp_url = Some(city_platform::config::Secret::new(format!("smtp://127.0.0.1:{}", sink.port)));
+        s.notify.retry_secs = vec![1, 1];
+        s.payments.job_interval_secs = 1;
+    })
+    .await;
+    let address = "han.meimei@example.cn";
+    let citizen = with_confirmed_email(&app, &sink, "account-reminders", address).await;
+    let choose = json!({"kind": "payments.bill_new", "channels": ["email"]});
+    assert_eq!(send(&app, "PUT", "/v1/me/preferences", Some(&citizen), Some(choose)).await.0, 200);
+
+    let body = json!({ "biller_id": "cd-power", "account_no": "3100123456", "label": "home" });
+    let (status, account) = send(&app, "POST", "/v1/payments/accounts", Some(&citizen), Some(body)).await;
+    assert_eq!(status, 200, "{account}");
+    let bills_path = format!("/v1/payments/accounts/{}/bills", account["id"].as_str().unwrap());
+    let (_, bills) = send(&app, "GET", &bills_path, Some(&citizen), None).await;
+    let unpaid = bills.as_array().unwrap().iter().filter(|b| b["status"] == "unpaid").count();
+    assert!(unpaid >= 1, "{bills}");
+
+    // One mail per unpaid bill (after the confirmation), however many rounds run.
+    let mails = sink.wait_for(address, 1 + unpaid).await;
+    let reminders: Vec<&String> = mails.iter().filter(|m| subject_has(m, "New bill")).collect();
+    assert_eq!(reminders.len(), unpaid, "{mails:?}");
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    assert_eq!(sink.to(address).len(), 1 + unpaid, "each reminder goes once");
+    // The mail's own one-click link stops the next bill's reminder.
+    let list = header(reminders[0], "List-Unsubscribe").unwrap();
+    let url = list.trim_start_matches('<').trim_end_matches('>');
+    assert!(url.ends_with("&kind=payments.bill_new"), "{url}");
+    let resp = app.http.post(url).body("List-Unsubscribe=One-Click").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = json!({ "biller_id": "cd-water", "account_no": "W00088001" });
+    let (status, water) = send(&app, "POST", "/v1/payments/accounts", Some(&citizen), Some(body)).await;
+    assert_eq!(status, 200, "{water}");
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    assert_eq!(sink.to(address).len(), 1 + unpaid, "no mail after unsubscribing");
+    app.stop().await;
+}

@@ -16,6 +16,7 @@ pub mod imports;
 pub mod orders;
 pub mod reconciliation;
 pub mod refunds;
+pub mod reminders;
 pub mod seed;
 pub mod settlement;
 pub mod sim;

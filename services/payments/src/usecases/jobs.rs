@@ -94,6 +94,7 @@ pub async fn run_jobs(state: &PaymentsState) -> Result<(), StoreError> {
     for refund in state.store.stuck_refunds(stale, ROUND_LIMIT).await? {
         refunds::follow_up_refund(state, &refund).await?;
     }
+    super::reminders::run_reminders(state).await?;
     Ok(())
 }
 

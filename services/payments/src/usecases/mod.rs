@@ -22,5 +22,6 @@ pub mod jobs;
 pub mod orders;
 pub mod reconciliation;
 pub mod refunds;
+pub mod reminders;
 pub mod settlement;
 pub mod vehicles;
