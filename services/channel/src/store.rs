@@ -1,4 +1,7 @@
-//! The channel's tables: followers, conversations kept for staff.
+//! The channel's tables: followers, conversations kept for staff; announcements in
+//! [`announcements`].
+
+pub mod announcements;
 
 use city_platform::{ids::new_id, Db};
 use sqlx::Row;

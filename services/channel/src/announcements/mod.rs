@@ -5,8 +5,8 @@
 //! WeChat's `MASSSENDJOBFINISH` event brings the totals ([`record_job_finished`], from the
 //! callback).
 //!
-//! Rooms: [`domain`] (article limits, states; pure), [`store`] (SQL, audit lines), `api`
-//! (handlers, DTOs, problems), [`kinds`] (error kinds); the use cases are below.
+//! Rooms: [`domain`] (article limits, states; pure), `crate::store::announcements` (SQL, audit
+//! lines), `api` (handlers, DTOs, problems), [`kinds`] (error kinds); the use cases are below.
 //!
 //! Invariants: an announcement is broadcast at most once: the conditional update
 //! approved → sending admits one sender whatever the clicks, retries or replicas, and the
@@ -20,7 +20,6 @@
 pub mod api;
 pub mod domain;
 pub mod kinds;
-pub mod store;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -37,6 +36,7 @@ use city_wechat::client::{AccessTokens, ClientError, TokenStore, WechatClient};
 use city_wechat::mass::{Audience, DraftArticle, MassClient};
 
 use crate::followers::FollowerWriter;
+use crate::store::announcements as store;
 
 use domain::{Article, Invalid, Status};
 pub use store::{AnnouncementRow, JobTotals};

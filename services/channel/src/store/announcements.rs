@@ -9,7 +9,7 @@ use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::domain::{Status, STALE_CLAIM_MS};
+use crate::announcements::domain::{Status, STALE_CLAIM_MS};
 
 const SERVICE: &str = "channel";
 
