@@ -358,6 +358,12 @@ async fn an_email_address_is_confirmed_through_real_smtp_and_one_click_unsubscri
         prefs["kinds"].as_array().unwrap().iter().find(|k| k["kind"] == "payments.bill_due").cloned().unwrap()
     };
     assert_eq!(bill_due(&prefs)["channels"], json!(["email", "oa_template"]));
+    // No credential changes nothing; another citizen's choice is theirs alone.
+    let none = choose("payments.bill_due", json!([]));
+    assert_eq!(send(&app, "PUT", "/v1/me/preferences", None, Some(none.clone())).await.0, 401);
+    assert_eq!(send(&app, "PUT", "/v1/me/preferences", Some(&stranger), Some(none)).await.0, 200);
+    let (_, prefs) = send(&app, "GET", "/v1/me/preferences", Some(&citizen), None).await;
+    assert_eq!(bill_due(&prefs)["channels"], json!(["email", "oa_template"]));
 
     // Every mail carries the one-click unsubscribe (RFC 8058), which needs no sign-in.
     let list = header(&mail, "List-Unsubscribe").expect("List-Unsubscribe");
@@ -365,7 +371,9 @@ async fn an_email_address_is_confirmed_through_real_smtp_and_one_click_unsubscri
     let url = list.trim_start_matches('<').trim_end_matches('>').to_owned();
     assert!(url.starts_with(&app.url("/v1/me/email/unsubscribe?token=")), "{url}");
     let token = param_in(&url, "token").unwrap();
-    let forged = format!("{}0", &token[..token.len() - 1]);
+    // The last hex digit changed (to one it is not).
+    let last = if token.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &token[..token.len() - 1]);
     let (status, _) = send(&app, "POST", &format!("/v1/me/email/unsubscribe?token={forged}"), None, None).await;
     assert_eq!(status, 422);
     let path = &url[app.base.len()..];
