@@ -77,6 +77,10 @@ def main():
         for ahead in range(1, 7):
             day = (beijing + timedelta(days=ahead)).isoformat()
             slots = as_dict(call("list_slots", anonymous, 200, doctor_id=doctor.id, date=day))
+            # A department may release fewer days ahead than others: only days already open.
+            opens = datetime.fromisoformat(slots["opens_at"].replace("Z", "+00:00"))
+            if opens > datetime.now(timezone.utc):
+                continue
             free = [s for s in slots["slots"] if s["free"]]
             if free:
                 slot = free[0]

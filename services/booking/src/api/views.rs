@@ -253,7 +253,8 @@ pub struct SlotView {
     pub window_start: String,
     /// Window end.
     pub window_end: String,
-    /// Whether it can be booked now.
+    /// Not taken by anyone. Whether it can be booked now also depends on the day's `opens_at`
+    /// (numbers not yet released are refused with `not-yet-released`) and the booking cut-off.
     pub free: bool,
 }
 
