@@ -8,7 +8,7 @@ use city_platform::coords::LatLon;
 use city_platform::time::now_ms;
 use serde_json::{json, Value};
 
-use crate::harness::{city_command, spawn_app, TestApp};
+use crate::harness::{city_command, spawn_app, spawn_app_with, TestApp};
 
 const PASSWORD: &str = "correct horse battery";
 /// WGS-84 points in Jinjiang (510104) and Shuangliu (510116).
@@ -363,5 +363,27 @@ async fn only_editors_write_approve_and_send_announcements() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 422, "a cover that is no image is refused before WeChat");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_article_and_monthly_limits_are_settings_the_channel_and_the_demos_sandbox_follow() {
+    let app = spawn_app_with(|s| {
+        s.channel.announcements.max_articles = 1;
+        s.channel.announcements.monthly_broadcasts = 2;
+    })
+    .await;
+    let author = staff(&app, "ed.limits", "editor").await;
+    let media = cover(&app, &author).await;
+    let article = json!({"title": "Heat warning", "body": "Stay indoors 12:00-16:00.", "cover_media_id": media});
+    let body = json!({ "articles": [article.clone(), article.clone()] });
+    let (status, p) = send(&app, "POST", "/v1/announcements", Some(&author), Some(body)).await;
+    assert_eq!((status, p["errors"][0]["field"].as_str()), (422, Some("articles")), "two over a limit of one: {p}");
+    let (status, a) =
+        send(&app, "POST", "/v1/announcements", Some(&author), Some(json!({ "articles": [article] }))).await;
+    assert_eq!(status, 201, "one is within the limit: {a}");
+    // The sandbox answers its current limits; the demo's start from the same settings.
+    let (status, limits) = send(&app, "POST", "/sandbox/wechat/_test/mass/limits", None, Some(json!({}))).await;
+    assert_eq!((status, limits["monthly"].as_u64(), limits["articles"].as_u64()), (200, Some(2), Some(1)), "{limits}");
     app.stop().await;
 }

@@ -11,9 +11,11 @@ use figment::Figment;
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use crate::secrets::{env_name, SecretSource, SecretSources};
+pub use channel::{AnnouncementSettings, ChannelSettings};
 pub use console::ConsoleSettings;
 pub use services::{GatewaySettings, ServiceAddr, ServiceUrls, Topology};
 
+mod channel;
 mod console;
 mod services;
 
@@ -182,6 +184,9 @@ pub struct Settings {
     /// The clerks' console (`CITY_CONSOLE__*`; see `config/console.rs`).
     #[serde(default)]
     pub console: ConsoleSettings,
+    /// The channel service (`CITY_CHANNEL__*`; see `config/channel.rs`).
+    #[serde(default)]
+    pub channel: ChannelSettings,
     /// The shared secret services present to each other's `/v1/internal/...` endpoints in the
     /// `X-Internal-Token` header (`CITY_INTERNAL_TOKEN`). Unset: a random value per process,
     /// which is enough all-in-one; services running apart must all be given the same one.
@@ -551,6 +556,7 @@ impl Default for Settings {
             notify: NotifySettings::default(),
             incidents: IncidentsSettings::default(),
             console: ConsoleSettings::default(),
+            channel: ChannelSettings::default(),
             internal_token: None,
             secret_sources: SecretSources::new(),
             prepared: false,
@@ -707,6 +713,7 @@ impl Settings {
             return Err(ConfigError(format!("trusted_proxies (CITY_TRUSTED_PROXIES): {why}")));
         }
         self.console.check()?;
+        self.channel.check()?;
         if self.max_body_bytes < 1024 {
             return Err(ConfigError("max_body_bytes (CITY_MAX_BODY_BYTES): must be at least 1024".into()));
         }

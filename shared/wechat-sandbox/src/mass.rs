@@ -6,8 +6,9 @@
 //! `/cgi-bin/user/tag/get`.
 //!
 //! Rules, with WeChat's errcodes: a follower receives at most `monthly` broadcasts per calendar
-//! month in Asia/Shanghai (default 4; those who had theirs are filtered out, and a send nobody
-//! may receive is refused with 45028); a draft holds 1..=`articles` articles (default 6; 45008
+//! month in Asia/Shanghai (default `channel.announcements.monthly_broadcasts`, 4; those who had theirs are filtered out, and a send nobody
+//! may receive is refused with 45028); a draft holds 1..=`articles` articles (default
+//! `channel.announcements.max_articles`, 6; 45008
 //! beyond), each with a title (45003 over 64 bytes), content (44004 empty) and a cover this
 //! account uploaded (40007); a `clientmsgid` already used answers 45065 with the first send's
 //! `msg_id`, so a retried send goes out once. After a send, the `MASSSENDJOBFINISH` event with
@@ -33,10 +34,6 @@ use serde_json::{json, Value};
 
 use crate::platform::IssuedTokens;
 
-/// Broadcasts a follower may receive per calendar month (Service Account).
-pub const DEFAULT_MONTHLY: u32 = 4;
-/// Articles a broadcast may carry.
-pub const DEFAULT_ARTICLES: usize = 6;
 /// Who the job-finished event comes from (WeChat sends it from a system account).
 const SYSTEM_OPENID: &str = "oMassSendJobSystem000000000";
 
@@ -110,7 +107,12 @@ pub fn mount(route: Route, tokens: IssuedTokens, settings: &Settings) -> Route {
     };
     let state = Arc::new(State {
         tokens,
-        book: Mutex::new(Book { monthly: DEFAULT_MONTHLY, articles: DEFAULT_ARTICLES, ..Book::default() }),
+        // The demo's WeChat keeps the limits the portal is configured for (WeChat's own may change).
+        book: Mutex::new(Book {
+            monthly: settings.channel.announcements.monthly_broadcasts,
+            articles: settings.channel.announcements.max_articles,
+            ..Book::default()
+        }),
         callback: format!("{channel}/wechat/callback"),
         crypt,
         safe_mode: settings.oa_callback_mode() == CallbackMode::Safe,

@@ -49,8 +49,9 @@ pub struct ArticleInput {
 /// A new announcement.
 #[derive(Debug, Clone, Object, Deserialize)]
 pub struct NewAnnouncement {
-    /// 1 to 6 articles.
-    #[oai(validator(min_items = 1, max_items = 6))]
+    /// 1 to `channel.announcements.max_articles` articles (a setting: 6 unless configured,
+    /// never above 8, the bound checked here; the configured one is checked by the channel).
+    #[oai(validator(min_items = 1, max_items = 8))]
     pub articles: Vec<ArticleInput>,
     /// A district code (`GET /v1/districts`): only followers last located there receive it.
     /// Absent: every follower.
@@ -275,7 +276,7 @@ impl AnnouncementsApi {
 
     /// Write an announcement
     ///
-    /// Up to 6 articles, to every follower or to a district's. It awaits a second editor's
+    /// Up to the configured article limit (6 by default), to every follower or to a district's. It awaits a second editor's
     /// approval (`POST /v1/announcements/{id}/approve`). Editors only.
     #[oai(path = "/", method = "post", operation_id = "create_announcement")]
     async fn create_announcement(

@@ -3,9 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Articles per broadcast: WeChat's documented 6 in the sources this portal grew from; WeChat
-/// may change it, and the sandbox's `/_test/mass/limits` can too.
-pub const MAX_ARTICLES: usize = 6;
 /// WeChat's title limit, in UTF-8 bytes.
 pub const MAX_TITLE_BYTES: usize = 64;
 /// The digest shown under the title (WeChat cuts it at 120 characters).
@@ -39,10 +36,11 @@ fn invalid(field: String, message: &str) -> Invalid {
     Invalid { field, message: message.to_owned() }
 }
 
-/// The articles, trimmed, or the first field that is wrong.
-pub fn parse_articles(articles: Vec<Article>) -> Result<Vec<Article>, Invalid> {
-    if articles.is_empty() || articles.len() > MAX_ARTICLES {
-        return Err(invalid("articles".into(), &format!("give 1 to {MAX_ARTICLES} articles")));
+/// The articles, trimmed, or the first field that is wrong. `max_articles` is the setting
+/// `channel.announcements.max_articles` (WeChat's limit may change).
+pub fn parse_articles(articles: Vec<Article>, max_articles: usize) -> Result<Vec<Article>, Invalid> {
+    if articles.is_empty() || articles.len() > max_articles {
+        return Err(invalid("articles".into(), &format!("give 1 to {max_articles} articles")));
     }
     articles
         .into_iter()
@@ -143,18 +141,19 @@ mod tests {
     }
 
     #[test]
-    fn seven_articles_are_refused_and_six_accepted() {
-        assert_eq!(parse_articles(vec![article("t"); 7]).unwrap_err().field, "articles");
-        assert_eq!(parse_articles(vec![article("t"); 6]).unwrap().len(), 6);
-        assert_eq!(parse_articles(vec![]).unwrap_err().field, "articles");
+    fn seven_articles_are_refused_and_six_accepted_under_the_default_limit_of_six() {
+        assert_eq!(parse_articles(vec![article("t"); 7], 6).unwrap_err().field, "articles");
+        assert_eq!(parse_articles(vec![article("t"); 6], 6).unwrap().len(), 6);
+        assert_eq!(parse_articles(vec![], 6).unwrap_err().field, "articles");
+        assert_eq!(parse_articles(vec![article("t"); 3], 2).unwrap_err().field, "articles");
     }
 
     #[test]
     fn the_title_limit_counts_bytes_so_22_chinese_characters_are_too_many() {
         let ok = "停".repeat(21);
         let long = "停".repeat(22);
-        assert!(parse_articles(vec![article(&ok)]).is_ok());
-        assert_eq!(parse_articles(vec![article("x"), article(&long)]).unwrap_err().field, "articles[1].title");
+        assert!(parse_articles(vec![article(&ok)], 6).is_ok());
+        assert_eq!(parse_articles(vec![article("x"), article(&long)], 6).unwrap_err().field, "articles[1].title");
     }
 
     #[test]

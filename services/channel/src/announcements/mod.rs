@@ -1,5 +1,5 @@
 //! Announcements from the Service Account (`/v1/announcements`, issue #21): an editor writes up
-//! to [`domain::MAX_ARTICLES`] articles with covers, previews them to a follower's openid (their
+//! to `channel.announcements.max_articles` (setting; 6) articles with covers, previews them to a follower's openid (their
 //! own), a second editor approves (two-person rule, audited), and one send broadcasts them to
 //! every follower or to a district's tag through WeChat (`draft/add`, then `mass/sendall`).
 //! WeChat's `MASSSENDJOBFINISH` event brings the totals ([`record_job_finished`], from the
@@ -157,7 +157,8 @@ impl Announcements {
         district: Option<String>,
     ) -> Result<AnnouncementRow, AnnouncementError> {
         editor(staff)?;
-        let articles = domain::parse_articles(articles).map_err(AnnouncementError::Invalid)?;
+        let articles = domain::parse_articles(articles, self.platform.settings.channel.announcements.max_articles)
+            .map_err(AnnouncementError::Invalid)?;
         let district = district.map(|d| d.trim().to_owned()).unwrap_or_default();
         if !district.is_empty() && self.platform.districts.get(&district).is_none() {
             return Err(AnnouncementError::Invalid(Invalid {
