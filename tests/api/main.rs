@@ -2,6 +2,7 @@
 //! the environment selects (see `harness`). One test binary for every suite.
 
 mod account;
+mod account_data;
 mod announcements;
 mod air;
 mod booking;

@@ -26,6 +26,7 @@ mod api;
 mod contacts;
 pub mod domain;
 pub mod errors;
+mod export;
 mod password;
 mod people;
 mod sessions;

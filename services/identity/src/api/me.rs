@@ -136,6 +136,14 @@ error_set!(
     pub AddPersonErrors = [kind::FORBIDDEN] + PeopleError
 );
 
+/// Everything the city holds about a citizen: `citizen_id`, `generated_at` (RFC 3339) and one
+/// member per part (`profile`, `people`, `preferences`, `appointments`, `waitlist`,
+/// `payment_accounts`, `vehicles`, `orders`, `incidents`), each as that service's own route
+/// shows it.
+#[derive(Debug, poem_openapi::NewType)]
+#[oai(from_parameter = false, from_multipart = false, to_header = false)]
+pub struct MyDataExport(serde_json::Value);
+
 /// The signed-in citizen's own data.
 pub(super) struct MeApi {
     pub(super) state: Arc<IdentityState>,
@@ -154,6 +162,20 @@ impl MeApi {
     #[oai(path = "/v1/me", method = "get", operation_id = "get_me")]
     async fn me(&self, auth: CitizenAuth) -> Result<Json<CitizenView>, Failure<CitizenRead>> {
         self.profile(&citizen_of(&auth.0)).await
+    }
+
+    /// Download what the city holds about me
+    ///
+    /// One JSON document (PIPL art. 45): the profile, family members and notice preferences
+    /// (masked as shown), booking appointments and waitlist entries, payment accounts, bound
+    /// vehicles and orders, and incident reports, each read from the owning service with this
+    /// request's own credential. 503 when a service cannot give its part (never a partial
+    /// document). Audited.
+    #[oai(path = "/v1/me/export", method = "get", operation_id = "export_my_data")]
+    async fn export(&self, auth: CitizenAuth, req: &poem::Request) -> Result<Json<MyDataExport>, Failure<CitizenOnly>> {
+        let authorization = req.header("authorization").unwrap_or_default();
+        let doc = crate::export::export(&self.state, &auth.0.citizen_id, authorization).await?;
+        Ok(Json(MyDataExport(serde_json::Value::Object(doc))))
     }
 
     /// Bind my phone number

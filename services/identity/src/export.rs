@@ -1,0 +1,102 @@
+//! The citizen's own data (issue #23, PIPL art. 45): one JSON document of what every service
+//! holds about them.
+//!
+//! Each part is read through the owning service's own "mine" route with the citizen's own
+//! `Authorization` header, forwarded unchanged (as booking reads identity's people): a service
+//! can then only ever hand over this citizen's records, and the views are the masked ones the
+//! citizen already sees. A part that cannot be read fails the whole export with 503: a download
+//! that silently lacks a service would look complete to the citizen.
+
+use city_platform::audit::{self, AuditEntry};
+use city_platform::peers::{trace_headers, Peer};
+use city_platform::time::{from_ms, now_ms, rfc3339};
+use city_platform::Problem;
+use serde_json::{Map, Value};
+
+use crate::state::IdentityState;
+use crate::NAME;
+
+/// One part of the document: its key, the service that owns it, the route that lists it.
+struct Part {
+    key: &'static str,
+    service: &'static str,
+    path: &'static str,
+}
+
+/// Every part, in the document's order.
+const PARTS: &[Part] = &[
+    Part { key: "profile", service: "identity", path: "/v1/me" },
+    Part { key: "people", service: "identity", path: "/v1/me/people" },
+    Part { key: "preferences", service: "identity", path: "/v1/me/preferences" },
+    Part { key: "appointments", service: "booking", path: "/v1/booking/appointments" },
+    Part { key: "waitlist", service: "booking", path: "/v1/booking/waitlist" },
+    Part { key: "payment_accounts", service: "payments", path: "/v1/payments/accounts" },
+    Part { key: "vehicles", service: "payments", path: "/v1/payments/vehicles" },
+    Part { key: "orders", service: "payments", path: "/v1/payments/orders" },
+    Part { key: "incidents", service: "incidents", path: "/v1/incidents/mine" },
+];
+
+/// The document for the citizen whose `authorization` header this is.
+pub async fn export(s: &IdentityState, citizen_id: &str, authorization: &str) -> Result<Map<String, Value>, Problem> {
+    let settings = &s.platform.settings;
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new());
+    let mut doc = Map::new();
+    let now = now_ms();
+    doc.insert("citizen_id".into(), Value::String(citizen_id.to_owned()));
+    doc.insert("generated_at".into(), Value::String(rfc3339(from_ms(now))));
+    for part in PARTS {
+        // Every part names a service of the table, so the address is always there.
+        let Some(addr) = settings.services.of(part.service) else { continue };
+        let peer = settings.peer(part.service, addr);
+        doc.insert(part.key.into(), fetch(&http, &peer, part, authorization).await?);
+    }
+    audit_export(s, citizen_id, now).await.map_err(|e| Problem::internal_from(&e))?;
+    Ok(doc)
+}
+
+async fn fetch(http: &reqwest::Client, peer: &Peer, part: &Part, authorization: &str) -> Result<Value, Problem> {
+    let base = peer.base();
+    let mut req = http.get(format!("{base}{}", part.path)).header("authorization", authorization);
+    for (name, value) in trace_headers() {
+        req = req.header(name, value);
+    }
+    let unavailable =
+        || Problem::unavailable(format!("the {} service could not give its part of the export", part.service));
+    let res = req.send().await.map_err(|err| {
+        if err.is_connect() || err.is_timeout() {
+            peer.failed(&base);
+        }
+        tracing::warn!(error = %err, service = part.service, part = part.key, "export: no answer");
+        unavailable()
+    })?;
+    let status = res.status().as_u16();
+    if status != 200 {
+        tracing::warn!(status, service = part.service, part = part.key, "export: part refused");
+        return Err(unavailable());
+    }
+    res.json::<Value>().await.map_err(|err| {
+        tracing::error!(error = %err, service = part.service, part = part.key, "export: unreadable part");
+        unavailable()
+    })
+}
+
+/// The export in the audit log: who took their data, when (nothing of the data itself).
+async fn audit_export(s: &IdentityState, citizen_id: &str, at_ms: i64) -> Result<(), sqlx::Error> {
+    let entry = AuditEntry {
+        actor_id: citizen_id.to_owned(),
+        actor_name: "citizen".into(),
+        service: NAME.into(),
+        action: "export_citizen_data".into(),
+        target: format!("citizen:{citizen_id}"),
+        before: None,
+        after: Some(serde_json::json!({ "parts": PARTS.iter().map(|p| p.key).collect::<Vec<_>>() })),
+        request_id: city_platform::request_id::current(),
+        at_ms,
+    };
+    let mut tx = s.db.begin_write().await?;
+    audit::record(&mut tx, &entry).await?;
+    tx.commit().await
+}

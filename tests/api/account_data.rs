@@ -1,0 +1,155 @@
+//! The citizen's own data (issue #23): `GET /v1/me/export` gathers what every service holds
+//! about the caller, only the caller's, and is audited.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::harness::{spawn_app, TestApp};
+
+async fn send(app: &TestApp, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let mut req = app.http.request(method.parse().unwrap(), app.url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(body) = body {
+        req = req.header("Idempotency-Key", format!("e2e-data-{path}-{}", body.to_string().len())).json(&body);
+    }
+    let resp = req.send().await.expect("the portal answers");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// A valid GB 11643 number.
+fn id_number(first17: &str) -> String {
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = first17.bytes().zip(W).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    format!("{first17}{}", b"10X98765432"[(sum % 11) as usize] as char)
+}
+
+async fn staff(app: &TestApp, username: &str, role: &str) -> String {
+    let password = "correct horse battery";
+    app.city(&["staff", "create", "--username", username, "--password", password, "--role", role]);
+    let (status, session) =
+        send(app, "POST", "/v1/staff/sessions", None, Some(json!({"username": username, "password": password}))).await;
+    assert_eq!(status, 200, "{session}");
+    session["token"].as_str().expect("a staff token").to_owned()
+}
+
+/// Books the first free slot of the nearest doctor in the released days for `person_id`.
+async fn book(app: &TestApp, token: &str, person_id: &str) -> Value {
+    use city_platform::time::{city_date, from_ms, now_ms};
+    let now = now_ms();
+    let (today, last) = (city_date(from_ms(now)).to_string(), city_date(from_ms(now + 6 * 86_400_000)).to_string());
+    let (_, doctors) = app.get_json("/v1/booking/doctors?lat=30.6530&lon=104.0836&coord=gcj02&limit=5").await;
+    let doctor_id = doctors[0]["id"].as_str().unwrap().to_owned();
+    let (_, sessions) = app.get_json(&format!("/v1/booking/doctors/{doctor_id}/sessions")).await;
+    let date = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["date"].as_str().unwrap().to_owned())
+        .find(|d| d.as_str() > today.as_str() && d.as_str() <= last.as_str())
+        .expect("a released day");
+    let (_, slots) = app.get_json(&format!("/v1/booking/doctors/{doctor_id}/slots?date={date}")).await;
+    let slot = slots["slots"].as_array().unwrap().iter().find(|s| s["free"] == true).unwrap()["id"].clone();
+    let body = json!({"slot_id": slot, "person_id": person_id});
+    let (status, appt) = send(app, "POST", "/v1/booking/appointments", Some(token), Some(body)).await;
+    assert_eq!(status, 201, "{appt}");
+    appt
+}
+
+/// The ids of the objects in `list`.
+fn ids(list: &Value) -> Vec<String> {
+    list.as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn the_export_holds_every_services_records_of_the_caller_and_only_theirs() {
+    let app = spawn_app().await;
+    let alice = app.citizen_token("e2e-data-alice").await;
+    let bob = app.citizen_token("e2e-data-bob").await;
+
+    // Alice has something in every service.
+    let body = json!({"name": "陈小红", "id_number": id_number("51010419850612003"), "relation": "parent"});
+    let (status, person) = send(&app, "POST", "/v1/me/people", Some(&alice), Some(body)).await;
+    assert_eq!(status, 201, "{person}");
+    let appt = book(&app, &alice, person["id"].as_str().unwrap()).await;
+    let body = json!({ "biller_id": "cd-power", "account_no": "3100123456", "label": "home" });
+    let (status, account) = send(&app, "POST", "/v1/payments/accounts", Some(&alice), Some(body)).await;
+    assert_eq!(status, 200, "{account}");
+    let body = json!({ "plate": "川A12345", "plate_type": "02", "engine_last6": "123456", "label": "家里的车" });
+    let (status, vehicle) = send(&app, "POST", "/v1/payments/vehicles", Some(&alice), Some(body)).await;
+    assert_eq!(status, 200, "{vehicle}");
+    let (_, bills) = send(
+        &app,
+        "GET",
+        &format!("/v1/payments/accounts/{}/bills", account["id"].as_str().unwrap()),
+        Some(&alice),
+        None,
+    )
+    .await;
+    let bill = bills.as_array().unwrap().iter().find(|b| b["status"] == "unpaid").unwrap().clone();
+    let body = json!({ "kind": "bill", "bill_id": bill["id"], "payer_openid": "oE2EDataAlice" });
+    let (status, order) = send(&app, "POST", "/v1/payments/orders", Some(&alice), Some(body)).await;
+    assert_eq!(status, 200, "{order}");
+    let body = json!({
+        "category": "pothole",
+        "description": "Deep pothole in the cycle lane",
+        "location": {"lat": 30.652_794, "lon": 104.083_630, "crs": "gcj02"},
+        "address": "Chunxi Road 12",
+        "answers": {"size": "large"},
+    });
+    let (status, report) = send(&app, "POST", "/v1/incidents", Some(&alice), Some(body)).await;
+    assert_eq!(status, 201, "{report}");
+
+    let (status, doc) = send(&app, "GET", "/v1/me/export", Some(&alice), None).await;
+    assert_eq!(status, 200, "{doc}");
+    let (_, me) = send(&app, "GET", "/v1/me", Some(&alice), None).await;
+    assert_eq!(doc["citizen_id"], me["id"]);
+    assert_eq!(doc["profile"]["id"], me["id"]);
+    assert_eq!(ids(&doc["people"]), [person["id"].as_str().unwrap()]);
+    assert_eq!(doc["people"][0]["name_masked"], "陈*红", "family members masked as shown");
+    assert!(!doc.to_string().contains("陈小红"), "no real name in the export: {doc}");
+    assert!(doc["preferences"].is_object(), "{doc}");
+    assert_eq!(doc["appointments"]["upcoming"][0]["id"], appt["id"]);
+    assert_eq!(ids(&doc["payment_accounts"]), [account["id"].as_str().unwrap()]);
+    assert_eq!(ids(&doc["vehicles"]), [vehicle["id"].as_str().unwrap()]);
+    assert_eq!(ids(&doc["orders"]), [order["id"].as_str().unwrap()]);
+    assert_eq!(ids(&doc["incidents"]), [report["id"].as_str().unwrap()]);
+    assert!(doc["waitlist"].as_array().is_some_and(Vec::is_empty), "{doc}");
+
+    // Bob's token gets Bob's (empty) document, nothing of Alice's.
+    let (status, bobs) = send(&app, "GET", "/v1/me/export", Some(&bob), None).await;
+    assert_eq!(status, 200, "{bobs}");
+    assert_ne!(bobs["citizen_id"], doc["citizen_id"]);
+    for part in ["people", "payment_accounts", "vehicles", "orders", "incidents"] {
+        assert!(bobs[part].as_array().is_some_and(Vec::is_empty), "{part}: {bobs}");
+    }
+    assert!(bobs["appointments"]["upcoming"].as_array().is_some_and(Vec::is_empty), "{bobs}");
+
+    // No credential, or a staff member's: refused.
+    let (status, problem) = send(&app, "GET", "/v1/me/export", None, None).await;
+    assert_eq!(status, 401, "{problem}");
+    let admin = staff(&app, "data.admin", "admin").await;
+    let (status, problem) = send(&app, "GET", "/v1/me/export", Some(&admin), None).await;
+    assert_eq!(status, 403, "{problem}");
+
+    // Audited: Alice's one export and Bob's, naming the citizen and nothing of the data.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exports = loop {
+        let (_, entries) = send(&app, "GET", "/v1/staff/audit?service=identity", Some(&admin), None).await;
+        let exports: Vec<Value> =
+            entries.as_array().unwrap().iter().filter(|e| e["action"] == "export_citizen_data").cloned().collect();
+        if exports.len() >= 2 || Instant::now() > deadline {
+            break exports;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let alice_target = format!("citizen:{}", me["id"].as_str().unwrap());
+    assert_eq!(exports.iter().filter(|e| e["target"] == alice_target.as_str()).count(), 1, "{exports:?}");
+    assert_eq!(exports.len(), 2, "{exports:?}");
+    assert!(!Value::Array(exports).to_string().contains("Chunxi"), "the audit holds no data");
+    app.stop().await;
+}
