@@ -41,6 +41,7 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
+pub mod trace_context;
 
 use std::sync::Arc;
 

@@ -127,12 +127,8 @@ pub fn trace_headers() -> Vec<(&'static str, String)> {
     }
 }
 
-/// 32 lowercase hex digits naming the trace of the request `request_id`.
-pub fn trace_id_of(request_id: &str) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(request_id.as_bytes());
-    hex::encode(&digest[..16])
-}
+// The trace-id functions live apart so the exporter can use them without importing this module.
+pub use crate::trace_context::{trace_id_in, trace_id_of};
 
 /// A `traceparent` (version 00, sampled) in trace `trace_id` naming the current span as the
 /// parent when traces are exported (telemetry::otlp), else a new parent id.
@@ -140,16 +136,6 @@ pub fn traceparent(trace_id: &str) -> String {
     let span =
         crate::telemetry::otlp::current_span_id().unwrap_or_else(|| format!("{:016x}", rand::random::<u64>() | 1));
     format!("00-{trace_id}-{span}-01")
-}
-
-/// The trace id of a well-formed `traceparent` header value (version 00, non-zero ids).
-pub fn trace_id_in(traceparent: &str) -> Option<&str> {
-    let mut parts = traceparent.trim().split('-');
-    let (version, trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    let zero = |s: &str| s.bytes().all(|b| b == b'0');
-    (version == "00" && hex(trace, 32) && !zero(trace) && hex(parent, 16) && !zero(parent) && hex(flags, 2))
-        .then_some(trace)
 }
 
 #[cfg(test)]

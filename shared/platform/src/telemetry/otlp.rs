@@ -87,16 +87,16 @@ pub fn enabled() -> bool {
 }
 
 /// Puts `span` (a request's) into the request's trace: the trace id derived from `request_id`
-/// (`peers::trace_id_of`), under the caller's span when its `traceparent` is of that trace. A
+/// (`trace_context::trace_id_of`), under the caller's span when its `traceparent` is of that trace. A
 /// no-op when nothing is exported.
 pub fn join_trace(span: &tracing::Span, request_id: &str, traceparent: Option<&str>) {
     if !enabled() {
         return;
     }
-    let trace = crate::peers::trace_id_of(request_id);
+    let trace = crate::trace_context::trace_id_of(request_id);
     let Ok(trace_id) = TraceId::from_hex(&trace) else { return };
     let caller = traceparent
-        .filter(|tp| crate::peers::trace_id_in(tp) == Some(trace.as_str()))
+        .filter(|tp| crate::trace_context::trace_id_in(tp) == Some(trace.as_str()))
         .and_then(|tp| tp.split('-').nth(2))
         .and_then(|id| SpanId::from_hex(id).ok());
     // The first hop has no caller: a parent id of its own, never sent, stands in for one.
