@@ -104,6 +104,10 @@ async fn the_export_holds_every_services_records_of_the_caller_and_only_theirs()
     let (status, report) = send(&app, "POST", "/v1/incidents", Some(&alice), Some(body)).await;
     assert_eq!(status, 201, "{report}");
 
+    let body = json!({"district_code": "510104", "threshold_level": 3});
+    let (status, alert) = send(&app, "POST", "/v1/air/alerts", Some(&alice), Some(body)).await;
+    assert_eq!(status, 201, "{alert}");
+
     let (status, doc) = send(&app, "GET", "/v1/me/export", Some(&alice), None).await;
     assert_eq!(status, 200, "{doc}");
     let (_, me) = send(&app, "GET", "/v1/me", Some(&alice), None).await;
@@ -118,13 +122,14 @@ async fn the_export_holds_every_services_records_of_the_caller_and_only_theirs()
     assert_eq!(ids(&doc["vehicles"]), [vehicle["id"].as_str().unwrap()]);
     assert_eq!(ids(&doc["orders"]), [order["id"].as_str().unwrap()]);
     assert_eq!(ids(&doc["incidents"]), [report["id"].as_str().unwrap()]);
+    assert_eq!(ids(&doc["air_alerts"]), [alert["id"].as_str().unwrap()]);
     assert!(doc["waitlist"].as_array().is_some_and(Vec::is_empty), "{doc}");
 
     // Bob's token gets Bob's (empty) document, nothing of Alice's.
     let (status, bobs) = send(&app, "GET", "/v1/me/export", Some(&bob), None).await;
     assert_eq!(status, 200, "{bobs}");
     assert_ne!(bobs["citizen_id"], doc["citizen_id"]);
-    for part in ["people", "payment_accounts", "vehicles", "orders", "incidents"] {
+    for part in ["people", "payment_accounts", "vehicles", "orders", "incidents", "air_alerts"] {
         assert!(bobs[part].as_array().is_some_and(Vec::is_empty), "{part}: {bobs}");
     }
     assert!(bobs["appointments"]["upcoming"].as_array().is_some_and(Vec::is_empty), "{bobs}");

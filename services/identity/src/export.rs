@@ -34,6 +34,7 @@ const PARTS: &[Part] = &[
     Part { key: "vehicles", service: "payments", path: "/v1/payments/vehicles" },
     Part { key: "orders", service: "payments", path: "/v1/payments/orders" },
     Part { key: "incidents", service: "incidents", path: "/v1/incidents/mine" },
+    Part { key: "air_alerts", service: "air", path: "/v1/air/alerts" },
 ];
 
 /// The document for the citizen whose `authorization` header this is.

@@ -138,7 +138,7 @@ error_set!(
 
 /// Everything the city holds about a citizen: `citizen_id`, `generated_at` (RFC 3339) and one
 /// member per part (`profile`, `people`, `preferences`, `appointments`, `waitlist`,
-/// `payment_accounts`, `vehicles`, `orders`, `incidents`), each as that service's own route
+/// `payment_accounts`, `vehicles`, `orders`, `incidents`, `air_alerts`), each as that service's own route
 /// shows it.
 #[derive(Debug, poem_openapi::NewType)]
 #[oai(from_parameter = false, from_multipart = false, to_header = false)]
@@ -168,7 +168,7 @@ impl MeApi {
     ///
     /// One JSON document (PIPL art. 45): the profile, family members and notice preferences
     /// (masked as shown), booking appointments and waitlist entries, payment accounts, bound
-    /// vehicles and orders, and incident reports, each read from the owning service with this
+    /// vehicles and orders, incident reports and air-quality alert subscriptions, each read from the owning service with this
     /// request's own credential. 503 when a service cannot give its part (never a partial
     /// document). Audited.
     #[oai(path = "/v1/me/export", method = "get", operation_id = "export_my_data")]
