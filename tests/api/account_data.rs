@@ -5,7 +5,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{spawn_app, TestApp};
+use city_platform::auth::INTERNAL_TOKEN_HEADER;
+use city_platform::config::Secret;
+
+use crate::harness::{expect_problem, spawn_app, spawn_app_with, TestApp};
+
+const INTERNAL_TOKEN: &str = "e2e-account-data-internal-token";
 
 async fn send(app: &TestApp, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
     let mut req = app.http.request(method.parse().unwrap(), app.url(path));
@@ -156,5 +161,101 @@ async fn the_export_holds_every_services_records_of_the_caller_and_only_theirs()
     assert_eq!(exports.iter().filter(|e| e["target"] == alice_target.as_str()).count(), 1, "{exports:?}");
     assert_eq!(exports.len(), 2, "{exports:?}");
     assert!(!Value::Array(exports).to_string().contains("Chunxi"), "the audit holds no data");
+    app.stop().await;
+}
+
+/// A text push from `openid` to the Service Account callback, encrypted and signed in safe mode
+/// as WeChat sends it.
+async fn push_text(app: &TestApp, openid: &str, text: &str) {
+    let crypt = city_channel::message_crypt(&app.settings).expect("the account's crypto");
+    let ts = city_platform::time::now_ms() / 1000;
+    let nonce = "1714036505";
+    let xml = format!(
+        "<xml><ToUserName><![CDATA[gh_0123456789ab]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>\
+         <CreateTime>{ts}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{text}]]></Content>\
+         <MsgId>{ts}001</MsgId></xml>"
+    );
+    // A push is signed exactly as a reply is, so the reply encryptor seals the push too.
+    let sealed = crypt.encrypt_reply(&xml, ts, nonce).expect("encrypted");
+    let envelope = format!(
+        "<xml><ToUserName><![CDATA[gh_0123456789ab]]></ToUserName><Encrypt><![CDATA[{}]]></Encrypt></xml>",
+        sealed.encrypt
+    );
+    let resp = app
+        .http
+        .post(app.url("/wechat/callback"))
+        .query(&[
+            ("timestamp", ts.to_string().as_str()),
+            ("nonce", nonce),
+            ("openid", openid),
+            ("encrypt_type", "aes"),
+            ("msg_signature", sealed.msg_signature.as_str()),
+        ])
+        .header("content-type", "text/xml")
+        .body(envelope)
+        .send()
+        .await
+        .expect("the portal answers");
+    assert_eq!(resp.status(), 200);
+}
+
+/// Signs `openid` in through the Service Account web OAuth in the sandbox; the bearer token.
+async fn oa_sign_in(app: &TestApp, openid: &str, unionid: &str) -> String {
+    let resp = app.http.get(app.url("/v1/auth/oa/authorize?redirect=/h5/me")).send().await.unwrap();
+    assert_eq!(resp.status(), 302);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let state = location.split("state=").nth(1).unwrap().trim_end_matches("#wechat_redirect").to_owned();
+    let body = json!({"openid": openid, "unionid": unionid});
+    let (_, code) = send(app, "POST", "/sandbox/wechat/_test/oa/oauth-codes", None, Some(body)).await;
+    let path = format!("/v1/auth/oa/callback?code={}&state={state}", code["code"].as_str().unwrap());
+    let resp = app.http.get(app.url(&path)).header("cookie", cookie).send().await.unwrap();
+    assert_eq!(resp.status(), 302);
+    let set_cookie = resp.headers()["set-cookie"].to_str().unwrap();
+    set_cookie.split(';').next().unwrap().strip_prefix("city_session=").expect("a session cookie").to_owned()
+}
+
+#[tokio::test]
+async fn the_export_holds_the_callers_service_account_conversations_and_subscribe_grants() {
+    let app = spawn_app_with(|s| s.internal_token = Some(Secret::new(INTERNAL_TOKEN))).await;
+    let openid = "oE2EDataFollower0000000001";
+    let carol = oa_sign_in(&app, openid, "e2e-data-carol").await;
+    let dave = app.citizen_token("e2e-data-dave").await;
+    let text = "The lamp outside No. 7 Wenshu Lane has been dark for a week";
+    push_text(&app, openid, text).await;
+    let body = json!({"template_ids": ["tmplDataExport01"]});
+    let (status, grants) = send(&app, "POST", "/wechat/subscriptions", Some(&carol), Some(body)).await;
+    assert_eq!(status, 200, "{grants}");
+
+    let (status, doc) = send(&app, "GET", "/v1/me/export", Some(&carol), None).await;
+    assert_eq!(status, 200, "{doc}");
+    let conversations = doc["channel"]["conversations"].as_array().expect("conversations").clone();
+    assert_eq!(conversations.len(), 1, "{doc}");
+    assert_eq!(conversations[0]["content"], text);
+    assert_eq!(doc["channel"]["subscribe_grants"][0]["template_id"], "tmplDataExport01", "{doc}");
+
+    // Another citizen gets none of it.
+    let (status, doc) = send(&app, "GET", "/v1/me/export", Some(&dave), None).await;
+    assert_eq!(status, 200, "{doc}");
+    assert!(doc["channel"]["conversations"].as_array().is_some_and(Vec::is_empty), "{doc}");
+    assert!(doc["channel"]["subscribe_grants"].as_array().is_some_and(Vec::is_empty), "{doc}");
+    assert!(!doc.to_string().contains("Wenshu"), "{doc}");
+
+    // The channel's part is for identity only; a bad id is refused by name.
+    let (_, me) = send(&app, "GET", "/v1/me", Some(&carol), None).await;
+    let path = format!("/v1/internal/channel/citizens/{}/export", me["id"].as_str().unwrap());
+    let (status, _) = send(&app, "GET", &path, None, None).await;
+    assert_eq!(status, 401);
+    let (status, _) = send(&app, "GET", &path, Some(&carol), None).await;
+    assert_eq!(status, 401, "a citizen's token is not the internal one");
+    let resp = app
+        .http
+        .get(app.url("/v1/internal/channel/citizens/not%20an%20id/export"))
+        .header(INTERNAL_TOKEN_HEADER, INTERNAL_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(resp, 422).await;
+    assert_eq!(problem["errors"][0]["field"], "citizen_id", "{problem}");
     app.stop().await;
 }

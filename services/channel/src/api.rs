@@ -14,7 +14,7 @@ use crate::state::ChannelState;
 use crate::subscriptions::{self, GrantError};
 
 #[derive(Tags)]
-enum ChannelTags {
+pub(crate) enum ChannelTags {
     /// The WeChat Service Account channel: menu, messages, subscribe-message grants.
     Wechat,
 }
@@ -82,11 +82,11 @@ struct JsonOps {
 // routed apart (`callback::routes`, mounted at `/wechat/callback` only), so it is not added here.
 impl OpenApi for ChannelApi {
     fn meta() -> Vec<poem_openapi::registry::MetaApi> {
-        <(JsonOps, crate::callback::CallbackApi, AnnouncementsApi)>::meta()
+        <(JsonOps, crate::callback::CallbackApi, AnnouncementsApi, crate::export::ExportApi)>::meta()
     }
 
     fn register(registry: &mut poem_openapi::registry::Registry) {
-        <(JsonOps, crate::callback::CallbackApi, AnnouncementsApi)>::register(registry)
+        <(JsonOps, crate::callback::CallbackApi, AnnouncementsApi, crate::export::ExportApi)>::register(registry)
     }
 
     fn add_routes(
@@ -97,7 +97,8 @@ impl OpenApi for ChannelApi {
         >,
     ) {
         let announcements = AnnouncementsApi { announcements: self.state.announcements.clone() };
-        (JsonOps { state: self.state }, announcements).add_routes(route_table)
+        let export = crate::export::ExportApi { state: self.state.clone() };
+        (JsonOps { state: self.state }, announcements, export).add_routes(route_table)
     }
 }
 

@@ -26,6 +26,7 @@ pub mod callback;
 pub mod claim;
 pub mod domain;
 pub mod errors;
+mod export;
 pub mod followers;
 pub mod menu_ops;
 mod push;

@@ -13,8 +13,11 @@ use city_platform::time::{from_ms, now_ms, rfc3339};
 use city_platform::Problem;
 use serde_json::{Map, Value};
 
+use city_platform::auth::INTERNAL_TOKEN_HEADER;
+
+use crate::domain::citizen_id::CitizenId;
 use crate::state::IdentityState;
-use crate::NAME;
+use crate::{store, NAME};
 
 /// One part of the document: its key, the service that owns it, the route that lists it.
 struct Part {
@@ -52,15 +55,34 @@ pub async fn export(s: &IdentityState, citizen_id: &str, authorization: &str) ->
         // Every part names a service of the table, so the address is always there.
         let Some(addr) = settings.services.of(part.service) else { continue };
         let peer = settings.peer(part.service, addr);
-        doc.insert(part.key.into(), fetch(&http, &peer, part, authorization).await?);
+        let base = peer.base();
+        let req = http.get(format!("{base}{}", part.path)).header("authorization", authorization);
+        doc.insert(part.key.into(), fetch(req, &peer, &base, part).await?);
     }
+    doc.insert("channel".into(), channel_part(s, &http, citizen_id).await?);
     audit_export(s, citizen_id, now).await.map_err(|e| Problem::internal_from(&e))?;
     Ok(doc)
 }
 
-async fn fetch(http: &reqwest::Client, peer: &Peer, part: &Part, authorization: &str) -> Result<Value, Problem> {
+/// The channel's part has no citizen route (conversations are keyed by the Service Account
+/// openid, which only identity maps to a citizen): its internal one, given that openid.
+async fn channel_part(s: &IdentityState, http: &reqwest::Client, citizen_id: &str) -> Result<Value, Problem> {
+    let settings = &s.platform.settings;
+    let peer = settings.peer("channel", &settings.services.channel);
+    let openids = store::openids_of(&s.db, &CitizenId::new(citizen_id.to_owned())).await?.unwrap_or_default();
+    let oa_appid = &s.wechat.oa_appid;
     let base = peer.base();
-    let mut req = http.get(format!("{base}{}", part.path)).header("authorization", authorization);
+    let mut url = format!("{base}/v1/internal/channel/citizens/{citizen_id}/export");
+    if let Some((_, openid)) = openids.iter().find(|(appid, _)| appid == oa_appid) {
+        url.push_str(&format!("?oa_openid={openid}"));
+    }
+    let req = http.get(url).header(INTERNAL_TOKEN_HEADER, s.platform.internal_token.expose());
+    let part = Part { key: "channel", service: "channel", path: "/v1/internal/channel/citizens/{id}/export" };
+    fetch(req, &peer, &base, &part).await
+}
+
+/// Sends `req` (to `peer`'s replica at `base`); the part's JSON, or 503 naming the service.
+async fn fetch(mut req: reqwest::RequestBuilder, peer: &Peer, base: &str, part: &Part) -> Result<Value, Problem> {
     for (name, value) in trace_headers() {
         req = req.header(name, value);
     }
@@ -68,7 +90,7 @@ async fn fetch(http: &reqwest::Client, peer: &Peer, part: &Part, authorization: 
         || Problem::unavailable(format!("the {} service could not give its part of the export", part.service));
     let res = req.send().await.map_err(|err| {
         if err.is_connect() || err.is_timeout() {
-            peer.failed(&base);
+            peer.failed(base);
         }
         tracing::warn!(error = %err, service = part.service, part = part.key, "export: no answer");
         unavailable()

@@ -138,8 +138,8 @@ error_set!(
 
 /// Everything the city holds about a citizen: `citizen_id`, `generated_at` (RFC 3339) and one
 /// member per part (`profile`, `people`, `preferences`, `appointments`, `waitlist`,
-/// `payment_accounts`, `vehicles`, `orders`, `incidents`, `air_alerts`), each as that service's own route
-/// shows it.
+/// `payment_accounts`, `vehicles`, `orders`, `incidents`, `air_alerts`), each as that service's
+/// own route shows it, and `channel` (Service Account conversations, subscribe-message grants).
 #[derive(Debug, poem_openapi::NewType)]
 #[oai(from_parameter = false, from_multipart = false, to_header = false)]
 pub struct MyDataExport(serde_json::Value);
@@ -168,9 +168,10 @@ impl MeApi {
     ///
     /// One JSON document (PIPL art. 45): the profile, family members and notice preferences
     /// (masked as shown), booking appointments and waitlist entries, payment accounts, bound
-    /// vehicles and orders, incident reports and air-quality alert subscriptions, each read from the owning service with this
-    /// request's own credential. 503 when a service cannot give its part (never a partial
-    /// document). Audited.
+    /// vehicles and orders, incident reports and air-quality alert subscriptions, each read from
+    /// the owning service's own route with this request's own credential; and the Service
+    /// Account conversations and subscribe-message grants the channel holds. 503 when a service
+    /// cannot give its part (never a partial document). Audited.
     #[oai(path = "/v1/me/export", method = "get", operation_id = "export_my_data")]
     async fn export(&self, auth: CitizenAuth, req: &poem::Request) -> Result<Json<MyDataExport>, Failure<CitizenOnly>> {
         let authorization = req.header("authorization").unwrap_or_default();
