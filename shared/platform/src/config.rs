@@ -225,8 +225,8 @@ fn default_true() -> bool {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifySettings {
-    /// The SMTP server for e-mail, `smtp://[user:pass@]host[:port]` (plaintext SMTP, for a relay
-    /// on the same host or network). Unset: each mail is an `.eml` file in `outbox_dir`.
+    /// The SMTP server for e-mail: `smtp://[user:pass@]host[:port]` (plaintext, a relay on the same
+    /// host or network), `smtps://…` (TLS) or `smtp+starttls://…`. Unset: `.eml` files in `outbox_dir`.
     pub smtp_url: Option<Secret>,
     /// The sender (`City Services <noreply@city.example.cn>`).
     pub from: String,
