@@ -137,39 +137,42 @@ pub async fn refund_by_staff(state: &PaymentsState, ask: RefundAsk<'_>) -> Resul
 
 /// Refunds the rest of an order the biller refused for good.
 pub async fn refund_rejected_posting(state: &PaymentsState, order: &OrderRow) {
+    let Some(result) = refund_the_rest(state, order, "biller rejected the payment", None).await else { return };
+    if let Err(err) = result {
+        tracing::error!(order_id = %order.id, error = %err, "automatic refund failed");
+    }
+}
+
+/// What is left of `order` refunded by the system (no staff member, no expected balance); `None`
+/// when nothing is left to refund.
+async fn refund_the_rest(
+    state: &PaymentsState,
+    order: &OrderRow,
+    reason: &str,
+    out_refund_no: Option<String>,
+) -> Option<Result<RefundRow, RefundError>> {
     let remaining = order.refundable();
     if remaining.0 <= 0 {
-        return;
+        return None;
     }
     let ask = RefundAsk {
         order_id: order.id.as_str(),
         amount: remaining,
-        reason: "biller rejected the payment",
+        reason,
         expected_available: None,
         staff: None,
-        out_refund_no: None,
+        out_refund_no,
     };
-    if let Err(err) = create_refund(state, ask).await {
-        tracing::error!(order_id = %order.id, error = %err, "automatic refund failed");
-    }
+    Some(create_refund(state, ask).await)
 }
 
 /// Refunds a duplicate payment (one that found its item settled by another) in full, under
 /// the order's one duplicate refund number: a second call finds it taken and changes nothing.
 pub async fn refund_duplicate(state: &PaymentsState, order: &OrderRow) {
-    let remaining = order.refundable();
-    if remaining.0 <= 0 {
-        return;
-    }
-    let ask = RefundAsk {
-        order_id: order.id.as_str(),
-        amount: remaining,
-        reason: "paid twice: the item was settled by an earlier payment",
-        expected_available: None,
-        staff: None,
-        out_refund_no: Some(domain::duplicate_refund_no(order.id.as_str())),
-    };
-    match create_refund(state, ask).await {
+    let reason = "paid twice: the item was settled by an earlier payment";
+    let number = Some(domain::duplicate_refund_no(order.id.as_str()));
+    let Some(result) = refund_the_rest(state, order, reason, number).await else { return };
+    match result {
         Ok(refund) => {
             tracing::info!(order_id = %order.id, out_refund_no = %refund.out_refund_no, "duplicate payment refunded")
         }
