@@ -301,7 +301,12 @@ fn definition(state: &IncidentsState, code: &str) -> Answer {
 
 /// A request as the public sees it (`seen` was shown to [`Principal::Anonymous`]): no reporter,
 /// no contact, no held text. The media is the first photo, or the integrator's `media_url`.
-fn request_node(state: &IncidentsState, base: &str, seen: &Seen, notes: Option<&str>) -> Node {
+///
+/// `notes` is the latest public update: its text goes in `status_notes` and the crew's photo
+/// that came with it, if any, in the extension field `status_notes_media_url` (issue #19; the
+/// request's own `media_url` stays the citizen's photo, as FixMyStreet's `servicerequestupdates`
+/// keeps a `media_url` per update).
+fn request_node(state: &IncidentsState, base: &str, seen: &Seen, notes: Option<(&str, Option<&str>)>) -> Node {
     let r = &seen.report;
     let cat = state.catalogue.category(&r.category);
     let agency = state.catalogue.agency(&r.agency);
@@ -319,7 +324,7 @@ fn request_node(state: &IncidentsState, base: &str, seen: &Seen, notes: Option<&
     Node::Obj(vec![
         ("service_request_id", s(r.id.to_string())),
         ("status", s(st.open311_status())),
-        ("status_notes", notes.map(s).unwrap_or(Node::Empty)),
+        ("status_notes", notes.map(|(text, _)| s(text)).unwrap_or(Node::Empty)),
         ("service_name", s(cat.map(|c| c.name_en.clone()).unwrap_or_default())),
         ("service_code", s(r.category.clone())),
         ("description", if public { s(r.description.clone()) } else { Node::Empty }),
@@ -334,6 +339,13 @@ fn request_node(state: &IncidentsState, base: &str, seen: &Seen, notes: Option<&
         ("lat", Node::Num(round6(r.lat))),
         ("long", Node::Num(round6(r.lon))),
         ("media_url", media),
+        (
+            "status_notes_media_url",
+            notes
+                .and_then(|(_, photo)| photo)
+                .map(|id| s(format!("{base}/v1/incidents/photos/{id}")))
+                .unwrap_or(Node::Empty),
+        ),
     ])
 }
 
@@ -343,8 +355,18 @@ async fn one(state: &IncidentsState, req: &Request, id: &str) -> Answer {
         Err(reports::ReadError::Store(e)) => return Err(db_failure(e)),
         Err(_) => return Err(not_found(format!("no service request `{id}`"))),
     };
-    let last = seen.history.iter().rev().find(|u| u.kind == "public").map(|u| u.text_en.clone());
-    let node = request_node(state, &base_url(req), &seen, last.as_deref());
+    let last = seen.history.iter().rev().find(|u| u.kind == "public");
+    let photo = match last {
+        Some(u) => crate::store::update_photos(&state.db.pool, &seen.report.id)
+            .await
+            .map_err(db_failure)?
+            .into_iter()
+            .find(|(update, _)| *update == u.id)
+            .map(|(_, photo)| photo),
+        None => None,
+    };
+    let notes = last.map(|u| (u.text_en.as_str(), photo.as_deref()));
+    let node = request_node(state, &base_url(req), &seen, notes);
     Ok(("service_requests", Node::List("request", vec![node])))
 }
 

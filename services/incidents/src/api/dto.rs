@@ -66,8 +66,14 @@ pub struct IncidentPin {
     pub lat: f64,
     /// Longitude in degrees.
     pub lon: f64,
-    /// Datum: `gcj02` (what WeChat's map gives) or `wgs84`.
-    pub crs: String,
+    /// Datum: `gcj02` (what WeChat's map gives) or `wgs84`; one of `coord` and `crs` is required.
+    #[serde(default)]
+    pub coord: Option<String>,
+    /// Deprecated alias of `coord` (the portal's one name, issue #22), still accepted; when both
+    /// are sent they must agree.
+    #[serde(default)]
+    #[oai(deprecated)]
+    pub crs: Option<String>,
 }
 
 /// A new report.

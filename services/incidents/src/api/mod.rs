@@ -24,7 +24,7 @@ use poem_openapi::payload::{Attachment, AttachmentType, Binary, Json};
 use poem_openapi::{OpenApi, Tags};
 
 use dto::*;
-use params::{json_text, map_filter, parse_crs, parse_etag, queue_filter, queue_refine, rename_answers};
+use params::{json_text, map_filter, parse_coord, parse_etag, queue_filter, queue_refine, rename_answers};
 use problems::{
     ClerkOnlyErrors, CreateErrors, FollowErrors, MineErrors, PhotoErrors, PublicReadErrors, QueryErrors, QueueErrors,
     UploadErrors,
@@ -174,12 +174,15 @@ impl CoreApi {
         lat: Query<f64>,
         lon: Query<f64>,
         category: Query<String>,
-        /// `gcj02` or `wgs84`; also the datum of the answer.
+        /// `gcj02` or `wgs84` (the default); also the datum of the answer.
+        coord: Query<Option<String>>,
+        /// Deprecated alias of `coord`.
+        #[oai(deprecated)]
         crs: Query<Option<String>>,
         /// Search radius in metres (1 to 1000).
         radius_m: Query<Option<f64>>,
     ) -> Result<Json<Vec<NearbyIncident>>, Failure<QueryErrors>> {
-        let crs = parse_crs(crs.0.as_deref(), "crs")?;
+        let crs = parse_coord(coord.0.as_deref(), crs.0.as_deref(), "")?;
         let pin = reports::parse_pin(crs, lat.0, lon.0, "lat", "lon")?;
         if self.state.catalogue.category(&category.0).is_none() {
             return Err(Problem::invalid("category", format!("no category `{}`", category.0)).into());
@@ -212,7 +215,10 @@ impl CoreApi {
         body: JsonBody<NewIncident>,
     ) -> Result<CreatedIncident, Failure<CreateErrors>> {
         let b = body.0;
-        let crs = parse_crs(Some(&b.location.crs), "location.crs")?;
+        let crs = match (&b.location.coord, &b.location.crs) {
+            (None, None) => return Err(Problem::invalid("location.coord", "required: `gcj02` or `wgs84`").into()),
+            (coord, crs) => parse_coord(coord.as_deref(), crs.as_deref(), "location.")?,
+        };
         let mut answers = BTreeMap::new();
         for (k, v) in &b.answers {
             let values = match v {
@@ -255,9 +261,13 @@ impl CoreApi {
     async fn list_mine(
         &self,
         auth: CitizenAuth,
+        /// `gcj02` or `wgs84` (the default); also the datum of the answer.
+        coord: Query<Option<String>>,
+        /// Deprecated alias of `coord`.
+        #[oai(deprecated)]
         crs: Query<Option<String>>,
     ) -> Result<Json<Vec<Incident>>, Failure<MineErrors>> {
-        let crs = parse_crs(crs.0.as_deref(), "crs")?;
+        let crs = parse_coord(coord.0.as_deref(), crs.0.as_deref(), "")?;
         let mine = read::mine(&self.state, &auth.0.citizen_id).await?;
         let mut out = Vec::with_capacity(mine.len());
         for seen in mine {
@@ -275,20 +285,24 @@ impl CoreApi {
     /// otherwise clusters on a fixed world grid (cells of 90/2^zoom degrees, id
     /// `cell:<grid zoom>:<row>:<col>`) with counts per state: never finer than zoom 17 and at
     /// most 32 cells across the view, coarser for a larger box. Always current (not cached).
-    /// `crs=gcj02` returns (and reads the bbox in) GCJ-02 for Chinese basemaps; RFC 7946
+    /// `coord=gcj02` (or its deprecated alias `crs`) returns (and reads the bbox in) GCJ-02 for Chinese basemaps; RFC 7946
     /// itself is WGS-84, the default.
     #[oai(path = "/map", method = "get", operation_id = "get_incident_map")]
     async fn get_map(
         &self,
         bbox: Query<String>,
         zoom: Query<u8>,
+        /// `gcj02` or `wgs84` (the default); also the datum of the answer.
+        coord: Query<Option<String>>,
+        /// Deprecated alias of `coord`.
+        #[oai(deprecated)]
         crs: Query<Option<String>>,
         /// Comma-separated category codes.
         category: Query<Option<String>>,
         /// Comma-separated states.
         state: Query<Option<String>>,
     ) -> Result<IncidentMapResponse, Failure<QueryErrors>> {
-        let crs = parse_crs(crs.0.as_deref(), "crs")?;
+        let crs = parse_coord(coord.0.as_deref(), crs.0.as_deref(), "")?;
         let filter =
             map_filter(&self.state.catalogue, &bbox.0, zoom.0, crs, category.0.as_deref(), state.0.as_deref())?;
         let view = reports::map::view(&self.state, &filter, zoom.0).await?;
@@ -303,9 +317,13 @@ impl CoreApi {
     async fn get_report(
         &self,
         id: Path<String>,
+        /// `gcj02` or `wgs84` (the default); also the datum of the answer.
+        coord: Query<Option<String>>,
+        /// Deprecated alias of `coord`.
+        #[oai(deprecated)]
         crs: Query<Option<String>>,
     ) -> Result<Json<Incident>, Failure<PublicReadErrors>> {
-        let crs = parse_crs(crs.0.as_deref(), "crs")?;
+        let crs = parse_coord(coord.0.as_deref(), crs.0.as_deref(), "")?;
         let seen = read::public(&self.state, &ReportId::from(id.0)).await?;
         let mut incident = views::incident(&self.state, seen, crs);
         self.update_photos(&mut incident).await?;

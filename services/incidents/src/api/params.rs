@@ -30,6 +30,25 @@ pub fn parse_crs(v: Option<&str>, field: &str) -> Result<Crs, Problem> {
     }
 }
 
+/// The datum named by `coord` (the portal's one name for it, issue #22) or by `crs`, its
+/// deprecated alias; `prefix` is `""` for query parameters or `"location."` for a body. Both given
+/// and naming different datums is refused, naming `coord`.
+pub fn parse_coord(coord: Option<&str>, crs: Option<&str>, prefix: &str) -> Result<Crs, Problem> {
+    let given = |v: Option<&str>| v.map(str::trim).filter(|s| !s.is_empty()).is_some();
+    let field = format!("{prefix}coord");
+    match (given(coord), given(crs)) {
+        (true, true) => {
+            let c = parse_crs(coord, &field)?;
+            if parse_crs(crs, &format!("{prefix}crs"))? != c {
+                return Err(Problem::invalid(field, "differs from `crs`, its deprecated alias: send `coord` only"));
+            }
+            Ok(c)
+        }
+        (true, false) => parse_crs(coord, &field),
+        (false, _) => parse_crs(crs, &format!("{prefix}crs")),
+    }
+}
+
 /// A comma-separated list, blanks dropped.
 pub fn split_list(v: Option<&str>) -> Vec<String> {
     v.map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()).unwrap_or_default()

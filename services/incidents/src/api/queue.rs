@@ -14,13 +14,16 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
 use super::dto::{IncidentPhotoUpload, UploadedIncidentPhoto};
-use super::params::{queue_filter, queue_refine};
+use super::params::{queue_filter, queue_refine, split_list};
 use super::problems::{self, QueueErrors, UploadErrors};
 use super::IncidentsTags;
 use crate::domain::access::{self, Principal};
 use crate::domain::ReportId;
 use crate::reports::{self, uploads, ReadError};
-use crate::{photos, IncidentsState};
+use crate::{photos, store, IncidentsState};
+
+/// The most ids `GET /queue/in-scope` takes (a map view shows at most 300 pins).
+const MAX_SCOPE_IDS: usize = 500;
 
 /// The queue operations of issue #19.
 pub struct QueueApi {
@@ -121,6 +124,36 @@ impl QueueApi {
         let report = report.0.filter(|r| !r.trim().is_empty()).map(ReportId::from);
         let found = reports::queue::colleagues(&self.state, &auth.0, report.as_ref()).await?;
         Ok(Json(found.into_iter().map(|s| IncidentColleague { staff_id: s.staff_id, username: s.username }).collect()))
+    }
+
+    /// Which of these reports are in my queue
+    ///
+    /// Of the report ids given (comma-separated, at most 500: the pins of a map view, which
+    /// holds at most 300), those in the caller's queue scope, exactly as the queue decides; so a
+    /// map makes only those pins open a ticket, whatever the queue's size. Unknown ids are left
+    /// out, as are those outside the scope.
+    #[oai(path = "/queue/in-scope", method = "get", operation_id = "list_incident_ids_in_scope")]
+    async fn in_scope(
+        &self,
+        auth: StaffAuth,
+        /// Report ids, comma-separated.
+        ids: Query<String>,
+    ) -> Result<Json<Vec<String>>, Failure<QueueErrors>> {
+        let scope =
+            access::queue_scope(&Principal::Staff(&auth.0)).map_err(city_platform::IntoProblem::into_problem)?;
+        let ids = split_list(Some(&ids.0));
+        if ids.len() > MAX_SCOPE_IDS {
+            return Err(Problem::invalid("ids", format!("at most {MAX_SCOPE_IDS} ids")).into());
+        }
+        let mut held = Vec::new();
+        for id in ids {
+            if let Some(r) = store::get_report(&self.state.db.pool, &ReportId::from(id)).await? {
+                if scope.holds(&r.category, &r.district, &r.agency) && !held.contains(&r.id.to_string()) {
+                    held.push(r.id.to_string());
+                }
+            }
+        }
+        Ok(Json(held))
     }
 
     /// Upload a photo for a public update

@@ -162,6 +162,9 @@ pub struct RequestDoc {
     pub long: f64,
     /// The first photo, or the integrator's `media_url`.
     pub media_url: Option<String>,
+    /// Extension: the photo that came with the update quoted in `status_notes` (the crew's
+    /// "fixed" photo; one request only).
+    pub status_notes_media_url: Option<String>,
 }
 
 /// What `POST /requests` answers: an id (`realtime` services) or a token (`batch`).
