@@ -259,3 +259,144 @@ async fn the_export_holds_the_callers_service_account_conversations_and_subscrib
     assert_eq!(problem["errors"][0]["field"], "citizen_id", "{problem}");
     app.stop().await;
 }
+
+/// The payments store's kept row of an order: (citizen_id, payer_openid).
+async fn kept_order(app: &TestApp, order_id: &str) -> (String, String) {
+    let db =
+        city_platform::Db::open(&app.settings, "payments", &city_payments::MIGRATOR).await.expect("payments' store");
+    sqlx::query_as("SELECT citizen_id, payer_openid FROM orders WHERE id = $1")
+        .bind(order_id)
+        .fetch_one(&db.pool)
+        .await
+        .expect("the order is kept")
+}
+
+#[tokio::test]
+async fn closing_an_account_waits_for_payments_in_flight_then_erases_the_citizen_everywhere() {
+    let app = spawn_app_with(|s| s.payments.job_interval_secs = 1).await;
+    let alice = app.citizen_token("e2e-close-alice").await;
+    let bob = app.citizen_token("e2e-close-bob").await;
+    let (_, alice_me) = send(&app, "GET", "/v1/me", Some(&alice), None).await;
+    let alice_id = alice_me["id"].as_str().unwrap().to_owned();
+
+    // Alice has something in every service; Bob an alert of his own.
+    let body = json!({"name": "陈小红", "id_number": id_number("51010419850612003"), "relation": "parent"});
+    let (status, person) = send(&app, "POST", "/v1/me/people", Some(&alice), Some(body)).await;
+    assert_eq!(status, 201, "{person}");
+    let appt = book(&app, &alice, person["id"].as_str().unwrap()).await;
+    let body = json!({ "biller_id": "cd-power", "account_no": "3100123456", "label": "home" });
+    let (status, account) = send(&app, "POST", "/v1/payments/accounts", Some(&alice), Some(body)).await;
+    assert_eq!(status, 200, "{account}");
+    let path = format!("/v1/payments/accounts/{}/bills", account["id"].as_str().unwrap());
+    let (_, bills) = send(&app, "GET", &path, Some(&alice), None).await;
+    let bill = bills.as_array().unwrap().iter().find(|b| b["status"] == "unpaid").unwrap().clone();
+    let body = json!({ "kind": "bill", "bill_id": bill["id"], "payer_openid": "oE2ECloseAlice" });
+    let (status, order) = send(&app, "POST", "/v1/payments/orders", Some(&alice), Some(body)).await;
+    assert_eq!(status, 200, "{order}");
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    let body = json!({
+        "category": "pothole",
+        "description": "Deep pothole in the cycle lane",
+        "location": {"lat": 30.652_794, "lon": 104.083_630, "crs": "gcj02"},
+        "address": "Chunxi Road 12",
+        "answers": {"size": "large"},
+    });
+    let (status, report) = send(&app, "POST", "/v1/incidents", Some(&alice), Some(body)).await;
+    assert_eq!(status, 201, "{report}");
+    let body = json!({"district_code": "510104", "threshold_level": 3});
+    let (status, alert) = send(&app, "POST", "/v1/air/alerts", Some(&alice), Some(body.clone())).await;
+    assert_eq!(status, 201, "{alert}");
+    let (status, bobs_alert) = send(&app, "POST", "/v1/air/alerts", Some(&bob), Some(body)).await;
+    assert_eq!(status, 201, "{bobs_alert}");
+
+    // Wrong callers: none, a staff member.
+    let (status, problem) = send(&app, "DELETE", "/v1/me", None, None).await;
+    assert_eq!(status, 401, "{problem}");
+    let admin = staff(&app, "close.admin", "admin").await;
+    let (status, problem) = send(&app, "DELETE", "/v1/me", Some(&admin), None).await;
+    assert_eq!(status, 403, "{problem}");
+
+    // The order is in flight: refused, naming it, and nothing changed.
+    let (status, problem) = send(&app, "DELETE", "/v1/me", Some(&alice), None).await;
+    assert_eq!(status, 409, "{problem}");
+    assert!(problem["type"].as_str().unwrap().ends_with("/problems/account-close-pending"), "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "orders", "{problem}");
+    assert!(problem["errors"][0]["message"].as_str().unwrap().contains(&order_id), "{problem}");
+    let (status, doc) = send(&app, "GET", "/v1/me/export", Some(&alice), None).await;
+    assert_eq!(status, 200, "still signed in: {doc}");
+    assert_eq!(ids(&doc["people"]), [person["id"].as_str().unwrap()]);
+    assert_eq!(doc["appointments"]["upcoming"][0]["id"], appt["id"], "not cancelled: {doc}");
+
+    // Paid, it is no longer in flight: the account closes.
+    let path = format!("/sandbox/wechat/pay/_test/transactions/{}/pay", order["out_trade_no"].as_str().unwrap());
+    let (status, _) = send(&app, "POST", &path, None, Some(json!({ "notify": true }))).await;
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, o) = send(&app, "GET", &format!("/v1/payments/orders/{order_id}"), Some(&alice), None).await;
+        if o["state"] == "paid" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never paid: {o}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, body) = send(&app, "DELETE", "/v1/me", Some(&alice), None).await;
+    assert_eq!(status, 204, "{body}");
+
+    // Her session is gone: a second call (and any other) is 401, even with an Idempotency-Key.
+    let resp = app.http.delete(app.url("/v1/me")).bearer_auth(&alice).header("Idempotency-Key", "close-1").send();
+    assert_eq!(resp.await.unwrap().status().as_u16(), 401);
+    for path in ["/v1/me", "/v1/booking/appointments", "/v1/payments/orders", "/v1/incidents/mine", "/v1/air/alerts"] {
+        let (status, body) = send(&app, "GET", path, Some(&alice), None).await;
+        assert_eq!(status, 401, "{path}: {body}");
+    }
+
+    // Signing in again with the same WeChat account makes a new citizen with nothing, once
+    // every service has taken the erasure event.
+    let again = app.citizen_token("e2e-close-alice").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let doc = loop {
+        let (status, doc) = send(&app, "GET", "/v1/me/export", Some(&again), None).await;
+        assert_eq!(status, 200, "{doc}");
+        let (kept_citizen, _) = kept_order(&app, &order_id).await;
+        if kept_citizen != alice_id || Instant::now() > deadline {
+            break doc;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_ne!(doc["citizen_id"].as_str().unwrap(), alice_id);
+    for part in ["people", "payment_accounts", "vehicles", "orders", "incidents", "air_alerts", "waitlist"] {
+        assert!(doc[part].as_array().is_some_and(Vec::is_empty), "{part}: {doc}");
+    }
+    for part in ["upcoming", "past", "cancelled"] {
+        assert!(doc["appointments"][part].as_array().is_some_and(Vec::is_empty), "{part}: {doc}");
+    }
+
+    // Payments keeps the paid order, naming nobody.
+    assert_eq!(kept_order(&app, &order_id).await, ("erased".to_owned(), String::new()));
+    // The report stays public, without its reporter.
+    let (status, public) = app.get_json(&format!("/v1/incidents/{}", report["id"].as_str().unwrap())).await;
+    assert_eq!(status, 200, "{public}");
+    assert_eq!(public["id"], report["id"]);
+
+    // Bob is untouched.
+    let (status, bobs) = send(&app, "GET", "/v1/air/alerts", Some(&bob), None).await;
+    assert_eq!(status, 200, "{bobs}");
+    assert_eq!(ids(&bobs), [bobs_alert["id"].as_str().unwrap()]);
+
+    // Audited, with the citizen id and nothing else.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let closings = loop {
+        let (_, entries) = send(&app, "GET", "/v1/staff/audit?service=identity", Some(&admin), None).await;
+        let closings: Vec<Value> =
+            entries.as_array().unwrap().iter().filter(|e| e["action"] == "close_citizen_account").cloned().collect();
+        if !closings.is_empty() || Instant::now() > deadline {
+            break closings;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(closings.len(), 1, "{closings:?}");
+    assert_eq!(closings[0]["target"], format!("citizen:{alice_id}"));
+    assert!(!Value::Array(closings).to_string().contains("陈"), "the audit holds no personal data");
+    app.stop().await;
+}

@@ -20,6 +20,7 @@ mod api;
 pub mod demo;
 pub mod domain;
 pub mod engine;
+mod erasure;
 pub mod errors;
 pub mod hours;
 pub mod index;
@@ -81,6 +82,7 @@ impl AirService {
             }
         }
         subscribe(&state);
+        erasure::start(&state);
         demo::start(&state, city_platform::time::Clock::system()).await;
         // Readings a previous run stored but stopped before evaluating (the in-process bus does
         // not keep undelivered events across a restart): judge every subscription once now.

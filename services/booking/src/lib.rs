@@ -19,6 +19,7 @@
 
 mod api;
 mod demo;
+mod erasure;
 pub mod domain;
 pub mod errors;
 mod internal;
@@ -113,6 +114,7 @@ impl BookingService {
             generation_reads: Default::default(),
         });
         state.subscribe();
+        erasure::start(&state);
         if let Some(every) = state.options.sweep_every {
             let worker = state.clone();
             let mut stop = state.platform.shutdown.clone();

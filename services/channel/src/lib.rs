@@ -25,6 +25,7 @@ mod api;
 pub mod callback;
 pub mod claim;
 pub mod domain;
+mod erasure;
 pub mod errors;
 mod export;
 pub mod followers;
@@ -129,6 +130,7 @@ impl ChannelService {
             faq: Faq::seed(),
             keys,
         });
+        erasure::start(&state);
         let route = callback::routes(state.clone());
         Ok((ChannelApi::new(state), route, db))
     }

@@ -2,6 +2,7 @@
 //! [`announcements`].
 
 pub mod announcements;
+pub mod erasure;
 pub mod export;
 
 use city_platform::{ids::new_id, Db};

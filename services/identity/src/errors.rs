@@ -167,6 +167,14 @@ pub const WECHAT_RATE_LIMITED: ErrorKind = ErrorKind::new(
     "微信登录过于频繁",
     "WeChat limits how often an app may exchange codes (errcode 45011); try again in a minute.",
 );
+/// Closing an account while something is pending (issue #23).
+pub const ACCOUNT_CLOSE_PENDING: ErrorKind = ErrorKind::new(
+    409,
+    "account-close-pending",
+    "Something is still pending on this account",
+    "账户仍有未完成事项，暂不能注销",
+    "A payment is in flight (field `orders`) or an upcoming appointment is past its cancellation deadline (field `appointments`); the field lists their ids. Nothing was changed.",
+);
 
 /// Every kind of identity's own.
 pub const KINDS: &[&ErrorKind] = &[
@@ -190,4 +198,5 @@ pub const KINDS: &[&ErrorKind] = &[
     &WECHAT_OAUTH_CODE_EXPIRED,
     &WECHAT_HIGH_RISK_USER,
     &WECHAT_RATE_LIMITED,
+    &ACCOUNT_CLOSE_PENDING,
 ];

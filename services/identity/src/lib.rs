@@ -25,6 +25,7 @@ pub mod admin;
 mod api;
 mod contacts;
 pub mod domain;
+mod erasure;
 pub mod errors;
 mod export;
 mod password;

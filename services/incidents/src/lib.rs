@@ -24,6 +24,7 @@
 mod api;
 pub mod demo;
 pub mod domain;
+mod erasure;
 pub mod errors;
 mod open311;
 pub mod photos;
@@ -92,6 +93,7 @@ impl IncidentsService {
         let db = Db::open(&platform.settings, NAME, &MIGRATOR).await?;
         let catalogue = Catalogue::demo()?;
         let state = Arc::new(IncidentsState { db: db.clone(), platform, catalogue, safety });
+        erasure::start(&state);
         demo::start(&state).await;
         spawn_recheck(state.clone());
         spawn_photo_sweep(state.clone(), now_ms);

@@ -23,6 +23,7 @@
 
 mod api;
 mod applier;
+mod erasure;
 pub mod biller;
 pub mod clock;
 pub mod demo;
@@ -112,6 +113,7 @@ impl PaymentsService {
             payers,
         });
         usecases::jobs::start(&state);
+        erasure::start(&state);
         demo::start(&state).await;
         Ok((PaymentsApi::new(state.clone()), db, state))
     }

@@ -12,6 +12,7 @@ mod appointments;
 mod attendance;
 mod catalogue;
 pub mod demo;
+pub mod erasure;
 mod error;
 mod patients;
 mod returns;

@@ -132,6 +132,10 @@ error_set!(
     pub LinkErrors = [kind::FORBIDDEN, kind::VALIDATION, kind::NOT_FOUND] + LinkError
 );
 error_set!(
+    /// Closing the account: a citizen's only; something pending.
+    pub CloseAccountErrors = [kind::FORBIDDEN, crate::errors::ACCOUNT_CLOSE_PENDING]
+);
+error_set!(
     /// Adding a family member.
     pub AddPersonErrors = [kind::FORBIDDEN] + PeopleError
 );
@@ -177,6 +181,24 @@ impl MeApi {
         let authorization = req.header("authorization").unwrap_or_default();
         let doc = crate::export::export(&self.state, &auth.0.citizen_id, authorization).await?;
         Ok(Json(MyDataExport(serde_json::Value::Object(doc))))
+    }
+
+    /// Close my account
+    ///
+    /// PIPL art. 47. Refused with 409 `/problems/account-close-pending` (nothing changed) when a
+    /// payment is in flight (field `orders`: the pending order ids) or an upcoming appointment
+    /// cannot be cancelled any more (field `appointments`). Otherwise every upcoming appointment
+    /// is cancelled (a paid fee is refunded the usual way), the profile, family members, e-mail,
+    /// preferences and WeChat links are erased, every session is revoked, and the other services
+    /// erase or anonymise what they hold (payments keeps its orders without the citizen's ids).
+    /// Audited. A second call is harmless: its session is gone, so it is 401 (`Idempotency-Key`
+    /// does not apply, it replays only POST), and nothing more changes. Signing in again with
+    /// WeChat makes a new citizen with no records.
+    #[oai(path = "/v1/me", method = "delete", operation_id = "close_my_account")]
+    async fn close(&self, auth: CitizenAuth, req: &poem::Request) -> Result<Done, Failure<CloseAccountErrors>> {
+        let authorization = req.header("authorization").unwrap_or_default();
+        crate::erasure::close_account(&self.state, &auth.0.citizen_id, authorization).await?;
+        Ok(Done::NoContent)
     }
 
     /// Bind my phone number

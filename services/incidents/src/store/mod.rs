@@ -7,6 +7,7 @@
 //! [`StoreError`].
 
 mod clerks;
+pub mod erasure;
 mod history;
 mod map;
 mod open311;

@@ -11,6 +11,7 @@
 
 pub mod accounts;
 pub mod booking_fees;
+pub mod erasure;
 pub mod fines;
 pub mod imports;
 pub mod orders;

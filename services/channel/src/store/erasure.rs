@@ -1,0 +1,34 @@
+//! A closed account (issue #23, `identity.citizen_erased`): the follower facts, kept
+//! conversations and district tags of the citizen's Service Account openid, their subscribe-
+//! message grants, and deliveries still waiting for their openids. Running it again changes nothing.
+
+use city_platform::Db;
+
+/// Erases what the channel keeps about the citizen (`oa_openid`, `mp_openid`: their Service
+/// Account and Mini Program openids, when they had them).
+pub async fn erase_citizen(
+    db: &Db,
+    citizen_id: &str,
+    oa_openid: Option<&str>,
+    mp_openid: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    if let Some(openid) = oa_openid {
+        for statement in [
+            "DELETE FROM wechat_followers WHERE openid = $1",
+            "DELETE FROM wechat_conversations WHERE openid = $1",
+            "DELETE FROM announcement_tag_members WHERE openid = $1",
+        ] {
+            sqlx::query(statement).bind(openid).execute(&mut *tx).await?;
+        }
+    }
+    sqlx::query("DELETE FROM wechat_subscriptions WHERE citizen_id = $1").bind(citizen_id).execute(&mut *tx).await?;
+    // Deliveries go to openids; the ones still waiting would reach a closed account.
+    for openid in [oa_openid, mp_openid].into_iter().flatten() {
+        sqlx::query("DELETE FROM notify_deliveries WHERE recipient = $1 AND status = 'pending'")
+            .bind(openid)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
+}
