@@ -59,6 +59,17 @@ async fn report(app: &TestApp, citizen: &str, description: &str, at: (f64, f64))
     body["id"].as_str().expect("an id").to_owned()
 }
 
+/// The `in_scope` mark of report `id`'s pin in the console's map around Chunxi Road, as the
+/// signed-in browser fetches it (`None`: no such pin).
+async fn pin_in_scope(b: &Browser, id: &str) -> Option<bool> {
+    let script = "var done = arguments[arguments.length - 1];
+        fetch('/console/map.json?coord=wgs84&zoom=16&bbox=104.0711,30.6452,104.0911,30.6652', { credentials: 'same-origin' })
+          .then(function (r) { return r.json(); }).then(done, function (e) { done(String(e)); });";
+    let map = b.client.execute_async(script, vec![]).await.expect("the map answers");
+    let features = map["features"].as_array().cloned().unwrap_or_default();
+    features.iter().find(|f| f["id"] == id).and_then(|f| f["properties"]["in_scope"].as_bool())
+}
+
 #[tokio::test]
 async fn a_clerk_filters_to_their_district_opens_a_ticket_from_the_map_and_closes_it_with_a_template() {
     if !browser::available() {
@@ -200,6 +211,7 @@ async fn another_districts_clerk_cannot_see_or_open_the_ticket_and_a_form_withou
     b.find("#queue-results").await;
     let links = b.client.find_all(fantoccini::Locator::Css("a.ticket-link")).await.unwrap();
     assert!(links.is_empty(), "the Shuangliu clerk's queue holds no Jinjiang ticket");
+    assert_eq!(pin_in_scope(&b, &id).await, Some(false), "its pin is grey and opens nothing");
 
     // Not by URL either.
     b.goto(&format!("/console/tickets/{id}")).await;
@@ -213,6 +225,8 @@ async fn another_districts_clerk_cannot_see_or_open_the_ticket_and_a_form_withou
     b.sign_in("jj.csrf", PASSWORD).await;
     b.goto(&format!("/console/tickets/{id}")).await;
     b.find("#form-note").await;
+    // The console asks the API about the view's pins (issue #19: any queue size).
+    assert_eq!(pin_in_scope(&b, &id).await, Some(true), "its pin opens the ticket");
     let (_, before) = app.get_json(&format!("/v1/incidents/{id}")).await;
     let n_before = before["history"].as_array().map(Vec::len).unwrap_or_default();
     let post = |with_token: bool| {

@@ -74,7 +74,7 @@
     var load = function () {
       var b = map.getBounds();
       var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (x) { return x.toFixed(5); }).join(",");
-      fetch("/console/map.json?crs=" + qm.crs + "&zoom=" + map.getZoom() + "&bbox=" + bbox, { credentials: "same-origin" })
+      fetch("/console/map.json?coord=" + qm.crs + "&zoom=" + map.getZoom() + "&bbox=" + bbox, { credentials: "same-origin" })
         .then(function (r) { return r.ok ? r.json() : { features: [] }; })
         .then(function (fc) {
           pins.clearLayers();

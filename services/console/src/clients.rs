@@ -36,11 +36,6 @@ impl ApiError {
     }
 }
 
-/// The most rows the map reads to mark which pins are in the clerk's queue; the API pages by
-/// 200.
-pub const MAP_SCOPE_CAP: usize = 2000;
-const PAGE: usize = 200;
-
 /// The services, as the console calls them.
 #[derive(Clone)]
 pub struct Services {
@@ -156,17 +151,18 @@ impl Services {
         ok(self.send(Call::get(path).bearer(token)).await?).map(|a| a.json())
     }
 
-    /// The ids in the clerk's whole queue, up to [`MAP_SCOPE_CAP`] (earliest due first).
-    pub async fn queue_ids(&self, token: &str) -> Result<Vec<String>, ApiError> {
-        let mut ids = Vec::new();
-        loop {
-            let rows = self.queue_page(token, &ApiQueueFilter::default(), PAGE, ids.len()).await?;
-            let n = rows.len();
-            ids.extend(rows.iter().filter_map(|r| r["report"]["id"].as_str().map(str::to_owned)));
-            if n < PAGE || ids.len() >= MAP_SCOPE_CAP {
-                return Ok(ids);
-            }
+    /// `GET /v1/incidents/queue/in-scope`: which of `ids` (a map view's pins, at most 300) are
+    /// in the clerk's queue, as the API decides; asked per view, so any queue size works.
+    pub async fn in_scope(&self, token: &str, ids: &[String]) -> Result<Vec<String>, ApiError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
+        let path = format!("/v1/incidents/queue/in-scope?ids={}", enc(&ids.join(",")));
+        let held = ok(self.send(Call::get(path).bearer(token)).await?)?.json();
+        Ok(held
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default())
     }
 
     /// `GET /v1/incidents/queue/colleagues?report=`: the clerks an assignment of `report` may
@@ -238,8 +234,8 @@ impl Services {
     }
 
     /// `GET /v1/incidents/map` for a viewport in `crs`.
-    pub async fn map(&self, bbox: &str, zoom: u8, crs: &str) -> Result<Value, ApiError> {
-        let path = format!("/v1/incidents/map?bbox={}&zoom={zoom}&crs={crs}", enc(bbox));
+    pub async fn map(&self, bbox: &str, zoom: u8, coord: &str) -> Result<Value, ApiError> {
+        let path = format!("/v1/incidents/map?bbox={}&zoom={zoom}&coord={coord}", enc(bbox));
         ok(self.send(Call::get(path)).await?).map(|a| a.json())
     }
 

@@ -223,8 +223,9 @@ pub async fn export(req: &Request, console: Data<&Arc<Console>>, Query(p): Query
 pub struct MapParams {
     bbox: String,
     zoom: u8,
+    /// The datum (`coord`, the portal's one name for it).
     #[serde(default)]
-    crs: Option<String>,
+    coord: Option<String>,
 }
 
 /// The incidents map for a viewport, each pin marked `in_scope` when it is in the clerk's queue
@@ -235,12 +236,21 @@ pub async fn map_data(req: &Request, console: Data<&Arc<Console>>, Query(p): Que
         Ok(found) => found,
         Err(resp) => return resp,
     };
-    let crs = if p.crs.as_deref() == Some("gcj02") { "gcj02" } else { "wgs84" };
-    let mut map = match console.services.map(&p.bbox, p.zoom, crs).await {
+    let coord = if p.coord.as_deref() == Some("gcj02") { "gcj02" } else { "wgs84" };
+    let mut map = match console.services.map(&p.bbox, p.zoom, coord).await {
         Ok(m) => m,
         Err(err) => return StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_GATEWAY).into_response(),
     };
-    let ids: BTreeSet<String> = console.services.queue_ids(&s.token).await.unwrap_or_default().into_iter().collect();
+    // Only single pins open a ticket; the API says which are the clerk's.
+    let pins: Vec<String> = map["features"]
+        .as_array()
+        .map(|fs| fs.iter().filter(|f| f["properties"]["kind"] == "report"))
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["id"].as_str().map(str::to_owned))
+        .collect();
+    let ids: BTreeSet<String> =
+        console.services.in_scope(&s.token, &pins).await.unwrap_or_default().into_iter().collect();
     if let Some(features) = map["features"].as_array_mut() {
         for f in features {
             let id = f["id"].as_str().unwrap_or_default().to_owned();
