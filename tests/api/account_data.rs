@@ -400,3 +400,94 @@ async fn closing_an_account_waits_for_payments_in_flight_then_erases_the_citizen
     assert!(!Value::Array(closings).to_string().contains("陈"), "the audit holds no personal data");
     app.stop().await;
 }
+
+/// The channel's internal view of a citizen (by id and Service Account openid).
+async fn channel_view(app: &TestApp, citizen_id: &str, openid: &str) -> Value {
+    let path = format!("/v1/internal/channel/citizens/{citizen_id}/export?oa_openid={openid}");
+    let resp = app.http.get(app.url(&path)).header(INTERNAL_TOKEN_HEADER, INTERNAL_TOKEN).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn closing_an_account_erases_the_channels_conversations_grants_and_the_kept_rows_elsewhere() {
+    let app = spawn_app_with(|s| s.internal_token = Some(Secret::new(INTERNAL_TOKEN))).await;
+    let openid = "oE2ECloseFollower000000001";
+    let carol = oa_sign_in(&app, openid, "e2e-close-carol").await;
+    let other = "oE2ECloseFollower000000002";
+    let erin = oa_sign_in(&app, other, "e2e-close-erin").await;
+    push_text(&app, openid, "The bench in Renmin Park is broken").await;
+    // The pushes' MsgId is the second they were sent in, and WeChat's MsgId is what dedupes.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    push_text(&app, other, "The fountain in Renmin Park is dry").await;
+    for token in [&carol, &erin] {
+        let body = json!({"template_ids": ["tmplCloseAccount1"]});
+        let (status, grants) = send(&app, "POST", "/wechat/subscriptions", Some(token), Some(body)).await;
+        assert_eq!(status, 200, "{grants}");
+    }
+    let (_, carol_me) = send(&app, "GET", "/v1/me", Some(&carol), None).await;
+    let (_, erin_me) = send(&app, "GET", "/v1/me", Some(&erin), None).await;
+    let (carol_id, erin_id) = (carol_me["id"].as_str().unwrap(), erin_me["id"].as_str().unwrap());
+    let before = channel_view(&app, carol_id, openid).await;
+    assert_eq!(before["conversations"].as_array().unwrap().len(), 1, "{before}");
+    let erins = channel_view(&app, erin_id, other).await;
+    assert_eq!(erins["conversations"].as_array().unwrap().len(), 1, "{erins}");
+
+    // An upcoming appointment is cancelled by the closing; a report loses its reporter.
+    let body = json!({"name": "陈小红", "id_number": id_number("51010419850612003"), "relation": "parent"});
+    let (_, person) = send(&app, "POST", "/v1/me/people", Some(&carol), Some(body)).await;
+    let appt = book(&app, &carol, person["id"].as_str().unwrap()).await;
+    let body = json!({
+        "category": "pothole",
+        "description": "Deep pothole by the park gate",
+        "location": {"lat": 30.652_794, "lon": 104.083_630, "crs": "gcj02"},
+        "address": "Renmin Park",
+        "answers": {"size": "large"},
+    });
+    let (status, report) = send(&app, "POST", "/v1/incidents", Some(&carol), Some(body)).await;
+    assert_eq!(status, 201, "{report}");
+
+    let (status, body) = send(&app, "DELETE", "/v1/me", Some(&carol), None).await;
+    assert_eq!(status, 204, "{body}");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let after = loop {
+        let after = channel_view(&app, carol_id, openid).await;
+        if after["conversations"].as_array().unwrap().is_empty() || Instant::now() > deadline {
+            break after;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(after["conversations"].as_array().unwrap().is_empty(), "{after}");
+    assert!(after["subscribe_grants"].as_array().unwrap().is_empty(), "{after}");
+    assert!(after.get("follower").is_none(), "{after}");
+    // Erin's are untouched.
+    let erins = channel_view(&app, erin_id, other).await;
+    assert_eq!(erins["conversations"].as_array().unwrap().len(), 1, "{erins}");
+    assert_eq!(erins["subscribe_grants"].as_array().unwrap().len(), 1, "{erins}");
+
+    // Booking cancelled the appointment and keeps it naming nobody; the report names nobody.
+    let booking = city_platform::Db::open(&app.settings, "booking", &city_booking::MIGRATOR).await.unwrap();
+    let incidents = city_platform::Db::open(&app.settings, "incidents", &city_incidents::MIGRATOR).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, citizen): (String, String) =
+            sqlx::query_as("SELECT status, citizen_id FROM appointments WHERE id = $1")
+                .bind(appt["id"].as_str().unwrap())
+                .fetch_one(&booking.pool)
+                .await
+                .unwrap();
+        let reporter: Option<String> = sqlx::query_scalar("SELECT citizen_id FROM incident_reports WHERE id = $1")
+            .bind(report["id"].as_str().unwrap())
+            .fetch_one(&incidents.pool)
+            .await
+            .unwrap();
+        assert_eq!(status, "cancelled");
+        if (citizen == "erased" && reporter.is_none()) || Instant::now() > deadline {
+            assert_eq!((citizen.as_str(), reporter), ("erased", None));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.stop().await;
+}
