@@ -173,7 +173,7 @@ pub const ACCOUNT_CLOSE_PENDING: ErrorKind = ErrorKind::new(
     "account-close-pending",
     "Something is still pending on this account",
     "账户仍有未完成事项，暂不能注销",
-    "A payment is in flight (field `orders`) or an upcoming appointment is past its cancellation deadline (field `appointments`); the field lists their ids. Nothing was changed.",
+    "A payment is in flight (field `orders`) or an upcoming appointment is past its cancellation deadline (field `appointments`); the field lists their ids. The account stays open (with a payment in flight nothing changed; other appointments may have been cancelled).",
 );
 
 /// Every kind of identity's own.

@@ -185,13 +185,13 @@ impl MeApi {
 
     /// Close my account
     ///
-    /// PIPL art. 47. Refused with 409 `/problems/account-close-pending` (nothing changed) when a
-    /// payment is in flight (field `orders`: the pending order ids) or an upcoming appointment
-    /// cannot be cancelled any more (field `appointments`). Otherwise every upcoming appointment
-    /// is cancelled (a paid fee is refunded the usual way), the profile, family members, e-mail,
-    /// preferences and WeChat links are erased, every session is revoked, and the other services
-    /// erase or anonymise what they hold (payments keeps its orders without the citizen's ids).
-    /// Audited. A second call is harmless: its session is gone, so it is 401 (`Idempotency-Key`
+    /// PIPL art. 47. Refused with 409 `/problems/account-close-pending`, the account left open,
+    /// when a payment is in flight (field `orders`: the pending order ids; nothing changed) or an
+    /// upcoming appointment cannot be cancelled any more (field `appointments`; the others were
+    /// cancelled). Otherwise every upcoming appointment is cancelled (a paid fee is refunded the
+    /// usual way), the profile, family members, e-mail, preferences and WeChat links are erased,
+    /// every session is revoked, and the other services erase or anonymise what they hold
+    /// (payments keeps its orders without the citizen's ids). Audited. A second call is harmless: its session is gone, so it is 401 (`Idempotency-Key`
     /// does not apply, it replays only POST), and nothing more changes. Signing in again with
     /// WeChat makes a new citizen with no records.
     #[oai(path = "/v1/me", method = "delete", operation_id = "close_my_account")]
