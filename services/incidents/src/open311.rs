@@ -302,11 +302,18 @@ fn definition(state: &IncidentsState, code: &str) -> Answer {
 /// A request as the public sees it (`seen` was shown to [`Principal::Anonymous`]): no reporter,
 /// no contact, no held text. The media is the first photo, or the integrator's `media_url`.
 ///
-/// `notes` is the latest public update: its text goes in `status_notes` and the crew's photo
-/// that came with it, if any, in the extension field `status_notes_media_url` (issue #19; the
-/// request's own `media_url` stays the citizen's photo, as FixMyStreet's `servicerequestupdates`
-/// keeps a `media_url` per update).
-fn request_node(state: &IncidentsState, base: &str, seen: &Seen, notes: Option<(&str, Option<&str>)>) -> Node {
+/// `notes` is the latest public update: its text goes in `status_notes`. With `extended`
+/// (`extensions=true`, the convention of Chicago's and Boston's servers) the answer also has
+/// `extended_attributes`, holding the crew's photo that came with that update as
+/// `status_notes_media_url` (issue #19); without, no foreign tag is added. The request's own
+/// `media_url` stays the citizen's photo.
+fn request_node(
+    state: &IncidentsState,
+    base: &str,
+    seen: &Seen,
+    notes: Option<(&str, Option<&str>)>,
+    extended: bool,
+) -> Node {
     let r = &seen.report;
     let cat = state.catalogue.category(&r.category);
     let agency = state.catalogue.agency(&r.agency);
@@ -321,7 +328,7 @@ fn request_node(state: &IncidentsState, base: &str, seen: &Seen, notes: Option<(
         }
         None => Node::Empty,
     };
-    Node::Obj(vec![
+    let mut node = Node::Obj(vec![
         ("service_request_id", s(r.id.to_string())),
         ("status", s(st.open311_status())),
         ("status_notes", notes.map(|(text, _)| s(text)).unwrap_or(Node::Empty)),
@@ -339,14 +346,17 @@ fn request_node(state: &IncidentsState, base: &str, seen: &Seen, notes: Option<(
         ("lat", Node::Num(round6(r.lat))),
         ("long", Node::Num(round6(r.lon))),
         ("media_url", media),
-        (
-            "status_notes_media_url",
-            notes
-                .and_then(|(_, photo)| photo)
-                .map(|id| s(format!("{base}/v1/incidents/photos/{id}")))
-                .unwrap_or(Node::Empty),
-        ),
-    ])
+    ]);
+    if extended {
+        let photo = notes.and_then(|(_, photo)| photo).map(|id| s(format!("{base}/v1/incidents/photos/{id}")));
+        if let Node::Obj(fields) = &mut node {
+            fields.push((
+                "extended_attributes",
+                Node::Obj(vec![("status_notes_media_url", photo.unwrap_or(Node::Empty))]),
+            ));
+        }
+    }
+    node
 }
 
 async fn one(state: &IncidentsState, req: &Request, id: &str) -> Answer {
@@ -356,7 +366,8 @@ async fn one(state: &IncidentsState, req: &Request, id: &str) -> Answer {
         Err(_) => return Err(not_found(format!("no service request `{id}`"))),
     };
     let last = seen.history.iter().rev().find(|u| u.kind == "public");
-    let photo = match last {
+    let extended = param(&query_pairs(req).await, "extensions") == Some("true");
+    let photo = match last.filter(|_| extended) {
         Some(u) => crate::store::update_photos(&state.db.pool, &seen.report.id)
             .await
             .map_err(db_failure)?
@@ -366,7 +377,7 @@ async fn one(state: &IncidentsState, req: &Request, id: &str) -> Answer {
         None => None,
     };
     let notes = last.map(|u| (u.text_en.as_str(), photo.as_deref()));
-    let node = request_node(state, &base_url(req), &seen, notes);
+    let node = request_node(state, &base_url(req), &seen, notes, extended);
     Ok(("service_requests", Node::List("request", vec![node])))
 }
 
@@ -449,7 +460,7 @@ async fn search(state: &IncidentsState, req: &Request) -> Answer {
     f.offset = (page - 1).checked_mul(page_size).ok_or_else(|| bad("page is too large"))?;
     let rows = read::search(state, &f).await.map_err(db_failure)?;
     let base = base_url(req);
-    let nodes = rows.iter().map(|seen| request_node(state, &base, seen, None)).collect();
+    let nodes = rows.iter().map(|seen| request_node(state, &base, seen, None, false)).collect();
     Ok(("service_requests", Node::List("request", nodes)))
 }
 

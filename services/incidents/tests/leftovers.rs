@@ -99,9 +99,9 @@ async fn open311_shows_the_crews_fixed_photo_of_the_latest_public_update() {
     assert_eq!(status, 201, "{r}");
     let id = r["id"].as_str().unwrap().to_owned();
 
-    // Before any update: no notes, no update photo, in either format.
-    let (_, before) = send(w.open311.get(format!("/open311/v2/requests/{id}.json")), None).await;
-    assert!(before[0].get("status_notes_media_url").is_none(), "{before}");
+    // Before any update: no notes, no update photo.
+    let (_, before) = send(w.open311.get(format!("/open311/v2/requests/{id}.json?extensions=true")), None).await;
+    assert_eq!(before[0]["extended_attributes"], json!({}), "{before}");
 
     let png = {
         let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(64, 48, image::Rgb([20, 160, 60])));
@@ -117,10 +117,16 @@ async fn open311_shows_the_crews_fixed_photo_of_the_latest_public_update() {
     let (status, v) = send(w.api.post(format!("/v1/incidents/queue/{id}/state")).body_json(&body), Some("jj")).await;
     assert_eq!(status, 200, "{v}");
 
-    let (status, after) = send(w.open311.get(format!("/open311/v2/requests/{id}.json")), None).await;
+    // Plain Open311 (no foreign tags unless asked): the notes, no photo.
+    let (status, plain) = send(w.open311.get(format!("/open311/v2/requests/{id}.json")), None).await;
+    assert_eq!(status, 200, "{plain}");
+    assert_eq!(plain[0]["status_notes"], "Resurfaced this morning.", "{plain}");
+    assert!(plain[0].get("extended_attributes").is_none(), "{plain}");
+    // With the extensions: the crew's photo.
+    let (status, after) = send(w.open311.get(format!("/open311/v2/requests/{id}.json?extensions=true")), None).await;
     assert_eq!(status, 200, "{after}");
     assert_eq!(after[0]["status_notes"], "Resurfaced this morning.", "{after}");
-    let url = after[0]["status_notes_media_url"].as_str().expect("the update's photo").to_owned();
+    let url = after[0]["extended_attributes"]["status_notes_media_url"].as_str().expect("the photo").to_owned();
     assert!(url.ends_with(&format!("/v1/incidents/photos/{photo_id}")), "{url}");
     // The citizen's own photo field is not the crew's.
     assert!(after[0].get("media_url").is_none(), "{after}");
@@ -130,18 +136,23 @@ async fn open311_shows_the_crews_fixed_photo_of_the_latest_public_update() {
     resp.assert_status_is_ok();
     resp.assert_content_type("image/jpeg");
 
-    let xml = w.open311.get(format!("/open311/v2/requests/{id}.xml")).send().await;
+    let xml = w.open311.get(format!("/open311/v2/requests/{id}.xml?extensions=true")).send().await;
     xml.assert_status_is_ok();
     let xml = xml.0.into_body().into_string().await.unwrap();
-    assert!(xml.contains(&format!("<status_notes_media_url>{url}</status_notes_media_url>")), "{xml}");
+    let tag =
+        format!("<extended_attributes><status_notes_media_url>{url}</status_notes_media_url></extended_attributes>");
+    assert!(xml.contains(&tag), "{xml}");
+    let plain = w.open311.get(format!("/open311/v2/requests/{id}.xml")).send().await;
+    let plain = plain.0.into_body().into_string().await.unwrap();
+    assert!(!plain.contains("extended_attributes") && plain.contains("<status_notes>Resurfaced"), "{plain}");
 
     // A later public update without a photo: the notes are its words, and no photo.
     let note = json!({"text": "Checked again, all fine.", "public": true});
     let (status, v) = send(w.api.post(format!("/v1/incidents/queue/{id}/notes")).body_json(&note), Some("jj")).await;
     assert_eq!(status, 200, "{v}");
-    let (_, later) = send(w.open311.get(format!("/open311/v2/requests/{id}.json")), None).await;
+    let (_, later) = send(w.open311.get(format!("/open311/v2/requests/{id}.json?extensions=true")), None).await;
     assert_eq!(later[0]["status_notes"], "Checked again, all fine.", "{later}");
-    assert!(later[0].get("status_notes_media_url").is_none(), "{later}");
+    assert_eq!(later[0]["extended_attributes"], json!({}), "{later}");
 }
 
 #[tokio::test]

@@ -162,8 +162,15 @@ pub struct RequestDoc {
     pub long: f64,
     /// The first photo, or the integrator's `media_url`.
     pub media_url: Option<String>,
-    /// Extension: the photo that came with the update quoted in `status_notes` (the crew's
-    /// "fixed" photo; one request only).
+    /// Extension, with `extensions=true` (one request only).
+    pub extended_attributes: Option<ExtendedDoc>,
+}
+
+/// What `extensions=true` adds to a request (the convention of Chicago's and Boston's servers).
+#[derive(Debug, Object)]
+#[oai(rename = "Open311ExtendedAttributes")]
+pub struct ExtendedDoc {
+    /// The photo that came with the update quoted in `status_notes` (the crew's "fixed" photo).
     pub status_notes_media_url: Option<String>,
 }
 
@@ -565,8 +572,10 @@ impl Open311Api {
         req: &Request,
         /// `{service_request_id}.json` or `.xml`.
         file: Path<String>,
+        /// `true` adds `extended_attributes` (the photo of the latest public update).
+        extensions: Query<Option<String>>,
     ) -> EitherFormat<Vec<RequestDoc>, ReadsOne> {
-        let _ = file;
+        let _ = (file, extensions);
         self.run(Kind::Request, req, None).await
     }
 
