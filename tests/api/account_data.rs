@@ -374,6 +374,10 @@ async fn closing_an_account_waits_for_payments_in_flight_then_erases_the_citizen
 
     // Payments keeps the paid order, naming nobody.
     assert_eq!(kept_order(&app, &order_id).await, ("erased".to_owned(), String::new()));
+    // The event delivered again (the consumer runs just this) changes nothing.
+    let payments = city_platform::Db::open(&app.settings, "payments", &city_payments::MIGRATOR).await.unwrap();
+    city_payments::store::erasure::erase_citizen(&payments, &alice_id).await.expect("a repeat is harmless");
+    assert_eq!(kept_order(&app, &order_id).await, ("erased".to_owned(), String::new()));
     // The report stays public, without its reporter.
     let (status, public) = app.get_json(&format!("/v1/incidents/{}", report["id"].as_str().unwrap())).await;
     assert_eq!(status, 200, "{public}");
