@@ -3,8 +3,8 @@
 
 mod account;
 mod account_data;
-mod announcements;
 mod air;
+mod announcements;
 mod booking;
 mod channel;
 mod demo;

@@ -19,8 +19,8 @@
 
 mod api;
 mod demo;
-mod erasure;
 pub mod domain;
+mod erasure;
 pub mod errors;
 mod internal;
 pub mod people;

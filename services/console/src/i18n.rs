@@ -136,7 +136,11 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("no_template", "不用模板", "No template"),
     ("public_update", "公开回复（报告人会收到）", "Public update (the reporter is told)"),
     ("internal_note", "内部备注", "Internal note"),
-    ("update_photo", "随公开回复附照片（可选，如整改后照片）", "Photo with the public update (optional, e.g. after the fix)"),
+    (
+        "update_photo",
+        "随公开回复附照片（可选，如整改后照片）",
+        "Photo with the public update (optional, e.g. after the fix)",
+    ),
     ("update_photo_alt", "处理人员拍摄的照片", "Photo taken by the crew"),
     ("save", "保存", "Save"),
     ("assign", "分配", "Assign"),

@@ -378,13 +378,13 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
             (route, spec, gateway_db, authenticator)
         }
     };
-    // On a clean shutdown, what only this process used on the bus (air's replica group) goes.
-    let (bus, mut closing) = (platform.bus.clone(), signal.clone());
     // The menu's and the sign-in's pages (issue #23): the gateway's own, wherever browsers come.
     let route = match mode {
         Mode::Only(_) => route,
         _ => route.nest("/h5", h5::routes(&catalogue, &settings.wechat.mp_appid)),
     };
+    // On a clean shutdown, what only this process used on the bus (air's replica group) goes.
+    let (bus, mut closing) = (platform.bus.clone(), signal.clone());
     tasks.push(tokio::spawn(async move {
         closing.wait().await;
         bus.close().await;

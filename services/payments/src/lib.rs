@@ -23,11 +23,11 @@
 
 mod api;
 mod applier;
-mod erasure;
 pub mod biller;
 pub mod clock;
 pub mod demo;
 pub mod domain;
+mod erasure;
 pub mod errors;
 pub mod payers;
 pub mod state;

@@ -41,7 +41,5 @@ pub fn endpoint(settings: &Settings) -> Result<Route, String> {
 
 fn document_endpoint() -> impl poem::Endpoint<Output = poem::Response> {
     let text = document::openapi("/sandbox/wechat");
-    poem::endpoint::make_sync(move |_| {
-        poem::Response::builder().content_type("application/json").body(text.clone())
-    })
+    poem::endpoint::make_sync(move |_| poem::Response::builder().content_type("application/json").body(text.clone()))
 }

@@ -54,10 +54,7 @@ impl ConsoleSettings {
     /// These settings with the older `CONSOLE_*` variables (as `lookup` finds them) applied
     /// where the setting was left at its default, and one warning per old name in use. A bad
     /// old value is refused with its name, as the new one would be.
-    pub fn with_legacy(
-        mut self,
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<(Self, Vec<String>), ConfigError> {
+    pub fn with_legacy(mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<(Self, Vec<String>), ConfigError> {
         let defaults = Self::default();
         let mut warnings = Vec::new();
         for (old, new) in LEGACY {
