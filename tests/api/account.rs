@@ -455,3 +455,96 @@ async fn a_bill_reminder_reaches_the_confirmed_address_once_and_unsubscribing_st
     assert_eq!(sink.to(address).len(), 1 + unpaid, "no mail after unsubscribing");
     app.stop().await;
 }
+
+/// A finance officer's token (the staff account made with the `city` command).
+async fn finance_officer(app: &TestApp) -> String {
+    let password = "correct horse battery";
+    let args = ["staff", "create", "--username", "fin.reminders", "--password", password, "--role", "finance"];
+    assert!(crate::harness::city_command(&app.settings, &args).output().unwrap().status.success());
+    let login = json!({ "username": "fin.reminders", "password": password });
+    let (_, session) = send(app, "POST", "/v1/staff/sessions", None, Some(login)).await;
+    session["token"].as_str().expect("a staff token").to_owned()
+}
+
+/// The issue's other reminders, each exactly once over many job rounds: a bill due in three
+/// Beijing days, a new fine for a bound vehicle; a bill paid (through the sandbox) before any
+/// round could remind of it sends none.
+#[tokio::test]
+async fn due_and_fine_reminders_go_once_and_a_paid_bill_sends_none() {
+    let sink = smtp_sink().await;
+    let app = crate::harness::spawn_app_with(|s| {
+        s.notify.smtp_url = Some(city_platform::config::Secret::new(format!("smtp://127.0.0.1:{}", sink.port)));
+        s.notify.retry_secs = vec![1, 1];
+        s.payments.job_interval_secs = 1;
+    })
+    .await;
+    let address = "li.lei@example.cn";
+    let citizen = with_confirmed_email(&app, &sink, "account-reminders-due", address).await;
+    for kind in ["payments.bill_new", "payments.bill_due", "payments.fine_new"] {
+        let choose = json!({"kind": kind, "channels": ["email"]});
+        assert_eq!(send(&app, "PUT", "/v1/me/preferences", Some(&citizen), Some(choose)).await.0, 200);
+    }
+    let officer = finance_officer(&app).await;
+    let today = city_platform::time::city_date(city_platform::time::from_ms(city_platform::time::now_ms()));
+
+    // Another citizen of the household pays the power account's October bill in the sandbox
+    // before our citizen binds it: our citizen is reminded of September's only.
+    let payer = app.citizen_token("account-reminders-payer").await;
+    let power = json!({ "biller_id": "cd-power", "account_no": "3100123456" });
+    let (status, account) = send(&app, "POST", "/v1/payments/accounts", Some(&payer), Some(power.clone())).await;
+    assert_eq!(status, 200, "{account}");
+    let bills_path = format!("/v1/payments/accounts/{}/bills", account["id"].as_str().unwrap());
+    let (_, bills) = send(&app, "GET", &bills_path, Some(&payer), None).await;
+    let october = bills.as_array().unwrap().iter().find(|b| b["period"] == "2026-10").unwrap().clone();
+    let body = json!({ "kind": "bill", "bill_id": october["id"], "payer_openid": "oReminderPayer" });
+    let (status, order) = send(&app, "POST", "/v1/payments/orders", Some(&payer), Some(body)).await;
+    assert_eq!(status, 200, "{order}");
+    let pay = format!("/sandbox/wechat/pay/_test/transactions/{}/pay", order["out_trade_no"].as_str().unwrap());
+    assert_eq!(send(&app, "POST", &pay, None, Some(json!({ "notify": true }))).await.0, 200);
+    let order_path = format!("/v1/payments/orders/{}", order["id"].as_str().unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while send(&app, "GET", &order_path, Some(&payer), None).await.1["state"] != "paid" {
+        assert!(std::time::Instant::now() < deadline, "the order was never paid");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(send(&app, "POST", "/v1/payments/accounts", Some(&citizen), Some(power)).await.0, 200);
+
+    // A water bill due three Beijing days from today, through the finance office's import.
+    let due = (0..3).fold(today, |d, _| d.succ_opt().unwrap());
+    let file = format!("biller_id,account_no,period,amount_yuan,due_date\ncd-water,W00088001,2026-12,52.30,{due}\n");
+    let import = json!({ "file_name": "water-2026-12.csv", "content": file });
+    let (status, imported) = send(&app, "POST", "/v1/payments/imports/bills", Some(&officer), Some(import)).await;
+    assert_eq!(status, 200, "{imported}");
+    let water = json!({ "biller_id": "cd-water", "account_no": "W00088001" });
+    assert_eq!(send(&app, "POST", "/v1/payments/accounts", Some(&citizen), Some(water)).await.0, 200);
+
+    // The car: its two unpaid fines on binding, then one new fine from the traffic police's file.
+    let car = json!({ "plate": "川A12345", "plate_type": "02", "engine_last6": "123456" });
+    assert_eq!(send(&app, "POST", "/v1/payments/vehicles", Some(&citizen), Some(car)).await.0, 200);
+    // confirmation 1 + power September 1 + water new 2 and due 1 + fines 2.
+    sink.wait_for(address, 7).await;
+    let fines = format!(
+        "decision_no,plate,plate_type,engine_no,fine_yuan,decided_on,violation,location\n\
+         5101041000099001,川A12345,02,LFV2A1K50123456,150,{today},闯红灯,人民南路四段\n"
+    );
+    let import = json!({ "file_name": "fines-new.csv", "content": fines });
+    let (status, imported) = send(&app, "POST", "/v1/payments/imports/fines", Some(&officer), Some(import)).await;
+    assert_eq!((status, imported["new_fines"].as_i64()), (200, Some(1)), "{imported}");
+    sink.wait_for(address, 8).await;
+    // Several more rounds send nothing again.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let mails = sink.to(address);
+    assert_eq!(mails.len(), 8, "{mails:?}");
+    let texts: Vec<String> = mails.iter().map(|m| text_of(m)).collect();
+    let count = |subject: &str, text: &str| {
+        mails.iter().zip(&texts).filter(|(m, t)| subject_has(m, subject) && t.contains(text)).count()
+    };
+    assert_eq!(count("New bill", "bill for 2026-09 is"), 1, "power's September: {texts:?}");
+    assert_eq!(count("New bill", "bill for 2026-09/10 is"), 1, "{texts:?}");
+    assert_eq!(count("New bill", "bill for 2026-12 is"), 1, "{texts:?}");
+    assert_eq!(count("Bill due soon", &format!("due on {due}")), 1, "{texts:?}");
+    assert_eq!(count("New traffic fine", "5101041000099001"), 1, "{texts:?}");
+    assert_eq!(count("New traffic fine", ""), 3, "{texts:?}");
+    assert_eq!(count("", "bill for 2026-10"), 0, "the paid bill sends none: {texts:?}");
+    app.stop().await;
+}
