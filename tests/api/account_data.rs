@@ -495,3 +495,109 @@ async fn closing_an_account_erases_the_channels_conversations_grants_and_the_kep
     }
     app.stop().await;
 }
+
+/// An 8×8 red PNG (the photo a citizen uploads; incidents re-encodes it as JPEG).
+const PNG: &[u8] = &[
+    137, 80, 78, 71, 13, 10, 26, 10, 0, 0, 0, 13, 73, 72, 68, 82, 0, 0, 0, 8, 0, 0, 0, 8, 8, 2, 0, 0, 0, 75, 109, 41,
+    220, 0, 0, 0, 17, 73, 68, 65, 84, 120, 156, 99, 56, 33, 39, 135, 21, 49, 12, 45, 9, 0, 144, 191, 65, 1, 178, 159,
+    62, 34, 0, 0, 0, 0, 73, 69, 78, 68, 174, 66, 96, 130,
+];
+
+/// A photo uploaded by `token`'s citizen; its id.
+async fn upload_photo(app: &TestApp, token: &str) -> String {
+    let boundary = "----city-e2e-export-zip";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"p.png\"\r\nContent-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(PNG);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let resp = app
+        .http
+        .post(app.url("/v1/incidents/photos"))
+        .bearer_auth(token)
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+}
+
+/// `GET /v1/me/export.zip` for `token`: the status and, on 200, the archive's files by name.
+async fn export_zip(app: &TestApp, token: Option<&str>) -> (u16, Vec<(String, Vec<u8>)>) {
+    use std::io::Read as _;
+    let mut req = app.http.get(app.url("/v1/me/export.zip"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    if status != 200 {
+        return (status, Vec::new());
+    }
+    assert_eq!(resp.headers()["content-type"], "application/zip");
+    assert!(resp.headers()["content-disposition"].to_str().unwrap().starts_with("attachment;"));
+    let bytes = resp.bytes().await.unwrap().to_vec();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("the archive opens");
+    let mut files = Vec::new();
+    for i in 0..archive.len() {
+        let mut file = archive.by_index(i).unwrap();
+        let mut content = Vec::new();
+        file.read_to_end(&mut content).unwrap();
+        files.push((file.name().to_owned(), content));
+    }
+    (status, files)
+}
+
+#[tokio::test]
+async fn the_export_zip_holds_the_document_and_the_callers_report_photos() {
+    let app = spawn_app().await;
+    let erin = app.citizen_token("e2e-data-zip-erin").await;
+    let frank = app.citizen_token("e2e-data-zip-frank").await;
+    let photos = [upload_photo(&app, &erin).await, upload_photo(&app, &erin).await];
+    let body = json!({
+        "category": "pothole",
+        "description": "Two potholes by the bus stop",
+        "location": {"lat": 30.652_794, "lon": 104.083_630, "crs": "gcj02"},
+        "address": "Chunxi Road 14",
+        "answers": {"size": "large"},
+        "photo_ids": photos,
+    });
+    let (status, report) = send(&app, "POST", "/v1/incidents", Some(&erin), Some(body)).await;
+    assert_eq!(status, 201, "{report}");
+    let report_id = report["id"].as_str().unwrap();
+
+    let (status, files) = export_zip(&app, Some(&erin)).await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(names[0], "export.json");
+    let doc: Value = serde_json::from_slice(&files[0].1).expect("export.json is JSON");
+    let (_, me) = send(&app, "GET", "/v1/me", Some(&erin), None).await;
+    assert_eq!(doc["citizen_id"], me["id"]);
+    assert_eq!(ids(&doc["incidents"]), [report_id]);
+    // Each photo as incidents serves it, byte for byte.
+    for photo in &photos {
+        let name = format!("photos/{report_id}/{photo}.jpg");
+        let (_, bytes) = files.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("{name} in {names:?}"));
+        let served = app.http.get(app.url(&format!("/v1/incidents/photos/{photo}"))).send().await.unwrap();
+        assert_eq!(served.status(), 200);
+        assert_eq!(bytes.as_slice(), served.bytes().await.unwrap().as_ref());
+        assert_eq!(&bytes[..2], [0xFF, 0xD8], "a JPEG");
+    }
+
+    // Another citizen's archive holds their own (empty) document and none of Erin's photos.
+    let (status, files) = export_zip(&app, Some(&frank)).await;
+    assert_eq!(status, 200);
+    assert_eq!(files.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["export.json"]);
+    let doc: Value = serde_json::from_slice(&files[0].1).unwrap();
+    assert!(doc["incidents"].as_array().is_some_and(Vec::is_empty), "{doc}");
+
+    // No credential, or a staff member's: refused.
+    assert_eq!(export_zip(&app, None).await.0, 401);
+    let admin = staff(&app, "data.zip.admin", "admin").await;
+    assert_eq!(export_zip(&app, Some(&admin)).await.0, 403);
+    app.stop().await;
+}

@@ -123,3 +123,74 @@ async fn audit_export(s: &IdentityState, citizen_id: &str, at_ms: i64) -> Result
     audit::record(&mut tx, &entry).await?;
     tx.commit().await
 }
+
+/// The export as a ZIP (issue #23): `export.json` (the same document) and every photo of the
+/// citizen's reports under `photos/<report id>/<photo id>.jpg`, each read from incidents' own
+/// photo route. A photo that cannot be read fails the whole archive with 503, as a part does.
+pub async fn export_zip(s: &IdentityState, citizen_id: &str, authorization: &str) -> Result<Vec<u8>, Problem> {
+    use std::io::Write as _;
+    use zip::write::SimpleFileOptions;
+
+    let doc = export(s, citizen_id, authorization).await?;
+    let settings = &s.platform.settings;
+    let Some(addr) = settings.services.of("incidents") else {
+        return Err(Problem::unavailable("the incidents service is not configured"));
+    };
+    let peer = settings.peer("incidents", addr);
+    let base = peer.base();
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new());
+    let broken = |err: zip::result::ZipError| Problem::internal_from(&err);
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let deflated = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let json = serde_json::to_vec_pretty(&Value::Object(doc.clone())).map_err(|e| Problem::internal_from(&e))?;
+    zip.start_file("export.json", deflated).map_err(broken)?;
+    zip.write_all(&json).map_err(|e| Problem::internal_from(&e))?;
+    // JPEGs are compressed already: stored as they are.
+    let stored = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let part = Part { key: "photos", service: "incidents", path: "/v1/incidents/photos/{id}" };
+    for (incident_id, photo_id) in photo_ids(&doc) {
+        let mut req = http.get(format!("{base}/v1/incidents/photos/{photo_id}")).header("authorization", authorization);
+        for (name, value) in trace_headers() {
+            req = req.header(name, value);
+        }
+        let unavailable = || Problem::unavailable("the incidents service could not give a photo of the export");
+        let res = req.send().await.map_err(|err| {
+            if err.is_connect() || err.is_timeout() {
+                peer.failed(&base);
+            }
+            tracing::warn!(error = %err, service = part.service, part = part.key, "export: no photo");
+            unavailable()
+        })?;
+        if res.status().as_u16() != 200 {
+            tracing::warn!(status = res.status().as_u16(), part = part.key, "export: photo refused");
+            return Err(unavailable());
+        }
+        let bytes = res.bytes().await.map_err(|_| unavailable())?;
+        zip.start_file(format!("photos/{incident_id}/{photo_id}.jpg"), stored).map_err(broken)?;
+        zip.write_all(&bytes).map_err(|e| Problem::internal_from(&e))?;
+    }
+    Ok(zip.finish().map_err(broken)?.into_inner())
+}
+
+/// (report id, photo id) of every photo in the document's `incidents` part; ids that are not
+/// plain tokens are skipped, as they become a URL path and a file name.
+fn photo_ids(doc: &Map<String, Value>) -> Vec<(String, String)> {
+    let token = |v: &Value| {
+        v.as_str()
+            .filter(|s| !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+            .map(str::to_owned)
+    };
+    let mut out = Vec::new();
+    for incident in doc.get("incidents").and_then(Value::as_array).into_iter().flatten() {
+        let Some(incident_id) = token(&incident["id"]) else { continue };
+        for photo in incident["photos"].as_array().into_iter().flatten() {
+            if let Some(photo_id) = token(&photo["id"]) {
+                out.push((incident_id.clone(), photo_id));
+            }
+        }
+    }
+    out
+}

@@ -148,6 +148,18 @@ error_set!(
 #[oai(from_parameter = false, from_multipart = false, to_header = false)]
 pub struct MyDataExport(serde_json::Value);
 
+/// The data export as a ZIP archive.
+#[derive(poem_openapi::ApiResponse)]
+pub enum ExportZip {
+    /// The archive.
+    #[oai(status = 200, content_type = "application/zip")]
+    Ok(
+        poem_openapi::payload::Binary<Vec<u8>>,
+        #[oai(header = "Content-Disposition")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
 /// The signed-in citizen's own data.
 pub(super) struct MeApi {
     pub(super) state: Arc<IdentityState>,
@@ -181,6 +193,20 @@ impl MeApi {
         let authorization = req.header("authorization").unwrap_or_default();
         let doc = crate::export::export(&self.state, &auth.0.citizen_id, authorization).await?;
         Ok(Json(MyDataExport(serde_json::Value::Object(doc))))
+    }
+
+    /// Download my data with my photos (ZIP)
+    ///
+    /// The same document as `GET /v1/me/export`, as `export.json`, plus every photo of the
+    /// caller's reports (those `GET /v1/incidents/mine` lists) as
+    /// `photos/<report id>/<photo id>.jpg`, in one ZIP archive. 503 when a service cannot give
+    /// its part or a photo (never a partial archive). Audited.
+    #[oai(path = "/v1/me/export.zip", method = "get", operation_id = "export_my_data_zip")]
+    async fn export_zip(&self, auth: CitizenAuth, req: &poem::Request) -> Result<ExportZip, Failure<CitizenOnly>> {
+        let authorization = req.header("authorization").unwrap_or_default();
+        let bytes = crate::export::export_zip(&self.state, &auth.0.citizen_id, authorization).await?;
+        let disposition = "attachment; filename=\"city-services-my-data.zip\"".to_owned();
+        Ok(ExportZip::Ok(poem_openapi::payload::Binary(bytes), disposition, "no-store".to_owned()))
     }
 
     /// Close my account
