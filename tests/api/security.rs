@@ -474,3 +474,26 @@ async fn a_fines_file_goes_in_from_the_command_line_once_whole_and_its_fine_is_f
     assert_ne!(lookup("000000").await.unwrap().status(), 200);
     app.stop().await;
 }
+
+/// The console's sign-in cookie is `Secure` only when https is known: a client on loopback writing
+/// `X-Forwarded-Proto: https` is believed only when loopback is a configured proxy, as for HSTS.
+#[tokio::test]
+async fn the_consoles_secure_cookie_follows_forwarded_proto_only_from_a_trusted_proxy() {
+    async fn login_cookie(app: &TestApp) -> String {
+        let resp = app.http.get(app.url("/console/login")).header("x-forwarded-proto", "https").send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let cookies: Vec<String> =
+            resp.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok().map(str::to_owned)).collect();
+        assert_eq!(cookies.len(), 1, "{cookies:?}");
+        cookies[0].clone()
+    }
+    let app = spawn_app().await;
+    let cookie = login_cookie(&app).await;
+    assert!(!cookie.contains("Secure"), "believed a forged header: {cookie}");
+    app.stop().await;
+
+    let app = spawn_app_with(|s| s.trusted_proxies = vec!["127.0.0.1/32".into(), "::1".into()]).await;
+    let cookie = login_cookie(&app).await;
+    assert!(cookie.contains("Secure"), "{cookie}");
+    app.stop().await;
+}

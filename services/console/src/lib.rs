@@ -94,8 +94,9 @@ pub(crate) struct Console {
     pub sessions: session::Sessions,
     pub settings: ConsoleSettings,
     pub pages: pages::Templates,
-    /// Peers whose `X-Forwarded-Proto` is believed (loopback: the proxy in front of the portal).
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Peers whose `X-Forwarded-Proto` is believed: the portal's `trusted_proxies`, as for HSTS
+    /// (loopback was believed always, so a local client could claim https).
+    pub trusted_proxies: Vec<city_platform::caller::Cidr>,
 }
 
 /// Puts the console at `/console` beside `inner` (the portal's routes with their request data),
@@ -136,7 +137,8 @@ pub fn mount_with(
         sessions: session::Sessions::new(platform.cache.clone(), settings.idle),
         settings,
         pages: pages::Templates::new(),
-        trusted_proxies: vec![std::net::Ipv4Addr::LOCALHOST.into(), std::net::Ipv6Addr::LOCALHOST.into()],
+        // Checked when the settings were loaded; an unreadable list trusts nobody.
+        trusted_proxies: city_platform::caller::parse_trusted(&platform.settings.trusted_proxies).unwrap_or_default(),
     });
     Route::new().nest(PREFIX, pages::routes(console)).nest("/", Shared(inner)).boxed()
 }

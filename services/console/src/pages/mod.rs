@@ -109,9 +109,7 @@ impl Ctx {
     pub fn of(console: &Console, req: &Request) -> Self {
         let cookies = req.header(header::COOKIE);
         let lang = Lang::from_code(session::cookie(cookies, i18n::COOKIE));
-        let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
-        let via_trusted_https = peer.is_some_and(|ip| console.trusted_proxies.contains(&ip))
-            && req.header("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case("https"));
+        let via_trusted_https = city_platform::edge::forwarded_https(req, &console.trusted_proxies);
         let secure = req.scheme() == &poem::http::uri::Scheme::HTTPS || via_trusted_https;
         let here = req.original_uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
         let here =
