@@ -11,13 +11,26 @@ use serde_json::{json, Value};
 
 use crate::harness::{city_command, spawn_app_with, TestApp};
 
-fn city(app: &TestApp, args: &[&str]) -> (bool, String) {
-    city_with(&app.settings, args)
+/// Runs `city ARGS` off the test's runtime thread: the portal serves on that thread, and a
+/// command waiting on the portal (over HTTP, or on a SQLite write lock a portal job holds across
+/// an await) would otherwise wait for a thread it is itself blocking.
+async fn city(app: &TestApp, args: &[&str]) -> (bool, String) {
+    let settings = app.settings.clone();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        city_with(&settings, &args)
+    })
+    .await
+    .unwrap()
 }
 
 fn city_with(s: &city_platform::Settings, args: &[&str]) -> (bool, String) {
     let out = city_command(s, args).output().expect("the city binary runs");
-    (out.status.success(), String::from_utf8(out.stdout).unwrap())
+    // The reason a command failed is on its stderr: keep it for the assertion's message.
+    let mut text = String::from_utf8(out.stdout).unwrap();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
 }
 
 async fn send(app: &TestApp, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
@@ -34,7 +47,7 @@ async fn send(app: &TestApp, method: &str, path: &str, token: &str, body: Option
 async fn finance(app: &TestApp) -> String {
     let password = "correct horse battery";
     let (ok, _) =
-        city(app, &["staff", "create", "--username", "fin.officer", "--password", password, "--role", "finance"]);
+        city(app, &["staff", "create", "--username", "fin.officer", "--password", password, "--role", "finance"]).await;
     assert!(ok, "staff create");
     let (_, session) =
         send(app, "POST", "/v1/staff/sessions", "", Some(json!({ "username": "fin.officer", "password": password })))
@@ -128,12 +141,7 @@ async fn a_bill_and_a_late_fine_are_paid_refunded_and_reconciled_through_the_san
     let (_, lost) = send(&app, "POST", "/v1/payments/orders", &alice, Some(body)).await;
     pay_in_sandbox(&app, lost["out_trade_no"].as_str().unwrap(), false).await;
     // The command calls the portal's sandbox, so the test's runtime must stay free to serve it.
-    let (ok, report) = {
-        let (settings_app, today) = (app.settings.clone(), today.clone());
-        tokio::task::spawn_blocking(move || city_with(&settings_app, &["payments", "reconcile", "--date", &today]))
-            .await
-            .unwrap()
-    };
+    let (ok, report) = city(&app, &["payments", "reconcile", "--date", &today]).await;
     assert!(!ok, "a mismatch makes the command fail");
     assert!(report.contains("lost_notification"), "{report}");
 
@@ -145,9 +153,9 @@ async fn a_bill_and_a_late_fine_are_paid_refunded_and_reconciled_through_the_san
     )
     .unwrap();
     let path = file.to_string_lossy().into_owned();
-    let (ok, out) = city(&app, &["payments", "import", "bills", &path]);
+    let (ok, out) = city(&app, &["payments", "import", "bills", &path]).await;
     assert!(ok && out.contains("imported 1 bills"), "{out}");
-    let (ok, out) = city(&app, &["payments", "import", "bills", &path]);
+    let (ok, out) = city(&app, &["payments", "import", "bills", &path]).await;
     assert!(ok && out.contains("nothing changed"), "{out}");
     app.stop().await;
 }
