@@ -20,7 +20,7 @@ use crate::state::IdentityState;
 use crate::{errors, store, NAME};
 
 /// The event the other services erase on.
-pub const TOPIC: &str = "identity.citizen_erased";
+pub const TOPIC: &str = city_platform::erasure::TOPIC;
 
 /// Order states of payments in which money may still move: created and not yet paid or closed.
 const IN_FLIGHT_ORDER_STATES: &[&str] = &["pending"];

@@ -27,6 +27,7 @@ pub mod coords;
 pub mod db;
 pub mod districts;
 pub mod edge;
+pub mod erasure;
 pub mod idempotency;
 pub mod ids;
 pub mod money;
