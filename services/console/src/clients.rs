@@ -3,6 +3,9 @@
 //! token, so each service decides what the clerk may see and do, exactly as for any client.
 
 mod announcements;
+mod conversations;
+
+pub use conversations::Reply;
 
 use std::sync::Arc;
 

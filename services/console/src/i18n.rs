@@ -69,7 +69,6 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("queue", "工单", "Tickets"),
     ("conversations", "会话", "Conversations"),
     ("announcements", "公告", "Announcements"),
-    ("coming", "此页面将在后续版本提供。", "This page comes in a later release."),
     ("role", "角色", "Role"),
     ("scope", "范围", "Scope"),
     ("all_city", "全市", "whole city"),

@@ -128,6 +128,8 @@ pub fn mount_with(
                 ("/v1/auth", urls.identity.first().to_owned()),
                 ("/v1/incidents", urls.incidents.first().to_owned()),
                 ("/v1/announcements", urls.channel.first().to_owned()),
+                ("/v1/conversations", urls.channel.first().to_owned()),
+                ("/v1/agents", urls.channel.first().to_owned()),
             ],
             InProcess::new(inner.clone()),
         )),

@@ -1,10 +1,11 @@
 //! The console's routes and what every page shares: the session gate, the CSRF check, the
 //! language, and rendering. Layout: `login` (sign-in and sign-out), `queue` (list, counts,
-//! export, polling, map data), `ticket` (the ticket page and its actions), `assets` (embedded
-//! CSS, JavaScript and Leaflet).
+//! export, polling, map data), `ticket` (the ticket page and its actions), `conversations` (the
+//! agents' inbox and conversation pages), `assets` (embedded CSS, JavaScript and Leaflet).
 
 mod announcements;
 mod assets;
+mod conversations;
 mod login;
 mod queue;
 mod ticket;
@@ -40,6 +41,10 @@ impl Templates {
             ("message.html", include_str!("../../templates/message.html")),
             ("password.html", include_str!("../../templates/password.html")),
             ("announcements.html", include_str!("../../templates/announcements.html")),
+            ("conversations.html", include_str!("../../templates/conversations.html")),
+            ("conversations_lists.html", include_str!("../../templates/conversations_lists.html")),
+            ("conversation.html", include_str!("../../templates/conversation.html")),
+            ("conversation_messages.html", include_str!("../../templates/conversation_messages.html")),
         ] {
             if let Err(err) = env.add_template(name, text) {
                 // A template that does not compile is a build mistake the tests catch at once.
@@ -87,7 +92,11 @@ pub fn routes(console: Arc<Console>) -> impl poem::Endpoint {
         .at("/districts.json", get(queue::district_outlines))
         .at("/tickets/:id", get(ticket::show))
         .at("/tickets/:id/:action", post(ticket::act))
-        .at("/conversations", get(coming))
+        .at("/conversations", get(conversations::inbox))
+        .at("/conversations/status", post(conversations::set_status))
+        .at("/conversations/assets/:name", get(conversations::asset))
+        .at("/conversations/:id", get(conversations::show))
+        .at("/conversations/:id/:action", post(conversations::act))
         .at("/announcements", get(announcements::show).post(announcements::create))
         .at("/announcements/:id/:action", post(announcements::act))
         .at("/assets/*path", get(assets::serve))
@@ -212,19 +221,6 @@ pub fn html(status: StatusCode, body: String) -> Response {
 #[handler]
 fn home() -> Redirect {
     Redirect::see_other("/console/queue")
-}
-
-#[handler]
-async fn coming(req: &Request, console: poem::web::Data<&Arc<Console>>) -> Response {
-    let (_, s) = match signed_in(&console, req).await {
-        Ok(found) => found,
-        Err(resp) => return resp,
-    };
-    let ctx = Ctx::of(&console, req);
-    let nav = if req.uri().path().ends_with("announcements") { "announcements" } else { "conversations" };
-    let mut c = ctx.base(&console, Some(&s), nav);
-    c["message"] = json!(ctx.lang.words()["coming"]);
-    html(StatusCode::OK, console.pages.render("message.html", &c))
 }
 
 /// Sets the language cookie and goes back to the page the switch was on.
