@@ -10,10 +10,10 @@ use serde_json::{json, Value};
 
 use crate::harness::{city_command, spawn_app, spawn_app_with, TestApp};
 
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 /// WGS-84 points in Jinjiang (510104) and Shuangliu (510116).
-const JINJIANG: (f64, f64) = (30.6552, 104.0811);
-const SHUANGLIU: (f64, f64) = (30.5550, 104.0991);
+pub(crate) const JINJIANG: (f64, f64) = (30.6552, 104.0811);
+pub(crate) const SHUANGLIU: (f64, f64) = (30.5550, 104.0991);
 /// An 8×8 red PNG.
 const PNG: &[u8] = &[
     137, 80, 78, 71, 13, 10, 26, 10, 0, 0, 0, 13, 73, 72, 68, 82, 0, 0, 0, 8, 0, 0, 0, 8, 8, 2, 0, 0, 0, 75, 109, 41,
@@ -21,7 +21,13 @@ const PNG: &[u8] = &[
     62, 34, 0, 0, 0, 0, 73, 69, 78, 68, 174, 66, 96, 130,
 ];
 
-async fn send(app: &TestApp, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+pub(crate) async fn send(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut req = app.http.request(method.parse().unwrap(), app.url(path));
     if let Some(token) = token {
         req = req.bearer_auth(token);
@@ -37,7 +43,7 @@ async fn send(app: &TestApp, method: &str, path: &str, token: Option<&str>, body
 
 /// A staff member with `role`, signed in. The command runs off the runtime thread, which also
 /// serves the portal.
-async fn staff(app: &TestApp, username: &str, role: &str) -> String {
+pub(crate) async fn staff(app: &TestApp, username: &str, role: &str) -> String {
     let settings = app.settings.clone();
     let args: Vec<String> =
         ["staff", "create", "--username", username, "--password", PASSWORD, "--role", role, "--district", "510104"]
@@ -58,7 +64,7 @@ async fn staff(app: &TestApp, username: &str, role: &str) -> String {
 }
 
 /// A safe-mode push to the callback, encrypted and signed as WeChat does it.
-async fn push(app: &TestApp, openid: &str, create_time: i64, body: &str) {
+pub(crate) async fn push(app: &TestApp, openid: &str, create_time: i64, body: &str) {
     let crypt = city_channel::message_crypt(&app.settings).expect("the account's crypto");
     let ts = (now_ms() / 1000).to_string();
     let nonce = "424242";
@@ -91,7 +97,7 @@ async fn push(app: &TestApp, openid: &str, create_time: i64, body: &str) {
 }
 
 /// `openid` follows (at WeChat, then through the callback) and, if given, shares a location.
-async fn follower(app: &TestApp, openid: &str, at: Option<(f64, f64)>) {
+pub(crate) async fn follower(app: &TestApp, openid: &str, at: Option<(f64, f64)>) {
     let (status, _) =
         send(app, "POST", "/sandbox/wechat/_test/oa/followers", None, Some(json!({ "openid": openid }))).await;
     assert_eq!(status, 200);
@@ -108,7 +114,7 @@ async fn follower(app: &TestApp, openid: &str, at: Option<(f64, f64)>) {
     }
 }
 
-async fn cover(app: &TestApp, token: &str) -> String {
+pub(crate) async fn cover(app: &TestApp, token: &str) -> String {
     let boundary = "----announcement-cover";
     let mut body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"cover\"; filename=\"cover.png\"\r\nContent-Type: image/png\r\n\r\n"
@@ -131,7 +137,7 @@ async fn cover(app: &TestApp, token: &str) -> String {
 }
 
 /// A new announcement by `author` (to `district`, or everyone).
-async fn write(app: &TestApp, author: &str, title: &str, district: Option<&str>) -> String {
+pub(crate) async fn write(app: &TestApp, author: &str, title: &str, district: Option<&str>) -> String {
     let media = cover(app, author).await;
     let mut body = json!({"articles": [
         {"title": title, "digest": "Water off 9:00-17:00", "body": "Mains work on Chunxi Road.\nKeep water ready.", "cover_media_id": media},
@@ -147,7 +153,7 @@ async fn write(app: &TestApp, author: &str, title: &str, district: Option<&str>)
 }
 
 /// Broadcasts (not previews) the sandbox delivered to `openid`.
-async fn broadcasts_to(app: &TestApp, openid: &str) -> Vec<Value> {
+pub(crate) async fn broadcasts_to(app: &TestApp, openid: &str) -> Vec<Value> {
     let (_, list) = send(app, "GET", &format!("/sandbox/wechat/_test/mass/received?touser={openid}"), None, None).await;
     list.as_array().unwrap().iter().filter(|m| m["preview"] != true).cloned().collect()
 }

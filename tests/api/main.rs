@@ -5,6 +5,7 @@ mod account;
 mod account_data;
 mod air;
 mod announcements;
+mod announcements_urgent;
 mod booking;
 mod channel;
 mod demo;

@@ -53,6 +53,19 @@ pub struct Bill {
     pub due_date: Option<String>,
 }
 
+/// One of a citizen's incident reports not yet closed (incidents' `open` answer).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenTicket {
+    /// Incidents' id of the report.
+    pub id: String,
+    /// Its category code.
+    pub category: String,
+    /// Its state (`open`, `confirmed`, `in_progress`, ...).
+    pub status: String,
+    /// When it was filed (RFC 3339, UTC).
+    pub created_at: String,
+}
+
 /// Why another service could not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -73,6 +86,20 @@ pub trait CityServices: Send + Sync + 'static {
     async fn next_appointment(&self, citizen_id: &str) -> Result<Option<Appointment>, ServiceError>;
     /// The citizen's unpaid bills and fines.
     async fn unpaid(&self, citizen_id: &str) -> Result<Vec<Bill>, ServiceError>;
+    /// The citizen's own incident reports not yet closed, newest first. The default (doubles
+    /// that do not care) knows none.
+    async fn open_tickets(&self, _citizen_id: &str) -> Result<Vec<OpenTicket>, ServiceError> {
+        Ok(Vec::new())
+    }
+    /// The citizens with an appointment, not cancelled, at a hospital in `district` on one of
+    /// the next `days` Beijing days (today included). The default knows none.
+    async fn district_patients(&self, _district: &str, _days: u32) -> Result<Vec<String>, ServiceError> {
+        Ok(Vec::new())
+    }
+    /// The citizens with an incident report still open in `district`. The default knows none.
+    async fn district_reporters(&self, _district: &str) -> Result<Vec<String>, ServiceError> {
+        Ok(Vec::new())
+    }
 }
 
 /// Where the other services are (the portal itself when all-in-one; their replicas, in turn,
@@ -86,6 +113,8 @@ pub struct ServiceBases {
     pub booking: Peer,
     /// Payments.
     pub payments: Peer,
+    /// Incidents.
+    pub incidents: Peer,
 }
 
 /// [`CityServices`] over HTTP: the public `GET /v1/air/nearest` and the internal
@@ -255,6 +284,51 @@ impl CityServices for HttpCityServices {
             })
             .collect())
     }
+
+    async fn open_tickets(&self, citizen_id: &str) -> Result<Vec<OpenTicket>, ServiceError> {
+        let path = format!("/v1/internal/incidents/citizens/{}/open", segment(citizen_id));
+        Ok(self
+            .get_json::<Vec<TicketBody>>(&self.bases.incidents, path)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| OpenTicket { id: t.id, category: t.category, status: t.status, created_at: t.created_at })
+            .collect())
+    }
+
+    async fn district_patients(&self, district: &str, days: u32) -> Result<Vec<String>, ServiceError> {
+        let path = format!("/v1/internal/booking/districts/{}/citizens?days={days}", segment(district));
+        self.citizens_of(&self.bases.booking, path).await
+    }
+
+    async fn district_reporters(&self, district: &str) -> Result<Vec<String>, ServiceError> {
+        let path = format!("/v1/internal/incidents/districts/{}/citizens", segment(district));
+        self.citizens_of(&self.bases.incidents, path).await
+    }
+}
+
+impl HttpCityServices {
+    /// A `{"citizen_ids": [...]}` answer. A 404 here is not "none": an urgent notice must not
+    /// quietly reach nobody because a service lacks the route, so it is an error.
+    async fn citizens_of(&self, peer: &Peer, path: String) -> Result<Vec<String>, ServiceError> {
+        match self.get_json::<CitizensBody>(peer, path).await? {
+            Some(b) => Ok(b.citizen_ids),
+            None => Err(ServiceError::Unavailable(format!("{} does not list a district's citizens", peer.service()))),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TicketBody {
+    id: String,
+    category: String,
+    status: String,
+    created_at: String,
+}
+
+#[derive(Deserialize)]
+struct CitizensBody {
+    citizen_ids: Vec<String>,
 }
 
 /// [`city_notify::Contacts`] over HTTP: identity's

@@ -75,6 +75,7 @@ impl ChannelDeps {
                 identity: s.peer("identity", &s.services.identity),
                 booking: s.peer("booking", &s.services.booking),
                 payments: s.peer("payments", &s.services.payments),
+                incidents: s.peer("incidents", &s.services.incidents),
             },
             token,
         );

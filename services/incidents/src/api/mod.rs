@@ -6,6 +6,7 @@
 //! Layout: `dto` (the JSON shapes), `params`, `views`, `problems`.
 
 mod dto;
+mod internal;
 mod params;
 mod problems;
 mod queue;

@@ -27,11 +27,13 @@ use crate::reports::read;
 // described here too, but routed apart (`open311_routes`, with its own 404 for unknown files).
 impl OpenApi for IncidentsApi {
     fn meta() -> Vec<poem_openapi::registry::MetaApi> {
-        <(CoreApi, ShareApi, queue::QueueApi, crate::open311::Open311Api)>::meta()
+        <(CoreApi, ShareApi, queue::QueueApi, crate::open311::Open311Api, super::internal::InternalApi)>::meta()
     }
 
     fn register(registry: &mut poem_openapi::registry::Registry) {
-        <(CoreApi, ShareApi, queue::QueueApi, crate::open311::Open311Api)>::register(registry)
+        <(CoreApi, ShareApi, queue::QueueApi, crate::open311::Open311Api, super::internal::InternalApi)>::register(
+            registry,
+        )
     }
 
     fn add_routes(
@@ -43,8 +45,9 @@ impl OpenApi for IncidentsApi {
     ) {
         let core = CoreApi { state: self.state.clone() };
         let queue = queue::QueueApi { state: self.state.clone() };
+        let internal = super::internal::InternalApi { state: self.state.clone() };
         let share = ShareApi { core: CoreApi { state: self.state }, cards: Arc::new(CardCache::default()) };
-        (core, share, queue).add_routes(route_table)
+        (core, share, queue, internal).add_routes(route_table)
     }
 }
 

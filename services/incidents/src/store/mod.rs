@@ -9,6 +9,7 @@
 mod clerks;
 pub mod erasure;
 mod history;
+pub mod internal;
 mod map;
 mod open311;
 mod photos;
