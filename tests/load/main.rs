@@ -1,176 +1,120 @@
-//! Load harness: requests/s and p50/p99 latency per scenario, against the real `city` binary
-//! with every middleware on, and a bare poem hello handler measured in the same run as the
-//! ceiling, so the figures read as ratios.
+//! The load harness (issue #24): the portal as its own process, measured over TCP as a
+//! citizen's phone meets it, each scenario beside its anchor measured in the same run.
 //!
-//! Run: `cargo bench -p city-gateway --bench load` (options through the environment:
-//! `LOAD_SECS` per scenario, default 5; `LOAD_CONCURRENCY`, default 32).
-//! Both servers run as their own processes; the load generator runs here, on one thread.
+//! Run: `cargo bench -p city-gateway --bench load`. Options, through the environment:
+//! - `LOAD_SECS` measured seconds per scenario (5), `LOAD_CONCURRENCY` connections (32),
+//!   `LOAD_RATE` requests/s offered (an open loop; unset: a closed loop);
+//! - `LOAD_DATABASE_URL` / `LOAD_REDIS_URL`: PostgreSQL + Redis (else the embedded stores);
+//!   pgbench's floors need the former;
+//! - `LOAD_ONLY=reads,bookings,stampede` a subset; `LOAD_BOOKINGS` prepared slots (6000);
+//! - `LOAD_JSON=path` keeps the report; `LOAD_BASELINE=path` prints the change against one;
+//! - `LOAD_SMOKE=1`: short scenarios that must answer without an unexpected status (CI).
+//!
+//! Layout: `servers` starts the processes, `crowd` is the simulated citizens, `schedule`
+//! prepares slots as a scheduler does, `measure` drives the load and reads /proc, `pgbench`
+//! runs the database's floor, `scenarios` pairs each scenario with its anchor, `report` prints.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod crowd;
+mod measure;
+mod pgbench;
+mod report;
+mod scenarios;
+mod schedule;
+mod servers;
+
+use std::time::Duration;
+
+use measure::{rss_kib, Load};
+use report::Report;
+use scenarios::Run;
 
 fn main() {
-    if std::env::var("CITY_BENCH_HELLO").is_ok() {
-        return bare_hello_server();
+    if let Ok(port) = std::env::var("CITY_BENCH_HELLO") {
+        return servers::bare_hello_server(&port);
     }
-    let secs: u64 = std::env::var("LOAD_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
-    let concurrency: usize = std::env::var("LOAD_CONCURRENCY").ok().and_then(|v| v.parse().ok()).unwrap_or(32);
-    let data = tempfile::tempdir().expect("a temporary directory");
+    // The load generator has its own runtime threads, like a separate client machine would.
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
+    runtime.block_on(harness());
+}
 
-    let portal_port = free_port();
-    let started = Instant::now();
-    let portal = Server(
-        Command::new(env!("CARGO_BIN_EXE_city"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{portal_port}")])
-            .env("CITY_DATA_DIR", data.path())
-            .env("CITY_LOG", "warn")
-            // Limits high enough never to trigger, so the limiter still counts every request.
-            .env("CITY_RATE_LIMIT__PER_IP", "1000000000")
-            .env("CITY_RATE_LIMIT__PER_IDENTITY", "1000000000")
-            .env_remove("CITY_DATABASE_URL")
-            .env_remove("CITY_REDIS_URL")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("the city binary starts"),
+fn var<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+async fn harness() {
+    let smoke = std::env::var("LOAD_SMOKE").is_ok_and(|v| v == "1");
+    let secs: u64 = var("LOAD_SECS").unwrap_or(if smoke { 3 } else { 5 });
+    let load = Load {
+        concurrency: var("LOAD_CONCURRENCY").unwrap_or(if smoke { 16 } else { 32 }),
+        duration: Duration::from_secs(secs),
+        warmup: if smoke { Duration::from_millis(500) } else { Duration::from_secs(1) },
+        rate: var("LOAD_RATE"),
+    };
+    let only = std::env::var("LOAD_ONLY").unwrap_or_else(|_| "reads,bookings,stampede".into());
+    let wanted = |name: &str| only.split(',').any(|o| o.trim() == name);
+
+    let backend = servers::Backend::from_env();
+    let (portal, ready_after) = servers::start_portal(&backend).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_rss_mb = rss_kib(portal.pid()) as f64 / 1024.0;
+    let hello = servers::start_hello().await;
+    println!(
+        "city portal on {}: ready in {} ms, idle RSS {idle_rss_mb:.1} MiB",
+        backend.name(),
+        ready_after.as_millis()
     );
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-    let portal_base = format!("http://127.0.0.1:{portal_port}");
-    runtime.block_on(wait_ready(&format!("{portal_base}/readyz")));
-    let ready_after = started.elapsed();
-    std::thread::sleep(Duration::from_secs(1));
-    let idle_rss = rss_kib(portal.0.id());
+    let shape = match load.rate {
+        Some(rate) => format!("open loop at {rate} req/s offered, up to {} in flight", load.concurrency),
+        None => format!("closed loop, {} connections", load.concurrency),
+    };
+    println!("load: {shape}, {secs} s per scenario after {} ms of warm-up\n", load.warmup.as_millis());
 
-    let hello_port = free_port();
-    let hello = Server(
-        Command::new(std::env::current_exe().expect("this binary"))
-            .env("CITY_BENCH_HELLO", hello_port.to_string())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("the bare server starts"),
-    );
-    let hello_base = format!("http://127.0.0.1:{hello_port}");
-    runtime.block_on(wait_ready(&format!("{hello_base}/hello")));
-
-    println!("city portal: ready in {} ms, idle RSS {:.1} MiB", ready_after.as_millis(), idle_rss as f64 / 1024.0);
-    println!("load: {concurrency} connections, {secs} s per scenario, after 1 s of warm-up\n");
-    println!("{:<34} {:>10} {:>9} {:>9} {:>8}", "scenario", "req/s", "p50 ms", "p99 ms", "errors");
-    let scenarios = [
-        ("bare poem hello (ceiling)", format!("{hello_base}/hello")),
-        ("GET /v1/services (all middleware)", format!("{portal_base}/v1/services")),
-        ("GET /v1/districts/locate", format!("{portal_base}/v1/districts/locate?lat=30.6552&lon=104.0811")),
-    ];
-    let mut results = Vec::new();
-    for (name, url) in &scenarios {
-        let r = runtime.block_on(run(url, concurrency, Duration::from_secs(secs)));
-        println!("{:<34} {:>10.0} {:>9.2} {:>9.2} {:>8}", name, r.rps, r.p50_ms, r.p99_ms, r.errors);
-        results.push(r);
+    let mut run = Run {
+        load,
+        backend: &backend,
+        portal: &portal,
+        hello: &hello,
+        crowd: crowd::Crowd::new(&portal.base, load.concurrency),
+        n_bookings: var("LOAD_BOOKINGS").unwrap_or(if smoke { 400 } else { 6000 }),
+        n_hot: 8,
+        tag: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
+        rows: Vec::new(),
+    };
+    report::header();
+    if wanted("reads") {
+        scenarios::reads(&mut run).await;
     }
-    let ceiling = results[0].rps;
-    println!();
-    for ((name, _), r) in scenarios.iter().zip(&results).skip(1) {
-        println!("{name}: {:.0} % of the bare ceiling", 100.0 * r.rps / ceiling);
+    if wanted("bookings") || wanted("stampede") {
+        let staff = schedule::scheduler(&backend, &run.crowd).await;
+        if wanted("bookings") {
+            scenarios::bookings(&mut run, &staff).await;
+        }
+        if wanted("stampede") {
+            scenarios::stampede(&mut run, &staff).await;
+        }
+    }
+    let report = Report {
+        backend: backend.name().into(),
+        concurrency: load.concurrency,
+        secs,
+        rate: load.rate,
+        ready_ms: ready_after.as_millis(),
+        idle_rss_mb,
+        rows: run.rows,
+    };
+    println!("\nserver RSS at the end: {:.1} MiB", rss_kib(portal.pid()) as f64 / 1024.0);
+    if let Ok(path) = std::env::var("LOAD_JSON") {
+        report::save(&report, &path);
+    }
+    if let Ok(path) = std::env::var("LOAD_BASELINE") {
+        report::compare(&report, &path);
     }
     drop(hello);
     drop(portal);
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+    backend.cleanup().await;
+    if smoke {
+        let failing: Vec<_> = report.rows.iter().filter(|r| r.n_errors() > 0).collect();
+        assert!(failing.is_empty(), "the smoke run met unexpected answers: {failing:#?}");
+        println!("load smoke: {} scenarios answered without an unexpected status", report.rows.len());
     }
-}
-
-struct Outcome {
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    errors: usize,
-}
-
-async fn run(url: &str, concurrency: usize, measure: Duration) -> Outcome {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().expect("a client");
-    let warmup_end = Instant::now() + Duration::from_secs(1);
-    let end = warmup_end + measure;
-    let workers = (0..concurrency).map(|_| {
-        let client = client.clone();
-        let url = url.to_owned();
-        async move {
-            let mut latencies = Vec::with_capacity(65_536);
-            let mut errors = 0usize;
-            loop {
-                let t = Instant::now();
-                if t >= end {
-                    break;
-                }
-                let ok = match client.get(&url).send().await {
-                    Ok(resp) => resp.status().is_success() && resp.bytes().await.is_ok(),
-                    Err(_) => false,
-                };
-                if t >= warmup_end {
-                    if ok {
-                        latencies.push(t.elapsed());
-                    } else {
-                        errors += 1;
-                    }
-                }
-            }
-            (latencies, errors)
-        }
-    });
-    let done = futures::future::join_all(workers).await;
-    let errors = done.iter().map(|(_, e)| e).sum();
-    let mut all: Vec<Duration> = done.into_iter().flat_map(|(l, _)| l).collect();
-    all.sort_unstable();
-    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied();
-    Outcome {
-        rps: all.len() as f64 / measure.as_secs_f64(),
-        p50_ms: pct(0.50).unwrap_or_default().as_secs_f64() * 1e3,
-        p99_ms: pct(0.99).unwrap_or_default().as_secs_f64() * 1e3,
-        errors,
-    }
-}
-
-async fn wait_ready(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = reqwest::get(url).await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "{url} did not become ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("an address").port()
-}
-
-/// Resident set size of a process, from /proc (Linux).
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_owned))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        .unwrap_or(0)
-}
-
-/// The ceiling: poem with one route and nothing else, on the same runtime settings as `city`.
-fn bare_hello_server() {
-    use poem::{handler, listener::TcpListener, Route, Server};
-
-    #[handler]
-    fn hello() -> &'static str {
-        "hello"
-    }
-
-    let port = std::env::var("CITY_BENCH_HELLO").unwrap_or_default();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
-    runtime.block_on(async move {
-        let _ = Server::new(TcpListener::bind(format!("127.0.0.1:{port}"))).run(Route::new().at("/hello", hello)).await;
-    });
 }
