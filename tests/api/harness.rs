@@ -20,7 +20,7 @@ pub struct TestApp {
     /// The settings it runs with.
     pub settings: Settings,
     stop: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<()>>,
+    server: Option<std::thread::JoinHandle<()>>,
     _dir: tempfile::TempDir,
 }
 
@@ -91,19 +91,49 @@ pub async fn spawn_mode(mode: Mode, tweak: impl FnOnce(&mut Settings)) -> TestAp
     // Prepared as the portal will be: a demo's generated credentials, which tests sign with.
     let settings = city_platform::profile::prepare(settings).expect("the settings suit their profile").settings;
     let base = format!("http://{}", settings.listen);
-    let app: App = city::build(settings.clone(), mode).await.expect("the portal builds with test settings");
+    // The portal runs on a runtime of its own, on its own thread: a test's synchronous step (a
+    // `city` command it waits for) blocks the test's thread, and a portal served by that same
+    // thread would then never answer what the command asks of it.
+    let listener = listener.into_std().expect("a std listener");
+    let (built, ready) = oneshot::channel::<Result<(), String>>();
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let _ = city::serve(
-            app,
-            listener,
-            async {
-                let _ = stopped.await;
-            },
-            Duration::from_secs(5),
-        )
-        .await;
-    });
+    let for_server = settings.clone();
+    let server = std::thread::Builder::new()
+        .name("test-portal".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("the portal's runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("the listener on this runtime");
+                let app: App = match city::build(for_server, mode).await {
+                    Ok(app) => app,
+                    Err(e) => {
+                        let _ = built.send(Err(format!("{e:#}")));
+                        return;
+                    }
+                };
+                let _ = built.send(Ok(()));
+                let _ = city::serve(
+                    app,
+                    listener,
+                    async {
+                        let _ = stopped.await;
+                    },
+                    Duration::from_secs(5),
+                )
+                .await;
+            });
+            runtime.shutdown_timeout(Duration::from_secs(5));
+        })
+        .expect("a thread for the portal");
+    match ready.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => panic!("the portal builds with test settings: {e}"),
+        Err(_) => panic!("the portal's thread ended before the portal was built"),
+    }
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a client");
     TestApp { base, http, settings, stop: Some(stop), server: Some(server), _dir: dir }
 }
@@ -165,7 +195,8 @@ impl TestApp {
             let _ = stop.send(());
         }
         if let Some(server) = self.server.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(10), tokio::task::spawn_blocking(move || server.join())).await;
         }
         if let Some(url) = &self.settings.database_url {
             for service in ["gateway", "air", "identity", "booking", "payments", "incidents", "notify", "wechat"] {
