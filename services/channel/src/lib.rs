@@ -118,7 +118,13 @@ impl ChannelService {
         notifier.clone().spawn(platform.bus.clone(), Duration::from_secs(2), platform.shutdown.clone());
         let followers = FollowerWriter::spawn(db.clone(), platform.shutdown.clone());
         let state = Arc::new(ChannelState {
-            announcements: Arc::new(announcements::Announcements::new(db.clone(), platform.clone(), followers.clone())),
+            announcements: Arc::new(announcements::Announcements::new(
+                db.clone(),
+                platform.clone(),
+                followers.clone(),
+                deps.services.clone(),
+                notifier.clone(),
+            )),
             followers,
             db: db.clone(),
             platform,

@@ -14,6 +14,7 @@ mod catalogue;
 pub mod demo;
 pub mod erasure;
 mod error;
+pub mod internal;
 mod patients;
 mod returns;
 mod rows;

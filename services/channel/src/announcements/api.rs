@@ -57,6 +57,12 @@ pub struct NewAnnouncement {
     /// Absent: every follower.
     #[oai(validator(max_length = 12))]
     pub district: Option<String>,
+    /// Urgent: not broadcast, but sent as a template message to each citizen concerned in the
+    /// district (required): an appointment at one of its hospitals from today to 3 days ahead
+    /// (Beijing), or an incident report still open there. Same two-person approval.
+    #[oai(default)]
+    #[serde(default)]
+    pub urgent: bool,
 }
 
 /// Where a preview goes.
@@ -121,6 +127,11 @@ pub struct AnnouncementView {
     /// The district it goes to; absent when it goes to every follower.
     #[oai(skip_serializing_if_is_none)]
     pub district: Option<String>,
+    /// Urgent: template messages to the citizens concerned, never a broadcast.
+    pub urgent: bool,
+    /// Citizens an urgent one was sent to (a template message planned for each), once sent.
+    #[oai(skip_serializing_if_is_none)]
+    pub recipients: Option<i64>,
     /// The articles.
     pub articles: Vec<ArticleView>,
     /// Who wrote it.
@@ -158,6 +169,8 @@ impl From<AnnouncementRow> for AnnouncementView {
             id: r.id,
             status: r.status.as_str().to_owned(),
             district: Some(r.district).filter(|d| !d.is_empty()),
+            urgent: r.urgent,
+            recipients: r.recipients,
             articles: articles
                 .into_iter()
                 .map(|a| ArticleView {
@@ -208,6 +221,10 @@ impl IntoProblem for AnnouncementError {
             AnnouncementError::Wechat(why) => {
                 tracing::error!(reason = %why, "wechat refused an announcement call");
                 Problem::unavailable("WeChat did not take the request; try again shortly")
+            }
+            AnnouncementError::Services(why) => {
+                tracing::error!(reason = %why, "could not find whom an urgent announcement concerns");
+                Problem::unavailable("the city's services did not answer; try again shortly")
             }
             AnnouncementError::Store(e) => e.into_problem(),
         }
@@ -290,7 +307,7 @@ impl AnnouncementsApi {
             .into_iter()
             .map(|a| Article { title: a.title, digest: a.digest, body: a.body, cover_media_id: a.cover_media_id })
             .collect();
-        let row = self.announcements.create(&auth.0, articles, new.district).await?;
+        let row = self.announcements.create(&auth.0, articles, new.district, new.urgent).await?;
         Ok(Created::Created(Json(row.into())))
     }
 
@@ -350,7 +367,8 @@ impl AnnouncementsApi {
     ///
     /// Broadcasts an approved announcement through WeChat, once: repeating the call (a double
     /// click, a retry) answers its state without sending again. WeChat skips followers who had
-    /// their 4 broadcasts this month and refuses a send none of them may receive.
+    /// their 4 broadcasts this month and refuses a send none of them may receive. An urgent one
+    /// is not broadcast: each citizen concerned gets one template message (`recipients`).
     #[oai(path = "/:id/send", method = "post", operation_id = "send_announcement")]
     async fn send_announcement(
         &self,

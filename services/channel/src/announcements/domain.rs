@@ -68,6 +68,13 @@ pub fn parse_articles(articles: Vec<Article>, max_articles: usize) -> Result<Vec
         .collect()
 }
 
+/// What an urgent notice's template message says under the title: the digest, or else the
+/// body's first line, at most 60 characters (a template field is short).
+pub fn notice_digest(a: &Article) -> String {
+    let text = if a.digest.trim().is_empty() { a.body.lines().next().unwrap_or("") } else { a.digest.as_str() };
+    text.trim().chars().take(60).collect()
+}
+
 /// Whether `bytes` can be a cover: a JPEG, PNG or GIF (by its signature) of at most 10 MB, as
 /// WeChat's image material accepts.
 pub fn is_cover_image(bytes: &[u8]) -> bool {

@@ -16,6 +16,12 @@
 //! tags at WeChat are kept equal to the followers whose last location is in the district; the
 //! per-follower monthly limit is WeChat's to enforce (it filters, and refuses a send nobody may
 //! receive with 45028).
+//!
+//! An urgent announcement (it names a district) is never broadcast: its send asks booking and
+//! incidents who is concerned (an appointment at one of the district's hospitals in the next
+//! [`URGENT_DAYS`] Beijing days, a report still open there) and plans one template message per
+//! citizen through the notifier, under the id `announcement:<id>:urgent:<citizen>`, so a retry,
+//! a double click or another replica plans nobody twice.
 
 pub mod api;
 pub mod domain;
@@ -26,6 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use city_notify::{Notification, Notifier};
 use city_platform::auth::{Role, Staff};
 use city_platform::cache::Cache;
 use city_platform::coords::Gcj02;
@@ -36,6 +43,7 @@ use city_wechat::client::{AccessTokens, ClientError, TokenStore, WechatClient};
 use city_wechat::mass::{Audience, DraftArticle, MassClient};
 
 use crate::followers::FollowerWriter;
+use crate::services::CityServices;
 use crate::store::announcements as store;
 
 use domain::{Article, Invalid, Status};
@@ -74,6 +82,9 @@ pub enum AnnouncementError {
     /// WeChat could not be reached or refused otherwise.
     #[error("wechat: {0}")]
     Wechat(String),
+    /// Booking, incidents or identity could not say who an urgent notice concerns.
+    #[error("services: {0}")]
+    Services(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] sqlx::Error),
@@ -85,7 +96,12 @@ pub struct Announcements {
     platform: Platform,
     mass: MassClient<CacheStore>,
     followers: FollowerWriter,
+    services: Arc<dyn CityServices>,
+    notifier: Arc<Notifier>,
 }
+
+/// Beijing days after today whose appointments make a citizen concerned by an urgent notice.
+pub const URGENT_DAYS: u32 = 3;
 
 /// The platform cache as the WeChat token store (one Service Account token for every replica).
 pub struct CacheStore(pub Arc<dyn Cache>);
@@ -125,8 +141,15 @@ fn wechat_error(e: ClientError) -> AnnouncementError {
 }
 
 impl Announcements {
-    /// Over the channel's store, with the Service Account's broadcast calls at the configured base.
-    pub fn new(db: Db, platform: Platform, followers: FollowerWriter) -> Self {
+    /// Over the channel's store, with the Service Account's broadcast calls at the configured base;
+    /// urgent ones ask `services` who is concerned and go through `notifier`.
+    pub fn new(
+        db: Db,
+        platform: Platform,
+        followers: FollowerWriter,
+        services: Arc<dyn CityServices>,
+        notifier: Arc<Notifier>,
+    ) -> Self {
         let s = &platform.settings;
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
         let tokens = AccessTokens::new(
@@ -136,7 +159,7 @@ impl Announcements {
             CacheStore(platform.cache.clone()),
         );
         let mass = MassClient::new(s.wechat_api_base(), tokens);
-        Self { db, platform, mass, followers }
+        Self { db, platform, mass, followers, services, notifier }
     }
 
     /// Uploads a cover image to WeChat; the media id articles name.
@@ -155,6 +178,7 @@ impl Announcements {
         staff: &Staff,
         articles: Vec<Article>,
         district: Option<String>,
+        urgent: bool,
     ) -> Result<AnnouncementRow, AnnouncementError> {
         editor(staff)?;
         let articles = domain::parse_articles(articles, self.platform.settings.channel.announcements.max_articles)
@@ -166,9 +190,15 @@ impl Announcements {
                 message: "not a district code of this city (see GET /v1/districts)".into(),
             }));
         }
+        if urgent && district.is_empty() {
+            return Err(AnnouncementError::Invalid(Invalid {
+                field: "district".into(),
+                message: "an urgent announcement goes to those concerned in one district: name it".into(),
+            }));
+        }
         let id = new_id();
         let json = serde_json::to_string(&articles).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        store::insert(&self.db, staff, &id, &json, &district, now_ms()).await?;
+        store::insert(&self.db, staff, &id, &json, &district, urgent, now_ms()).await?;
         tracing::info!(announcement_id = %id, "announcement {id} written by {}", staff.username);
         self.get(staff, &id).await
     }
@@ -231,6 +261,20 @@ impl Announcements {
         if !store::claim_send(&self.db, id, now_ms()).await? {
             return self.get(staff, id).await;
         }
+        if row.urgent {
+            return match self.notify_concerned(&row).await {
+                Ok(recipients) => {
+                    store::mark_urgent_sent(&self.db, staff, id, recipients, now_ms()).await?;
+                    tracing::info!(recipients, "urgent announcement {id} planned for {recipients} citizens");
+                    self.get(staff, id).await
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "urgent announcement {id} not sent");
+                    store::release(&self.db, id, &e.to_string()).await?;
+                    Err(e)
+                }
+            };
+        }
         match self.broadcast(&row).await {
             Ok(msg_id) => {
                 store::mark_sent(&self.db, staff, id, msg_id, now_ms()).await?;
@@ -243,6 +287,37 @@ impl Announcements {
                 Err(e)
             }
         }
+    }
+
+    /// Plans one template message per citizen concerned by urgent `row`; how many citizens have
+    /// one planned.
+    async fn notify_concerned(&self, row: &AnnouncementRow) -> Result<i64, AnnouncementError> {
+        let unavailable = |e: crate::services::ServiceError| AnnouncementError::Services(e.to_string());
+        let (patients, reporters) = tokio::join!(
+            self.services.district_patients(&row.district, URGENT_DAYS),
+            self.services.district_reporters(&row.district)
+        );
+        let concerned: BTreeSet<String> =
+            patients.map_err(unavailable)?.into_iter().chain(reporters.map_err(unavailable)?).collect();
+        let articles: Vec<Article> =
+            serde_json::from_str(&row.articles).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        let Some(first) = articles.first() else { return Ok(0) };
+        let digest = domain::notice_digest(first);
+        for citizen_id in &concerned {
+            let n = Notification {
+                notification_id: format!("{}{citizen_id}", store::urgent_notification_prefix(&row.id)),
+                citizen_id: citizen_id.clone(),
+                kind: "announcement.urgent".into(),
+                title_zh: first.title.clone(),
+                title_en: first.title.clone(),
+                body_zh: digest.clone(),
+                body_en: digest.clone(),
+                data: serde_json::json!({"announcement_id": row.id, "title": first.title, "digest": digest}),
+                channels: vec!["oa_template".into()],
+            };
+            self.notifier.accept(&n).await.map_err(AnnouncementError::Services)?;
+        }
+        Ok(store::urgent_recipients(&self.db, &row.id).await?)
     }
 
     async fn draft(&self, row: &AnnouncementRow) -> Result<String, AnnouncementError> {

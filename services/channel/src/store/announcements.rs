@@ -40,6 +40,10 @@ pub struct AnnouncementRow {
     pub last_error: Option<String>,
     /// When it was written (ms).
     pub created_at: i64,
+    /// Urgent: template messages to the citizens concerned instead of a broadcast.
+    pub urgent: bool,
+    /// Citizens an urgent one was planned for, once sent.
+    pub recipients: Option<i64>,
     /// `MASSSENDJOBFINISH`: (status, total, filter, sent, error, at).
     pub job: Option<JobTotals>,
 }
@@ -62,7 +66,7 @@ pub struct JobTotals {
 }
 
 const SELECT: &str = "SELECT a.id, a.articles, a.district, a.status, a.author_id, a.author_name, a.approver_name, \
-    a.approved_at, a.msg_id, a.sent_at, a.last_error, a.created_at, j.status AS job_status, j.total_count, \
+    a.approved_at, a.msg_id, a.sent_at, a.last_error, a.created_at, a.urgent, a.recipients, j.status AS job_status, j.total_count, \
     j.filter_count, j.sent_count, j.error_count, j.finished_at \
     FROM announcements a LEFT JOIN announcement_jobs j ON j.msg_id = a.msg_id";
 
@@ -93,6 +97,8 @@ fn row_of(r: &AnyRow) -> Result<AnnouncementRow, sqlx::Error> {
         sent_at: r.try_get("sent_at")?,
         last_error: r.try_get("last_error")?,
         created_at: r.try_get("created_at")?,
+        urgent: r.try_get::<i64, _>("urgent")? != 0,
+        recipients: r.try_get("recipients")?,
         job,
     })
 }
@@ -104,12 +110,13 @@ pub async fn insert(
     id: &str,
     articles_json: &str,
     district: &str,
+    urgent: bool,
     now: i64,
 ) -> Result<(), sqlx::Error> {
     let mut tx = db.begin_write().await?;
     sqlx::query(
-        "INSERT INTO announcements (id, articles, district, status, author_id, author_name, created_at) \
-         VALUES ($1, $2, $3, 'pending', $4, $5, $6)",
+        "INSERT INTO announcements (id, articles, district, status, author_id, author_name, created_at, urgent) \
+         VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7)",
     )
     .bind(id)
     .bind(articles_json)
@@ -117,10 +124,11 @@ pub async fn insert(
     .bind(&staff.staff_id)
     .bind(&staff.username)
     .bind(now)
+    .bind(i64::from(urgent))
     .execute(&mut *tx)
     .await?;
     let entry = AuditEntry::by_staff(staff, SERVICE, "create_announcement", format!("announcement:{id}"))
-        .with_change(None, Some(json!({"district": district, "status": "pending"})));
+        .with_change(None, Some(json!({"district": district, "urgent": urgent, "status": "pending"})));
     audit::record(&mut tx, &entry).await?;
     tx.commit().await
 }
@@ -197,6 +205,41 @@ pub async fn mark_sent(db: &Db, staff: &Staff, id: &str, msg_id: i64, now: i64) 
         .with_change(Some(json!({"status": "approved"})), Some(json!({"status": "sent", "msg_id": msg_id})));
     audit::record(&mut tx, &entry).await?;
     tx.commit().await
+}
+
+/// An urgent announcement's template messages are planned: sent, with how many citizens they
+/// were planned for (audited).
+pub async fn mark_urgent_sent(db: &Db, staff: &Staff, id: &str, recipients: i64, now: i64) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "UPDATE announcements SET status = 'sent', recipients = $2, sent_at = $3, last_error = '' \
+         WHERE id = $1 AND status = 'sending'",
+    )
+    .bind(id)
+    .bind(recipients)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let entry = AuditEntry::by_staff(staff, SERVICE, "send_announcement", format!("announcement:{id}"))
+        .with_change(Some(json!({"status": "approved"})), Some(json!({"status": "sent", "recipients": recipients})));
+    audit::record(&mut tx, &entry).await?;
+    tx.commit().await
+}
+
+/// How many citizens have a template message of urgent announcement `id` planned (the notifier's
+/// rows, whatever their state), counted from the store rather than from this attempt, so a
+/// send retried after a partial failure still counts everyone.
+pub async fn urgent_recipients(db: &Db, id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(DISTINCT notification_id) FROM notify_deliveries WHERE notification_id LIKE $1")
+        .bind(format!("{}%", urgent_notification_prefix(id)))
+        .fetch_one(&db.pool)
+        .await
+}
+
+/// The start of every notification id of urgent announcement `id`
+/// (`announcement:<id>:urgent:<citizen_id>`); the id, a UUID, holds no `LIKE` wildcard.
+pub fn urgent_notification_prefix(id: &str) -> String {
+    format!("announcement:{id}:urgent:")
 }
 
 /// The send failed before WeChat took it: approved again, with the reason.
