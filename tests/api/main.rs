@@ -8,6 +8,7 @@ mod announcements;
 mod announcements_urgent;
 mod booking;
 mod channel;
+mod conversations;
 mod demo;
 mod harness;
 mod identity;

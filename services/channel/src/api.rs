@@ -10,6 +10,7 @@ use poem_openapi::{Object, OpenApi, Tags};
 use serde::Deserialize;
 
 use crate::announcements::api::AnnouncementsApi;
+use crate::conversations::api::{AgentsApi, ConversationsApi};
 use crate::state::ChannelState;
 use crate::subscriptions::{self, GrantError};
 
@@ -82,11 +83,13 @@ struct JsonOps {
 // routed apart (`callback::routes`, mounted at `/wechat/callback` only), so it is not added here.
 impl OpenApi for ChannelApi {
     fn meta() -> Vec<poem_openapi::registry::MetaApi> {
-        <(JsonOps, crate::callback::CallbackApi, AnnouncementsApi, crate::export::ExportApi)>::meta()
+        <(JsonOps, crate::callback::CallbackApi, AnnouncementsApi, crate::export::ExportApi, ConversationsApi, AgentsApi)>::meta()
     }
 
     fn register(registry: &mut poem_openapi::registry::Registry) {
-        <(JsonOps, crate::callback::CallbackApi, AnnouncementsApi, crate::export::ExportApi)>::register(registry)
+        <(JsonOps, crate::callback::CallbackApi, AnnouncementsApi, crate::export::ExportApi, ConversationsApi, AgentsApi)>::register(
+            registry,
+        )
     }
 
     fn add_routes(
@@ -98,7 +101,9 @@ impl OpenApi for ChannelApi {
     ) {
         let announcements = AnnouncementsApi { announcements: self.state.announcements.clone() };
         let export = crate::export::ExportApi { state: self.state.clone() };
-        (JsonOps { state: self.state }, announcements, export).add_routes(route_table)
+        let conversations = ConversationsApi { conversations: self.state.conversations.clone() };
+        let agents = AgentsApi { conversations: self.state.conversations.clone() };
+        (JsonOps { state: self.state }, announcements, export, conversations, agents).add_routes(route_table)
     }
 }
 

@@ -8,6 +8,7 @@
 use city_platform::problem::ErrorKind;
 
 use crate::announcements::kinds as announcements;
+use crate::conversations::kinds as conversations;
 
 /// Every kind of this service's own (the platform's common kinds are not repeated).
 pub const KINDS: &[&ErrorKind] = &[
@@ -18,4 +19,9 @@ pub const KINDS: &[&ErrorKind] = &[
     &announcements::BROADCAST_QUOTA_USED,
     &announcements::NOT_A_FOLLOWER,
     &announcements::BAD_COVER,
+    &conversations::UNKNOWN_CONVERSATION,
+    &conversations::CONVERSATION_TAKEN,
+    &conversations::AGENT_AT_CAPACITY,
+    &conversations::NOT_YOUR_CONVERSATION,
+    &conversations::REPLY_WINDOW_CLOSED,
 ];

@@ -12,7 +12,8 @@
 //! service's tables: all its SQL), `state` ([`ChannelState`], [`ChannelDeps`]), `push` (a push's
 //! effects and answer), `subscriptions` (subscribe-message grants), `api` (the JSON operations),
 //! [`errors`] (its error kinds), [`announcements`] (Service Account broadcasts under
-//! `/v1/announcements`). How to try each menu key by hand:
+//! `/v1/announcements`), [`conversations`] (chats handed to city agents under
+//! `/v1/conversations` and `/v1/agents`). How to try each menu key by hand:
 //! `services/channel/README.md`.
 //!
 //! Invariants: this service reads no other service's tables; it asks them over HTTP with the
@@ -24,6 +25,7 @@ pub mod announcements;
 mod api;
 pub mod callback;
 pub mod claim;
+pub mod conversations;
 pub mod domain;
 mod erasure;
 pub mod errors;
@@ -56,7 +58,7 @@ pub use state::{ChannelDeps, ChannelState};
 pub const NAME: &str = "wechat";
 
 /// The path prefixes this service owns.
-pub const PREFIXES: &[&str] = &["/wechat", "/v1/announcements"];
+pub const PREFIXES: &[&str] = &["/wechat", "/v1/announcements", "/v1/conversations", "/v1/agents"];
 
 /// This service's migrations.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/wechat");
@@ -117,6 +119,13 @@ impl ChannelService {
             Arc::new(Notifier::new(db.clone(), deps.notify, deps.messages.clone(), deps.mp_messages, deps.contacts)?);
         notifier.clone().spawn(platform.bus.clone(), Duration::from_secs(2), platform.shutdown.clone());
         let followers = FollowerWriter::spawn(db.clone(), platform.shutdown.clone());
+        let conversations = conversations::Conversations::new(
+            db.clone(),
+            platform.clone(),
+            deps.messages.clone(),
+            deps.services.clone(),
+        );
+        conversations.spawn_sweeper(Duration::from_secs(30));
         let state = Arc::new(ChannelState {
             announcements: Arc::new(announcements::Announcements::new(
                 db.clone(),
@@ -126,6 +135,7 @@ impl ChannelService {
                 notifier.clone(),
             )),
             followers,
+            conversations,
             db: db.clone(),
             platform,
             notifier,

@@ -4,6 +4,7 @@
 use city_platform::time::now_ms;
 use city_wechat::xml::{PushEvent, PushKind, PushMessage};
 
+use crate::conversations::domain::TALK_KEY;
 use crate::domain::followers::FollowerFact;
 use crate::domain::replies;
 use crate::state::ChannelState;
@@ -50,7 +51,12 @@ impl ChannelState {
             }
             PushKind::Location { latitude, longitude, .. } => {
                 self.located(openid, *latitude, *longitude, at).await;
+                self.conversations.on_location(openid, dedupe_key, *latitude, *longitude).await?;
                 Some(self.air_at(*latitude, *longitude).await)
+            }
+            PushKind::Event(PushEvent::Click { event_key }) if event_key.starts_with(TALK_KEY) => {
+                self.followers.record(interacted()).await;
+                self.conversations.on_talk_key(openid, dedupe_key, event_key).await?
             }
             PushKind::Event(PushEvent::Click { event_key }) => {
                 self.followers.record(interacted()).await;
@@ -62,16 +68,15 @@ impl ChannelState {
             }
             PushKind::Text { content } => {
                 self.followers.record(interacted()).await;
-                match self.faq.answer(content) {
-                    Some(answer) => Some(answer.to_owned()),
-                    None => {
-                        // Kept before answering: staff must not miss what we said we would read.
-                        store::add_conversation(&self.db, dedupe_key, openid, "text", content, at).await?;
-                        Some(replies::acknowledged())
-                    }
-                }
+                // An emergency, a score, a conversation under way or a request for a person
+                // come before the FAQ (conversations decide; the FAQ's answer is offered).
+                self.conversations.on_text(openid, dedupe_key, content, self.faq.answer(content)).await?
             }
-            PushKind::Image { media_id, .. } | PushKind::Voice { media_id, .. } | PushKind::Video { media_id, .. } => {
+            PushKind::Image { media_id, .. } | PushKind::Voice { media_id, .. } => {
+                self.followers.record(interacted()).await;
+                self.conversations.on_media(openid, dedupe_key, msg.msg_type(), media_id).await?
+            }
+            PushKind::Video { media_id, .. } => {
                 self.followers.record(interacted()).await;
                 store::add_conversation(&self.db, dedupe_key, openid, msg.msg_type(), media_id, at).await?;
                 Some(replies::acknowledged())

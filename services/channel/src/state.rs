@@ -42,6 +42,8 @@ pub struct ChannelState {
     pub followers: FollowerWriter,
     /// Announcements: drafts, approval, broadcasts (`/v1/announcements`).
     pub announcements: Arc<crate::announcements::Announcements>,
+    /// Conversations with agents (`/v1/conversations`, `/v1/agents`).
+    pub conversations: Arc<crate::conversations::Conversations>,
     pub(crate) faq: Faq,
     pub(crate) keys: HashMap<String, KeyReply>,
 }

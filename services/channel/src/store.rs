@@ -2,6 +2,8 @@
 //! [`announcements`].
 
 pub mod announcements;
+pub mod conversation_agents;
+pub mod conversations;
 pub mod erasure;
 pub mod export;
 

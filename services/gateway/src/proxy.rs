@@ -29,6 +29,8 @@ pub fn routes(settings: &Settings) -> Vec<(&'static str, Peer)> {
         ("/open311/v2", incidents),
         ("/v1/air", settings.peer("air", &urls.air)),
         ("/v1/announcements", settings.peer("channel", &urls.channel)),
+        ("/v1/conversations", settings.peer("channel", &urls.channel)),
+        ("/v1/agents", settings.peer("channel", &urls.channel)),
         ("/wechat", settings.peer("channel", &urls.channel)),
     ]
 }

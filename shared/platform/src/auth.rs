@@ -34,6 +34,8 @@ pub enum Role {
     Finance,
     /// Writes Service Account announcements and approves other editors' (issue #21).
     Editor,
+    /// Answers citizens' Service Account conversations (issue #20); a clerk may hold it too.
+    Agent,
 }
 
 /// Where a staff member may act. Empty lists mean "none" except for admins, who act everywhere.

@@ -13,10 +13,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub use crate::secrets::{env_name, SecretSource, SecretSources};
 pub use channel::{AnnouncementSettings, ChannelSettings};
 pub use console::ConsoleSettings;
+pub use conversations::{minute_of_day, ConversationSettings};
 pub use services::{GatewaySettings, ServiceAddr, ServiceUrls, Topology};
 
 mod channel;
 mod console;
+mod conversations;
 mod services;
 
 /// A configuration value that must not reach logs: `Debug` prints `****`.

@@ -69,7 +69,8 @@ fn parse_role(text: &str) -> anyhow::Result<city_platform::auth::Role> {
         "scheduler" => Role::Scheduler,
         "finance" => Role::Finance,
         "editor" => Role::Editor,
-        other => anyhow::bail!("unknown role `{other}`; one of: admin, clerk, scheduler, finance, editor"),
+        "agent" => Role::Agent,
+        other => anyhow::bail!("unknown role `{other}`; one of: admin, clerk, scheduler, finance, editor, agent"),
     })
 }
 

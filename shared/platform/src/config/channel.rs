@@ -12,6 +12,8 @@ use super::ConfigError;
 pub struct ChannelSettings {
     /// Broadcast limits (`CITY_CHANNEL__ANNOUNCEMENTS__*`).
     pub announcements: AnnouncementSettings,
+    /// Conversations with agents (`CITY_CHANNEL__CONVERSATIONS__*`; see `config/conversations.rs`).
+    pub conversations: super::ConversationSettings,
 }
 
 /// WeChat's limits on a Service Account's broadcasts, as this deployment knows them.
@@ -37,6 +39,7 @@ impl Default for AnnouncementSettings {
 impl ChannelSettings {
     /// Refuses limits nothing could be sent under, naming the key.
     pub(crate) fn check(&self) -> Result<(), ConfigError> {
+        self.conversations.check()?;
         let a = &self.announcements;
         // 8 was WeChat's own ceiling for a multi-article message; more is surely a typo.
         if !(1..=8).contains(&a.max_articles) {
@@ -66,7 +69,10 @@ mod tests {
         for (max_articles, monthly_broadcasts, key) in
             [(0, 4, "MAX_ARTICLES"), (9, 4, "MAX_ARTICLES"), (6, 0, "MONTHLY")]
         {
-            let s = ChannelSettings { announcements: AnnouncementSettings { max_articles, monthly_broadcasts } };
+            let s = ChannelSettings {
+                announcements: AnnouncementSettings { max_articles, monthly_broadcasts },
+                ..Default::default()
+            };
             let err = s.check().unwrap_err();
             assert!(err.0.contains(key), "{}", err.0);
         }
