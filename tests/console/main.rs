@@ -4,6 +4,7 @@
 
 mod announcements;
 mod browser;
+mod conversations;
 #[allow(dead_code)]
 #[path = "../api/harness.rs"]
 mod harness;
