@@ -108,10 +108,15 @@ async fn an_editor_writes_a_district_announcement_a_second_editor_approves_and_s
     author.fill("#ann-digest", "12月5日 9:00-17:00").await;
     author.fill("#ann-body", "春熙路一带管网维修。\n请提前储水。").await;
     author.find("#ann-cover").await.send_keys(cover.to_str().unwrap()).await.expect("the cover is chosen");
+    // A second article, without a cover of its own: it takes the first one's.
+    author.click("#ann-more-1 summary").await;
+    author.fill("#ann-title-1", "如何储水").await;
+    author.fill("#ann-body-1", "用干净的容器装水。").await;
     author.choose("#ann-district", "510104").await;
     submit(&author, "#ann-save").await;
     let pending = author.find("article[data-status=\"pending\"]").await;
-    assert!(pending.text().await.unwrap().contains("锦江区停水通知"));
+    let text = pending.text().await.unwrap();
+    assert!(text.contains("锦江区停水通知") && text.contains("如何储水"), "both articles: {text}");
 
     // A preview to the author's own WeChat; approving it themselves is refused.
     author.fill("article[data-status=\"pending\"] input[name=\"openid\"]", FOLLOWER).await;
@@ -145,6 +150,29 @@ async fn an_editor_writes_a_district_announcement_a_second_editor_approves_and_s
     approver.assert_accessible("announcements history").await;
     approver.screenshot("announcements-history").await;
     assert_eq!(received(&app).await.iter().filter(|m| m["preview"] != true).count(), 1, "one broadcast");
+
+    // An urgent one: marked on the form, approved and sent, it is no broadcast; the history
+    // shows how many citizens it went to (none are concerned in this test).
+    let urgent = Browser::start(&app.base).await;
+    urgent.sign_in("ann.author", PASSWORD).await;
+    urgent.goto("/console/announcements").await;
+    urgent.fill("#ann-title", "燃气泄漏").await;
+    urgent.fill("#ann-body", "春熙路燃气管道泄漏，请绕行。").await;
+    urgent.find("#ann-cover").await.send_keys(cover.to_str().unwrap()).await.expect("the cover is chosen");
+    urgent.choose("#ann-district", "510104").await;
+    urgent.click("#ann-urgent").await;
+    submit(&urgent, "#ann-save").await;
+    let pending = urgent.text("article[data-status=\"pending\"] h3").await;
+    assert!(pending.contains("燃气泄漏") && (pending.contains("紧急") || pending.contains("Urgent")), "{pending}");
+    urgent.close().await;
+    approver.goto("/console/announcements").await;
+    submit(&approver, "article[data-status=\"pending\"] .ann-approve").await;
+    submit(&approver, "article[data-status=\"approved\"] .ann-send").await;
+    let rows = approver.text("#ann-history").await;
+    assert!(rows.contains("燃气泄漏"), "{rows}");
+    let urgent_row = rows.lines().find(|l| l.contains("燃气泄漏")).unwrap_or_default().to_owned();
+    assert!(urgent_row.ends_with(": 0"), "sent to nobody concerned: {rows}");
+    assert_eq!(received(&app).await.iter().filter(|m| m["preview"] != true).count(), 1, "still one broadcast");
     approver.close().await;
     app.stop().await;
 }

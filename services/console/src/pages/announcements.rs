@@ -44,7 +44,16 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("done", "已完成。", "Done."),
     ("refused", "未完成：", "Not done: "),
     ("last_error", "上次发送失败：", "Last attempt failed: "),
+    ("article", "图文", "Article"),
+    ("more", "可选；未选封面时沿用第一篇的封面", "Optional; without a cover of its own it uses the first one's"),
+    ("urgent", "紧急通知（以模板消息发给该区有预约或未结工单的市民，不群发；须选择区）", "Urgent (a template message to the district's citizens with a booking or an open report, not a broadcast; choose a district)"),
+    ("urgent_label", "紧急", "Urgent"),
+    ("recipients", "收件市民", "Citizens sent to"),
 ];
+
+/// Article slots the form offers: the channel's default limit (`channel.announcements.max_articles`,
+/// 6). A lower configured limit is the channel's to refuse, naming the field.
+const ARTICLE_SLOTS: usize = 6;
 
 fn words(lang: Lang) -> Value {
     let zh = lang.code() == "zh";
@@ -65,6 +74,7 @@ async fn render(
     let mut c = ctx.base(console, Some(s), "announcements");
     c["w"] = words(ctx.lang);
     c["banner"] = json!(banner);
+    c["more"] = json!((1..ARTICLE_SLOTS).collect::<Vec<_>>());
     match console.services.announcements(&s.token).await {
         Ok(list) => {
             let all = list.as_array().cloned().unwrap_or_default();
@@ -131,13 +141,17 @@ pub async fn create(req: &Request, console: Data<&Arc<Console>>, mut form: Multi
         Err(resp) => return resp,
     };
     let mut fields = std::collections::HashMap::new();
-    let mut cover = None;
+    // Covers by article slot: `cover` is the first article's, `cover_<i>` the others'.
+    let mut covers = std::collections::BTreeMap::new();
     while let Ok(Some(field)) = form.next_field().await {
         let name = field.name().unwrap_or_default().to_owned();
-        if name == "cover" {
+        let slot = if name == "cover" { Some(0) } else { name.strip_prefix("cover_").and_then(|i| i.parse().ok()) };
+        if let Some(slot) = slot.filter(|i: &usize| *i < ARTICLE_SLOTS) {
             let filename = field.file_name().unwrap_or("cover.jpg").to_owned();
             if let Ok(bytes) = field.bytes().await {
-                cover = Some((filename, bytes));
+                if !bytes.is_empty() {
+                    covers.insert(slot, (filename, bytes));
+                }
             }
         } else if let Ok(text) = field.text().await {
             fields.insert(name, text);
@@ -147,18 +161,33 @@ pub async fn create(req: &Request, console: Data<&Arc<Console>>, mut form: Multi
     if let Err(resp) = check_csrf(&console, req, &s, Some(field("csrf").as_str())) {
         return resp;
     }
-    let Some((filename, bytes)) = cover.filter(|(_, b)| !b.is_empty()) else {
+    if !covers.contains_key(&0) {
         return render(&console, req, &s, Some("cover: required".into()), StatusCode::UNPROCESSABLE_ENTITY).await;
-    };
-    let media = match console.services.announcement_cover(&s.token, &filename, &bytes).await {
-        Ok(media) => media,
-        Err(err) => return render(&console, req, &s, Some(why(&err)), status_of(&err)).await,
-    };
-    let mut body = json!({"articles": [{
-        "title": field("title"), "digest": field("digest"), "body": field("body"), "cover_media_id": media,
-    }]});
+    }
+    let mut media = std::collections::BTreeMap::new();
+    for (slot, (filename, bytes)) in &covers {
+        match console.services.announcement_cover(&s.token, filename, bytes).await {
+            Ok(id) => media.insert(*slot, id),
+            Err(err) => return render(&console, req, &s, Some(why(&err)), status_of(&err)).await,
+        };
+    }
+    let mut articles = Vec::new();
+    for slot in 0..ARTICLE_SLOTS {
+        let key = |k: &str| if slot == 0 { k.to_owned() } else { format!("{k}_{slot}") };
+        let (title, body) = (field(&key("title")), field(&key("body")));
+        // An extra slot left blank is not an article; the first always is (the API names a gap).
+        if slot > 0 && title.trim().is_empty() && body.trim().is_empty() {
+            continue;
+        }
+        let cover = media.get(&slot).or_else(|| media.get(&0)).cloned().unwrap_or_default();
+        articles.push(json!({"title": title, "digest": field(&key("digest")), "body": body, "cover_media_id": cover}));
+    }
+    let mut body = json!({ "articles": articles });
     if !field("district").is_empty() {
         body["district"] = json!(field("district"));
+    }
+    if field("urgent") == "1" {
+        body["urgent"] = json!(true);
     }
     match console.services.create_announcement(&s.token, body).await {
         Ok(_) => Redirect::see_other("/console/announcements?done=1").into_response(),
