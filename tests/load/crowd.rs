@@ -18,6 +18,8 @@ const ANONYMOUS_SENDERS: u64 = 8192;
 pub struct Crowd {
     pub http: reqwest::Client,
     pub base: String,
+    /// The WeChat sandbox, where the Mini Program gets its login codes.
+    pub wechat: String,
     next_anonymous: Arc<AtomicU64>,
 }
 
@@ -36,13 +38,13 @@ pub fn address(n: u64) -> String {
 }
 
 impl Crowd {
-    pub fn new(base: &str, concurrency: usize) -> Self {
+    pub fn new(base: &str, wechat: &str, concurrency: usize) -> Self {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(concurrency.max(1) * 2)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("a client");
-        Crowd { http, base: base.to_owned(), next_anonymous: Arc::new(AtomicU64::new(0)) }
+        Crowd { http, base: base.to_owned(), wechat: wechat.to_owned(), next_anonymous: Arc::new(AtomicU64::new(0)) }
     }
 
     /// The next anonymous sender's address.
@@ -109,17 +111,7 @@ impl Crowd {
     async fn citizen(&self, tag: &str, i: u64, people: u64) -> Citizen {
         // Citizens' addresses lie above the anonymous ones.
         let ip = address(ANONYMOUS_SENDERS + i);
-        let code = self
-            .post_json(
-                "/sandbox/wechat/_test/mp/codes",
-                &ip,
-                None,
-                &json!({"unionid": format!("load-{tag}-{i}")}),
-                &[200, 201],
-            )
-            .await;
-        let session =
-            self.post_json("/v1/auth/miniprogram/login", &ip, None, &json!({"code": code["code"]}), &[200, 201]).await;
+        let session = self.sign_in(&format!("load-{tag}-{i}"), &ip).await;
         let token = session["token"].as_str().expect("a citizen token").to_owned();
         let mut ids = Vec::new();
         for k in 0..people {
@@ -128,6 +120,30 @@ impl Crowd {
             ids.push(person["id"].as_str().expect("a person id").to_owned());
         }
         Citizen { token, ip, people: ids }
+    }
+}
+
+impl Crowd {
+    /// A sandbox login code exchanged for a session. Sign-in is preparation, not measured: a 503
+    /// (the portal's WeChat client giving up on the sandbox while hundreds sign in at once) is
+    /// tried again after a pause.
+    async fn sign_in(&self, unionid: &str, ip: &str) -> Value {
+        let wechat = Crowd { base: self.wechat.clone(), ..self.clone() };
+        for attempt in 1..=10u64 {
+            let code = wechat
+                .post_json("/sandbox/wechat/_test/mp/codes", ip, None, &json!({"unionid": unionid}), &[200, 201])
+                .await;
+            let resp = self.post("/v1/auth/miniprogram/login", ip, None, &json!({"code": code["code"]})).send().await;
+            let resp = resp.unwrap_or_else(|e| panic!("POST /v1/auth/miniprogram/login: {e}"));
+            let status = resp.status().as_u16();
+            let answer: Value = resp.json().await.unwrap_or(Value::Null);
+            match status {
+                200 | 201 => return answer,
+                503 => tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await,
+                _ => panic!("POST /v1/auth/miniprogram/login: {status} {answer}"),
+            }
+        }
+        panic!("sign-in of {unionid} answered 503 ten times");
     }
 }
 

@@ -8,13 +8,15 @@
 //!   pgbench's floors need the former;
 //! - `LOAD_ONLY=reads,bookings,stampede` a subset; `LOAD_BOOKINGS` prepared slots (6000);
 //! - `LOAD_JSON=path` keeps the report; `LOAD_BASELINE=path` prints the change against one;
-//! - `LOAD_SMOKE=1`: short scenarios that must answer without an unexpected status (CI).
+//! - `LOAD_SMOKE=1`: short scenarios that must answer without an unexpected status (CI);
+//! - `LOAD_CURVE=dir`: also bookings/s and p99 against 1..256 clients, as PNG charts in `dir`.
 //!
 //! Layout: `servers` starts the processes, `crowd` is the simulated citizens, `schedule`
 //! prepares slots as a scheduler does, `measure` drives the load and reads /proc, `pgbench`
 //! runs the database's floor, `scenarios` pairs each scenario with its anchor, `report` prints.
 
 mod crowd;
+mod curve;
 mod measure;
 mod pgbench;
 mod report;
@@ -54,7 +56,7 @@ async fn harness() {
     let wanted = |name: &str| only.split(',').any(|o| o.trim() == name);
 
     let backend = servers::Backend::from_env();
-    let (portal, ready_after) = servers::start_portal(&backend).await;
+    let (portal, wechat, ready_after) = servers::start_portal(&backend).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss_mb = rss_kib(portal.pid()) as f64 / 1024.0;
     let hello = servers::start_hello().await;
@@ -74,7 +76,7 @@ async fn harness() {
         backend: &backend,
         portal: &portal,
         hello: &hello,
-        crowd: crowd::Crowd::new(&portal.base, load.concurrency),
+        crowd: crowd::Crowd::new(&portal.base, &wechat.base, load.concurrency),
         n_bookings: var("LOAD_BOOKINGS").unwrap_or(if smoke { 400 } else { 6000 }),
         n_hot: 8,
         tag: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
@@ -84,13 +86,18 @@ async fn harness() {
     if wanted("reads") {
         scenarios::reads(&mut run).await;
     }
-    if wanted("bookings") || wanted("stampede") {
+    let curve = std::env::var("LOAD_CURVE").ok();
+    if wanted("bookings") || wanted("stampede") || curve.is_some() {
         let staff = schedule::scheduler(&backend, &run.crowd).await;
         if wanted("bookings") {
             scenarios::bookings(&mut run, &staff).await;
         }
         if wanted("stampede") {
             scenarios::stampede(&mut run, &staff).await;
+        }
+        if let Some(dir) = &curve {
+            println!("\nbookings against clients ({} slots a point):", run.n_bookings);
+            curve::bookings(&mut run, &staff, dir, backend.name()).await;
         }
     }
     let report = Report {
@@ -111,6 +118,7 @@ async fn harness() {
     }
     drop(hello);
     drop(portal);
+    drop(wechat);
     backend.cleanup().await;
     if smoke {
         let failing: Vec<_> = report.rows.iter().filter(|r| r.n_errors() > 0).collect();

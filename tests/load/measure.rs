@@ -35,8 +35,6 @@ pub struct Sample {
     pub p999_ms: f64,
     /// Every answer by HTTP status (0: no answer: connection or timeout error).
     pub statuses: BTreeMap<u16, u64>,
-    /// Requests measured.
-    pub n: u64,
     /// Requests answered in all, warm-up included (what the server's CPU time was spent on).
     pub total: u64,
 }
@@ -122,7 +120,6 @@ where
         p99_ms: ms(0.99),
         p999_ms: ms(0.999),
         statuses,
-        n: hist.len(),
         total,
     }
 }

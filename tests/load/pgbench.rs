@@ -93,13 +93,5 @@ pub fn run(url: &str, schema: &str, target: Target, clients: usize, duration: Du
     if failed > 0 {
         statuses.insert(500, failed);
     }
-    Sample {
-        rps: tps,
-        p50_ms: ms(0.5),
-        p99_ms: ms(0.99),
-        p999_ms: ms(0.999),
-        statuses,
-        n: hist.len(),
-        total: hist.len(),
-    }
+    Sample { rps: tps, p50_ms: ms(0.5), p99_ms: ms(0.99), p999_ms: ms(0.999), statuses, total: hist.len() }
 }

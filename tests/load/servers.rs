@@ -109,8 +109,22 @@ impl Drop for Server {
     }
 }
 
-/// The portal as its own process, all-in-one; returns it with its start-to-ready time.
-pub async fn start_portal(backend: &Backend) -> (Server, Duration) {
+/// The portal as its own process, all-in-one, with the WeChat sandbox standing in for WeChat
+/// as a process of its own (as WeChat is elsewhere in production: the portal's calls to it
+/// are not its own citizens', and the sandbox, not being the portal, runs without a limiter);
+/// returns both, and the portal's start-to-ready time.
+pub async fn start_portal(backend: &Backend) -> (Server, Server, Duration) {
+    // One demo set of credentials for both processes, written before either starts.
+    backend.city(&["demo-secrets", "init"]);
+    let wechat_port = free_port();
+    let child = backend
+        .command(&["serve", "--only", "sandbox", "--listen", &format!("127.0.0.1:{wechat_port}")])
+        .env("CITY_RATE_LIMIT__ENABLED", "false")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the WeChat sandbox starts");
+    let wechat = Server { child, base: format!("http://127.0.0.1:{wechat_port}") };
+    wait_ready(&format!("{}/readyz", wechat.base)).await;
     let port = free_port();
     let started = Instant::now();
     let child = backend
@@ -118,6 +132,8 @@ pub async fn start_portal(backend: &Backend) -> (Server, Duration) {
         // Loopback is the load generator standing in for the city's load balancer: the limiter
         // then keys on each simulated citizen's address, at production's limits.
         .env("CITY_TRUSTED_PROXIES", "[127.0.0.1]")
+        .env("CITY_WECHAT__API_BASE", format!("{}/sandbox/wechat", wechat.base))
+        .env("CITY_WECHAT__PAY_API_BASE", format!("{}/sandbox/wechat/pay", wechat.base))
         // The demo's air feed keeps readings coming as a real feed would.
         .env("CITY_AIR__DEMO_FEED", "true")
         .stdout(Stdio::null())
@@ -126,7 +142,7 @@ pub async fn start_portal(backend: &Backend) -> (Server, Duration) {
     let server = Server { child, base: format!("http://127.0.0.1:{port}") };
     wait_ready(&format!("{}/readyz", server.base)).await;
     let ready_after = started.elapsed();
-    (server, ready_after)
+    (server, wechat, ready_after)
 }
 
 /// The bare handler: this very binary in its `CITY_BENCH_HELLO` mode.
