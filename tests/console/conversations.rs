@@ -264,3 +264,87 @@ async fn a_clerk_without_the_agent_role_gets_no_conversations_page() {
     b.close().await;
     app.stop().await;
 }
+
+/// The processes of the split test, killed when dropped.
+struct Procs(Vec<std::process::Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+async fn ready(http: &reqwest::Client, base: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
+        assert!(std::time::Instant::now() < deadline, "{base} did not become ready");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Apart, the console reaches the channel's `/v1/agents` and `/v1/conversations` over HTTP:
+/// identity, the channel and the sandbox each their own process, the gateway in front.
+#[tokio::test]
+async fn apart_the_agent_pages_reach_the_channel_through_the_gateway() {
+    if !browser::available() {
+        return;
+    }
+    let (settings, dir) = crate::harness::test_settings();
+    if settings.database_url.is_none() || settings.redis_url.is_none() {
+        eprintln!("the agents' pages apart need CITY_TEST_DATABASE_URL and CITY_TEST_REDIS_URL: skipped");
+        return;
+    }
+    let city = |s: &city_platform::config::Settings, args: &[&str]| crate::harness::city_command(s, args);
+    let out = city(&settings, &["demo-secrets", "init"]).output().expect("the city binary runs");
+    assert!(out.status.success(), "demo-secrets init: {}", String::from_utf8_lossy(&out.stderr));
+    let settings = city_platform::profile::prepare(settings).expect("the demo set loads").settings;
+    let port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let services = ["sandbox", "identity", "channel"];
+    let ports: Vec<u16> = services.iter().map(|_| port()).collect();
+    let env: Vec<(String, String)> = services
+        .iter()
+        .zip(&ports)
+        .map(|(name, p)| (format!("CITY_SERVICES__{}", name.to_ascii_uppercase()), format!("http://127.0.0.1:{p}")))
+        .chain([("CITY_RATE_LIMIT__ENABLED".to_owned(), "false".to_owned())])
+        .collect();
+    let http = reqwest::Client::new();
+    let mut procs = Procs(Vec::new());
+    for (name, p) in services.iter().zip(&ports) {
+        let listen = format!("127.0.0.1:{p}");
+        let mut cmd = city(&settings, &["serve", "--only", name, "--listen", &listen]);
+        cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str()))).stdout(std::process::Stdio::null());
+        procs.0.push(cmd.spawn().expect("the city binary starts"));
+        ready(&http, &format!("http://{listen}")).await;
+    }
+    let gateway = port();
+    let base = format!("http://127.0.0.1:{gateway}");
+    let mut cmd = city(&settings, &["serve", "--gateway", "--listen", &format!("127.0.0.1:{gateway}")]);
+    cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str()))).stdout(std::process::Stdio::null());
+    procs.0.push(cmd.spawn().expect("the gateway starts"));
+    ready(&http, &base).await;
+    let out =
+        city(&settings, &["staff", "create", "--username", "split.agent", "--password", PASSWORD, "--role", "agent"])
+            .output()
+            .expect("the city binary runs");
+    assert!(out.status.success(), "staff create: {}", String::from_utf8_lossy(&out.stderr));
+
+    let b = Browser::start(&base).await;
+    b.sign_in("split.agent", PASSWORD).await;
+    b.goto("/console/conversations").await;
+    assert_eq!(b.find("#agent-status").await.attr("data-status").await.unwrap().as_deref(), Some("away"));
+    b.find("#conv-lists").await;
+    assert!(submit(&b, "#go-online").await.contains("状态已更新"));
+    assert_eq!(b.find("#agent-status").await.attr("data-status").await.unwrap().as_deref(), Some("online"));
+    b.close().await;
+    drop(procs);
+    if let Some(url) = &settings.database_url {
+        for service in ["gateway", "sandbox", "identity", "incidents", "notify", "wechat", "air", "booking", "payments"]
+        {
+            let _ = city_platform::db::drop_schema(url.expose(), &format!("{}{service}", settings.schema_prefix)).await;
+        }
+    }
+    drop(dir);
+}
