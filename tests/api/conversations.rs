@@ -335,6 +335,15 @@ async fn a_reply_after_the_window_is_refused_and_kept_then_the_template_goes_out
     for (n, who) in [&recent, &silent].into_iter().enumerate() {
         assert!(push(&app, &text(who, 8_000 + n as i64, "a question about my residence registration")).await.is_some());
     }
+    // A location sent during the conversation is one of its messages and gives the context's
+    // district (a point in Jinjiang, GCJ-02 as WeChat sends it).
+    let place = format!(
+        "<xml><ToUserName><![CDATA[{GH}]]></ToUserName><FromUserName><![CDATA[{recent}]]></FromUserName>\
+         <CreateTime>{}</CreateTime><MsgType><![CDATA[location]]></MsgType><Location_X>30.6528</Location_X>\
+         <Location_Y>104.0867</Location_Y><Scale>15</Scale><Label><![CDATA[春熙路]]></Label><MsgId>8100</MsgId></xml>",
+        now_ms() / 1000
+    );
+    assert!(push(&app, &place).await.is_some(), "the assistant still answers a location");
     let mine = conversations(&app, &token, "view=mine").await;
     assert_eq!(mine.len(), 2);
     let id_of = |masked: &str| {
@@ -347,6 +356,14 @@ async fn a_reply_after_the_window_is_refused_and_kept_then_the_template_goes_out
             48 * 3600 * 1000
         );
     }
+
+    let (_, with_place) = send(&app, "GET", &format!("/v1/conversations/{recent_id}"), Some(&token), None).await;
+    let kinds: Vec<&str> =
+        with_place["messages"].as_array().unwrap().iter().map(|m| m["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["text", "location"], "{with_place}");
+    assert_eq!(with_place["context"]["district"]["code"], "510104", "{with_place}");
+    assert_eq!(with_place["context"]["signed_in"], false);
+    assert!(!with_place.to_string().contains(&recent), "the openid is only ever shown masked");
 
     let reply = json!({"text": "We have your case; a caseworker calls tomorrow."});
     let (status, ok) =

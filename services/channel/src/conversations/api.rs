@@ -138,6 +138,12 @@ impl ConversationsApi {
                     ctx.next_appointment =
                         Some(AppointmentContext { place: a.place, when: a.when, patient: a.patient });
                 }
+                if let Ok(tickets) = c.services.open_tickets(&citizen).await {
+                    ctx.open_tickets = tickets
+                        .into_iter()
+                        .map(|t| TicketContext { id: t.id, summary: t.category, status: t.status })
+                        .collect();
+                }
                 if let Ok(bills) = c.services.unpaid(&citizen).await {
                     ctx.unpaid = bills
                         .into_iter()
@@ -150,7 +156,11 @@ impl ConversationsApi {
                         .collect();
                 }
             }
-            let located = crate::store::follower(&c.db, &conv.openid).await.ok().flatten().and_then(|f| f.location);
+            // The shared cache first (fresh on every replica; the store is written in batches).
+            let located = match crate::followers::cached_location(&*c.platform.cache, &conv.openid).await {
+                Some(at) => Some(at),
+                None => crate::store::follower(&c.db, &conv.openid).await.ok().flatten().and_then(|f| f.location),
+            };
             if let Some((lat, lon)) = located {
                 if let Some(d) = Gcj02::parse(lat, lon).ok().and_then(|p| c.platform.districts.locate(p.to_wgs84())) {
                     ctx.district =

@@ -172,7 +172,7 @@ impl Conversations {
     }
 
     /// The group of a new conversation: what the message says, else the citizen's recent
-    /// activity (an appointment tomorrow, something unpaid), else general; and the citizen.
+    /// activity (an appointment tomorrow, something unpaid, an open ticket), else general; and the citizen.
     async fn classify(&self, openid: &str, said: Option<&'static str>) -> (&'static str, Option<String>) {
         let lookup = async {
             let citizen = self.services.citizen_for_openid(openid).await.ok().flatten()?;
@@ -187,6 +187,9 @@ impl Conversations {
             }
             if self.services.unpaid(&citizen).await.is_ok_and(|b| !b.is_empty()) {
                 return Some((Some("payments"), citizen));
+            }
+            if self.services.open_tickets(&citizen).await.is_ok_and(|t| !t.is_empty()) {
+                return Some((Some("incidents"), citizen));
             }
             Some((None, citizen))
         };

@@ -1,5 +1,5 @@
 //! A closed account (issue #23, `identity.citizen_erased`): the follower facts, kept
-//! conversations and district tags of the citizen's Service Account openid, their subscribe-
+//! conversations (with agents too, issue #20) and district tags of the citizen's Service Account openid, their subscribe-
 //! message grants, and deliveries still waiting for their openids. Running it again changes nothing.
 
 use city_platform::Db;
@@ -15,6 +15,11 @@ pub async fn erase_citizen(
     let mut tx = db.begin_write().await?;
     if let Some(openid) = oa_openid {
         for statement in [
+            // An open conversation's agent gets its place back (one open per follower).
+            "UPDATE conversation_agents SET active = active - 1 WHERE active > 0 AND staff_id IN \
+             (SELECT agent_id FROM conversations WHERE openid = $1 AND state = 'assigned')",
+            "DELETE FROM conversation_transfers WHERE conversation_id IN (SELECT id FROM conversations WHERE openid = $1)",
+            "DELETE FROM conversations WHERE openid = $1",
             "DELETE FROM wechat_followers WHERE openid = $1",
             "DELETE FROM wechat_conversations WHERE openid = $1",
             "DELETE FROM announcement_tag_members WHERE openid = $1",
