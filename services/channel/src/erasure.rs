@@ -10,6 +10,9 @@ use crate::state::ChannelState;
 /// closed accounts, which holds the state weakly.
 pub fn start(state: &Arc<ChannelState>) {
     city_platform::erasure::on_citizen_erased(&state.platform, crate::NAME, state, |state, erased| async move {
+        // Facts this replica queued before the event (a location sent just before closing) are
+        // stored first, so they are erased too rather than written back after the erasure.
+        state.followers.flush().await;
         crate::store::erasure::erase_citizen(
             &state.db,
             &erased.citizen_id,
