@@ -40,6 +40,23 @@ pub struct ConsoleSession {
     pub must_change: bool,
 }
 
+impl ConsoleSession {
+    /// The page a staff member starts on: the tickets for clerks and admins, else the place of
+    /// their role (an agent-only account would otherwise land on a queue it may not read).
+    pub fn home(&self) -> &'static str {
+        let has = |r: &str| self.roles.iter().any(|x| x == r);
+        if has("clerk") || has("admin") {
+            "/console/queue"
+        } else if has("agent") {
+            "/console/conversations"
+        } else if has("editor") {
+            "/console/announcements"
+        } else {
+            "/console/queue"
+        }
+    }
+}
+
 /// The sessions in the shared cache.
 #[derive(Clone)]
 pub struct Sessions {
@@ -148,6 +165,25 @@ mod tests {
         let c = set_cookie(COOKIE, "v", false, None);
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && !c.contains("Secure"));
         assert!(set_cookie(COOKIE, "v", true, Some(0)).ends_with("; Secure; Max-Age=0"));
+    }
+
+    #[test]
+    fn each_role_starts_on_its_own_page() {
+        let with = |roles: &[&str]| ConsoleSession {
+            token: "t".into(),
+            csrf: "c".into(),
+            staff_id: "s".into(),
+            username: "u".into(),
+            display_name: "U".into(),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            districts: vec![],
+            agencies: vec![],
+            must_change: false,
+        };
+        assert_eq!(with(&["clerk", "agent"]).home(), "/console/queue");
+        assert_eq!(with(&["admin"]).home(), "/console/queue");
+        assert_eq!(with(&["agent"]).home(), "/console/conversations");
+        assert_eq!(with(&["editor"]).home(), "/console/announcements");
     }
 
     #[test]

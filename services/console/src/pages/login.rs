@@ -129,7 +129,7 @@ pub async fn submit(req: &Request, console: Data<&Arc<Console>>, form: Option<Fo
     let to = if s.must_change {
         "/console/password".to_owned()
     } else if next.is_empty() {
-        "/console/queue".to_owned()
+        s.home().to_owned()
     } else {
         next
     };
@@ -243,7 +243,7 @@ pub async fn change_password(
                 tracing::warn!(error = %err, "updating a console session failed");
             }
             tracing::info!(staff_id = %s.staff_id, "staff changed their password in the console");
-            poem::web::Redirect::see_other("/console/queue?password=changed").into_response()
+            poem::web::Redirect::see_other(format!("{}?password=changed", s.home())).into_response()
         }
         Err(crate::clients::ApiError::Refused { status, problem }) => {
             let why = match problem["errors"][0]["field"].as_str() {
