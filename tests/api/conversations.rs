@@ -475,3 +475,50 @@ async fn emergencies_are_answered_with_the_number_a_person_can_be_asked_for_and_
     assert_eq!((status, problem["type"].as_str()), (409, Some("/problems/not-your-conversation")), "{problem}");
     app.stop().await;
 }
+
+/// The sandbox plays the follower (`/_test/oa/say`): a typed message reaches the callback signed
+/// as WeChat signs it, opens the 48-hour window, and the assistant's answer comes back; the way
+/// a person tries the conversations from the command line (README).
+#[tokio::test]
+async fn a_follower_typing_through_the_sandbox_reaches_an_agent_who_answers_in_the_window() {
+    let app = app().await;
+    let admin = staff(&app, "say.admin", &["admin"]).await;
+    let (agent_token, agent_id) = agent(&app, &admin, "say.agent", 2).await;
+    let openid = "oSayFollower000000000000001";
+    let say = |body: Value| {
+        let app = &app;
+        async move {
+            let resp = app.http.post(app.url("/sandbox/wechat/_test/oa/say")).json(&body).send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, said) = say(json!({"openid": openid, "text": "转人工"})).await;
+    assert_eq!((status, said["callback_status"].as_i64()), (200, Some(200)), "{said}");
+    let reply = said["reply"].as_str().unwrap();
+    assert!(element(reply, "Content").contains("人工") || element(reply, "Content").contains("客服"), "{reply}");
+    let mine = conversations(&app, &agent_token, "view=mine").await;
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_eq!(mine[0]["agent_id"].as_str(), Some(agent_id.as_str()));
+    let id = mine[0]["id"].as_str().unwrap().to_owned();
+
+    // The same follower again: the same conversation, one more message.
+    let (status, _) = say(json!({"openid": openid, "text": "我的居住证什么时候能办好？"})).await;
+    assert_eq!(status, 200);
+    let (_, conv) = send(&app, "GET", &format!("/v1/conversations/{id}"), Some(&agent_token), None).await;
+    let from_citizen = conv["messages"].as_array().unwrap().iter().filter(|m| m["from"] == "citizen").count();
+    assert_eq!(from_citizen, 2, "{conv}");
+
+    // The window is open at WeChat, so the agent's answer is delivered.
+    let body = json!({"text": "您好，一般十个工作日内办好。"});
+    let (status, m) =
+        send(&app, "POST", &format!("/v1/conversations/{id}/messages"), Some(&agent_token), Some(body)).await;
+    assert_eq!((status, m["delivery"].as_str()), (201, Some("sent")), "{m}");
+    assert_eq!(delivered(&app, openid, "custom").await.len(), 1);
+
+    // Neither text nor location, or a bad openid: refused, nothing pushed.
+    for bad in [json!({"openid": openid}), json!({"openid": "bad openid!", "text": "hi"})] {
+        let (status, problem) = say(bad).await;
+        assert_eq!(status, 400, "{problem}");
+    }
+}

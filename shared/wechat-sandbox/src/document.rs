@@ -58,6 +58,12 @@ const OPERATIONS: &[(&str, &str, &str, Body)] = &[
     ("post", "/_test/mp/phone-codes", "Test helper: mint a phone-number code", Body::Json),
     ("post", "/_test/mp/subscriptions", "Test helper: grant subscribe-message sends", Body::Json),
     ("post", "/_test/oa/interactions", "Test helper: record a follower's interaction (48-hour window)", Body::Json),
+    (
+        "post",
+        "/_test/oa/say",
+        "Test helper: a follower writes to the Service Account (text or location), pushed to the callback",
+        Body::Json,
+    ),
     ("post", "/_test/oa/unfollow", "Test helper: a follower unfollows", Body::Json),
     ("get", "/_test/messages", "Test helper: the messages sent so far", Body::None),
     ("post", "/_test/messages/clear", "Test helper: forget the messages sent", Body::None),

@@ -13,6 +13,7 @@
 //! base URL in their configuration, exactly as they would reach WeChat.
 
 pub mod document;
+mod follower;
 pub mod mass;
 pub mod messages;
 pub mod pay;
@@ -31,7 +32,9 @@ pub fn endpoint(settings: &Settings) -> Result<Route, String> {
     }
     let (platform_routes, tokens) = platform::routes_and_tokens(settings);
     let route = mass::mount(Route::new(), tokens.clone(), settings);
-    Ok(messages::mount(route, tokens)
+    let interactions = follower::Interactions::default();
+    let route = follower::mount(route, settings, interactions.clone());
+    Ok(messages::mount(route, tokens, interactions)
         .nest("/pay", pay::routes(settings)?)
         .at("/wxa/msg_sec_check", security::msg_sec_check_endpoint())
         // Its own document, apart from the portal's (issue #16); like the sandbox, demo only.

@@ -23,15 +23,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use city_platform::config::{CallbackMode, Settings, Topology};
+use city_platform::config::Settings;
 use city_platform::time::{city_date, from_ms, now_ms};
-use city_wechat::crypto::official_account::{new_nonce, url_signature, EncodingAesKey, MessageCrypt, ServerToken};
 use parking_lot::Mutex;
 use poem::web::{Data, Json, Multipart, Query};
 use poem::{get, handler, post, EndpointExt, IntoResponse, Response, Route};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::follower::{Callback, OA_ID};
 use crate::platform::IssuedTokens;
 
 /// Who the job-finished event comes from (WeChat sends it from a system account).
@@ -57,10 +57,7 @@ struct State {
     tokens: IssuedTokens,
     book: Mutex<Book>,
     /// Where WeChat pushes events: the channel's callback.
-    callback: String,
-    crypt: Option<MessageCrypt>,
-    safe_mode: bool,
-    http: reqwest::Client,
+    callback: Callback,
 }
 
 #[derive(Deserialize)]
@@ -96,15 +93,6 @@ fn month_of(ms: i64) -> String {
 /// Adds the broadcast, draft, material and tag endpoints; they accept the access tokens in
 /// `tokens` and push job results to the channel's callback as `settings` place it.
 pub fn mount(route: Route, tokens: IssuedTokens, settings: &Settings) -> Route {
-    let channel = match settings.topology {
-        Topology::Together => format!("http://{}", settings.listen),
-        Topology::Apart => settings.services.channel.first().trim_end_matches('/').to_owned(),
-    };
-    let w = &settings.wechat;
-    let crypt = match (ServerToken::parse(w.oa_token.expose()), EncodingAesKey::parse(w.oa_aes_key.expose())) {
-        (Ok(token), Ok(key)) => Some(MessageCrypt::new(token, key, w.oa_appid.clone())),
-        _ => None,
-    };
     let state = Arc::new(State {
         tokens,
         // The demo's WeChat keeps the limits the portal is configured for (WeChat's own may change).
@@ -113,10 +101,7 @@ pub fn mount(route: Route, tokens: IssuedTokens, settings: &Settings) -> Route {
             articles: settings.channel.announcements.max_articles,
             ..Book::default()
         }),
-        callback: format!("{channel}/wechat/callback"),
-        crypt,
-        safe_mode: settings.oa_callback_mode() == CallbackMode::Safe,
-        http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default(),
+        callback: Callback::from_settings(settings),
     });
     route
         .at("/cgi-bin/material/add_material", post(add_material).data(state.clone()))
@@ -279,37 +264,13 @@ impl State {
              <CreateTime>{ts}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[MASSSENDJOBFINISH]]></Event>\
              <MsgID>{msg_id}</MsgID><Status><![CDATA[send success]]></Status><TotalCount>{total}</TotalCount>\
              <FilterCount>{filtered}</FilterCount><SentCount>{filtered}</SentCount><ErrorCount>0</ErrorCount></xml>",
-            gh = "gh_0123456789ab",
+            gh = OA_ID,
         );
-        let Some(crypt) = &self.crypt else {
-            tracing::warn!("sandbox: no usable Service Account token; MASSSENDJOBFINISH not pushed");
-            return;
-        };
-        let nonce = new_nonce();
-        let ts_text = ts.to_string();
-        let mut req = self.http.post(&self.callback).header("content-type", "text/xml");
-        let mut query =
-            vec![("timestamp", ts_text.clone()), ("nonce", nonce.clone()), ("openid", SYSTEM_OPENID.into())];
-        let body = if self.safe_mode {
-            let Ok(sealed) = crypt.encrypt_reply(&xml, ts, &nonce) else { return };
-            query.push(("encrypt_type", "aes".into()));
-            query.push(("msg_signature", sealed.msg_signature.clone()));
-            format!(
-                "<xml><ToUserName><![CDATA[gh_0123456789ab]]></ToUserName><Encrypt><![CDATA[{}]]></Encrypt></xml>",
-                sealed.encrypt
-            )
-        } else {
-            query.push(("signature", url_signature(crypt.token(), &ts_text, &nonce)));
-            xml
-        };
-        req = req.query(&query).body(body);
         for attempt in 0..3u64 {
-            if let Some(r) = req.try_clone() {
-                match r.send().await {
-                    Ok(resp) if resp.status().is_success() => return,
-                    Ok(resp) => tracing::warn!(status = %resp.status(), "sandbox: callback refused MASSSENDJOBFINISH"),
-                    Err(e) => tracing::warn!(error = %e, "sandbox: callback unreachable for MASSSENDJOBFINISH"),
-                }
+            match self.callback.push(&xml, SYSTEM_OPENID).await {
+                Ok((status, _)) if (200..300).contains(&status) => return,
+                Ok((status, _)) => tracing::warn!(status, "sandbox: callback refused MASSSENDJOBFINISH"),
+                Err(e) => tracing::warn!(error = %e, "sandbox: MASSSENDJOBFINISH not pushed"),
             }
             tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
         }

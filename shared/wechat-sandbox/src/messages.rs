@@ -32,7 +32,7 @@ struct State {
     tokens: IssuedTokens,
     menu: Mutex<Option<Value>>,
     sent: Mutex<Vec<Value>>,
-    interactions: Mutex<HashMap<String, i64>>,
+    interactions: crate::follower::Interactions,
     unfollowed: Mutex<HashSet<String>>,
     subscriptions: Mutex<HashMap<(String, String), u64>>,
     next_msgid: Mutex<u64>,
@@ -77,12 +77,12 @@ fn check_token(s: &State, q: &TokenQuery, app: App) -> Option<Response> {
 
 /// Adds the message and menu endpoints to the sandbox's routes; they accept the access tokens
 /// in `tokens`.
-pub fn mount(route: Route, tokens: IssuedTokens) -> Route {
+pub fn mount(route: Route, tokens: IssuedTokens, interactions: crate::follower::Interactions) -> Route {
     let state = Arc::new(State {
         tokens,
         menu: Mutex::default(),
         sent: Mutex::default(),
-        interactions: Mutex::default(),
+        interactions,
         unfollowed: Mutex::default(),
         subscriptions: Mutex::default(),
         next_msgid: Mutex::default(),

@@ -1,0 +1,189 @@
+//! The follower's side of the Service Account, which WeChat plays for real users: a message
+//! typed into the chat reaches the channel's callback as WeChat pushes it (signed, and sealed in
+//! safe mode), and opens the follower's 48-hour window for customer-service replies. With it, a
+//! person tries the assistant and the agents' conversations from the command line:
+//! `POST /_test/oa/say {"openid","text"}` or `{"openid","location":{"lat","lon"}}` answers the
+//! callback's status and its passive reply, opened when sealed.
+//!
+//! [`Callback`] is the one way the sandbox pushes to the channel (broadcast job results too).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use city_platform::config::{CallbackMode, Settings, Topology};
+use city_platform::time::now_ms;
+use city_wechat::crypto::official_account::{new_nonce, url_signature, EncodingAesKey, MessageCrypt, ServerToken};
+use parking_lot::Mutex;
+use poem::http::StatusCode;
+use poem::web::{Data, Json};
+use poem::{handler, post, EndpointExt, IntoResponse, Response, Route};
+use serde::Deserialize;
+use serde_json::json;
+
+/// The Service Account's original id, as WeChat names it in pushes.
+pub(crate) const OA_ID: &str = "gh_0123456789ab";
+
+/// When each follower last wrote (the 48-hour window), shared with the customer-service send.
+pub(crate) type Interactions = Arc<Mutex<HashMap<String, i64>>>;
+
+/// The channel's callback, as WeChat reaches it.
+pub(crate) struct Callback {
+    url: String,
+    crypt: Option<MessageCrypt>,
+    safe_mode: bool,
+    http: reqwest::Client,
+}
+
+impl Callback {
+    /// Where `settings` place the channel, with its token and AES key.
+    pub(crate) fn from_settings(settings: &Settings) -> Self {
+        let channel = match settings.topology {
+            Topology::Together => format!("http://{}", settings.listen),
+            Topology::Apart => settings.services.channel.first().trim_end_matches('/').to_owned(),
+        };
+        let w = &settings.wechat;
+        let crypt = match (ServerToken::parse(w.oa_token.expose()), EncodingAesKey::parse(w.oa_aes_key.expose())) {
+            (Ok(token), Ok(key)) => Some(MessageCrypt::new(token, key, w.oa_appid.clone())),
+            _ => None,
+        };
+        Self {
+            url: format!("{channel}/wechat/callback"),
+            crypt,
+            safe_mode: settings.oa_callback_mode() == CallbackMode::Safe,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default(),
+        }
+    }
+
+    /// Pushes `xml` from `openid` once; the callback's status and body, the body opened when
+    /// sealed. `Err` when the sandbox has no usable token or the callback is unreachable.
+    pub(crate) async fn push(&self, xml: &str, openid: &str) -> Result<(u16, String), String> {
+        let crypt = self.crypt.as_ref().ok_or("no usable Service Account token")?;
+        let ts = now_ms() / 1000;
+        let ts_text = ts.to_string();
+        let nonce = new_nonce();
+        let mut query = vec![("timestamp", ts_text.clone()), ("nonce", nonce.clone()), ("openid", openid.to_owned())];
+        let body = if self.safe_mode {
+            let sealed = crypt.encrypt_reply(xml, ts, &nonce).map_err(|e| e.to_string())?;
+            query.push(("encrypt_type", "aes".into()));
+            query.push(("msg_signature", sealed.msg_signature.clone()));
+            format!(
+                "<xml><ToUserName><![CDATA[{OA_ID}]]></ToUserName><Encrypt><![CDATA[{}]]></Encrypt></xml>",
+                sealed.encrypt
+            )
+        } else {
+            query.push(("signature", url_signature(crypt.token(), &ts_text, &nonce)));
+            xml.to_owned()
+        };
+        let resp = self
+            .http
+            .post(&self.url)
+            .header("content-type", "text/xml")
+            .query(&query)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        Ok((status, self.open(text)))
+    }
+
+    /// A sealed passive reply, opened; anything else as it came.
+    fn open(&self, reply: String) -> String {
+        let sealed = reply
+            .split("<Encrypt><![CDATA[")
+            .nth(1)
+            .and_then(|rest| rest.split("]]></Encrypt>").next())
+            .map(str::to_owned);
+        match (sealed, &self.crypt) {
+            (Some(sealed), Some(crypt)) => crypt.decrypt(&sealed).unwrap_or(reply),
+            _ => reply,
+        }
+    }
+}
+
+struct State {
+    callback: Callback,
+    interactions: Interactions,
+    next_msgid: AtomicU64,
+}
+
+/// Adds `/_test/oa/say`.
+pub(crate) fn mount(route: Route, settings: &Settings, interactions: Interactions) -> Route {
+    let state = Arc::new(State {
+        callback: Callback::from_settings(settings),
+        interactions,
+        // Distinct from real MsgIds and from one sandbox run to the next (the channel dedupes on them).
+        next_msgid: AtomicU64::new(u64::try_from(now_ms()).unwrap_or_default() * 1000),
+    });
+    route.at("/_test/oa/say", post(say).data(state))
+}
+
+#[derive(Deserialize)]
+struct Say {
+    openid: String,
+    text: Option<String>,
+    location: Option<Location>,
+}
+
+#[derive(Deserialize)]
+struct Location {
+    lat: f64,
+    lon: f64,
+}
+
+/// CDATA cannot hold its own terminator; WeChat's text never needs it.
+fn cdata(text: &str) -> String {
+    text.replace("]]>", "]] >")
+}
+
+#[handler]
+async fn say(Data(s): Data<&Arc<State>>, body: Json<Say>) -> Response {
+    let openid = body.openid.trim();
+    if openid.is_empty()
+        || openid.len() > 64
+        || !openid.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return (StatusCode::BAD_REQUEST, Json(json!({"errcode": 40003, "errmsg": "invalid openid"}))).into_response();
+    }
+    let ts = now_ms() / 1000;
+    let msg_id = s.next_msgid.fetch_add(1, Ordering::Relaxed);
+    let head = format!(
+        "<ToUserName><![CDATA[{OA_ID}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{ts}</CreateTime>"
+    );
+    let xml = match (&body.text, &body.location) {
+        (Some(text), None) if !text.trim().is_empty() && text.chars().count() <= 600 => format!(
+            "<xml>{head}<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{}]]></Content><MsgId>{msg_id}</MsgId></xml>",
+            cdata(text)
+        ),
+        (None, Some(at)) if (-90.0..=90.0).contains(&at.lat) && (-180.0..=180.0).contains(&at.lon) => format!(
+            "<xml>{head}<MsgType><![CDATA[location]]></MsgType><Location_X>{}</Location_X><Location_Y>{}</Location_Y>\
+             <Scale>15</Scale><Label><![CDATA[]]></Label><MsgId>{msg_id}</MsgId></xml>",
+            at.lat, at.lon
+        ),
+        _ => {
+            let why = "give either text (1 to 600 characters) or location {lat, lon}";
+            return (StatusCode::BAD_REQUEST, Json(json!({"errcode": 40008, "errmsg": why}))).into_response();
+        }
+    };
+    // A user's message opens the 48-hour window at WeChat, whatever the callback answers.
+    s.interactions.lock().insert(openid.to_owned(), now_ms());
+    match s.callback.push(&xml, openid).await {
+        Ok((status, reply)) => {
+            Json(json!({"msg_id": msg_id, "callback_status": status, "reply": reply})).into_response()
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, Json(json!({"errcode": -1, "errmsg": e}))).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cdata;
+
+    #[test]
+    fn text_cannot_close_its_cdata() {
+        assert_eq!(cdata("a]]>b"), "a]] >b");
+    }
+}
