@@ -78,7 +78,7 @@ pub struct AgentInput {
 
 /// The Service Account a conversation is with.
 #[derive(Debug, Clone, Object)]
-#[oai(rename = "ConversationAccount")]
+#[oai(rename = "ServiceAccountRef")]
 pub struct AccountView {
     /// Its appid.
     pub appid: String,
@@ -88,7 +88,7 @@ pub struct AccountView {
 
 /// The follower, masked.
 #[derive(Debug, Clone, Object)]
-#[oai(rename = "ConversationFollower")]
+#[oai(rename = "FollowerRef")]
 pub struct FollowerView {
     /// The openid, masked (`o6_w…Xy1`).
     pub openid_masked: String,
@@ -283,7 +283,7 @@ pub struct AirContext {
 
 /// The follower's situation across the services, masked.
 #[derive(Debug, Clone, Object, Default)]
-#[oai(rename = "ConversationContext")]
+#[oai(rename = "FollowerContext")]
 pub struct Context {
     /// Signed in to the portal.
     pub signed_in: bool,
