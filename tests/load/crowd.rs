@@ -153,7 +153,12 @@ pub async fn status_of(req: reqwest::RequestBuilder) -> u16 {
         Ok(resp) => {
             let status = resp.status().as_u16();
             match resp.bytes().await {
-                Ok(_) => status,
+                Ok(b) => {
+                    if status >= 500 && std::env::var("LOAD_SHOW_5XX").is_ok() {
+                        eprintln!("{status}: {}", String::from_utf8_lossy(&b));
+                    }
+                    status
+                }
                 Err(_) => 0,
             }
         }

@@ -52,6 +52,7 @@ pub trait PeopleDirectory: Send + Sync + 'static {
 pub struct HttpPeople {
     identity: city_platform::peers::Peer,
     http: reqwest::Client,
+    internal: Option<city_platform::auth::InternalToken>,
 }
 
 impl HttpPeople {
@@ -66,7 +67,15 @@ impl HttpPeople {
             .timeout(std::time::Duration::from_secs(5))
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
-        Self { identity, http }
+        Self { identity, http, internal: None }
+    }
+
+    /// Presents the internal token besides the citizen's header: the lookup is part of a booking
+    /// the edge has already counted, and without it every citizen's lookup would spend one shared
+    /// budget, the calling replica's address (seen under load: 503s once 1,200 a minute passed).
+    pub fn vouched_by(mut self, internal: city_platform::auth::InternalToken) -> Self {
+        self.internal = Some(internal);
+        self
     }
 }
 
@@ -79,6 +88,9 @@ impl PeopleDirectory for HttpPeople {
         let base = self.identity.base();
         let url = format!("{base}/v1/me/people/{person_id}");
         let mut req = self.http.get(&url).header("authorization", authorization);
+        if let Some(internal) = &self.internal {
+            req = req.header(city_platform::auth::INTERNAL_TOKEN_HEADER, internal.expose());
+        }
         for (name, value) in city_platform::peers::trace_headers() {
             req = req.header(name, value);
         }
