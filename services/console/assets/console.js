@@ -108,6 +108,9 @@
     var tm = baseMap(ticketMap);
     var at = [parseFloat(ticketMap.dataset.lat), parseFloat(ticketMap.dataset.lon)];
     tm.map.setView(at, 15);
-    L.circleMarker(at, { radius: 9, color: "#a4140b", fillOpacity: 0.9 }).addTo(tm.map);
+    var marker = L.circleMarker(at, { radius: 9, color: "#a4140b", fillOpacity: 0.9 }).addTo(tm.map);
+    // Where the pin landed, for the browser tests (the datum follows the tiles).
+    var ll = marker.getLatLng();
+    ticketMap.dataset.pin = ll.lat + "," + ll.lng;
   }
 })();

@@ -227,7 +227,7 @@ impl Services {
     /// `GET /v1/incidents/nearby`: open reports of `category` near a WGS-84 point.
     pub async fn nearby(&self, lat: f64, lon: f64, category: &str) -> Result<Value, ApiError> {
         let path =
-            format!("/v1/incidents/nearby?lat={lat}&lon={lon}&crs=wgs84&category={}&radius_m=500", enc(category));
+            format!("/v1/incidents/nearby?lat={lat}&lon={lon}&coord=wgs84&category={}&radius_m=500", enc(category));
         ok(self.send(Call::get(path)).await?).map(|a| a.json())
     }
 

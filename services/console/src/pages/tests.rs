@@ -69,7 +69,12 @@ fn every_page_renders_in_both_languages_and_escapes_text() {
         c["late_hours"] = json!(2.5);
         c["held"] = json!(true);
         c["banner"] = json!({"kind": "conflict", "text": "changed"});
+        c["map_at"] = json!({"lat": 30.6527, "lon": 104.0836, "coord": "gcj02"});
         let ticket = pages.render("ticket.html", &c);
+        assert!(
+            ticket.contains("data-lat=\"30.6527\" data-lon=\"104.0836\" data-coord=\"gcj02\""),
+            "the small map's pin is the page model's point, not the report's WGS-84 one: {ticket}"
+        );
         assert!(ticket.contains("id=\"reload\""), "{ticket}");
         assert!(ticket.contains("value=\"&quot;v3&quot;\""), "the ETag is a hidden field: {ticket}");
         assert!(ticket.contains("id=\"approve\""));

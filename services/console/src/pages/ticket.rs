@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use city_platform::coords::{Crs, LatLon};
 use city_platform::time::now_ms;
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Multipart, Path, Redirect};
@@ -106,6 +107,7 @@ async fn render(
     c["hours_left"] = json!(hours_left.map(|h| (h * 10.0).round() / 10.0));
     c["late_hours"] = json!(hours_left.filter(|h| *h < 0.0).map(|h| (-h * 10.0).round() / 10.0));
     c["held"] = json!(ticket["moderation"].as_str().is_some_and(|m| m != "pass"));
+    c["map_at"] = map_point(&r["location"], console.settings.tile_url.is_some());
     c["banner"] = match banner {
         Banner::None => Value::Null,
         Banner::Done => json!({"kind": "done", "text": words["done"]}),
@@ -113,6 +115,20 @@ async fn render(
         Banner::Failed(why) => json!({"kind": "failed", "text": format!("{}{why}", words["failed"])}),
     };
     html(status, console.pages.render("ticket.html", &c))
+}
+
+/// Where the small map puts the ticket's pin: the report's WGS-84 location as the API gives it,
+/// or its GCJ-02 point when street tiles are configured, since those tiles (and the district
+/// outlines drawn over them) are in GCJ-02 and a WGS-84 pin would sit some hundred metres off.
+fn map_point(location: &Value, gcj02_tiles: bool) -> Value {
+    let (lat, lon) = (location["lat"].as_f64().unwrap_or(0.0), location["lon"].as_f64().unwrap_or(0.0));
+    match LatLon::new(lat, lon) {
+        Some(p) if gcj02_tiles => {
+            let (lat, lon) = p.to_crs(Crs::Gcj02);
+            json!({"lat": lat, "lon": lon, "coord": "gcj02"})
+        }
+        _ => json!({"lat": lat, "lon": lon, "coord": "wgs84"}),
+    }
 }
 
 /// A reporter's name as the console shows it: the first character, the rest masked.
@@ -290,6 +306,21 @@ mod tests {
         assert_eq!(mask_name("王小明"), "王**");
         assert_eq!(mask_name("Li"), "L*");
         assert_eq!(mask_name(""), "");
+    }
+
+    #[test]
+    fn the_pin_is_in_the_datum_of_the_tiles() {
+        let at = json!({"lat": 30.6552, "lon": 104.0811, "crs": "wgs84"});
+        let plain = map_point(&at, false);
+        assert_eq!((plain["lat"].as_f64(), plain["lon"].as_f64()), (Some(30.6552), Some(104.0811)));
+        assert_eq!(plain["coord"], "wgs84");
+        let tiled = map_point(&at, true);
+        assert_eq!(tiled["coord"], "gcj02");
+        let (lat, lon) = LatLon::new(30.6552, 104.0811).unwrap().to_crs(Crs::Gcj02);
+        assert_eq!((tiled["lat"].as_f64(), tiled["lon"].as_f64()), (Some(lat), Some(lon)));
+        // In Chengdu GCJ-02 lies a few hundred metres off WGS-84, so a pin left in WGS-84 shows.
+        let off_m = LatLon::new(lat, lon).unwrap().distance_m(LatLon::new(30.6552, 104.0811).unwrap());
+        assert!((100.0..1000.0).contains(&off_m), "{off_m} m");
     }
 
     #[test]
