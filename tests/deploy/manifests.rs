@@ -146,7 +146,10 @@ async fn the_ingress_reaches_every_public_path_and_never_an_internal_one() {
     for rule in at(ingress, &["spec", "rules"]).as_sequence().unwrap() {
         for p in at(rule, &["http", "paths"]).as_sequence().unwrap() {
             assert_eq!(text(p, &["backend", "service", "name"]), "city-gateway", "only the gateway is exposed");
-            rules.push((text(p, &["path"]).to_owned(), text(p, &["pathType"]).to_owned()));
+            let rule = (text(p, &["path"]).to_owned(), text(p, &["pathType"]).to_owned());
+            // A path listed twice is a merge left over; controllers differ on which one wins.
+            assert!(!rules.iter().any(|(path, _)| *path == rule.0), "{} is listed twice in the Ingress", rule.0);
+            rules.push(rule);
         }
     }
     // The demo's patch adds the sandbox's consent pages, through the gateway too.
@@ -174,5 +177,122 @@ async fn the_ingress_reaches_every_public_path_and_never_an_internal_one() {
     }
     for path in ["/v1/internal/identity/people", "/v1/internal", "/metrics", "/readyz", "/sandbox/wechat/x"] {
         assert!(!routed(&rules, path), "{path} must not be reachable from outside");
+    }
+}
+
+/// Whether a kustomize patch target (`kind`, `name`, `labelSelector` of `key=value` terms, what
+/// the overlays use) selects `object`.
+fn targets(target: &Value, object: &Value) -> bool {
+    let kind = text(target, &["kind"]);
+    let name = text(target, &["name"]);
+    let labels = at(object, &["metadata", "labels"]);
+    (kind.is_empty() || kind == text(object, &["kind"]))
+        && (name.is_empty() || name == text(object, &["metadata", "name"]))
+        && text(target, &["labelSelector"]).split(',').filter(|t| !t.is_empty()).all(|term| {
+            let (key, value) = term.split_once('=').expect("key=value selector terms only");
+            text(labels, &[key.trim()]) == value.trim()
+        })
+}
+
+/// The `imagePullPolicy` the overlay at `dir` gives container `container` of `object`: the
+/// object's own, then each strategic-merge patch file targeting it, in order (the last wins).
+fn pull_policy(dir: &str, object: &Value, container: &str) -> Option<String> {
+    let policy_in = |pod: &Value| {
+        pod.get("containers")
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+            .find(|c| text(c, &["name"]) == container)
+            .and_then(|c| c.get("imagePullPolicy"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let mut policy = policy_in(at(object, &["spec", "template", "spec"]));
+    let k = &yaml_docs(&format!("{dir}/kustomization.yaml"))[0];
+    for patch in at(k, &["patches"]).as_sequence().cloned().unwrap_or_default() {
+        let (Some(file), target) = (patch.get("path").and_then(Value::as_str), at(&patch, &["target"])) else {
+            continue;
+        };
+        if targets(target, object) {
+            let body = &yaml_docs(&format!("{dir}/{file}"))[0];
+            policy = policy_in(at(body, &["spec", "template", "spec"])).or(policy);
+        }
+    }
+    policy
+}
+
+/// The containers running the city image in the Deployments and Jobs of `docs`, with their pod
+/// owner: (object, container name, image).
+fn city_containers(docs: &[Value]) -> Vec<(&Value, String, String)> {
+    let mut out = Vec::new();
+    for object in docs.iter().filter(|d| ["Deployment", "Job"].contains(&text(d, &["kind"]))) {
+        let pod = at(object, &["spec", "template", "spec"]);
+        for list in ["initContainers", "containers"] {
+            for c in at(pod, &[list]).as_sequence().into_iter().flatten() {
+                let image = text(c, &["image"]);
+                if image == "city" || image.starts_with("city:") {
+                    out.push((object, text(c, &["name"]).to_owned(), image.to_owned()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The tag the overlay at `dir` gives the `city` image (`images:`).
+fn city_tag(dir: &str) -> Option<String> {
+    let k = &yaml_docs(&format!("{dir}/kustomization.yaml"))[0];
+    let images = at(k, &["images"]).as_sequence().cloned().unwrap_or_default();
+    let image = images.iter().find(|i| text(i, &["name"]) == "city")?;
+    Some(text(image, &["newTag"]).to_owned())
+}
+
+#[test]
+fn the_demo_runs_the_loaded_image_and_production_a_pinned_one() {
+    // The demo's image is built and loaded into the cluster as city:latest; with `latest` and no
+    // policy Kubernetes pulls Always (from Docker Hub) and a fresh cluster never starts.
+    let dir = "deploy/k8s/overlays/demo";
+    let demo = resources(dir);
+    assert_eq!(city_tag(dir).as_deref(), Some("latest"), "the README loads city:latest");
+    let containers = city_containers(&demo);
+    let names: BTreeSet<String> =
+        containers.iter().map(|(o, _, _)| text(o, &["metadata", "name"]).to_owned()).collect();
+    assert!(names.contains("city-sandbox") && names.contains("city-migrate"), "the demo's own objects are checked too");
+    assert_eq!(names.len(), topology().len() + 2, "every service, the sandbox and the Job run the city image");
+    for (object, container, _) in &containers {
+        let id = format!("{} {}", text(object, &["kind"]), text(object, &["metadata", "name"]));
+        assert_eq!(pull_policy(dir, object, container).as_deref(), Some("IfNotPresent"), "{id}/{container}");
+    }
+    // The Job seeds once PostgreSQL answers (the demo's starts at the same moment).
+    let job = find(&demo, "Job", "city-migrate").expect("the demo's Job");
+    let k = &yaml_docs(&format!("{dir}/kustomization.yaml"))[0];
+    let mut waits = Vec::new();
+    for patch in at(k, &["patches"]).as_sequence().unwrap().iter().filter(|p| targets(at(p, &["target"]), job)) {
+        let Some(file) = patch.get("path").and_then(Value::as_str) else { continue };
+        let body = &yaml_docs(&format!("{dir}/{file}"))[0];
+        for c in at(body, &["spec", "template", "spec", "initContainers"]).as_sequence().into_iter().flatten() {
+            waits.push(strings(at(c, &["command"])).join(" "));
+        }
+    }
+    assert!(
+        waits.iter().any(|c| c.contains("pg_isready") && c.contains("-h city-postgres")),
+        "the demo's Job waits for city-postgres: {waits:?}"
+    );
+
+    // Production pulls a pinned tag from the city's registry: never `latest` (or no tag, which
+    // is `latest`), and every city container is the plain `city` the `images:` entry rewrites.
+    let dir = "deploy/k8s/overlays/production";
+    let tag = city_tag(dir).expect("production names its image");
+    assert!(!tag.is_empty() && tag != "latest", "production's image tag {tag:?}");
+    let production = resources(dir);
+    let containers = city_containers(&production);
+    assert!(!containers.is_empty());
+    for (object, container, image) in &containers {
+        assert_eq!(
+            image,
+            "city",
+            "{}/{container}: untagged, so `images:` sets the tag",
+            text(object, &["metadata", "name"])
+        );
     }
 }
