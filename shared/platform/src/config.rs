@@ -11,11 +11,13 @@ use figment::Figment;
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use crate::secrets::{env_name, SecretSource, SecretSources};
+pub use accounts::{service_accounts, AccountSettings, ServiceAccount, CITY_ACCOUNT};
 pub use channel::{AnnouncementSettings, ChannelSettings};
 pub use console::ConsoleSettings;
 pub use conversations::{minute_of_day, ConversationSettings};
 pub use services::{GatewaySettings, ServiceAddr, ServiceUrls, Topology};
 
+mod accounts;
 mod channel;
 mod console;
 mod conversations;
@@ -715,7 +717,7 @@ impl Settings {
             return Err(ConfigError(format!("trusted_proxies (CITY_TRUSTED_PROXIES): {why}")));
         }
         self.console.check()?;
-        self.channel.check()?;
+        self.channel.check(self.profile, &self.data_dir, &self.wechat.oa_appid)?;
         if self.max_body_bytes < 1024 {
             return Err(ConfigError("max_body_bytes (CITY_MAX_BODY_BYTES): must be at least 1024".into()));
         }

@@ -41,6 +41,9 @@ const OPERATIONS: &[(&str, &str, &str, Body)] = &[
     ("post", "/cgi-bin/draft/add", "Add a draft article", Body::Json),
     ("post", "/cgi-bin/message/mass/preview", "Preview a broadcast to one follower", Body::Json),
     ("post", "/cgi-bin/message/mass/sendall", "Broadcast to all followers or a tag (monthly limit)", Body::Json),
+    ("post", "/cgi-bin/wxopen/wxamplink", "Link a Mini Program to the Service Account (limit)", Body::Json),
+    ("post", "/cgi-bin/wxopen/wxamplinkget", "The Mini Programs linked to the Service Account", Body::None),
+    ("post", "/cgi-bin/wxopen/wxampunlink", "Unlink a Mini Program", Body::Json),
     ("post", "/cgi-bin/tags/create", "Create a follower tag", Body::Json),
     ("get", "/cgi-bin/tags/get", "List the follower tags", Body::None),
     ("post", "/cgi-bin/tags/members/batchtagging", "Tag followers", Body::Json),
@@ -72,6 +75,7 @@ const OPERATIONS: &[(&str, &str, &str, Body)] = &[
     ("post", "/_test/oa/followers", "Test helper: a user follows the Service Account", Body::Json),
     ("get", "/_test/mass/received", "Test helper: the broadcasts each follower received", Body::None),
     ("post", "/_test/mass/limits", "Test helper: set the monthly broadcast limit", Body::Json),
+    ("post", "/_test/oa/miniprogram-links/limit", "Test helper: set the Mini Program linking limit", Body::Json),
     (
         "post",
         "/pay/_test/transactions/{no}/pay",

@@ -3,7 +3,9 @@
 //! safe mode), and opens the follower's 48-hour window for customer-service replies. With it, a
 //! person tries the assistant and the agents' conversations from the command line:
 //! `POST /_test/oa/say {"openid","text"}` or `{"openid","location":{"lat","lon"}}` answers the
-//! callback's status and its passive reply, opened when sealed.
+//! callback's status and its passive reply, opened when sealed. `"account"` (a key such as
+//! `health`, or an appid) writes to that Service Account instead of the city's: the push goes to
+//! its callback (`/wechat/callback/<key>`), signed with its token, and opens its window.
 //!
 //! [`Callback`] is the one way the sandbox pushes to the channel (broadcast job results too).
 
@@ -12,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use city_platform::config::{CallbackMode, Settings, Topology};
+use city_platform::config::{service_accounts, CallbackMode, ServiceAccount, Settings, Topology, CITY_ACCOUNT};
 use city_platform::time::now_ms;
 use city_wechat::crypto::official_account::{new_nonce, url_signature, EncodingAesKey, MessageCrypt, ServerToken};
 use parking_lot::Mutex;
@@ -25,11 +27,14 @@ use serde_json::json;
 /// The Service Account's original id, as WeChat names it in pushes.
 pub(crate) const OA_ID: &str = "gh_0123456789ab";
 
-/// When each follower last wrote (the 48-hour window), shared with the customer-service send.
-pub(crate) type Interactions = Arc<Mutex<HashMap<String, i64>>>;
+/// When each follower last wrote to each Service Account, by (appid, openid): the 48-hour
+/// window, shared with the customer-service send.
+pub(crate) type Interactions = Arc<Mutex<HashMap<(String, String), i64>>>;
 
 /// The channel's callback, as WeChat reaches it.
 pub(crate) struct Callback {
+    /// The Service Account's original id (`ToUserName`).
+    gh: String,
     url: String,
     crypt: Option<MessageCrypt>,
     safe_mode: bool,
@@ -39,19 +44,31 @@ pub(crate) struct Callback {
 impl Callback {
     /// Where `settings` place the channel, with its token and AES key.
     pub(crate) fn from_settings(settings: &Settings) -> Self {
+        let city = service_accounts(settings).swap_remove(0);
+        Self::for_account(settings, &city)
+    }
+
+    /// `account`'s callback: `/wechat/callback` for the city's, `/wechat/callback/<key>` else.
+    pub(crate) fn for_account(settings: &Settings, account: &ServiceAccount) -> Self {
         let channel = match settings.topology {
             Topology::Together => format!("http://{}", settings.listen),
             Topology::Apart => settings.services.channel.first().trim_end_matches('/').to_owned(),
         };
-        let w = &settings.wechat;
-        let crypt = match (ServerToken::parse(w.oa_token.expose()), EncodingAesKey::parse(w.oa_aes_key.expose())) {
-            (Ok(token), Ok(key)) => Some(MessageCrypt::new(token, key, w.oa_appid.clone())),
+        let crypt = match (ServerToken::parse(account.token.expose()), EncodingAesKey::parse(account.aes_key.expose()))
+        {
+            (Ok(token), Ok(key)) => Some(MessageCrypt::new(token, key, account.appid.clone())),
             _ => None,
         };
+        let (url, gh) = if account.key == CITY_ACCOUNT {
+            (format!("{channel}/wechat/callback"), OA_ID.to_owned())
+        } else {
+            (format!("{channel}/wechat/callback/{}", account.key), format!("gh_{:0<12.12}", account.key))
+        };
         Self {
-            url: format!("{channel}/wechat/callback"),
+            gh,
+            url,
             crypt,
-            safe_mode: settings.oa_callback_mode() == CallbackMode::Safe,
+            safe_mode: account.callback_mode == CallbackMode::Safe,
             http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default(),
         }
     }
@@ -69,8 +86,8 @@ impl Callback {
             query.push(("encrypt_type", "aes".into()));
             query.push(("msg_signature", sealed.msg_signature.clone()));
             format!(
-                "<xml><ToUserName><![CDATA[{OA_ID}]]></ToUserName><Encrypt><![CDATA[{}]]></Encrypt></xml>",
-                sealed.encrypt
+                "<xml><ToUserName><![CDATA[{}]]></ToUserName><Encrypt><![CDATA[{}]]></Encrypt></xml>",
+                self.gh, sealed.encrypt
             )
         } else {
             query.push(("signature", url_signature(crypt.token(), &ts_text, &nonce)));
@@ -105,7 +122,8 @@ impl Callback {
 }
 
 struct State {
-    callback: Callback,
+    /// Each Service Account's (key, appid, callback); the city's first.
+    callbacks: Vec<(String, String, Callback)>,
     interactions: Interactions,
     next_msgid: AtomicU64,
 }
@@ -113,7 +131,13 @@ struct State {
 /// Adds `/_test/oa/say`.
 pub(crate) fn mount(route: Route, settings: &Settings, interactions: Interactions) -> Route {
     let state = Arc::new(State {
-        callback: Callback::from_settings(settings),
+        callbacks: service_accounts(settings)
+            .into_iter()
+            .map(|a| {
+                let callback = Callback::for_account(settings, &a);
+                (a.key, a.appid, callback)
+            })
+            .collect(),
         interactions,
         // Distinct from real MsgIds and from one sandbox run to the next (the channel dedupes on them).
         next_msgid: AtomicU64::new(u64::try_from(now_ms()).unwrap_or_default() * 1000),
@@ -126,6 +150,8 @@ struct Say {
     openid: String,
     text: Option<String>,
     location: Option<Location>,
+    /// The Service Account written to (key or appid); the city's when absent.
+    account: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -148,10 +174,19 @@ async fn say(Data(s): Data<&Arc<State>>, body: Json<Say>) -> Response {
     {
         return (StatusCode::BAD_REQUEST, Json(json!({"errcode": 40003, "errmsg": "invalid openid"}))).into_response();
     }
+    let found = match body.account.as_deref() {
+        None => s.callbacks.first(),
+        Some(a) => s.callbacks.iter().find(|(key, appid, _)| key == a || appid == a),
+    };
+    let Some((_, appid, callback)) = found else {
+        return (StatusCode::BAD_REQUEST, Json(json!({"errcode": 40013, "errmsg": "invalid appid: no such account"})))
+            .into_response();
+    };
     let ts = now_ms() / 1000;
     let msg_id = s.next_msgid.fetch_add(1, Ordering::Relaxed);
+    let gh = &callback.gh;
     let head = format!(
-        "<ToUserName><![CDATA[{OA_ID}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{ts}</CreateTime>"
+        "<ToUserName><![CDATA[{gh}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{ts}</CreateTime>"
     );
     let xml = match (&body.text, &body.location) {
         (Some(text), None) if !text.trim().is_empty() && text.chars().count() <= 600 => format!(
@@ -169,8 +204,8 @@ async fn say(Data(s): Data<&Arc<State>>, body: Json<Say>) -> Response {
         }
     };
     // A user's message opens the 48-hour window at WeChat, whatever the callback answers.
-    s.interactions.lock().insert(openid.to_owned(), now_ms());
-    match s.callback.push(&xml, openid).await {
+    s.interactions.lock().insert((appid.clone(), openid.to_owned()), now_ms());
+    match callback.push(&xml, openid).await {
         Ok((status, reply)) => {
             Json(json!({"msg_id": msg_id, "callback_status": status, "reply": reply})).into_response()
         }

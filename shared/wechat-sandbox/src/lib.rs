@@ -34,7 +34,8 @@ pub fn endpoint(settings: &Settings) -> Result<Route, String> {
     let route = mass::mount(Route::new(), tokens.clone(), settings);
     let interactions = follower::Interactions::default();
     let route = follower::mount(route, settings, interactions.clone());
-    Ok(messages::mount(route, tokens, interactions)
+    let links_max = usize::try_from(settings.channel.miniprogram_links_max).unwrap_or(10);
+    Ok(messages::mount(route, tokens, interactions, links_max)
         .nest("/pay", pay::routes(settings)?)
         .at("/wxa/msg_sec_check", security::msg_sec_check_endpoint())
         // Its own document, apart from the portal's (issue #16); like the sandbox, demo only.

@@ -4,9 +4,17 @@
 //! `/cgi-bin/message/subscribe/send` (43101 without a one-time authorization; each send uses one),
 //! `/cgi-bin/menu/create|get|delete` (WeChat's limits and errcodes).
 //!
-//! Helpers WeChat does not have, under `/_test/`: `GET /_test/messages` (what was "sent"),
-//! `POST /_test/oa/interactions {"openid"}` (opens the 48-hour window, as a user message would),
-//! `POST /_test/oa/unfollow {"openid"}`, `POST /_test/mp/subscriptions {"openid","template_id","count"?}`
+//! `/cgi-bin/wxopen/wxamplink|wxamplinkget|wxampunlink` (Mini Programs linked to a Service
+//! Account, up to a limit: `channel.miniprogram_links_max`, 10 by default).
+//!
+//! Every Service Account (the city's and the departmental ones, issue #20) has its own access
+//! token, followers' 48-hour windows, unfollows, menu and links; what was sent records the
+//! `appid` it went out from.
+//!
+//! Helpers WeChat does not have, under `/_test/`: `GET /_test/messages?touser&kind&appid` (what
+//! was "sent"), `POST /_test/oa/interactions {"openid","appid"?}` (opens the 48-hour window, as a
+//! user message would; the city's account unless `appid`), `POST /_test/oa/unfollow {"openid","appid"?}`,
+//! `POST /_test/oa/miniprogram-links/limit {"max"}` (the linking limit, for tests), `POST /_test/mp/subscriptions {"openid","template_id","count"?}`
 //! (as `wx.requestSubscribeMessage` accepted), `POST /_test/messages/clear`.
 //!
 //! Access tokens: only tokens [`crate::platform`] issued through `stable_token` are accepted
@@ -30,10 +38,15 @@ const WINDOW_MS: i64 = 48 * 3600 * 1000;
 
 struct State {
     tokens: IssuedTokens,
-    menu: Mutex<Option<Value>>,
+    /// Menus by Service Account appid.
+    menu: Mutex<HashMap<String, Value>>,
     sent: Mutex<Vec<Value>>,
     interactions: crate::follower::Interactions,
-    unfollowed: Mutex<HashSet<String>>,
+    /// (appid, openid) of followers who left.
+    unfollowed: Mutex<HashSet<(String, String)>>,
+    /// Mini Programs linked, by Service Account appid, in linking order.
+    links: Mutex<HashMap<String, Vec<Value>>>,
+    links_max: Mutex<usize>,
     subscriptions: Mutex<HashMap<(String, String), u64>>,
     next_msgid: Mutex<u64>,
 }
@@ -62,28 +75,37 @@ enum App {
     MiniProgram,
 }
 
-/// `Some(errcode answer)` unless the token was issued, is live, and belongs to `app`.
-fn check_token(s: &State, q: &TokenQuery, app: App) -> Option<Response> {
-    let appid = match s.tokens.appid_of(q.access_token.as_deref()) {
-        Ok(appid) => appid,
-        Err(answer) => return Some(answer),
+/// The appid of a live token of `app` (any Service Account for [`App::ServiceAccount`]), or the
+/// errcode answer.
+fn token_app(s: &State, q: &TokenQuery, app: App) -> Result<String, Response> {
+    let appid = s.tokens.appid_of(q.access_token.as_deref())?;
+    let fits = match app {
+        App::ServiceAccount => s.tokens.is_service_account(&appid),
+        App::MiniProgram => appid == s.tokens.mp_appid(),
     };
-    let expected = match app {
-        App::ServiceAccount => s.tokens.oa_appid(),
-        App::MiniProgram => s.tokens.mp_appid(),
-    };
-    (appid != expected).then(|| errcode(48001, "api unauthorized"))
+    if fits {
+        Ok(appid)
+    } else {
+        Err(errcode(48001, "api unauthorized"))
+    }
 }
 
 /// Adds the message and menu endpoints to the sandbox's routes; they accept the access tokens
 /// in `tokens`.
-pub fn mount(route: Route, tokens: IssuedTokens, interactions: crate::follower::Interactions) -> Route {
+pub fn mount(
+    route: Route,
+    tokens: IssuedTokens,
+    interactions: crate::follower::Interactions,
+    links_max: usize,
+) -> Route {
     let state = Arc::new(State {
         tokens,
         menu: Mutex::default(),
         sent: Mutex::default(),
         interactions,
         unfollowed: Mutex::default(),
+        links: Mutex::default(),
+        links_max: Mutex::new(links_max),
         subscriptions: Mutex::default(),
         next_msgid: Mutex::default(),
     });
@@ -94,6 +116,10 @@ pub fn mount(route: Route, tokens: IssuedTokens, interactions: crate::follower::
         .at("/cgi-bin/menu/create", post(menu_create).data(state.clone()))
         .at("/cgi-bin/menu/get", get(menu_get).data(state.clone()))
         .at("/cgi-bin/menu/delete", get(menu_delete).data(state.clone()))
+        .at("/cgi-bin/wxopen/wxamplink", post(mp_link).data(state.clone()))
+        .at("/cgi-bin/wxopen/wxamplinkget", post(mp_links).data(state.clone()))
+        .at("/cgi-bin/wxopen/wxampunlink", post(mp_unlink).data(state.clone()))
+        .at("/_test/oa/miniprogram-links/limit", post(set_links_max).data(state.clone()))
         .at("/_test/messages", get(list_sent).data(state.clone()))
         .at("/_test/messages/clear", post(clear_sent).data(state.clone()))
         .at("/_test/oa/interactions", post(interaction).data(state.clone()))
@@ -101,12 +127,18 @@ pub fn mount(route: Route, tokens: IssuedTokens, interactions: crate::follower::
         .at("/_test/mp/subscriptions", post(grant_subscription).data(state))
 }
 
-fn record(s: &State, kind: &str, body: &Value) -> u64 {
+fn record(s: &State, kind: &str, appid: &str, body: &Value) -> u64 {
     let mut next = s.next_msgid.lock();
     *next += 1;
     let msgid = 200_000_000 + *next;
-    s.sent.lock().push(json!({"kind": kind, "msgid": msgid, "touser": body["touser"], "body": body, "at": now_ms()}));
+    s.sent.lock().push(
+        json!({"kind": kind, "msgid": msgid, "appid": appid, "touser": body["touser"], "body": body, "at": now_ms()}),
+    );
     msgid
+}
+
+fn key(appid: &str, openid: &str) -> (String, String) {
+    (appid.to_owned(), openid.to_owned())
 }
 
 fn touser(body: &Value) -> Option<String> {
@@ -115,9 +147,10 @@ fn touser(body: &Value) -> Option<String> {
 
 #[handler]
 fn custom_send(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>, body: Json<Value>) -> Response {
-    if let Some(e) = check_token(s, &q, App::ServiceAccount) {
-        return e;
-    }
+    let appid = match token_app(s, &q, App::ServiceAccount) {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
     let Some(openid) = touser(&body) else { return errcode(40003, "invalid openid") };
     if body["msgtype"].as_str().is_none() {
         return errcode(47001, "data format error: msgtype");
@@ -125,35 +158,38 @@ fn custom_send(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>, body: Js
     if body["msgtype"] == "text" && body["text"]["content"].as_str().is_some_and(|c| c.len() > 2048) {
         return errcode(45002, "content size out of limit");
     }
-    let last = s.interactions.lock().get(&openid).copied();
-    if s.unfollowed.lock().contains(&openid) || last.is_none_or(|at| now_ms() - at > WINDOW_MS) {
+    // The window is the follower's with this account: writing to another opens nothing here.
+    let last = s.interactions.lock().get(&key(&appid, &openid)).copied();
+    if s.unfollowed.lock().contains(&key(&appid, &openid)) || last.is_none_or(|at| now_ms() - at > WINDOW_MS) {
         return errcode(45015, "response out of time limit or subscription is canceled");
     }
-    record(s, "custom", &body);
+    record(s, "custom", &appid, &body);
     ok_with(json!({}))
 }
 
 #[handler]
 fn template_send(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>, body: Json<Value>) -> Response {
-    if let Some(e) = check_token(s, &q, App::ServiceAccount) {
-        return e;
-    }
+    let appid = match token_app(s, &q, App::ServiceAccount) {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
     let Some(openid) = touser(&body) else { return errcode(40003, "invalid openid") };
     if body["template_id"].as_str().is_none_or(str::is_empty) {
         return errcode(40037, "invalid template_id");
     }
-    if s.unfollowed.lock().contains(&openid) {
+    if s.unfollowed.lock().contains(&key(&appid, &openid)) {
         return errcode(43004, "require subscribe");
     }
-    let msgid = record(s, "template", &body);
+    let msgid = record(s, "template", &appid, &body);
     ok_with(json!({"msgid": msgid}))
 }
 
 #[handler]
 fn subscribe_send(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>, body: Json<Value>) -> Response {
-    if let Some(e) = check_token(s, &q, App::MiniProgram) {
-        return e;
-    }
+    let appid = match token_app(s, &q, App::MiniProgram) {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
     let Some(openid) = touser(&body) else { return errcode(40003, "invalid openid") };
     let Some(template) = body["template_id"].as_str().filter(|t| !t.is_empty()) else {
         return errcode(40037, "invalid template_id");
@@ -165,7 +201,7 @@ fn subscribe_send(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>, body:
             _ => return errcode(43101, "user refuse to accept the msg"),
         }
     }
-    record(s, "subscribe", &body);
+    record(s, "subscribe", &appid, &body);
     ok_with(json!({}))
 }
 
@@ -252,22 +288,24 @@ fn check_miniprogram(b: &Value, linked_mp: &str, url_code: i64) -> Option<(i64, 
 
 #[handler]
 fn menu_create(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>, body: Json<Value>) -> Response {
-    if let Some(e) = check_token(s, &q, App::ServiceAccount) {
-        return e;
-    }
+    let appid = match token_app(s, &q, App::ServiceAccount) {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
     if let Some((code, msg)) = check_menu(&body, s.tokens.mp_appid()) {
         return errcode(code, msg);
     }
-    *s.menu.lock() = Some(json!({"button": body["button"], "menuid": now_ms()}));
+    s.menu.lock().insert(appid, json!({"button": body["button"], "menuid": now_ms()}));
     ok_with(json!({}))
 }
 
 #[handler]
 fn menu_get(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>) -> Response {
-    if let Some(e) = check_token(s, &q, App::ServiceAccount) {
-        return e;
-    }
-    match s.menu.lock().clone() {
+    let appid = match token_app(s, &q, App::ServiceAccount) {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
+    match s.menu.lock().get(&appid).cloned() {
         Some(menu) => Json(json!({"menu": menu})).into_response(),
         None => errcode(46003, "menu no exist"),
     }
@@ -275,17 +313,108 @@ fn menu_get(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>) -> Response
 
 #[handler]
 fn menu_delete(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>) -> Response {
-    if let Some(e) = check_token(s, &q, App::ServiceAccount) {
-        return e;
-    }
-    *s.menu.lock() = None;
+    let appid = match token_app(s, &q, App::ServiceAccount) {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
+    s.menu.lock().remove(&appid);
     ok_with(json!({}))
+}
+
+/// Linking errcodes. 89015 (already linked) and 89016 (the account's linked Mini Programs at
+/// the limit) follow WeChat's documented codes for `wxamplink` as far as we know them; 89014
+/// for unlinking one that is not linked is the sandbox's choice.
+const ALREADY_LINKED: i64 = 89015;
+const LINKS_FULL: i64 = 89016;
+const NOT_LINKED: i64 = 89014;
+
+#[derive(Deserialize)]
+struct LinkBody {
+    appid: Option<String>,
+    notify_users: Option<String>,
+    show_profile: Option<String>,
+}
+
+/// `POST /cgi-bin/wxopen/wxamplink {"appid","notify_users","show_profile"}`: links a Mini Program
+/// to the calling Service Account (sandbox: at once, no admin confirmation).
+#[handler]
+fn mp_link(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>, body: poem::Result<Json<LinkBody>>) -> Response {
+    let oa = match token_app(s, &q, App::ServiceAccount) {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
+    let Some(b) = body.ok().map(|Json(b)| b) else { return errcode(47001, "data format error") };
+    let Some(mp) =
+        b.appid.filter(|a| a.starts_with("wx") && a.len() <= 32 && a.bytes().all(|c| c.is_ascii_alphanumeric()))
+    else {
+        return errcode(40013, "invalid appid");
+    };
+    let max = *s.links_max.lock();
+    let mut links = s.links.lock();
+    let linked = links.entry(oa).or_default();
+    if linked.iter().any(|l| l["appid"] == mp.as_str()) {
+        return errcode(ALREADY_LINKED, "already linked");
+    }
+    if linked.len() >= max {
+        return errcode(LINKS_FULL, "linked miniprogram count reaches the limit");
+    }
+    linked.push(json!({
+        "appid": mp,
+        "status": 1,
+        "username": format!("gh_{}", &mp[2..mp.len().min(14)]),
+        "nickname": "",
+        "notify_users": b.notify_users.as_deref() == Some("1"),
+        "show_profile": b.show_profile.as_deref() == Some("1"),
+    }));
+    ok_with(json!({}))
+}
+
+/// `POST /cgi-bin/wxopen/wxamplinkget`: the Mini Programs linked to the calling account.
+#[handler]
+fn mp_links(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>) -> Response {
+    let oa = match token_app(s, &q, App::ServiceAccount) {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
+    let items = s.links.lock().get(&oa).cloned().unwrap_or_default();
+    ok_with(json!({"wxopens": {"items": items}}))
+}
+
+/// `POST /cgi-bin/wxopen/wxampunlink {"appid"}`.
+#[handler]
+fn mp_unlink(Query(q): Query<TokenQuery>, Data(s): Data<&Arc<State>>, body: poem::Result<Json<LinkBody>>) -> Response {
+    let oa = match token_app(s, &q, App::ServiceAccount) {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
+    let Some(mp) = body.ok().and_then(|Json(b)| b.appid) else { return errcode(40013, "invalid appid") };
+    let mut links = s.links.lock();
+    let linked = links.entry(oa).or_default();
+    let before = linked.len();
+    linked.retain(|l| l["appid"] != mp.as_str());
+    if linked.len() == before {
+        return errcode(NOT_LINKED, "miniprogram not linked");
+    }
+    ok_with(json!({}))
+}
+
+#[derive(Deserialize)]
+struct LimitBody {
+    max: usize,
+}
+
+/// `POST /_test/oa/miniprogram-links/limit {"max"}`: the sandbox's linking limit from now on.
+#[handler]
+fn set_links_max(Data(s): Data<&Arc<State>>, body: Json<LimitBody>) -> Response {
+    *s.links_max.lock() = body.max;
+    ok_with(json!({"max": body.max}))
 }
 
 #[derive(Deserialize)]
 struct SentQuery {
     touser: Option<String>,
     kind: Option<String>,
+    appid: Option<String>,
 }
 
 #[handler]
@@ -296,6 +425,7 @@ fn list_sent(Query(q): Query<SentQuery>, Data(s): Data<&Arc<State>>) -> Response
         .iter()
         .filter(|m| q.touser.as_deref().is_none_or(|t| m["touser"] == t))
         .filter(|m| q.kind.as_deref().is_none_or(|k| m["kind"] == k))
+        .filter(|m| q.appid.as_deref().is_none_or(|a| m["appid"] == a))
         .cloned()
         .collect();
     Json(sent).into_response()
@@ -310,18 +440,26 @@ fn clear_sent(Data(s): Data<&Arc<State>>) -> Response {
 #[derive(Deserialize)]
 struct OpenidBody {
     openid: String,
+    /// The Service Account; the city's when absent.
+    appid: Option<String>,
+}
+
+impl OpenidBody {
+    fn key(&self, s: &State) -> (String, String) {
+        key(self.appid.as_deref().unwrap_or(s.tokens.oa_appid()), &self.openid)
+    }
 }
 
 #[handler]
 fn interaction(Data(s): Data<&Arc<State>>, body: Json<OpenidBody>) -> Response {
-    s.unfollowed.lock().remove(&body.openid);
-    s.interactions.lock().insert(body.openid.clone(), now_ms());
+    s.unfollowed.lock().remove(&body.key(s));
+    s.interactions.lock().insert(body.key(s), now_ms());
     ok_with(json!({}))
 }
 
 #[handler]
 fn unfollow(Data(s): Data<&Arc<State>>, body: Json<OpenidBody>) -> Response {
-    s.unfollowed.lock().insert(body.openid.clone());
+    s.unfollowed.lock().insert(body.key(s));
     ok_with(json!({}))
 }
 

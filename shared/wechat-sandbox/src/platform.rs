@@ -80,6 +80,8 @@ struct Sandbox {
     oauth_domain: String,
     mp_appid: String,
     oa_appid: String,
+    /// Every Service Account: the city's and the departmental ones (issue #20).
+    oa_appids: Vec<String>,
     clock_offset_ms: AtomicI64,
     login_codes: Mutex<HashMap<String, Code>>,
     phone_codes: Mutex<HashMap<String, PhoneCode>>,
@@ -208,6 +210,11 @@ impl IssuedTokens {
     pub fn mp_appid(&self) -> &str {
         &self.0.mp_appid
     }
+
+    /// Whether `appid` is one of the Service Accounts (the city's or a departmental one).
+    pub fn is_service_account(&self, appid: &str) -> bool {
+        self.0.oa_appids.iter().any(|a| a == appid)
+    }
 }
 
 /// The simulated Mini Program and Service Account endpoints.
@@ -220,12 +227,17 @@ pub fn routes_and_tokens(settings: &Settings) -> (Route, IssuedTokens) {
     let w = &settings.wechat;
     let mut apps = HashMap::new();
     apps.insert(w.mp_appid.clone(), App { secret: w.mp_secret.expose().to_owned() });
-    apps.insert(w.oa_appid.clone(), App { secret: w.oa_secret.expose().to_owned() });
+    // The city's Service Account and the departmental ones, each with its own secret.
+    let accounts = city_platform::config::service_accounts(settings);
+    for a in &accounts {
+        apps.insert(a.appid.clone(), App { secret: a.secret.expose().to_owned() });
+    }
     let state: State = Arc::new(Sandbox {
         apps,
         oauth_domain: authority_of(&settings.public_base_url()).unwrap_or_default(),
         mp_appid: w.mp_appid.clone(),
         oa_appid: w.oa_appid.clone(),
+        oa_appids: accounts.into_iter().map(|a| a.appid).collect(),
         clock_offset_ms: AtomicI64::new(0),
         login_codes: Mutex::default(),
         phone_codes: Mutex::default(),

@@ -7,13 +7,19 @@ use serde::{Deserialize, Serialize};
 use super::ConfigError;
 
 /// The channel service (`CITY_CHANNEL__*`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChannelSettings {
     /// Broadcast limits (`CITY_CHANNEL__ANNOUNCEMENTS__*`).
     pub announcements: AnnouncementSettings,
     /// Conversations with agents (`CITY_CHANNEL__CONVERSATIONS__*`; see `config/conversations.rs`).
     pub conversations: super::ConversationSettings,
+    /// Departmental Service Accounts beside the city's (`[[channel.accounts]]`; see
+    /// `config/accounts.rs`). Unset: the demo's two, or none in production.
+    pub accounts: Option<Vec<super::AccountSettings>>,
+    /// Mini Programs the city's account may link (`CITY_CHANNEL__MINIPROGRAM_LINKS_MAX`; WeChat's
+    /// limit, 10). The channel refuses one more before asking WeChat.
+    pub miniprogram_links_max: u32,
 }
 
 /// WeChat's limits on a Service Account's broadcasts, as this deployment knows them.
@@ -36,10 +42,32 @@ impl Default for AnnouncementSettings {
     }
 }
 
+impl Default for ChannelSettings {
+    fn default() -> Self {
+        Self {
+            announcements: AnnouncementSettings::default(),
+            conversations: super::ConversationSettings::default(),
+            accounts: None,
+            miniprogram_links_max: 10,
+        }
+    }
+}
+
 impl ChannelSettings {
-    /// Refuses limits nothing could be sent under, naming the key.
-    pub(crate) fn check(&self) -> Result<(), ConfigError> {
+    /// Refuses limits nothing could be sent under, and accounts that cannot be served, naming the key.
+    pub(crate) fn check(
+        &self,
+        profile: super::Profile,
+        data_dir: &std::path::Path,
+        city_appid: &str,
+    ) -> Result<(), ConfigError> {
         self.conversations.check()?;
+        super::accounts::check(self.accounts.as_deref(), profile, data_dir, city_appid)?;
+        if self.miniprogram_links_max == 0 {
+            return Err(ConfigError(
+                "channel.miniprogram_links_max (CITY_CHANNEL__MINIPROGRAM_LINKS_MAX): at least 1".into(),
+            ));
+        }
         let a = &self.announcements;
         // 8 was WeChat's own ceiling for a multi-article message; more is surely a typo.
         if !(1..=8).contains(&a.max_articles) {
@@ -65,7 +93,7 @@ mod tests {
     fn the_defaults_are_wechats_documented_limits_and_impossible_ones_are_refused_by_name() {
         let s = ChannelSettings::default();
         assert_eq!((s.announcements.max_articles, s.announcements.monthly_broadcasts), (6, 4));
-        assert!(s.check().is_ok());
+        assert!(s.check(super::super::Profile::Demo, std::path::Path::new("."), "wx").is_ok());
         for (max_articles, monthly_broadcasts, key) in
             [(0, 4, "MAX_ARTICLES"), (9, 4, "MAX_ARTICLES"), (6, 0, "MONTHLY")]
         {
@@ -73,7 +101,7 @@ mod tests {
                 announcements: AnnouncementSettings { max_articles, monthly_broadcasts },
                 ..Default::default()
             };
-            let err = s.check().unwrap_err();
+            let err = s.check(super::super::Profile::Demo, std::path::Path::new("."), "wx").unwrap_err();
             assert!(err.0.contains(key), "{}", err.0);
         }
     }
