@@ -31,6 +31,48 @@ async fn an_emergency_answers_with_its_number_and_files_nothing() {
         app.http.get(app.url("/v1/incidents/mine")).bearer_auth(&alice).send().await.unwrap().json().await.unwrap();
     assert_eq!(mine.as_array().map(Vec::len), Some(0), "nothing was filed: {mine}");
 
+    // Open311 goes through the same check: a keyword in a public service's description is
+    // answered in Open311's own error list (400, the problem's name as the code, the number in
+    // the description), and nothing is filed.
+    let key = app.city(&["apikey", "create", "--name", "open311 client", "--scope", "open311"]);
+    let resp = app
+        .http
+        .post(app.url(&format!("/open311/v2/requests.json?api_key={key}")))
+        .form(&[
+            ("service_code", "noise"),
+            ("lat", "30.6552"),
+            ("long", "104.0811"),
+            ("description", "Smoke and fire from the flat next door"),
+            ("device_id", "open311-emergency"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let errors: Value = resp.json().await.unwrap();
+    assert_eq!(errors[0]["code"], "emergency-119", "{errors}");
+    let said = errors[0]["description"].as_str().unwrap();
+    assert!(said.starts_with("description: ") && said.contains("119"), "{errors}");
+    let (status, listed) = app.get_json("/open311/v2/requests.json?service_code=noise").await;
+    assert_eq!(status, 200);
+    assert!(!listed.to_string().contains("Smoke and fire"), "filed after all: {listed}");
+    // The same form in XML answers the same error in XML.
+    let resp = app
+        .http
+        .post(app.url(&format!("/open311/v2/requests.xml?api_key={key}")))
+        .form(&[
+            ("service_code", "pothole"),
+            ("lat", "30.6552"),
+            ("long", "104.0811"),
+            ("description", "两车相撞，堵在路口"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let xml = resp.text().await.unwrap();
+    assert!(xml.contains("<errors><error><code>emergency-122</code>"), "{xml}");
+
     // An ordinary noise complaint is still the environment bureau's report.
     let resp = file("noise", "Loud music after midnight").send().await.unwrap();
     assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
