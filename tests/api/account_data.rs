@@ -46,7 +46,10 @@ async fn staff(app: &TestApp, username: &str, role: &str) -> String {
 async fn book(app: &TestApp, token: &str, person_id: &str) -> Value {
     use city_platform::time::{city_date, from_ms, now_ms};
     let now = now_ms();
-    let (today, last) = (city_date(from_ms(now)).to_string(), city_date(from_ms(now + 6 * 86_400_000)).to_string());
+    // From the day after tomorrow: tomorrow's visits are past their cancellation deadline (D-1
+    // 15:00) every afternoon, and closing the account cancels this one.
+    let (first, last) =
+        (city_date(from_ms(now + 2 * 86_400_000)).to_string(), city_date(from_ms(now + 6 * 86_400_000)).to_string());
     let (_, doctors) = app.get_json("/v1/booking/doctors?lat=30.6530&lon=104.0836&coord=gcj02&limit=5").await;
     let doctor_id = doctors[0]["id"].as_str().unwrap().to_owned();
     let (_, sessions) = app.get_json(&format!("/v1/booking/doctors/{doctor_id}/sessions")).await;
@@ -55,7 +58,7 @@ async fn book(app: &TestApp, token: &str, person_id: &str) -> Value {
         .unwrap()
         .iter()
         .map(|s| s["date"].as_str().unwrap().to_owned())
-        .find(|d| d.as_str() > today.as_str() && d.as_str() <= last.as_str())
+        .find(|d| d.as_str() >= first.as_str() && d.as_str() <= last.as_str())
         .expect("a released day");
     let (_, slots) = app.get_json(&format!("/v1/booking/doctors/{doctor_id}/slots?date={date}")).await;
     let slot = slots["slots"].as_array().unwrap().iter().find(|s| s["free"] == true).unwrap()["id"].clone();
@@ -340,6 +343,10 @@ async fn closing_an_account_waits_for_payments_in_flight_then_erases_the_citizen
         assert!(Instant::now() < deadline, "never paid: {o}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Her export above is in the audit log, under her id, before she closes: the closing rewrites
+    // what the log holds (an entry still in the outbox would land with the id).
+    let alice_export = audit_entries(&app, &admin, |e| e["action"] == "export_citizen_data").await;
+    assert_eq!(alice_export[0]["actor_id"], alice_id.as_str(), "{alice_export:?}");
     let (status, body) = send(&app, "DELETE", "/v1/me", Some(&alice), None).await;
     assert_eq!(status, 204, "{body}");
 
@@ -388,21 +395,158 @@ async fn closing_an_account_waits_for_payments_in_flight_then_erases_the_citizen
     assert_eq!(status, 200, "{bobs}");
     assert_eq!(ids(&bobs), [bobs_alert["id"].as_str().unwrap()]);
 
-    // Audited, with the citizen id and nothing else.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let closings = loop {
-        let (_, entries) = send(&app, "GET", "/v1/staff/audit?service=identity", Some(&admin), None).await;
-        let closings: Vec<Value> =
-            entries.as_array().unwrap().iter().filter(|e| e["action"] == "close_citizen_account").cloned().collect();
-        if !closings.is_empty() || Instant::now() > deadline {
-            break closings;
+    // Audited, naming nobody: the closing itself, and her export before it, are kept with
+    // `erased` for her id; no entry of the log names her any more.
+    let closings = audit_entries(&app, &admin, |e| e["action"] == "close_citizen_account").await;
+    assert_eq!(closings.len(), 1, "{closings:?}");
+    assert_eq!(
+        (closings[0]["actor_id"].as_str(), closings[0]["actor_name"].as_str()),
+        (Some("erased"), Some("citizen"))
+    );
+    assert_eq!(closings[0]["target"], "citizen:erased");
+    // Hers (the new citizen's export above names its own, living, citizen).
+    let exports = audit_entries(&app, &admin, |e| e["action"] == "export_citizen_data").await;
+    let erased: Vec<&Value> = exports.iter().filter(|e| e["actor_id"] == "erased").collect();
+    assert_eq!(erased.len(), 1, "{exports:?}");
+    assert_eq!(erased[0]["target"], "citizen:erased", "{exports:?}");
+    let (_, everything) = send(&app, "GET", "/v1/staff/audit?limit=500", Some(&admin), None).await;
+    let everything = everything.to_string();
+    assert!(!everything.contains(&alice_id), "the audit still names her: {everything}");
+    assert!(!everything.contains("陈"), "the audit holds no personal data");
+    app.stop().await;
+}
+
+/// Books a place at Chengdu Second People's Hospital, which charges its fee online (seeds/booking),
+/// two to six days ahead: released, and before the cancellation deadline.
+async fn book_with_fee(app: &TestApp, token: &str, person_id: &str) -> Value {
+    use city_platform::time::{city_date, from_ms, now_ms};
+    let day = |n: i64| city_date(from_ms(now_ms() + n * 86_400_000)).to_string();
+    let (first, last) = (day(2), day(6));
+    let (_, doctors) = app.get_json("/v1/booking/doctors?hospital_id=h-cd2&limit=50").await;
+    for doctor in doctors.as_array().unwrap() {
+        let id = doctor["id"].as_str().unwrap();
+        let (_, sessions) = app.get_json(&format!("/v1/booking/doctors/{id}/sessions")).await;
+        for session in sessions.as_array().unwrap() {
+            let d = session["date"].as_str().unwrap();
+            if d < first.as_str() || d > last.as_str() || session["n_free"].as_i64() == Some(0) {
+                continue;
+            }
+            let (_, slots) = app.get_json(&format!("/v1/booking/doctors/{id}/slots?date={d}")).await;
+            if let Some(slot) = slots["slots"].as_array().unwrap().iter().find(|s| s["free"] == true) {
+                let body = json!({"slot_id": slot["id"], "person_id": person_id});
+                let (status, appt) = send(app, "POST", "/v1/booking/appointments", Some(token), Some(body)).await;
+                assert_eq!(status, 201, "{appt}");
+                return appt;
+            }
+        }
+    }
+    panic!("no free slot at h-cd2 in the coming days");
+}
+
+/// The kept rows after a closing: booking's appointment (status, refund_state) and payments'
+/// order (refunded_fen) with its refunds (state, the sandbox's refund id).
+async fn kept_refund(
+    app: &TestApp,
+    appt_id: &str,
+    order_id: &str,
+) -> (String, Option<String>, i64, Vec<(String, Option<String>)>) {
+    let booking = city_platform::Db::open(&app.settings, "booking", &city_booking::MIGRATOR).await.unwrap();
+    let (status, refund_state): (String, Option<String>) =
+        sqlx::query_as("SELECT status, refund_state FROM appointments WHERE id = $1")
+            .bind(appt_id)
+            .fetch_one(&booking.pool)
+            .await
+            .expect("the appointment is kept");
+    let payments = city_platform::Db::open(&app.settings, "payments", &city_payments::MIGRATOR).await.unwrap();
+    let refunded: i64 = sqlx::query_scalar("SELECT refunded_fen FROM orders WHERE id = $1")
+        .bind(order_id)
+        .fetch_one(&payments.pool)
+        .await
+        .expect("the order is kept");
+    let refunds: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT state, refund_id FROM refunds WHERE order_id = $1")
+            .bind(order_id)
+            .fetch_all(&payments.pool)
+            .await
+            .unwrap();
+    (status, refund_state, refunded, refunds)
+}
+
+#[tokio::test]
+async fn closing_an_account_cancels_a_paid_future_appointment_and_refunds_its_fee_in_the_sandbox() {
+    let app = spawn_app_with(|s| s.payments.job_interval_secs = 1).await;
+    let alice = app.citizen_token("e2e-close-refund-alice").await;
+    let body = json!({"name": "王小明", "id_number": id_number("51010719880721005"), "relation": "self"});
+    let (status, person) = send(&app, "POST", "/v1/me/people", Some(&alice), Some(body)).await;
+    assert_eq!(status, 201, "{person}");
+    let appt = book_with_fee(&app, &alice, person["id"].as_str().unwrap()).await;
+    assert_eq!(appt["status"], "pending_payment", "{appt}");
+    let appt_id = appt["id"].as_str().unwrap().to_owned();
+    let fee = appt["fee_fen"].as_i64().unwrap();
+    assert!(fee > 0, "{appt}");
+
+    // The fee becomes payable once booking.fee_due reached payments; paid in the sandbox.
+    let body = json!({ "kind": "booking", "booking_id": appt_id });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let order = loop {
+        // Without an Idempotency-Key (`send` sets one per body): a replay would repeat the 404.
+        let resp = app.http.post(app.url("/v1/payments/orders")).bearer_auth(&alice).json(&body).send().await.unwrap();
+        let (status, order) = (resp.status().as_u16(), resp.json::<Value>().await.unwrap());
+        if status == 200 {
+            break order;
+        }
+        assert_eq!(status, 404, "{order}");
+        assert!(Instant::now() < deadline, "the booking fee never became payable");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    let path = format!("/sandbox/wechat/pay/_test/transactions/{}/pay", order["out_trade_no"].as_str().unwrap());
+    let (status, _) = send(&app, "POST", &path, None, Some(json!({ "notify": true }))).await;
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, a) = send(&app, "GET", "/v1/booking/appointments", Some(&alice), None).await;
+        let upcoming = a["upcoming"].as_array().cloned().unwrap_or_default();
+        if upcoming.iter().any(|x| x["id"] == appt_id.as_str() && x["status"] == "booked" && x["paid"] == true) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never booked: {a}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(kept_refund(&app, &appt_id, &order_id).await, ("booked".to_owned(), None, 0, vec![]));
+
+    // Closing: the paid appointment is cancelled and its whole fee refunded through the sandbox,
+    // although the citizen is gone by the time the refund comes back.
+    let (status, body) = send(&app, "DELETE", "/v1/me", Some(&alice), None).await;
+    assert_eq!(status, 204, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let kept = loop {
+        let kept = kept_refund(&app, &appt_id, &order_id).await;
+        if kept.1.as_deref() == Some("refunded") || Instant::now() > deadline {
+            break kept;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(closings.len(), 1, "{closings:?}");
-    assert_eq!(closings[0]["target"], format!("citizen:{alice_id}"));
-    assert!(!Value::Array(closings).to_string().contains("陈"), "the audit holds no personal data");
+    let (status, refund_state, refunded, refunds) = kept;
+    assert_eq!((status.as_str(), refund_state.as_deref(), refunded), ("cancelled", Some("refunded"), fee));
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0].0, "success", "{refunds:?}");
+    assert!(refunds[0].1.as_deref().is_some_and(|id| !id.is_empty()), "the sandbox's refund id: {refunds:?}");
     app.stop().await;
+}
+
+/// Identity's audit entries matching `pick`, waiting (up to 10 s) until there is at least one:
+/// entries reach the log through the outbox.
+async fn audit_entries(app: &TestApp, admin: &str, pick: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, entries) = send(app, "GET", "/v1/staff/audit?service=identity", Some(admin), None).await;
+        let picked: Vec<Value> = entries.as_array().unwrap().iter().filter(|e| pick(e)).cloned().collect();
+        if !picked.is_empty() || Instant::now() > deadline {
+            return picked;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// The channel's internal view of a citizen (by id and Service Account openid).

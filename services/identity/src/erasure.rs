@@ -6,7 +6,9 @@
 //! answer names the orders), and each upcoming appointment is cancelled through booking's cancel
 //! route, so its refund takes the usual path. Then, in one identity transaction, the citizen's
 //! rows go, every session is revoked, `identity.citizen_erased` is queued for the other services
-//! (each erases or anonymises its own rows on it) and the closing is audited.
+//! (each erases or anonymises its own rows on it), the audit log's entries naming the citizen are
+//! rewritten to `erased`, and the closing is audited, itself naming nobody (`citizen:erased`): the
+//! law keeps the audit of what was done, not whose account it was.
 
 use city_platform::audit::{self, AuditEntry};
 use city_platform::outbox;
@@ -64,12 +66,15 @@ async fn erase(s: &IdentityState, citizen: &CitizenId) -> Result<(), sqlx::Error
         "mp_openid": openid_of(&s.wechat.mp_appid),
     });
     let now = now_ms();
+    // Written through the outbox, so it reaches the log after the rewrite below: it must not
+    // name the citizen itself. An entry of theirs still on its way (an export just before the
+    // closing) lands with the id; the rewrite covers what the log already holds.
     let entry = AuditEntry {
-        actor_id: citizen.as_str().to_owned(),
+        actor_id: store::ERASED.into(),
         actor_name: "citizen".into(),
         service: NAME.into(),
         action: "close_citizen_account".into(),
-        target: format!("citizen:{}", citizen.as_str()),
+        target: format!("citizen:{}", store::ERASED),
         before: None,
         after: None,
         request_id: city_platform::request_id::current(),

@@ -1,13 +1,20 @@
 //! Closing an account (issue #23): the citizen's own rows go; the session rows stay, revoked,
-//! so a token presented later is refused like any revoked one.
+//! so a token presented later is refused like any revoked one; the audit log, kept, stops naming
+//! them.
 
 use sqlx::AnyConnection;
 
 use super::revoke_sessions_of;
 use crate::domain::citizen_id::CitizenId;
 
+/// What a closed account's id becomes where a kept record named it (as payments and booking do).
+pub const ERASED: &str = "erased";
+
 /// Erases the citizen inside `tx`: family members (and their share of the ID-number holders'
-/// counts), e-mail, preferences, WeChat identities and the citizen row; every session revoked.
+/// counts), e-mail, preferences, WeChat identities and the citizen row; every session revoked;
+/// the audit entries they acted in (`actor_id`) or on (`target` `citizen:<id>`) kept under
+/// [`ERASED`] (the law keeps the audit, not whose it was). Only the entries already in the log:
+/// one still on its way through the outbox keeps the id (see `erasure::erase`).
 /// The revoked sessions' token hashes, for the principal cache. A citizen already gone erases
 /// nothing.
 pub async fn erase_citizen(tx: &mut AnyConnection, citizen_id: &CitizenId) -> Result<Vec<String>, sqlx::Error> {
@@ -32,5 +39,17 @@ pub async fn erase_citizen(tx: &mut AnyConnection, citizen_id: &CitizenId) -> Re
     ] {
         sqlx::query(statement).bind(id).execute(&mut *tx).await?;
     }
+    // Entries are written by citizen id only when the citizen acted: a staff member's id that
+    // happened to match (they are different id spaces) is left alone by the `actor_name` test.
+    sqlx::query("UPDATE audit_log SET actor_id = $2 WHERE actor_id = $1 AND actor_name = 'citizen'")
+        .bind(id)
+        .bind(ERASED)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE audit_log SET target = $2 WHERE target = $1")
+        .bind(format!("citizen:{id}"))
+        .bind(format!("citizen:{ERASED}"))
+        .execute(&mut *tx)
+        .await?;
     revoke_sessions_of(tx, id).await
 }
