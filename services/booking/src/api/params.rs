@@ -3,7 +3,7 @@
 
 use std::marker::PhantomData;
 
-use city_platform::coords::{Crs, LatLon};
+use city_platform::coords::{CoordError, Crs, LatLon};
 use city_platform::Problem;
 use poem_openapi::payload::Payload;
 use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchemaRef, Registry};
@@ -24,7 +24,11 @@ pub(super) fn point(lat: Option<f64>, lon: Option<f64>, coord: Option<&str>) -> 
         (None, None) => Ok((crs, None)),
         (Some(lat), Some(lon)) => LatLon::from_crs(crs, lat, lon)
             .map(|p| (crs, Some(p)))
-            .map_err(|e| Problem::invalid("lat", format!("not a usable point: {e:?}"))),
+            // In words (the error's Display), naming the coordinate at fault: never its Rust name.
+            .map_err(|e| {
+                let field = if matches!(e, CoordError::LongitudeOutOfRange) { "lon" } else { "lat" };
+                Problem::invalid(field, format!("not a usable point: {e}"))
+            }),
         (Some(_), None) => Err(Problem::invalid("lon", "give lat and lon together")),
         (None, Some(_)) => Err(Problem::invalid("lat", "give lat and lon together")),
     }
@@ -75,5 +79,31 @@ impl<T: Type + Send> ApiResponse for RawJson<T> {
 
     fn register(registry: &mut Registry) {
         T::register(registry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A point the fuzzer sends (`NaN`, `inf`, a longitude of 500) is refused in words, on the
+    /// coordinate at fault, without the error's Rust name (`NotFinite`) in the answer.
+    #[test]
+    fn an_unusable_point_is_refused_in_words_naming_its_coordinate() {
+        for (lat, lon, field, words) in [
+            (f64::NAN, 104.06, "lat", "finite"),
+            (30.66, f64::INFINITY, "lat", "finite"),
+            (95.0, 104.06, "lat", "latitude"),
+            (30.66, 500.0, "lon", "longitude"),
+        ] {
+            let p = point(Some(lat), Some(lon), Some("wgs84")).unwrap_err();
+            assert_eq!(p.errors[0].field, field, "{lat},{lon}");
+            let text = serde_json::to_string(&p).unwrap();
+            assert!(text.contains(words), "{text}");
+            for name in ["NotFinite", "OutOfRange", "NullIsland"] {
+                assert!(!text.contains(name), "{text}");
+            }
+        }
+        assert!(point(Some(30.66), Some(104.06), None).unwrap().1.is_some());
     }
 }
