@@ -9,6 +9,7 @@ mod announcements_urgent;
 mod booking;
 mod channel;
 mod conversations;
+mod conversations_accounts;
 mod conversations_replicas;
 mod demo;
 mod harness;

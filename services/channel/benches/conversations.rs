@@ -61,7 +61,7 @@ async fn main() {
     let languages = vec!["zh".to_owned(), "en".to_owned()];
     for a in 0..pool {
         let id = format!("bench-agent-{a:04}");
-        conversation_agents::configure_agent(&db, &id, &groups, &languages, max, now_ms()).await.unwrap();
+        conversation_agents::configure_agent(&db, &id, &groups, &languages, max, &[], now_ms()).await.unwrap();
         conversation_agents::set_status(&db, &id, "online", now_ms()).await.unwrap();
     }
 
@@ -71,6 +71,7 @@ async fn main() {
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let (conv, next) = (conv.clone(), next.clone());
+        let account = t.settings.wechat.oa_appid.clone();
         tasks.push(tokio::spawn(async move {
             let mut took = Vec::new();
             loop {
@@ -80,7 +81,7 @@ async fn main() {
                 }
                 let openid = format!("oRoute{i:022}");
                 let pressed = Instant::now();
-                let reply = conv.on_talk_key(&openid, &format!("bench:{i}"), "TALK_TO_AGENT").await.unwrap();
+                let reply = conv.on_talk_key(&account, &openid, &format!("bench:{i}"), "TALK_TO_AGENT").await.unwrap();
                 took.push(pressed.elapsed());
                 assert!(reply.is_some(), "a handover reply for {openid}");
             }
@@ -95,8 +96,7 @@ async fn main() {
     // The figure counts only if every conversation really is assigned, each once.
     let carried: i64 = conversation_agents::agents(&db).await.unwrap().iter().map(|a| a.active).sum();
     assert_eq!(carried, total as i64, "every conversation assigned once");
-    let assigned =
-        conversations::Filter { agent_id: None, groups: None, state: Some("assigned".into()), queue_order: false };
+    let assigned = conversations::Filter { state: Some("assigned".into()), ..Default::default() };
     let (_, n) = conversations::list(&db, &assigned, 1, 0).await.unwrap();
     assert_eq!(n, total as i64, "one conversation per follower, all assigned");
 

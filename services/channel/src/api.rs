@@ -83,13 +83,27 @@ struct JsonOps {
 // routed apart (`callback::routes`, mounted at `/wechat/callback` only), so it is not added here.
 impl OpenApi for ChannelApi {
     fn meta() -> Vec<poem_openapi::registry::MetaApi> {
-        <(JsonOps, crate::callback::CallbackApi, AnnouncementsApi, crate::export::ExportApi, ConversationsApi, AgentsApi)>::meta()
+        <(
+            JsonOps,
+            crate::callback::CallbackApi,
+            AnnouncementsApi,
+            crate::export::ExportApi,
+            ConversationsApi,
+            AgentsApi,
+            crate::links::LinksApi,
+        )>::meta()
     }
 
     fn register(registry: &mut poem_openapi::registry::Registry) {
-        <(JsonOps, crate::callback::CallbackApi, AnnouncementsApi, crate::export::ExportApi, ConversationsApi, AgentsApi)>::register(
-            registry,
-        )
+        <(
+            JsonOps,
+            crate::callback::CallbackApi,
+            AnnouncementsApi,
+            crate::export::ExportApi,
+            ConversationsApi,
+            AgentsApi,
+            crate::links::LinksApi,
+        )>::register(registry)
     }
 
     fn add_routes(
@@ -103,7 +117,8 @@ impl OpenApi for ChannelApi {
         let export = crate::export::ExportApi { state: self.state.clone() };
         let conversations = ConversationsApi { conversations: self.state.conversations.clone() };
         let agents = AgentsApi { conversations: self.state.conversations.clone() };
-        (JsonOps { state: self.state }, announcements, export, conversations, agents).add_routes(route_table)
+        let links = crate::links::LinksApi { state: self.state.clone() };
+        (JsonOps { state: self.state }, announcements, export, conversations, agents, links).add_routes(route_table)
     }
 }
 

@@ -1,6 +1,8 @@
-//! `GET/POST /wechat/callback`: WeChat's URL verification and message pushes, plaintext and
-//! safe mode, as the configured callback mode allows (`wechat.oa_callback_mode`: plaintext,
-//! compatible, safe).
+//! `GET/POST /wechat/callback` (the city's Service Account) and `/wechat/callback/{account}`
+//! (a departmental one, issue #20): WeChat's URL verification and message pushes, plaintext and
+//! safe mode, as the account's callback mode allows (`wechat.oa_callback_mode`, or the
+//! account's `callback_mode`: plaintext, compatible, safe). Each account checks signatures with
+//! its own token and key, so a push signed for one account is refused at another's URL.
 //!
 //! Order of checks on a push: timestamp freshness, the mode, signature (`signature` in plaintext mode,
 //! `msg_signature` over `Encrypt` in safe mode), decryption (appid checked), XML, then the dedupe
@@ -25,6 +27,7 @@ mod api;
 
 pub use api::{routes, CallbackApi};
 
+use crate::accounts::Account;
 use crate::claim::{self, Claim};
 use crate::state::ChannelState;
 
@@ -58,19 +61,19 @@ fn xml(body: String) -> Response {
 }
 
 /// `GET /wechat/callback`: answers WeChat's server-URL check with the echo string.
-pub async fn verify(q: CallbackQuery, state: &Arc<ChannelState>) -> Response {
+pub async fn verify(q: CallbackQuery, account: &Account) -> Response {
     let (Some(signature), Some(timestamp), Some(nonce), Some(echostr)) = (q.signature, q.timestamp, q.nonce, q.echostr)
     else {
         return reject(StatusCode::BAD_REQUEST, "signature, timestamp, nonce and echostr are required");
     };
-    if verify_url_signature(state.crypt.token(), &timestamp, &nonce, &signature).is_err() {
+    if verify_url_signature(account.crypt.token(), &timestamp, &nonce, &signature).is_err() {
         return reject(StatusCode::FORBIDDEN, "invalid signature");
     }
     text(echostr)
 }
 
 /// `POST /wechat/callback`: a message or event push.
-pub async fn push(q: CallbackQuery, state: &Arc<ChannelState>, body: Body) -> Response {
+pub async fn push(q: CallbackQuery, state: &Arc<ChannelState>, account: Arc<Account>, body: Body) -> Response {
     let state = state.clone();
     let (Some(timestamp), Some(nonce)) = (q.timestamp.as_deref(), q.nonce.as_deref()) else {
         return reject(StatusCode::BAD_REQUEST, "timestamp and nonce are required");
@@ -90,7 +93,7 @@ pub async fn push(q: CallbackQuery, state: &Arc<ChannelState>, body: Body) -> Re
     let safe_mode = q.encrypt_type.as_deref() == Some("aes");
     // The mode chosen in WeChat's console: in safe mode a plaintext push is refused (its
     // signature covers the query, not the body, so a captured query would carry any body).
-    match (state.platform.settings.oa_callback_mode(), safe_mode) {
+    match (account.mode, safe_mode) {
         (CallbackMode::Safe, false) => {
             return reject(StatusCode::FORBIDDEN, "plaintext push refused: the account is in safe mode")
         }
@@ -106,7 +109,7 @@ pub async fn push(q: CallbackQuery, state: &Arc<ChannelState>, body: Body) -> Re
         let Ok(envelope) = EncryptedEnvelope::parse(raw) else {
             return reject(StatusCode::BAD_REQUEST, "malformed safe-mode envelope");
         };
-        match state.crypt.decrypt_push(msg_signature, timestamp, nonce, &envelope.encrypt) {
+        match account.crypt.decrypt_push(msg_signature, timestamp, nonce, &envelope.encrypt) {
             Ok(plain) => plain,
             Err(WechatError::SignatureMismatch) => return reject(StatusCode::FORBIDDEN, "invalid msg_signature"),
             Err(_) => return reject(StatusCode::BAD_REQUEST, "undecryptable push"),
@@ -115,7 +118,7 @@ pub async fn push(q: CallbackQuery, state: &Arc<ChannelState>, body: Body) -> Re
         let Some(signature) = q.signature.as_deref() else {
             return reject(StatusCode::BAD_REQUEST, "signature is required");
         };
-        if verify_url_signature(state.crypt.token(), timestamp, nonce, signature).is_err() {
+        if verify_url_signature(account.crypt.token(), timestamp, nonce, signature).is_err() {
             return reject(StatusCode::FORBIDDEN, "invalid signature");
         }
         raw.to_owned()
@@ -124,9 +127,15 @@ pub async fn push(q: CallbackQuery, state: &Arc<ChannelState>, body: Body) -> Re
         return reject(StatusCode::BAD_REQUEST, "malformed push XML");
     };
 
-    let key = msg.dedupe_key();
+    // The city's keys stay as they were; another account's carry its appid (openids are per
+    // account at WeChat, but nothing should depend on that here).
+    let key = if account.key == city_platform::config::CITY_ACCOUNT {
+        msg.dedupe_key()
+    } else {
+        format!("{}:{}", account.appid, msg.dedupe_key())
+    };
     let content = match claim::claim(&*state.platform.cache, &key).await {
-        Ok(Claim::New) => respond_in_time(&state, msg.clone(), key).await,
+        Ok(Claim::New) => respond_in_time(&state, &account.appid, msg.clone(), key).await,
         // A retry: no second effect; the same words again if the first delivery has them.
         Ok(Claim::Seen(reply)) => reply,
         Err(e) => {
@@ -142,7 +151,7 @@ pub async fn push(q: CallbackQuery, state: &Arc<ChannelState>, body: Body) -> Re
     if !safe_mode {
         return xml(reply);
     }
-    match state.crypt.encrypt_reply(&reply, now_ms() / 1000, &new_nonce()) {
+    match account.crypt.encrypt_reply(&reply, now_ms() / 1000, &new_nonce()) {
         Ok(encrypted) => xml(encrypted.to_xml()),
         Err(e) => {
             tracing::error!(error = %e, "could not encrypt a reply");
@@ -153,13 +162,14 @@ pub async fn push(q: CallbackQuery, state: &Arc<ChannelState>, body: Body) -> Re
 
 /// Runs the push's effects and answer; if they outlast the reply budget, WeChat gets `success`
 /// now and the answer follows as a customer-service message.
-async fn respond_in_time(state: &Arc<ChannelState>, msg: PushMessage, key: String) -> Option<String> {
+async fn respond_in_time(state: &Arc<ChannelState>, account: &str, msg: PushMessage, key: String) -> Option<String> {
     let mut worker = {
         let state = state.clone();
         let msg = msg.clone();
         let key = key.clone();
+        let account = account.to_owned();
         tokio::spawn(async move {
-            let reply = state.respond(&msg, &key).await;
+            let reply = state.respond(&account, &msg, &key).await;
             if let Err(e) = claim::remember(&*state.platform.cache, &key, reply.as_deref()).await {
                 tracing::warn!(error = %e, "could not keep a reply for retries");
             }
@@ -174,9 +184,10 @@ async fn respond_in_time(state: &Arc<ChannelState>, msg: PushMessage, key: Strin
         }
         Err(_) => {
             let state = state.clone();
+            let account = account.to_owned();
             tokio::spawn(async move {
                 if let Ok(Some(content)) = worker.await {
-                    state.send_late(&msg.from_user_name, &content).await;
+                    state.send_late(&account, &msg.from_user_name, &content).await;
                 }
             });
             None

@@ -24,4 +24,8 @@ pub const KINDS: &[&ErrorKind] = &[
     &conversations::AGENT_AT_CAPACITY,
     &conversations::NOT_YOUR_CONVERSATION,
     &conversations::REPLY_WINDOW_CLOSED,
+    &crate::links::UNKNOWN_ACCOUNT,
+    &crate::links::LINKS_FULL,
+    &crate::links::ALREADY_LINKED,
+    &crate::links::NOT_LINKED,
 ];

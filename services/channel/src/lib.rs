@@ -13,7 +13,8 @@
 //! effects and answer), `subscriptions` (subscribe-message grants), `api` (the JSON operations),
 //! [`errors`] (its error kinds), [`announcements`] (Service Account broadcasts under
 //! `/v1/announcements`), [`conversations`] (chats handed to city agents under
-//! `/v1/conversations` and `/v1/agents`). How to try each menu key by hand:
+//! `/v1/conversations` and `/v1/agents`), `accounts` (the city's and departmental Service
+//! Accounts), [`links`] (Mini Programs linked to them, `/v1/channel/accounts`). How to try each menu key by hand:
 //! `services/channel/README.md`.
 //!
 //! Invariants: this service reads no other service's tables; it asks them over HTTP with the
@@ -21,6 +22,7 @@
 //! replicas or retries (the cache claim; and what a push writes is idempotent besides). No
 //! database write waits on the reply path except keeping a conversation for staff.
 
+pub mod accounts;
 pub mod announcements;
 mod api;
 pub mod callback;
@@ -31,6 +33,7 @@ mod erasure;
 pub mod errors;
 mod export;
 pub mod followers;
+pub mod links;
 pub mod menu_ops;
 mod push;
 pub mod services;
@@ -58,7 +61,7 @@ pub use state::{ChannelDeps, ChannelState};
 pub const NAME: &str = "wechat";
 
 /// The path prefixes this service owns.
-pub const PREFIXES: &[&str] = &["/wechat", "/v1/announcements", "/v1/conversations", "/v1/agents"];
+pub const PREFIXES: &[&str] = &["/wechat", "/v1/announcements", "/v1/conversations", "/v1/agents", "/v1/channel"];
 
 /// This service's migrations.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/wechat");
@@ -113,18 +116,19 @@ impl ChannelService {
     ) -> Result<(ChannelApi, poem::Route, Db), ChannelError> {
         let db = Db::open(&platform.settings, NAME, &MIGRATOR).await?;
         let crypt = message_crypt(&platform.settings)?;
+        let accounts = Arc::new(accounts::Accounts::from_settings(
+            &platform.settings,
+            deps.messages.clone(),
+            &deps.account_messages,
+        )?);
         let keys: HashMap<String, KeyReply> = serde_json::from_str(KEYS_SEED)
             .map_err(|e| ChannelError::Config(format!("seeds/wechat/keys.json: {e}")))?;
         let notifier =
             Arc::new(Notifier::new(db.clone(), deps.notify, deps.messages.clone(), deps.mp_messages, deps.contacts)?);
         notifier.clone().spawn(platform.bus.clone(), Duration::from_secs(2), platform.shutdown.clone());
         let followers = FollowerWriter::spawn(db.clone(), platform.shutdown.clone());
-        let conversations = conversations::Conversations::new(
-            db.clone(),
-            platform.clone(),
-            deps.messages.clone(),
-            deps.services.clone(),
-        );
+        let conversations =
+            conversations::Conversations::new(db.clone(), platform.clone(), accounts.clone(), deps.services.clone());
         conversations.spawn_sweeper(Duration::from_secs(30));
         let state = Arc::new(ChannelState {
             announcements: Arc::new(announcements::Announcements::new(
@@ -140,6 +144,7 @@ impl ChannelService {
             platform,
             notifier,
             crypt,
+            accounts,
             services: deps.services,
             messages: deps.messages,
             reply_budget: deps.reply_budget,

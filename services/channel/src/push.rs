@@ -16,9 +16,10 @@ impl ChannelState {
     }
 
     /// The push's effects (follower, location, conversation) and the words to answer, if any.
-    /// `dedupe_key` identifies the push, so what it writes is written once.
-    pub async fn respond(&self, msg: &PushMessage, dedupe_key: &str) -> Option<String> {
-        match self.try_respond(msg, dedupe_key).await {
+    /// `dedupe_key` identifies the push, so what it writes is written once; `account` is the
+    /// appid of the Service Account it was pushed to.
+    pub async fn respond(&self, account: &str, msg: &PushMessage, dedupe_key: &str) -> Option<String> {
+        match self.try_respond(account, msg, dedupe_key).await {
             Ok(reply) => reply,
             Err(e) => {
                 tracing::error!(error = %e, "push effects failed");
@@ -27,7 +28,12 @@ impl ChannelState {
         }
     }
 
-    async fn try_respond(&self, msg: &PushMessage, dedupe_key: &str) -> Result<Option<String>, sqlx::Error> {
+    async fn try_respond(
+        &self,
+        account: &str,
+        msg: &PushMessage,
+        dedupe_key: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
         let openid = msg.from_user_name.as_str();
         let at = now_ms();
         let interacted = || FollowerFact::Interacted { openid: openid.to_owned(), at };
@@ -51,12 +57,12 @@ impl ChannelState {
             }
             PushKind::Location { latitude, longitude, .. } => {
                 self.located(openid, *latitude, *longitude, at).await;
-                self.conversations.on_location(openid, dedupe_key, *latitude, *longitude).await?;
+                self.conversations.on_location(account, openid, dedupe_key, *latitude, *longitude).await?;
                 Some(self.air_at(*latitude, *longitude).await)
             }
             PushKind::Event(PushEvent::Click { event_key }) if event_key.starts_with(TALK_KEY) => {
                 self.followers.record(interacted()).await;
-                self.conversations.on_talk_key(openid, dedupe_key, event_key).await?
+                self.conversations.on_talk_key(account, openid, dedupe_key, event_key).await?
             }
             PushKind::Event(PushEvent::Click { event_key }) => {
                 self.followers.record(interacted()).await;
@@ -70,11 +76,11 @@ impl ChannelState {
                 self.followers.record(interacted()).await;
                 // An emergency, a score, a conversation under way or a request for a person
                 // come before the FAQ (conversations decide; the FAQ's answer is offered).
-                self.conversations.on_text(openid, dedupe_key, content, self.faq.answer(content)).await?
+                self.conversations.on_text(account, openid, dedupe_key, content, self.faq.answer(content)).await?
             }
             PushKind::Image { media_id, .. } | PushKind::Voice { media_id, .. } => {
                 self.followers.record(interacted()).await;
-                self.conversations.on_media(openid, dedupe_key, msg.msg_type(), media_id).await?
+                self.conversations.on_media(account, openid, dedupe_key, msg.msg_type(), media_id).await?
             }
             PushKind::Video { media_id, .. } => {
                 self.followers.record(interacted()).await;
@@ -173,9 +179,9 @@ impl ChannelState {
         })
     }
 
-    /// Sends an answer that missed the passive-reply budget as a customer-service message, only
-    /// inside the 48-hour window of a follower who still follows.
-    pub async fn send_late(&self, openid: &str, content: &str) {
+    /// Sends an answer that missed the passive-reply budget as a customer-service message from
+    /// `account` (the appid pushed to), only inside the 48-hour window of a follower who still follows.
+    pub async fn send_late(&self, account: &str, openid: &str, content: &str) {
         // The window is judged on stored state, so this push's own interaction must be in.
         self.followers.flush().await;
         let within = match store::follower(&self.db, openid).await {
@@ -186,7 +192,7 @@ impl ChannelState {
             tracing::info!("late answer dropped: outside the customer-service window");
             return;
         }
-        if let Err(e) = self.messages.send_custom_text(openid, content).await {
+        if let Err(e) = self.accounts.messages(account).send_custom_text(openid, content).await {
             tracing::warn!(error = %e, "late answer not delivered");
         }
     }

@@ -28,11 +28,13 @@ pub struct ChannelState {
     pub db: Db,
     /// Cache, bus and reference data.
     pub platform: Platform,
-    /// Signatures and safe mode for the Service Account.
+    /// Signatures and safe mode for the city's Service Account.
     pub crypt: MessageCrypt,
+    /// Every Service Account handled (the city's first), each with its crypto and clients.
+    pub accounts: Arc<crate::accounts::Accounts>,
     /// The other services.
     pub services: Arc<dyn CityServices>,
-    /// Customer-service, template and subscribe messages.
+    /// The city's account's customer-service, template and subscribe messages.
     pub messages: Arc<dyn WechatMessages>,
     /// How long a push may wait for the services before WeChat gets `success` instead.
     pub reply_budget: Duration,
@@ -52,8 +54,11 @@ pub struct ChannelState {
 pub struct ChannelDeps {
     /// The other services.
     pub services: Arc<dyn CityServices>,
-    /// WeChat's message APIs.
+    /// WeChat's message APIs of the city's Service Account.
     pub messages: Arc<dyn WechatMessages>,
+    /// Those of departmental accounts, by appid, where a test replaces them (the real client
+    /// of each account otherwise).
+    pub account_messages: HashMap<String, Arc<dyn WechatMessages>>,
     /// The passive-reply budget (WeChat allows 5 s; the default keeps a margin).
     pub reply_budget: Duration,
     /// The Mini Program's message API (subscribe messages).
@@ -86,6 +91,7 @@ impl ChannelDeps {
         Self {
             services: Arc::new(services),
             messages: Arc::new(messages),
+            account_messages: HashMap::new(),
             reply_budget: Duration::from_millis(4000),
             mp_messages: Arc::new(mp_messages),
             contacts: Arc::new(HttpContacts::new(s.peer("identity", &s.services.identity), token)),

@@ -114,6 +114,7 @@ async fn harness_with(tweak: impl FnOnce(&mut city_platform::Settings)) -> Harne
     let deps = ChannelDeps {
         services: services.clone(),
         messages: sent.clone(),
+        account_messages: Default::default(),
         reply_budget: Duration::from_millis(1500),
         mp_messages: sent.clone(),
         contacts: Arc::new(NoContacts),
@@ -441,6 +442,7 @@ async fn two_replicas_receiving_the_same_push_act_on_it_once() {
     let deps = ChannelDeps {
         services: h.services.clone(),
         messages: h.sent.clone(),
+        account_messages: Default::default(),
         reply_budget: Duration::from_millis(1500),
         mp_messages: h.sent.clone(),
         contacts: Arc::new(NoContacts),

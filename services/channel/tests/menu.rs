@@ -30,6 +30,19 @@ async fn the_menu_file_pushed_to_the_sandbox_round_trips_through_show_and_delete
     menu_ops::delete(&api).await.unwrap();
     let gone = menu_ops::show(&api).await.unwrap_err();
     assert!(matches!(gone, MenuOpError::Wechat(e) if e.errcode() == Some(46003)));
+
+    // Networked accounts (issue #20): each departmental account gets its own menu through its
+    // own client; the city's stays as it is (deleted above).
+    let pushed = menu_ops::push_accounts(&settings).await;
+    assert_eq!(
+        pushed.iter().map(|(k, r)| (k.as_str(), r.is_ok())).collect::<Vec<_>>(),
+        [("health", true), ("traffic", true)]
+    );
+    let health = menu_ops::show(&menu_ops::account_api(&settings, "health").unwrap()).await.unwrap();
+    assert!(health.to_string().contains("TALK_TO_AGENT_BOOKING"), "{health}");
+    let traffic = menu_ops::show(&menu_ops::account_api(&settings, "traffic").unwrap()).await.unwrap();
+    assert!(traffic.to_string().contains("TALK_TO_AGENT_PAYMENTS"), "{traffic}");
+    assert!(matches!(menu_ops::show(&api).await, Err(MenuOpError::Wechat(e)) if e.errcode() == Some(46003)));
     t.cleanup().await;
 }
 

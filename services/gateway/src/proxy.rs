@@ -31,6 +31,7 @@ pub fn routes(settings: &Settings) -> Vec<(&'static str, Peer)> {
         ("/v1/announcements", settings.peer("channel", &urls.channel)),
         ("/v1/conversations", settings.peer("channel", &urls.channel)),
         ("/v1/agents", settings.peer("channel", &urls.channel)),
+        ("/v1/channel", settings.peer("channel", &urls.channel)),
         ("/wechat", settings.peer("channel", &urls.channel)),
     ]
 }

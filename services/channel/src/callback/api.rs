@@ -1,4 +1,5 @@
-//! `/wechat/callback` as poem-openapi operations (issue #16), so the portal's document
+//! `/wechat/callback` (the city's account) and `/wechat/callback/{account}` (a departmental one,
+//! issue #20) as poem-openapi operations (issue #16), so the portal's document
 //! describes what WeChat calls and the contract check fuzzes it. The handlers hand the request
 //! to [`super::verify`] and [`super::push`]; [`routes`] serves exactly these operations, from the
 //! table poem-openapi builds, so the description cannot drift from the answers. Every answer
@@ -30,15 +31,19 @@ pub struct CallbackApi {
 /// The routes of [`CallbackApi`], full paths kept, for `nest_no_strip("/wechat/callback", ..)`:
 /// poem-openapi serves the operations it describes.
 pub fn routes(state: Arc<ChannelState>) -> Route {
-    let served = poem_openapi::OpenApiService::new(CallbackApi { state }, "WeChat callback", "1");
-    Route::new().at("/wechat/callback", poem::IntoEndpoint::into_endpoint(served))
+    let served = || {
+        let api = CallbackApi { state: state.clone() };
+        poem::IntoEndpoint::into_endpoint(poem_openapi::OpenApiService::new(api, "WeChat callback", "1"))
+    };
+    Route::new().at("/wechat/callback", served()).at("/wechat/callback/:account", served())
 }
 
 const TEXT: &str = "text/plain";
 const XML: &str = "application/xml";
 
-/// An answer the callback rendered, documented as `OK` (its media types) plus the refusals.
-pub struct Answer<const PUSH: bool>(Response);
+/// An answer the callback rendered, documented as `OK` (its media types) plus the refusals;
+/// `NAMED`: the account is in the path, so an unknown one is a 404.
+pub struct Answer<const PUSH: bool, const NAMED: bool = false>(Response);
 
 fn text_or_xml(xml: bool) -> Vec<MetaMediaType> {
     let mut content = vec![MetaMediaType { content_type: TEXT, schema: String::schema_ref() }];
@@ -52,7 +57,7 @@ fn response(status: u16, description: &'static str, content: Vec<MetaMediaType>)
     MetaResponse { description, status: Some(status), status_range: None, content, headers: vec![] }
 }
 
-impl<const PUSH: bool> ApiResponse for Answer<PUSH> {
+impl<const PUSH: bool, const NAMED: bool> ApiResponse for Answer<PUSH, NAMED> {
     fn meta() -> MetaResponses {
         let ok = if PUSH {
             "The passive reply (XML, encrypted in safe mode), or `success` when the answer follows as a \
@@ -69,6 +74,9 @@ impl<const PUSH: bool> ApiResponse for Answer<PUSH> {
             ),
             response(403, "The signature is wrong, the timestamp stale, or the mode refused.", text_or_xml(false)),
         ];
+        if NAMED {
+            responses.push(response(404, "No Service Account has this key.", text_or_xml(false)));
+        }
         // The portal's edge answers before the callback does, with its problems: a body over
         // the portal's limit, too many requests.
         let problem = || MetaMediaType { content_type: "application/problem+json", schema: problem_schema() };
@@ -91,7 +99,7 @@ fn problem_schema() -> poem_openapi::registry::MetaSchemaRef {
     <poem_openapi::payload::Json<city_platform::Problem> as poem_openapi::payload::Payload>::schema_ref()
 }
 
-impl<const PUSH: bool> IntoResponse for Answer<PUSH> {
+impl<const PUSH: bool, const NAMED: bool> IntoResponse for Answer<PUSH, NAMED> {
     fn into_response(self) -> Response {
         self.0
     }
@@ -156,7 +164,7 @@ impl CallbackApi {
         echostr: poem_openapi::param::Query<Option<String>>,
     ) -> Answer<false> {
         let _ = (signature, timestamp, nonce, echostr);
-        Answer(super::verify(query(req).await, &self.state).await)
+        Answer(super::verify(query(req).await, self.state.accounts.city()).await)
     }
 
     /// Receive a message or event push (WeChat)
@@ -183,6 +191,79 @@ impl CallbackApi {
         body: PushBody,
     ) -> Answer<true> {
         let _ = (signature, timestamp, nonce, encrypt_type, msg_signature, openid);
-        Answer(super::push(query(req).await, &self.state, body.0).await)
+        let city = self.state.accounts.city().clone();
+        Answer(super::push(query(req).await, &self.state, city, body.0).await)
     }
+
+    /// Verify a departmental account's callback URL (WeChat)
+    ///
+    /// As for the city's account, with the token of the account named by `account` (its key,
+    /// e.g. `health`); 404 for an unknown key.
+    #[oai(path = "/wechat/callback/:account", method = "get", operation_id = "verify_account_wechat_callback")]
+    async fn verify_account(
+        &self,
+        req: &Request,
+        /// The account's key (`channel.accounts[].key`).
+        account: poem_openapi::param::Path<String>,
+        /// SHA-1 hex of the sorted token, timestamp and nonce (required).
+        signature: poem_openapi::param::Query<Option<String>>,
+        /// Unix seconds (required).
+        timestamp: poem_openapi::param::Query<Option<String>>,
+        /// Random text (required).
+        nonce: poem_openapi::param::Query<Option<String>>,
+        /// Echoed back on success (required).
+        echostr: poem_openapi::param::Query<Option<String>>,
+    ) -> Answer<false, true> {
+        let _ = (signature, timestamp, nonce, echostr);
+        match self.departmental(&account.0) {
+            Some(a) => Answer(super::verify(query(req).await, &a).await),
+            None => Answer(unknown_account()),
+        }
+    }
+
+    /// Receive a departmental account's push (WeChat)
+    ///
+    /// As for the city's account, checked with the token, EncodingAESKey and callback mode of
+    /// the account named by `account`; its answers and agents' replies come from that account.
+    /// 404 for an unknown key.
+    #[oai(path = "/wechat/callback/:account", method = "post", operation_id = "receive_account_wechat_push")]
+    async fn push_account(
+        &self,
+        req: &Request,
+        /// The account's key (`channel.accounts[].key`).
+        account: poem_openapi::param::Path<String>,
+        /// Plaintext mode: SHA-1 hex of the sorted token, timestamp and nonce.
+        signature: poem_openapi::param::Query<Option<String>>,
+        /// Unix seconds (required).
+        timestamp: poem_openapi::param::Query<Option<String>>,
+        /// Random text (required).
+        nonce: poem_openapi::param::Query<Option<String>>,
+        /// `aes` in safe mode.
+        encrypt_type: poem_openapi::param::Query<Option<String>>,
+        /// Safe mode: SHA-1 hex over the token, timestamp, nonce and `Encrypt`.
+        msg_signature: poem_openapi::param::Query<Option<String>>,
+        /// The follower's openid, as WeChat adds it.
+        openid: poem_openapi::param::Query<Option<String>>,
+        body: PushBody,
+    ) -> Answer<true, true> {
+        let _ = (signature, timestamp, nonce, encrypt_type, msg_signature, openid);
+        match self.departmental(&account.0) {
+            Some(a) => Answer(super::push(query(req).await, &self.state, a, body.0).await),
+            None => Answer(unknown_account()),
+        }
+    }
+}
+
+impl CallbackApi {
+    /// A departmental account by key (the city's has its own path).
+    fn departmental(&self, key: &str) -> Option<Arc<crate::accounts::Account>> {
+        self.state.accounts.by_key(key).filter(|a| a.key != city_platform::config::CITY_ACCOUNT).cloned()
+    }
+}
+
+fn unknown_account() -> Response {
+    Response::builder()
+        .status(poem::http::StatusCode::NOT_FOUND)
+        .content_type("text/plain; charset=utf-8")
+        .body("no such account")
 }

@@ -69,6 +69,7 @@ async fn agent_of(c: &Conversations, staff: &Staff) -> Result<AgentRow, ConvErro
             max_concurrent: 0,
             active: 0,
             status: "away".into(),
+            accounts: Vec::new(),
         }));
     }
     Ok(store::ensure_agent(
@@ -85,8 +86,24 @@ fn is_admin(staff: &Staff) -> bool {
     staff.roles.contains(&Role::Admin)
 }
 
+/// Admins see every conversation; an agent those assigned to them, and those of their groups
+/// handled by an account they serve.
 fn may_see(staff: &Staff, agent: &AgentRow, conv: &ConversationRow) -> bool {
-    is_admin(staff) || conv.agent_id.as_deref() == Some(&agent.staff_id) || agent.groups.contains(&conv.topic)
+    let serves = agent.accounts.is_empty() || agent.accounts.contains(&conv.handled_by_account);
+    is_admin(staff)
+        || conv.agent_id.as_deref() == Some(&agent.staff_id)
+        || (serves && agent.groups.contains(&conv.topic))
+}
+
+/// The appid of the account with this key (or appid); 422 naming `field` otherwise.
+fn account_appid(c: &Conversations, field: &'static str, key: &str) -> Result<String, ConvError> {
+    match c.accounts.find(key) {
+        Some(a) => Ok(a.appid.clone()),
+        None => {
+            let keys: Vec<&str> = c.accounts.all().iter().map(|a| a.key.as_str()).collect();
+            Err(ConvError::Invalid(field, format!("`{key}`: one of {}", keys.join(", "))))
+        }
+    }
 }
 
 /// The conversation if the caller may see it; 404 otherwise (its existence is not told).
@@ -237,8 +254,13 @@ impl AgentsApi {
         }
         languages.sort();
         languages.dedup();
+        let mut accounts =
+            body.0.accounts.iter().map(|k| account_appid(c, "accounts", k)).collect::<Result<Vec<_>, _>>()?;
+        accounts.sort();
+        accounts.dedup();
         let a =
-            store::configure_agent(&c.db, &staff_id.0, &groups, &languages, body.0.max_concurrent, now_ms()).await?;
+            store::configure_agent(&c.db, &staff_id.0, &groups, &languages, body.0.max_concurrent, &accounts, now_ms())
+                .await?;
         // More room, or new groups: waiting conversations may be theirs now.
         c.dispatch_groups(&a.groups).await?;
         Ok(Json(store::agent(&c.db, &a.staff_id).await?.unwrap_or(a).into()))
@@ -271,10 +293,13 @@ impl ConversationsApi {
         let c = &self.conversations;
         let me = agent_of(c, &auth.0).await?;
         let groups = (!is_admin(&auth.0)).then(|| me.groups.clone());
+        let accounts = (!is_admin(&auth.0)).then(|| me.accounts.clone());
         let filter = match view.0.as_deref().unwrap_or("mine") {
             "mine" => Filter { agent_id: Some(me.staff_id), state: state.0, ..Default::default() },
-            "queue" => Filter { groups, state: Some("waiting".into()), queue_order: true, ..Default::default() },
-            _ => Filter { groups, state: state.0, ..Default::default() },
+            "queue" => {
+                Filter { groups, accounts, state: Some("waiting".into()), queue_order: true, ..Default::default() }
+            }
+            _ => Filter { groups, accounts, state: state.0, ..Default::default() },
         };
         let (rows, total) = store::list(&c.db, &filter, limit.0.unwrap_or(50), offset.0.unwrap_or(0)).await?;
         Ok(Json(SummaryPage { items: rows.into_iter().map(Into::into).collect(), total }))
@@ -391,7 +416,8 @@ impl ConversationsApi {
             _ => return Err(ConvError::Invalid("text", "give text or canned_reply_id, one of them".into()).into()),
         };
         let conv = held(c, &auth.0, &me, &id.0).await?;
-        let delivery = c.send_text(&conv.openid, &text).await;
+        // From the account the citizen wrote to, whichever account's agent answers.
+        let delivery = c.send_text(&conv.account, &conv.openid, &text).await;
         let msg = store::add_outgoing(
             &c.db,
             &conv.id,
@@ -436,7 +462,7 @@ impl ConversationsApi {
                 "thing2": {"value": body.0.text},
             },
         });
-        let delivery = match c.messages.send_template(&conv.openid, payload).await {
+        let delivery = match c.accounts.messages(&conv.account).send_template(&conv.openid, payload).await {
             Ok(()) => Delivery::Sent,
             Err(e) => {
                 tracing::warn!(error = %e, "template message not delivered");
@@ -465,7 +491,9 @@ impl ConversationsApi {
     /// Transfer
     ///
     /// To another agent (who must have room) or to a group's queue, with a note; the history
-    /// stays with the conversation.
+    /// stays with the conversation. `to_account` moves it to another Service Account's agents
+    /// (the queue of `to_group`, or of its own group): the citizen stays in the same chat and
+    /// replies keep coming from the account they wrote to.
     #[oai(path = "/:id/transfer", method = "post", operation_id = "transfer_conversation")]
     async fn transfer(
         &self,
@@ -475,7 +503,16 @@ impl ConversationsApi {
     ) -> Result<Json<ConversationView>, Failure<MoveErrors>> {
         let c = &self.conversations;
         let me = agent_of(c, &auth.0).await?;
+        let to_account = match &body.0.to_account {
+            Some(k) => Some(account_appid(c, "to_account", k)?),
+            None => None,
+        };
         let to = match (body.0.to_agent_id, body.0.to_group) {
+            (Some(_), _) if to_account.is_some() => {
+                return Err(
+                    ConvError::Invalid("to_account", "goes with to_group (or alone), not to_agent_id".into()).into()
+                )
+            }
             (Some(a), None) => {
                 if a == me.staff_id {
                     return Err(ConvError::Invalid("to_agent_id", "that is you".into()).into());
@@ -487,7 +524,12 @@ impl ConversationsApi {
             }
             (None, Some(g)) => {
                 check_group("to_group", &g)?;
-                TransferTo::Group(g)
+                TransferTo::Group(g, to_account)
+            }
+            // To another account's agents, in the same group.
+            (None, None) if to_account.is_some() => {
+                let conv = held(c, &auth.0, &me, &id.0).await?;
+                TransferTo::Group(conv.topic, to_account)
             }
             _ => {
                 return Err(ConvError::Invalid("to_agent_id", "give to_agent_id or to_group, one of them".into()).into())
@@ -498,12 +540,12 @@ impl ConversationsApi {
             // We held it a moment ago: the target had no room (or it moved meanwhile).
             return Err(match to {
                 TransferTo::Agent(_) => ConvError::Full,
-                TransferTo::Group(_) => ConvError::NotYours,
+                TransferTo::Group(..) => ConvError::NotYours,
             }
             .into());
         }
         c.changed(&id.0).await;
-        if let TransferTo::Group(g) = &to {
+        if let TransferTo::Group(g, _) = &to {
             c.dispatch(g).await?;
         }
         // The place freed is offered to the queue.

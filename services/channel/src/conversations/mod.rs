@@ -22,13 +22,13 @@ pub use crate::store::conversations as store;
 use std::sync::Arc;
 use std::time::Duration;
 
-use city_notify::wechat::WechatMessages;
 use city_platform::config::ConversationSettings;
 use city_platform::time::now_ms;
 use city_platform::{Db, Platform};
 
 use self::domain::Handover;
 use self::store::{ConversationRow, Incoming};
+use crate::accounts::Accounts;
 use crate::services::CityServices;
 
 /// What conversations need, shared by the callback, the API and the background tasks.
@@ -36,9 +36,8 @@ pub struct Conversations {
     pub(crate) db: Db,
     pub(crate) platform: Platform,
     pub(crate) settings: ConversationSettings,
-    /// The Service Account the citizens write to (its appid).
-    pub(crate) account: String,
-    pub(crate) messages: Arc<dyn WechatMessages>,
+    /// Every Service Account; messages go out through the one the citizen wrote to.
+    pub(crate) accounts: Arc<Accounts>,
     pub(crate) services: Arc<dyn CityServices>,
     pub(crate) events: events::Hub,
 }
@@ -50,43 +49,38 @@ const CLASSIFY_BUDGET: Duration = Duration::from_millis(1500);
 
 impl Conversations {
     /// Conversations over the channel's store and clients.
-    pub fn new(
-        db: Db,
-        platform: Platform,
-        messages: Arc<dyn WechatMessages>,
-        services: Arc<dyn CityServices>,
-    ) -> Arc<Self> {
+    pub fn new(db: Db, platform: Platform, accounts: Arc<Accounts>, services: Arc<dyn CityServices>) -> Arc<Self> {
         let settings = platform.settings.channel.conversations.clone();
-        let account = platform.settings.wechat.oa_appid.clone();
         let events = events::Hub::new();
-        let me = Arc::new(Self { db, platform, settings, account, messages, services, events });
+        let me = Arc::new(Self { db, platform, settings, accounts, services, events });
         events::start(&me);
         me
     }
 
-    /// A citizen's text: an emergency first, then a satisfaction score, then an open
+    /// A citizen's text to `account` (appid): an emergency first, then a satisfaction score, then an open
     /// conversation continued, then a request for a person, then the FAQ (`faq`), else a new
     /// conversation. The words to answer in the passive reply, if any.
     pub async fn on_text(
         &self,
+        account: &str,
         openid: &str,
         dedupe_key: &str,
         text: &str,
         faq: Option<&str>,
     ) -> Result<Option<String>, sqlx::Error> {
         let at = now_ms();
-        let incoming = Incoming { account: &self.account, openid, dedupe_key, kind: "text", content: text, at };
+        let incoming = Incoming { account, openid, dedupe_key, kind: "text", content: text, at };
         if let Some(e) = domain::emergency(text) {
             // Kept too: the agent who takes it sees what was reported.
             self.keep(&incoming, None).await?;
             return Ok(Some(domain::emergency_reply(e)));
         }
         if let Some(score) = domain::satisfaction_score(text) {
-            if store::record_satisfaction(&self.db, &self.account, openid, score, at - SURVEY_MS).await?.is_some() {
+            if store::record_satisfaction(&self.db, account, openid, score, at - SURVEY_MS).await?.is_some() {
                 return Ok(Some(domain::satisfaction_thanks(score)));
             }
         }
-        let open = store::open_for(&self.db, &self.account, openid).await?.is_some();
+        let open = store::open_for(&self.db, account, openid).await?.is_some();
         if !open && !domain::wants_person(text) {
             if let Some(answer) = faq {
                 return Ok(Some(answer.to_owned()));
@@ -98,42 +92,43 @@ impl Conversations {
     /// An image or voice message: into the follower's conversation.
     pub async fn on_media(
         &self,
+        account: &str,
         openid: &str,
         dedupe_key: &str,
         kind: &str,
         media_id: &str,
     ) -> Result<Option<String>, sqlx::Error> {
-        let incoming = Incoming { account: &self.account, openid, dedupe_key, kind, content: media_id, at: now_ms() };
+        let incoming = Incoming { account, openid, dedupe_key, kind, content: media_id, at: now_ms() };
         self.hand_over(&incoming, None).await
     }
 
     /// A location message: kept in an open conversation only (the assistant answers it anyway).
     pub async fn on_location(
         &self,
+        account: &str,
         openid: &str,
         dedupe_key: &str,
         latitude: f64,
         longitude: f64,
     ) -> Result<(), sqlx::Error> {
-        if store::open_for(&self.db, &self.account, openid).await?.is_some() {
+        if store::open_for(&self.db, account, openid).await?.is_some() {
             let place = format!("{latitude:.5},{longitude:.5}");
-            let incoming = Incoming {
-                account: &self.account,
-                openid,
-                dedupe_key,
-                kind: "location",
-                content: &place,
-                at: now_ms(),
-            };
+            let incoming = Incoming { account, openid, dedupe_key, kind: "location", content: &place, at: now_ms() };
             self.keep(&incoming, None).await?;
         }
         Ok(())
     }
 
     /// The menu's "talk to a person" key (`TALK_TO_AGENT`, or `TALK_TO_AGENT_<GROUP>`).
-    pub async fn on_talk_key(&self, openid: &str, dedupe_key: &str, key: &str) -> Result<Option<String>, sqlx::Error> {
+    pub async fn on_talk_key(
+        &self,
+        account: &str,
+        openid: &str,
+        dedupe_key: &str,
+        key: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
         let incoming = Incoming {
-            account: &self.account,
+            account,
             openid,
             dedupe_key,
             kind: "text",
@@ -164,7 +159,7 @@ impl Conversations {
         let kept = store::keep_incoming(&self.db, m, topic, citizen.as_deref()).await?;
         if kept.new_message {
             if kept.opened {
-                self.dispatch(topic).await?;
+                self.dispatch_for(topic, m.account).await?;
             }
             self.changed(&kept.conversation_id).await;
         }
@@ -207,7 +202,7 @@ impl Conversations {
             return Ok(Handover::OffHours);
         }
         let position = conv.queue_position.unwrap_or(1);
-        let online = store::online_in(&self.db, &conv.topic).await?;
+        let online = store::online_in(&self.db, &conv.topic, &conv.handled_by_account).await?;
         if online == 0 {
             return Ok(Handover::OffHours);
         }
@@ -215,10 +210,20 @@ impl Conversations {
         Ok(Handover::Queued { position, wait_minutes })
     }
 
-    /// Assigns waiting conversations of `topic` while agents of the group have room, oldest first.
+    /// Assigns waiting conversations of `topic`, of every account, while agents of the group
+    /// serving that account have room, oldest first.
     pub async fn dispatch(&self, topic: &str) -> Result<usize, sqlx::Error> {
         let mut n = 0;
-        while let Some((conv, _agent)) = store::assign_next(&self.db, topic).await? {
+        for a in self.accounts.all() {
+            n += self.dispatch_for(topic, &a.appid).await?;
+        }
+        Ok(n)
+    }
+
+    /// [`Conversations::dispatch`] for the conversations handled by `account`'s agents.
+    pub async fn dispatch_for(&self, topic: &str, account: &str) -> Result<usize, sqlx::Error> {
+        let mut n = 0;
+        while let Some((conv, _agent)) = store::assign_next(&self.db, topic, account).await? {
             n += 1;
             self.changed(&conv).await;
         }
@@ -245,7 +250,7 @@ impl Conversations {
         let conv = store::conversation(&self.db, id).await?;
         if let Some(conv) = &conv {
             let question = domain::satisfaction_question();
-            let delivery = self.send_text(&conv.openid, &question).await;
+            let delivery = self.send_text(&conv.account, &conv.openid, &question).await;
             store::add_outgoing(&self.db, id, &conv.openid, "system", None, "text", &question, delivery.as_str(), now)
                 .await?;
         }
@@ -258,9 +263,10 @@ impl Conversations {
         Ok(true)
     }
 
-    /// Sends a customer-service text; what became of it.
-    pub(crate) async fn send_text(&self, openid: &str, text: &str) -> Delivery {
-        match self.messages.send_custom_text(openid, text).await {
+    /// Sends a customer-service text from `account` (the appid the citizen wrote to); what
+    /// became of it.
+    pub(crate) async fn send_text(&self, account: &str, openid: &str, text: &str) -> Delivery {
+        match self.accounts.messages(account).send_custom_text(openid, text).await {
             Ok(()) => Delivery::Sent,
             Err(e) if e.errcode() == Some(45015) => Delivery::WindowClosed,
             Err(e) => {
@@ -278,7 +284,7 @@ impl Conversations {
             for id in store::idle(&self.db, before).await? {
                 if let Some(conv) = store::conversation(&self.db, &id).await? {
                     let text = domain::idle_closed();
-                    let delivery = self.send_text(&conv.openid, &text).await;
+                    let delivery = self.send_text(&conv.account, &conv.openid, &text).await;
                     store::add_outgoing(
                         &self.db,
                         &id,

@@ -1,6 +1,9 @@
 //! The DTOs of `/v1/conversations` and `/v1/agents` (the contract the console is built on), and
 //! the errors of their operations as problems.
 
+use std::collections::HashMap;
+use std::sync::RwLock;
+
 use city_platform::problem::{kind, ErrorKind, ErrorSet};
 use city_platform::{IntoProblem, Problem};
 use poem_openapi::Object;
@@ -28,6 +31,8 @@ pub struct AgentView {
     pub max_concurrent: i64,
     /// Conversations assigned now.
     pub active: i64,
+    /// The Service Accounts served, by key (`city`, `health`, ...); empty: every account.
+    pub accounts: Vec<String>,
 }
 
 impl From<AgentRow> for AgentView {
@@ -40,6 +45,7 @@ impl From<AgentRow> for AgentView {
             languages: a.languages,
             max_concurrent: a.max_concurrent,
             active: a.active,
+            accounts: a.accounts.iter().map(|appid| account_ref(appid).key).collect(),
         }
     }
 }
@@ -74,16 +80,45 @@ pub struct AgentInput {
     /// Most conversations at once, 1 to 50.
     #[oai(validator(minimum(value = "1"), maximum(value = "50")))]
     pub max_concurrent: i64,
+    /// The Service Accounts served, by key (`city`, `health`, ...); absent or empty: every account.
+    #[oai(default, validator(max_items = 50))]
+    #[serde(default)]
+    pub accounts: Vec<String>,
 }
 
-/// The Service Account a conversation is with.
+/// A Service Account.
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "ServiceAccountRef")]
 pub struct AccountView {
+    /// Its key (`city`, or a departmental one such as `health`).
+    pub key: String,
     /// Its appid.
     pub appid: String,
-    /// Its name.
+    /// Its name, Chinese and English.
     pub name: String,
+}
+
+/// appid → (key, name) of the accounts the channel handles, for the views (filled at start;
+/// every channel of a process is configured alike, so one table serves them).
+static ACCOUNTS: RwLock<Option<HashMap<String, (String, String)>>> = RwLock::new(None);
+
+/// Makes the accounts' keys and names known to the views.
+pub(crate) fn register_accounts(accounts: impl Iterator<Item = (String, String, String)>) {
+    let mut table = ACCOUNTS.write().unwrap_or_else(|e| e.into_inner());
+    let map = table.get_or_insert_with(HashMap::new);
+    for (appid, key, name) in accounts {
+        map.insert(appid, (key, name));
+    }
+}
+
+/// The account with `appid`, as shown (the appid itself as key for one no longer configured).
+pub fn account_ref(appid: &str) -> AccountView {
+    let table = ACCOUNTS.read().unwrap_or_else(|e| e.into_inner());
+    let (key, name) = table
+        .as_ref()
+        .and_then(|m| m.get(appid).cloned())
+        .unwrap_or_else(|| (appid.to_owned(), ACCOUNT_NAME.to_owned()));
+    AccountView { key, appid: appid.to_owned(), name }
 }
 
 /// The follower, masked.
@@ -102,8 +137,10 @@ pub struct FollowerView {
 pub struct Summary {
     /// Its id.
     pub id: String,
-    /// The account the citizen wrote to.
+    /// The account the citizen wrote to: replies come from it.
     pub account: AccountView,
+    /// The account whose agents handle it (the same unless transferred to another's).
+    pub handled_by_account: AccountView,
     /// Who.
     pub follower: FollowerView,
     /// Skill group.
@@ -111,6 +148,7 @@ pub struct Summary {
     /// `waiting`, `assigned` or `closed`.
     pub state: String,
     /// The agent holding it.
+    #[oai(skip_serializing_if_is_none)]
     pub agent_id: Option<String>,
     /// Opened (UTC ms).
     pub opened_at_ms: i64,
@@ -121,21 +159,25 @@ pub struct Summary {
     /// The last text, up to 60 characters.
     pub preview: String,
     /// Place in the group's queue (1 = next) while waiting.
+    #[oai(skip_serializing_if_is_none)]
     pub queue_position: Option<i64>,
     /// How it was closed.
+    #[oai(skip_serializing_if_is_none)]
     pub outcome: Option<String>,
     /// The citizen's score, 1–5.
+    #[oai(skip_serializing_if_is_none)]
     pub satisfaction: Option<i64>,
 }
 
-/// The account's display name; networked accounts will bring theirs.
+/// The name shown for an account no longer configured.
 pub const ACCOUNT_NAME: &str = "城市服务 City Services";
 
 impl From<ConversationRow> for Summary {
     fn from(c: ConversationRow) -> Self {
         Self {
             follower: FollowerView { openid_masked: mask_openid(&c.openid), signed_in: c.citizen_id.is_some() },
-            account: AccountView { appid: c.account, name: ACCOUNT_NAME.into() },
+            account: account_ref(&c.account),
+            handled_by_account: account_ref(&c.handled_by_account),
             id: c.id,
             group: c.topic,
             state: c.state,
@@ -170,6 +212,7 @@ pub struct MessageView {
     /// `citizen`, `agent`, `assistant` or `system`.
     pub from: String,
     /// The agent who wrote it.
+    #[oai(skip_serializing_if_is_none)]
     pub agent_id: Option<String>,
     /// `text`, `image`, `voice`, `location` or `template`.
     pub kind: String,
@@ -177,7 +220,8 @@ pub struct MessageView {
     pub text: String,
     /// When (UTC ms).
     pub at_ms: i64,
-    /// `sent`, `window-closed`, `failed`; null for the citizen's.
+    /// `sent`, `window-closed`, `failed`; absent for the citizen's.
+    #[oai(skip_serializing_if_is_none)]
     pub delivery: Option<String>,
 }
 
@@ -202,9 +246,14 @@ pub struct TransferView {
     /// From whom.
     pub from_agent_id: String,
     /// To an agent.
+    #[oai(skip_serializing_if_is_none)]
     pub to_agent_id: Option<String>,
     /// To a group's queue.
+    #[oai(skip_serializing_if_is_none)]
     pub to_group: Option<String>,
+    /// To another account's agents (its key).
+    #[oai(skip_serializing_if_is_none)]
+    pub to_account: Option<String>,
     /// Why.
     pub note: String,
     /// When (UTC ms).
@@ -217,6 +266,7 @@ impl From<TransferRow> for TransferView {
             from_agent_id: t.from_agent_id,
             to_agent_id: t.to_agent_id,
             to_group: t.to_group,
+            to_account: t.to_account.map(|a| account_ref(&a).key),
             note: t.note,
             at_ms: t.at,
         }
@@ -246,6 +296,7 @@ pub struct UnpaidContext {
     /// Amount, fen.
     pub amount_fen: i64,
     /// Last day to pay (Beijing), if any.
+    #[oai(skip_serializing_if_is_none)]
     pub due_date: Option<String>,
 }
 
@@ -276,6 +327,7 @@ pub struct DistrictContext {
 #[oai(rename = "ConversationAirContext")]
 pub struct AirContext {
     /// The index, when published.
+    #[oai(skip_serializing_if_is_none)]
     pub aqi: Option<i64>,
     /// Category in words.
     pub level: String,
@@ -288,14 +340,17 @@ pub struct Context {
     /// Signed in to the portal.
     pub signed_in: bool,
     /// Next appointment.
+    #[oai(skip_serializing_if_is_none)]
     pub next_appointment: Option<AppointmentContext>,
     /// Unpaid bills and fines.
     pub unpaid: Vec<UnpaidContext>,
     /// Open incident tickets.
     pub open_tickets: Vec<TicketContext>,
     /// District of the last location.
+    #[oai(skip_serializing_if_is_none)]
     pub district: Option<DistrictContext>,
     /// Air there.
+    #[oai(skip_serializing_if_is_none)]
     pub air: Option<AirContext>,
 }
 
@@ -319,10 +374,10 @@ pub struct ConversationView {
 #[oai(rename = "ConversationReplyInput")]
 pub struct ReplyInput {
     /// The text, 1 to 600 characters.
-    #[oai(validator(min_length = 1, max_length = 600))]
+    #[oai(skip_serializing_if_is_none, validator(min_length = 1, max_length = 600))]
     pub text: Option<String>,
     /// A canned reply's id instead.
-    #[oai(validator(min_length = 1, max_length = 64))]
+    #[oai(skip_serializing_if_is_none, validator(min_length = 1, max_length = 64))]
     pub canned_reply_id: Option<String>,
 }
 
@@ -340,9 +395,16 @@ pub struct TemplateInput {
 #[oai(rename = "ConversationTransferInput")]
 pub struct TransferInput {
     /// To this agent (who must have room).
+    #[oai(skip_serializing_if_is_none)]
     pub to_agent_id: Option<String>,
     /// Or to this group's queue.
+    #[oai(skip_serializing_if_is_none)]
     pub to_group: Option<String>,
+    /// To another Service Account's agents (its key, e.g. `health`): the conversation joins
+    /// that account's queue of `to_group` (its own group when absent); replies keep coming
+    /// from the account the citizen wrote to.
+    #[oai(skip_serializing_if_is_none, validator(max_length = 32))]
+    pub to_account: Option<String>,
     /// For the next agent, up to 500 characters.
     #[oai(default, validator(max_length = 500))]
     #[serde(default)]

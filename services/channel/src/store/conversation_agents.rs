@@ -22,6 +22,8 @@ pub struct AgentRow {
     pub active: i64,
     /// `online` or `away`.
     pub status: String,
+    /// The accounts served (appids); empty: every account.
+    pub accounts: Vec<String>,
 }
 
 /// A canned reply.
@@ -45,7 +47,7 @@ pub(crate) fn uncsv(s: &str) -> Vec<String> {
     s.split(',').filter(|p| !p.is_empty()).map(str::to_owned).collect()
 }
 
-const AGENT_COLS: &str = "staff_id, display_name, skill_groups, languages, max_concurrent, active, status";
+const AGENT_COLS: &str = "staff_id, display_name, skill_groups, languages, max_concurrent, active, status, accounts";
 
 fn agent_row(r: &AnyRow) -> Result<AgentRow, sqlx::Error> {
     Ok(AgentRow {
@@ -56,6 +58,7 @@ fn agent_row(r: &AnyRow) -> Result<AgentRow, sqlx::Error> {
         max_concurrent: r.try_get("max_concurrent")?,
         active: r.try_get("active")?,
         status: r.try_get("status")?,
+        accounts: uncsv(&r.try_get::<String, _>("accounts")?),
     })
 }
 
@@ -69,7 +72,7 @@ pub async fn ensure_agent(
     now: i64,
 ) -> Result<AgentRow, sqlx::Error> {
     let row = sqlx::query(&format!(
-        "INSERT INTO conversation_agents ({AGENT_COLS}, status_changed_at) VALUES ($1, $2, ',general,', ',zh,', $3, 0, 'away', $4) \
+        "INSERT INTO conversation_agents ({AGENT_COLS}, status_changed_at) VALUES ($1, $2, ',general,', ',zh,', $3, 0, 'away', '', $4) \
          ON CONFLICT (staff_id) DO UPDATE SET display_name = $2 RETURNING {AGENT_COLS}"
     ))
     .bind(staff_id)
@@ -118,11 +121,14 @@ pub async fn configure_agent(
     groups: &[String],
     languages: &[String],
     max_concurrent: i64,
+    accounts: &[String],
     now: i64,
 ) -> Result<AgentRow, sqlx::Error> {
+    // No accounts is stored as '' (every account), never ',,'.
+    let accounts = if accounts.is_empty() { String::new() } else { csv(accounts) };
     let row = sqlx::query(&format!(
-        "INSERT INTO conversation_agents ({AGENT_COLS}, status_changed_at) VALUES ($1, $1, $2, $3, $4, 0, 'away', $5) \
-         ON CONFLICT (staff_id) DO UPDATE SET skill_groups = $2, languages = $3, max_concurrent = $4 \
+        "INSERT INTO conversation_agents ({AGENT_COLS}, status_changed_at) VALUES ($1, $1, $2, $3, $4, 0, 'away', $6, $5) \
+         ON CONFLICT (staff_id) DO UPDATE SET skill_groups = $2, languages = $3, max_concurrent = $4, accounts = $6 \
          RETURNING {AGENT_COLS}"
     ))
     .bind(staff_id)
@@ -130,17 +136,22 @@ pub async fn configure_agent(
     .bind(csv(languages))
     .bind(max_concurrent)
     .bind(now)
+    .bind(accounts)
     .fetch_one(&db.pool)
     .await?;
     agent_row(&row)
 }
 
-/// Online agents of a group.
-pub async fn online_in(db: &Db, topic: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM conversation_agents WHERE status = 'online' AND skill_groups LIKE $1")
-        .bind(format!("%,{topic},%"))
-        .fetch_one(&db.pool)
-        .await
+/// Online agents of a group serving `account`.
+pub async fn online_in(db: &Db, topic: &str, account: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM conversation_agents WHERE status = 'online' AND skill_groups LIKE $1 \
+         AND (accounts = '' OR accounts LIKE $2)",
+    )
+    .bind(format!("%,{topic},%"))
+    .bind(format!("%,{account},%"))
+    .fetch_one(&db.pool)
+    .await
 }
 
 /// The shared canned replies, by group then title.

@@ -21,8 +21,10 @@ pub use super::conversation_agents::*;
 pub struct ConversationRow {
     /// Its id.
     pub id: String,
-    /// The Service Account's appid the citizen wrote to.
+    /// The Service Account's appid the citizen wrote to (replies come from it).
     pub account: String,
+    /// The account whose agents handle it (the same unless transferred).
+    pub handled_by_account: String,
     /// The follower.
     pub openid: String,
     /// The citizen, if the follower signed in.
@@ -79,6 +81,8 @@ pub struct TransferRow {
     pub to_agent_id: Option<String>,
     /// To a group's queue.
     pub to_group: Option<String>,
+    /// To another account's agents (its appid).
+    pub to_account: Option<String>,
     /// Why.
     pub note: String,
     /// When (ms).
@@ -86,16 +90,17 @@ pub struct TransferRow {
 }
 
 const CONV_COLS: &str =
-    "c.id, c.account, c.openid, c.citizen_id, c.topic, c.state, c.agent_id, c.accepted_at, c.opened_at, \
+    "c.id, c.account, c.handled_by_account, c.openid, c.citizen_id, c.topic, c.state, c.agent_id, c.accepted_at, c.opened_at, \
      c.last_message_at, c.last_citizen_at, c.preview, c.outcome, c.satisfaction, \
      CASE WHEN c.state = 'waiting' THEN (SELECT COUNT(*) FROM conversations q WHERE q.state = 'waiting' \
-     AND q.topic = c.topic AND (q.queued_at < c.queued_at OR (q.queued_at = c.queued_at AND q.id <= c.id))) END \
+     AND q.topic = c.topic AND q.handled_by_account = c.handled_by_account AND (q.queued_at < c.queued_at OR (q.queued_at = c.queued_at AND q.id <= c.id))) END \
      AS queue_position";
 
 fn conversation_row(r: &AnyRow) -> Result<ConversationRow, sqlx::Error> {
     Ok(ConversationRow {
         id: r.try_get("id")?,
         account: r.try_get("account")?,
+        handled_by_account: r.try_get("handled_by_account")?,
         openid: r.try_get("openid")?,
         citizen_id: r.try_get("citizen_id")?,
         topic: r.try_get("topic")?,
@@ -128,6 +133,8 @@ pub struct Filter {
     pub agent_id: Option<String>,
     /// Only these groups (`None`: every group).
     pub groups: Option<Vec<String>>,
+    /// Only conversations handled by these accounts' agents (appids; `None` or empty: every account).
+    pub accounts: Option<Vec<String>>,
     /// Only this state.
     pub state: Option<String>,
     /// Queue order (oldest first) instead of latest message first.
@@ -138,15 +145,17 @@ pub struct Filter {
 pub async fn list(db: &Db, f: &Filter, limit: i64, offset: i64) -> Result<(Vec<ConversationRow>, i64), sqlx::Error> {
     // The groups are checked as a comma-wrapped list, so one statement serves any number.
     let groups = f.groups.as_ref().map(|g| csv(g)).unwrap_or_default();
+    let accounts = f.accounts.as_ref().filter(|a| !a.is_empty()).map(|a| csv(a)).unwrap_or_default();
     let filter = "($1 = '' OR c.agent_id = $1) AND ($2 = '' OR $2 LIKE '%,' || c.topic || ',%') \
-                  AND ($3 = '' OR c.state = $3)";
+                  AND ($3 = '' OR c.state = $3) AND ($4 = '' OR $4 LIKE '%,' || c.handled_by_account || ',%')";
     let order = if f.queue_order { "c.queued_at, c.id" } else { "c.last_message_at DESC, c.id" };
     let rows = sqlx::query(&format!(
-        "SELECT {CONV_COLS} FROM conversations c WHERE {filter} ORDER BY {order} LIMIT $4 OFFSET $5"
+        "SELECT {CONV_COLS} FROM conversations c WHERE {filter} ORDER BY {order} LIMIT $5 OFFSET $6"
     ))
     .bind(f.agent_id.clone().unwrap_or_default())
     .bind(&groups)
     .bind(f.state.clone().unwrap_or_default())
+    .bind(&accounts)
     .bind(limit)
     .bind(offset)
     .fetch_all(&db.pool)
@@ -155,6 +164,7 @@ pub async fn list(db: &Db, f: &Filter, limit: i64, offset: i64) -> Result<(Vec<C
         .bind(f.agent_id.clone().unwrap_or_default())
         .bind(&groups)
         .bind(f.state.clone().unwrap_or_default())
+        .bind(&accounts)
         .fetch_one(&db.pool)
         .await?;
     Ok((rows.iter().map(conversation_row).collect::<Result<_, _>>()?, total))
@@ -231,9 +241,9 @@ async fn try_keep_incoming(
         None => {
             let id = new_id();
             sqlx::query(
-                "INSERT INTO conversations (id, account, openid, citizen_id, topic, state, queued_at, opened_at, \
-                 last_message_at, last_citizen_at, preview, survey_pending) \
-                 VALUES ($1, $2, $3, NULLIF($4, ''), $5, 'waiting', $6, $6, $6, $6, '', 0)",
+                "INSERT INTO conversations (id, account, handled_by_account, openid, citizen_id, topic, state, \
+                 queued_at, opened_at, last_message_at, last_citizen_at, preview, survey_pending) \
+                 VALUES ($1, $2, $2, $3, NULLIF($4, ''), $5, 'waiting', $6, $6, $6, $6, '', 0)",
             )
             .bind(&id)
             .bind(m.account)
@@ -362,7 +372,7 @@ pub async fn messages(db: &Db, conversation_id: &str) -> Result<Vec<MessageRow>,
 /// A conversation's transfers, oldest first.
 pub async fn transfers(db: &Db, conversation_id: &str) -> Result<Vec<TransferRow>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT from_agent_id, to_agent_id, to_group, note, at FROM conversation_transfers \
+        "SELECT from_agent_id, to_agent_id, to_group, to_account, note, at FROM conversation_transfers \
          WHERE conversation_id = $1 ORDER BY at, id",
     )
     .bind(conversation_id)
@@ -374,6 +384,7 @@ pub async fn transfers(db: &Db, conversation_id: &str) -> Result<Vec<TransferRow
                 from_agent_id: r.try_get("from_agent_id")?,
                 to_agent_id: r.try_get("to_agent_id")?,
                 to_group: r.try_get("to_group")?,
+                to_account: r.try_get("to_account")?,
                 note: r.try_get("note")?,
                 at: r.try_get("at")?,
             })
@@ -381,25 +392,30 @@ pub async fn transfers(db: &Db, conversation_id: &str) -> Result<Vec<TransferRow
         .collect()
 }
 
-/// Assigns the oldest waiting conversation of `topic` to the least-loaded online agent of the
-/// group with room; `None` when none waits or nobody has room.
-pub async fn assign_next(db: &Db, topic: &str) -> Result<Option<(String, String)>, sqlx::Error> {
+/// Assigns the oldest waiting conversation of `topic` handled by `account`'s agents to the
+/// least-loaded online agent of the group serving that account with room; `None` when none
+/// waits or nobody has room.
+pub async fn assign_next(db: &Db, topic: &str, account: &str) -> Result<Option<(String, String)>, sqlx::Error> {
     // Another task or replica may take the same conversation or the agent's last place between
     // our read and our update; the conditional updates see it and we look again.
     for _ in 0..16 {
         let mut tx = db.begin_write().await?;
         let conv: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM conversations WHERE state = 'waiting' AND topic = $1 ORDER BY queued_at, id LIMIT 1",
+            "SELECT id FROM conversations WHERE state = 'waiting' AND topic = $1 AND handled_by_account = $2 \
+             ORDER BY queued_at, id LIMIT 1",
         )
         .bind(topic)
+        .bind(account)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(conv) = conv else { return Ok(None) };
         let agent: Option<String> = sqlx::query_scalar(
             "SELECT staff_id FROM conversation_agents WHERE status = 'online' AND skill_groups LIKE $1 \
+             AND (accounts = '' OR accounts LIKE $2) \
              AND active < max_concurrent ORDER BY active, status_changed_at, staff_id LIMIT 1",
         )
         .bind(format!("%,{topic},%"))
+        .bind(format!("%,{account},%"))
         .fetch_optional(&mut *tx)
         .await?;
         let Some(agent) = agent else { return Ok(None) };
@@ -536,8 +552,8 @@ pub async fn close(
 pub enum TransferTo {
     /// Straight to an agent with room.
     Agent(String),
-    /// To the back of a group's queue.
-    Group(String),
+    /// To the back of a group's queue, of another account's agents when given (appid).
+    Group(String, Option<String>),
 }
 
 /// Moves a conversation from `from` to another agent (who must have room) or group; the
@@ -573,15 +589,18 @@ pub async fn transfer(
                 .rows_affected()
                     == 1
         }
-        TransferTo::Group(g) => {
+        TransferTo::Group(g, account) => {
+            // The reply-from account (`account`) never changes; only who handles it.
             sqlx::query(
                 "UPDATE conversations SET state = 'waiting', agent_id = NULL, accepted_at = NULL, topic = $3, \
-                 queued_at = $4 WHERE id = $1 AND state = 'assigned' AND agent_id = $2",
+                 queued_at = $4, handled_by_account = COALESCE(NULLIF($5, ''), handled_by_account) \
+                 WHERE id = $1 AND state = 'assigned' AND agent_id = $2",
             )
             .bind(conv)
             .bind(from)
             .bind(g)
             .bind(now)
+            .bind(account.clone().unwrap_or_default())
             .execute(&mut *tx)
             .await?
             .rows_affected()
@@ -593,13 +612,13 @@ pub async fn transfer(
         return Ok(false);
     }
     release(&mut tx, from).await?;
-    let (to_agent, to_group) = match to {
-        TransferTo::Agent(a) => (a.as_str(), ""),
-        TransferTo::Group(g) => ("", g.as_str()),
+    let (to_agent, to_group, to_account) = match to {
+        TransferTo::Agent(a) => (a.as_str(), "", ""),
+        TransferTo::Group(g, account) => ("", g.as_str(), account.as_deref().unwrap_or_default()),
     };
     sqlx::query(
-        "INSERT INTO conversation_transfers (id, conversation_id, from_agent_id, to_agent_id, to_group, note, at) \
-         VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $7)",
+        "INSERT INTO conversation_transfers (id, conversation_id, from_agent_id, to_agent_id, to_group, note, at, \
+         to_account) VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $7, NULLIF($8, ''))",
     )
     .bind(new_id())
     .bind(conv)
@@ -608,6 +627,7 @@ pub async fn transfer(
     .bind(to_group)
     .bind(note)
     .bind(now)
+    .bind(to_account)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
