@@ -48,6 +48,47 @@ async fn districts_are_a_geojson_feature_collection_and_points_are_located() {
     app.stop().await;
 }
 
+/// The first `[lon, lat]` position of a GeoJSON geometry's coordinates, at whatever depth.
+fn first_position(coords: &serde_json::Value) -> (f64, f64) {
+    let mut at = coords;
+    while at[0].is_array() {
+        at = &at[0];
+    }
+    (at[0].as_f64().expect("a longitude"), at[1].as_f64().expect("a latitude"))
+}
+
+#[tokio::test]
+async fn districts_in_gcj02_say_so_and_every_outline_is_shifted_as_street_tiles_are() {
+    use city_platform::coords::{Crs, LatLon};
+    let app = spawn_app().await;
+    let (status, wgs) = app.get_json("/v1/districts?coord=wgs84").await;
+    assert_eq!(status, 200);
+    assert!(wgs.get("coordinate_system").is_none(), "WGS-84 is GeoJSON's own datum, not named: {}", wgs["type"]);
+    let resp = app.http.get(app.url("/v1/districts?coord=gcj02")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/geo+json");
+    let gcj: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(gcj["type"], "FeatureCollection");
+    assert_eq!(gcj["coordinate_system"], "gcj02");
+    let (w, g) = (wgs["features"].as_array().unwrap(), gcj["features"].as_array().unwrap());
+    assert_eq!(w.len(), g.len(), "the same districts");
+    for (w, g) in w.iter().zip(g) {
+        assert_eq!(w["properties"]["code"], g["properties"]["code"]);
+        assert_eq!(w["geometry"]["type"], g["geometry"]["type"]);
+        let (lon, lat) = first_position(&w["geometry"]["coordinates"]);
+        let (glon, glat) = first_position(&g["geometry"]["coordinates"]);
+        // Each point is the WGS-84 one moved as Chinese providers' tiles are (some hundred metres
+        // in Chengdu), not left in place nor moved twice.
+        let (elat, elon) = LatLon::new(lat, lon).unwrap().to_crs(Crs::Gcj02);
+        assert!((glat - elat).abs() < 1e-6 && (glon - elon).abs() < 1e-6, "{}: {glat},{glon}", w["properties"]["code"]);
+        let moved = LatLon::new(lat, lon).unwrap().distance_m(LatLon::new(glat, glon).unwrap());
+        assert!((100.0..1000.0).contains(&moved), "{}: moved {moved} m", w["properties"]["code"]);
+    }
+    let resp = app.http.get(app.url("/v1/districts?coord=bd09")).send().await.unwrap();
+    assert!(resp.status().is_client_error(), "an unknown datum is refused: {}", resp.status());
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn bad_input_of_every_kind_is_a_4xx_problem_naming_the_field() {
     let app = spawn_app().await;

@@ -8,6 +8,7 @@ mod conversations;
 #[allow(dead_code)]
 #[path = "../api/harness.rs"]
 mod harness;
+mod queue;
 mod split;
 
 use serde_json::{json, Value};
@@ -155,6 +156,8 @@ async fn a_clerk_filters_to_their_district_opens_a_ticket_from_the_map_and_close
     // The English switch, and sign-out ends the session.
     b.click("a.lang").await;
     b.until("the English page", "document.documentElement.lang === 'en'").await;
+    b.find("#ticket-id").await;
+    b.assert_accessible("ticket in English").await;
     b.click(".top form button").await;
     b.find("#username").await;
     b.goto("/console/queue").await;
@@ -218,6 +221,7 @@ async fn another_districts_clerk_cannot_see_or_open_the_ticket_and_a_form_withou
     b.goto(&format!("/console/tickets/{id}")).await;
     assert!(b.text("main").await.contains("不在您的范围内"));
     assert!(b.client.find(fantoccini::Locator::Css("#form-state")).await.is_err());
+    b.assert_accessible("out-of-scope message").await;
 
     // A clerk who may act: the same request is refused without the session's CSRF token and
     // accepted with it (so the refusal is the token's doing).
@@ -252,6 +256,18 @@ async fn another_districts_clerk_cannot_see_or_open_the_ticket_and_a_form_withou
         Some(n_before + 1),
         "with the token it went through: {after}"
     );
+    // The same form sent by the browser without its token: the 403 page, itself accessible.
+    b.client
+        .execute("document.querySelector('#form-note input[name=csrf]').remove(); return null;", vec![])
+        .await
+        .unwrap();
+    b.fill("#note-text", "sent without the token").await;
+    b.click("#save-note").await;
+    b.until("the refusal page", "!document.getElementById('form-note')").await;
+    assert!(b.text("main").await.contains("表单已过期或无效"), "{}", b.text("main").await);
+    b.assert_accessible("403").await;
+    let (_, after) = app.get_json(&format!("/v1/incidents/{id}")).await;
+    assert_eq!(after["history"].as_array().map(Vec::len), Some(n_before + 1), "the refused form added nothing");
     b.close().await;
     app.stop().await;
 }
