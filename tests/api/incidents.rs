@@ -232,3 +232,43 @@ async fn a_citizen_reports_with_a_gcj02_pin_and_a_photo_and_the_district_clerk_r
     assert_eq!(app.get_json(map_url).await.1["features"].as_array().unwrap().len(), pins + 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_datum_is_one_of_the_three_the_document_names_and_bd09_is_one() {
+    let app = spawn_app().await;
+    let alice = app.citizen_token("e2e-incidents-datum").await;
+    let near = "/v1/incidents/nearby?lat=30.6587&lon=104.0898&category=pothole";
+    let (status, list) = app.get_json(&format!("{near}&coord=bd09")).await;
+    assert_eq!(status, 200, "{list}");
+    // Outside the pattern: refused before the handler, naming the parameter (alias included).
+    for (query, field) in [("coord=utm", "coord"), ("coord=WGS-84", "coord"), ("crs=mercator", "crs")] {
+        let resp = app.http.get(app.url(&format!("{near}&{query}"))).send().await.unwrap();
+        let problem = expect_problem(resp, 400).await;
+        assert_eq!(problem["errors"][0]["field"], field, "{query}: {problem}");
+    }
+    let report = |location: Value| {
+        let (app, alice) = (&app, &alice);
+        async move {
+            app.http
+                .post(app.url("/v1/incidents"))
+                .bearer_auth(alice)
+                .json(&json!({"category": "pothole", "description": "Pothole", "location": location,
+                    "answers": {"size": "large"}}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // In the body, a declared rule broken: 422.
+    let problem = expect_problem(report(json!({"lat": 30.6587, "lon": 104.0898, "coord": "utm"})).await, 422).await;
+    // poem-openapi's message names the field but not its parent object.
+    assert!(problem["errors"][0]["field"].as_str().unwrap().ends_with("coord"), "{problem}");
+    // Neither given: the refusal names all three.
+    let problem = expect_problem(report(json!({"lat": 30.6587, "lon": 104.0898})).await, 422).await;
+    assert_eq!(problem["errors"][0]["field"], "location.coord", "{problem}");
+    assert!(problem["errors"][0]["message"].as_str().unwrap().contains("bd09"), "{problem}");
+    let resp = report(json!({"lat": 30.6587, "lon": 104.0898, "coord": "bd09"})).await;
+    let status = resp.status();
+    assert_eq!(status, 201, "{}", resp.text().await.unwrap());
+    app.stop().await;
+}

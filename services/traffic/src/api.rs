@@ -1,5 +1,7 @@
 //! `/v1/traffic`: the handlers, their DTOs, and the datum (`coord`) of questions and answers.
-//! Every refusal is a 422 naming the parameter or body field.
+//! Every refusal names the parameter or body field. A `coord` outside its three names is refused
+//! by its declared pattern before a handler runs (a 400 in a query, a 422 in a body); the rules
+//! beyond the schema are 422s.
 
 use std::sync::Arc;
 
@@ -103,6 +105,7 @@ pub struct TrafficCamerasView {
 #[derive(Debug, Object, Deserialize)]
 pub struct TrafficRouteRequest {
     /// Datum of the points and of the answer: `wgs84` (default), `gcj02` or `bd09`.
+    #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))]
     pub coord: Option<String>,
     /// Metres on either side of the route (1–1000, default 100).
     pub within_m: Option<i64>,
@@ -166,7 +169,8 @@ impl TrafficApi {
         lon: Query<f64>,
         /// Radius in metres (1–5000, default 1000).
         radius_m: Query<Option<i64>>,
-        /// Datum of the point and the answer (default `wgs84`).
+        /// Datum of the point and the answer: `wgs84` (default), `gcj02` or `bd09`.
+        #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))]
         coord: Query<Option<String>>,
     ) -> Result<Json<TrafficCamerasView>, Failure<TrafficReadErrors>> {
         let crs = parse_crs(coord.0.as_deref(), "coord")?;
@@ -214,7 +218,8 @@ impl TrafficApi {
         lat: Query<Option<f64>>,
         /// Longitude in degrees (with `lat`).
         lon: Query<Option<f64>>,
-        /// Datum of the point and the answer (default `wgs84`).
+        /// Datum of the point and the answer: `wgs84` (default), `gcj02` or `bd09`.
+        #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))]
         coord: Query<Option<String>>,
         /// How many stations (1–50, default 5).
         limit: Query<Option<i64>>,

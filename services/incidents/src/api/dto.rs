@@ -66,13 +66,15 @@ pub struct IncidentPin {
     pub lat: f64,
     /// Longitude in degrees.
     pub lon: f64,
-    /// Datum: `gcj02` (what WeChat's map gives) or `wgs84`; one of `coord` and `crs` is required.
+    /// Datum: `gcj02` (what WeChat's map gives), `wgs84` or `bd09`; one of `coord` and `crs` is
+    /// required.
     #[serde(default)]
+    #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))]
     pub coord: Option<String>,
     /// Deprecated alias of `coord` (the portal's one name, issue #22), still accepted; when both
     /// are sent they must agree.
     #[serde(default)]
-    #[oai(deprecated)]
+    #[oai(deprecated, validator(pattern = "^(gcj02|wgs84|bd09)$"))]
     pub crs: Option<String>,
 }
 

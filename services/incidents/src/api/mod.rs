@@ -175,10 +175,11 @@ impl CoreApi {
         lat: Query<f64>,
         lon: Query<f64>,
         category: Query<String>,
-        /// `gcj02` or `wgs84` (the default); also the datum of the answer.
+        /// `gcj02`, `wgs84` (the default) or `bd09`; also the datum of the answer.
+        #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))]
         coord: Query<Option<String>>,
         /// Deprecated alias of `coord`.
-        #[oai(deprecated)]
+        #[oai(deprecated, validator(pattern = "^(gcj02|wgs84|bd09)$"))]
         crs: Query<Option<String>>,
         /// Search radius in metres (1 to 1000).
         radius_m: Query<Option<f64>>,
@@ -217,7 +218,9 @@ impl CoreApi {
     ) -> Result<CreatedIncident, Failure<CreateErrors>> {
         let b = body.0;
         let crs = match (&b.location.coord, &b.location.crs) {
-            (None, None) => return Err(Problem::invalid("location.coord", "required: `gcj02` or `wgs84`").into()),
+            (None, None) => {
+                return Err(Problem::invalid("location.coord", "required: `gcj02`, `wgs84` or `bd09`").into())
+            }
             (coord, crs) => parse_coord(coord.as_deref(), crs.as_deref(), "location.")?,
         };
         let mut answers = BTreeMap::new();
@@ -262,10 +265,11 @@ impl CoreApi {
     async fn list_mine(
         &self,
         auth: CitizenAuth,
-        /// `gcj02` or `wgs84` (the default); also the datum of the answer.
+        /// `gcj02`, `wgs84` (the default) or `bd09`; also the datum of the answer.
+        #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))]
         coord: Query<Option<String>>,
         /// Deprecated alias of `coord`.
-        #[oai(deprecated)]
+        #[oai(deprecated, validator(pattern = "^(gcj02|wgs84|bd09)$"))]
         crs: Query<Option<String>>,
     ) -> Result<Json<Vec<Incident>>, Failure<MineErrors>> {
         let crs = parse_coord(coord.0.as_deref(), crs.0.as_deref(), "")?;
@@ -293,10 +297,11 @@ impl CoreApi {
         &self,
         bbox: Query<String>,
         zoom: Query<u8>,
-        /// `gcj02` or `wgs84` (the default); also the datum of the answer.
+        /// `gcj02`, `wgs84` (the default) or `bd09`; also the datum of the answer.
+        #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))]
         coord: Query<Option<String>>,
         /// Deprecated alias of `coord`.
-        #[oai(deprecated)]
+        #[oai(deprecated, validator(pattern = "^(gcj02|wgs84|bd09)$"))]
         crs: Query<Option<String>>,
         /// Comma-separated category codes.
         category: Query<Option<String>>,
@@ -318,10 +323,11 @@ impl CoreApi {
     async fn get_report(
         &self,
         id: Path<String>,
-        /// `gcj02` or `wgs84` (the default); also the datum of the answer.
+        /// `gcj02`, `wgs84` (the default) or `bd09`; also the datum of the answer.
+        #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))]
         coord: Query<Option<String>>,
         /// Deprecated alias of `coord`.
-        #[oai(deprecated)]
+        #[oai(deprecated, validator(pattern = "^(gcj02|wgs84|bd09)$"))]
         crs: Query<Option<String>>,
     ) -> Result<Json<Incident>, Failure<PublicReadErrors>> {
         let crs = parse_coord(coord.0.as_deref(), crs.0.as_deref(), "")?;

@@ -22,11 +22,11 @@ pub fn parse_etag(v: &str) -> Result<Option<i64>, Problem> {
     t.parse::<i64>().map(Some).map_err(|_| Problem::malformed(Some("If-Match"), "an ETag from this API, e.g. \"v3\""))
 }
 
-/// `gcj02` or `wgs84` (the default).
+/// `gcj02`, `wgs84` (the default) or `bd09`.
 pub fn parse_crs(v: Option<&str>, field: &str) -> Result<Crs, Problem> {
     match v.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(Crs::Wgs84),
-        Some(s) => Crs::parse(s).map_err(|_| Problem::invalid(field, "`gcj02` or `wgs84`")),
+        Some(s) => Crs::parse(s).map_err(|_| Problem::invalid(field, "`gcj02`, `wgs84` or `bd09`")),
     }
 }
 
