@@ -78,9 +78,6 @@ impl Accounts {
             }));
         }
         let by_appid = list.iter().enumerate().map(|(i, a)| (a.appid.clone(), i)).collect();
-        crate::conversations::views::register_accounts(
-            list.iter().map(|a| (a.appid.clone(), a.key.clone(), a.name.clone())),
-        );
         Ok(Self { list, by_appid })
     }
 

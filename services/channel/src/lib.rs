@@ -121,6 +121,10 @@ impl ChannelService {
             deps.messages.clone(),
             &deps.account_messages,
         )?);
+        // The views name accounts by key and name (set here: the accounts module stays below conversations).
+        conversations::views::register_accounts(
+            accounts.all().iter().map(|a| (a.appid.clone(), a.key.clone(), a.name.clone())),
+        );
         let keys: HashMap<String, KeyReply> = serde_json::from_str(KEYS_SEED)
             .map_err(|e| ChannelError::Config(format!("seeds/wechat/keys.json: {e}")))?;
         let notifier =
