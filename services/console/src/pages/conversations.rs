@@ -37,6 +37,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("queue", "排队中（我的技能组）", "Waiting in my groups"),
     ("follower", "粉丝", "Follower"),
     ("account", "服务号", "Account"),
+    ("handled_by", "接待服务号", "Handled by"),
     ("group", "技能组", "Group"),
     ("preview", "最新消息", "Last message"),
     ("waiting", "已等待", "Waiting"),

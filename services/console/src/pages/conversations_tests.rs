@@ -108,6 +108,15 @@ fn the_conversation_offers_the_reply_box_while_the_window_is_open_and_the_templa
     assert!(page.contains("value=\"agent:s2\"") && page.contains("value=\"group:payments\""), "{page}");
     assert!(page.contains("value=\"cr1\"") && page.contains("¥1.00"), "{page}");
     assert!(page.contains("role=\"alert\" id=\"conv-banner\""), "{page}");
+    assert!(!page.contains("Handled by"), "the account written to handles it: {page}");
+
+    // Moved to another account's agents (issue #20): the page says whose, beside the account
+    // the citizen wrote to (replies still come from it).
+    let mut moved = conv.clone();
+    moved["handled_by_account"] = json!({"key": "traffic", "appid": "wx3", "name": "Traffic <Police>"});
+    c["conv"] = moved;
+    let page = pages.render("conversation.html", &c);
+    assert!(page.contains("Handled by: Traffic &lt;Police&gt;") && page.contains("City &lt;b&gt;"), "{page}");
 
     conv["window_open"] = json!(false);
     c["conv"] = conv.clone();
