@@ -159,6 +159,20 @@ pub(super) async fn wechat_menu(settings: Settings, cmd: MenuCommand) -> anyhow:
             };
             let menu = menu_ops::push(&api, text.as_deref()).await?;
             println!("menu pushed: {} top-level buttons, keys {}", menu.button.len(), menu.keys().join(", "));
+            // A file is the city's menu being tried out; without one every account gets its seed.
+            if file.is_none() {
+                let mut failed = 0;
+                for (key, pushed) in menu_ops::push_accounts(&settings).await {
+                    match pushed {
+                        Ok(menu) => println!("menu of account {key} pushed: keys {}", menu.keys().join(", ")),
+                        Err(e) => {
+                            failed += 1;
+                            eprintln!("menu of account {key} not pushed: {e}");
+                        }
+                    }
+                }
+                anyhow::ensure!(failed == 0, "{failed} departmental account menus were not pushed");
+            }
         }
         MenuCommand::Show => println!("{}", serde_json::to_string_pretty(&menu_ops::show(&api).await?)?),
         MenuCommand::Delete => {
