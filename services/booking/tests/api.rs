@@ -337,6 +337,11 @@ async fn a_retry_with_the_same_idempotency_key_returns_the_same_appointment() {
     .await;
     assert_eq!(status, 400);
     assert_eq!(body["errors"][0]["field"], "Idempotency-Key");
+    // A key outside the rule (a space) is refused naming it, and books nothing.
+    let (status, body) = w.book(&token, &slots[1], "p1", "two words").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["field"], "Idempotency-Key");
+    assert_eq!(w.scalar(LIVE_ON_SLOT, &slots[1]).await, 0);
     w.t.cleanup().await;
 }
 
