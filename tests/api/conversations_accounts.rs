@@ -389,3 +389,121 @@ async fn an_agent_configured_with_an_unknown_account_is_refused_naming_accounts(
     assert_eq!((status, problem["errors"][0]["field"].as_str()), (422, Some("accounts")), "{problem}");
     app.stop().await;
 }
+
+/// One view of a follower across every account: a citizen signed in through the Mini Program
+/// (with a unionid) writes to the health commission's account, whose openid identity never saw;
+/// the channel asks WeChat's `user/info` for the unionid and identity for its citizen, so the
+/// agent sees them signed in with their open report. A follower without a unionid stays not
+/// signed in, and identity's unionid lookup answers only services with the internal token.
+#[tokio::test]
+async fn a_citizen_is_known_by_unionid_whichever_account_they_write_to() {
+    const INTERNAL: &str = "conv-accounts-internal-token";
+    let app = spawn_app_with(|s| {
+        let c = &mut s.channel.conversations;
+        c.opens = "00:00".into();
+        c.closes = "23:59".into();
+        c.days = vec![1, 2, 3, 4, 5, 6, 7];
+        s.internal_token = Some(city_platform::config::Secret::new(INTERNAL));
+    })
+    .await;
+    let admin = staff(&app, "union.admin", &["admin"]).await;
+    agent(&app, &admin, "union.health", &["health"], 4).await;
+    let citizen = app.citizen_token("conv-union-citizen").await;
+    let (status, me) = send(&app, "GET", "/v1/me", Some(&citizen), None).await;
+    assert_eq!(status, 200, "{me}");
+    let citizen_id = me["id"].as_str().unwrap().to_owned();
+    let report = json!({
+        "category": "pothole",
+        "description": "Deep pothole in the cycle lane",
+        "location": {"lat": 30.657, "lon": 104.066, "crs": "gcj02"},
+        "address": "Chunxi Road 12",
+        "answers": {"size": "large"},
+    });
+    let (status, ticket) = send(&app, "POST", "/v1/incidents", Some(&citizen), Some(report)).await;
+    assert_eq!(status, 201, "{ticket}");
+
+    // The same person writes to the health account (the sandbox gives their openid there).
+    let body = json!({"unionid": "conv-union-citizen", "account": "health", "text": "转人工 坑洞报告"});
+    let said: Value =
+        app.http.post(app.url("/sandbox/wechat/_test/oa/say")).json(&body).send().await.unwrap().json().await.unwrap();
+    assert_eq!(said["callback_status"], 200, "{said}");
+    let openid = said["openid"].as_str().unwrap().to_owned();
+    // Someone WeChat knows no unionid of.
+    say(&app, Some("health"), "oUnionNobody0000000000000001", "转人工 无名").await;
+
+    // WeChat's user/info, as the channel asks it with the health account's token.
+    let health =
+        city_platform::config::service_accounts(&app.settings).into_iter().find(|a| a.key == "health").unwrap();
+    let token: Value = app
+        .http
+        .post(app.url("/sandbox/wechat/cgi-bin/stable_token"))
+        .json(&json!({"grant_type": "client_credential", "appid": health.appid, "secret": health.secret.expose()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let info = |openid: String| {
+        let url = format!(
+            "/sandbox/wechat/cgi-bin/user/info?access_token={}&openid={openid}&lang=zh_CN",
+            token["access_token"].as_str().unwrap()
+        );
+        let req = app.http.get(app.url(&url));
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let known = info(openid.clone()).await;
+    assert_eq!((known["subscribe"].as_i64(), known["unionid"].as_str()), (Some(1), Some("conv-union-citizen")));
+    let nobody = info("oUnionNobody0000000000000001".into()).await;
+    assert_eq!(nobody["subscribe"], 1, "{nobody}");
+    assert!(nobody.get("unionid").is_none(), "{nobody}");
+
+    // The citizen's open report also routes their conversation (to incidents, which this
+    // general agent does not serve); the admin sees both.
+    let all = conversations(&app, &admin, "view=all").await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    for summary in all {
+        let id = summary["id"].as_str().unwrap();
+        let (status, conv) = send(&app, "GET", &format!("/v1/conversations/{id}"), Some(&admin), None).await;
+        assert_eq!(status, 200, "{conv}");
+        let ctx = &conv["context"];
+        if conv["preview"].as_str().unwrap().contains("坑洞") {
+            assert_eq!(
+                (conv["follower"]["signed_in"].as_bool(), conv["group"].as_str()),
+                (Some(true), Some("incidents"))
+            );
+            assert_eq!(ctx["signed_in"], true, "{ctx}");
+            let tickets: Vec<&str> =
+                ctx["open_tickets"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+            assert_eq!(tickets, vec![ticket["id"].as_str().unwrap()], "{ctx}");
+        } else {
+            assert_eq!(conv["follower"]["signed_in"], false, "{conv}");
+            assert_eq!(ctx["signed_in"], false, "{ctx}");
+            assert!(ctx["open_tickets"].as_array().is_none_or(|t| t.is_empty()), "{ctx}");
+        }
+    }
+
+    // Identity's lookup: the citizen for the token; 404 for a unionid nobody signed in with;
+    // no token, a wrong one, or a citizen's bearer token: 401.
+    let lookup = |unionid: &str, internal: Option<&str>, bearer: Option<&str>| {
+        let mut req = app.http.get(app.url(&format!("/v1/internal/identity/unionids/{unionid}")));
+        if let Some(t) = internal {
+            req = req.header(city_platform::auth::INTERNAL_TOKEN_HEADER, t);
+        }
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    assert_eq!(lookup("conv-union-citizen", Some(INTERNAL), None).await, (200, json!({"citizen_id": citizen_id})));
+    assert_eq!(lookup("conv-union-nobody", Some(INTERNAL), None).await.0, 404);
+    assert_eq!(lookup("conv-union-citizen", None, None).await.0, 401);
+    assert_eq!(lookup("conv-union-citizen", Some("guessed"), None).await.0, 401);
+    assert_eq!(lookup("conv-union-citizen", None, Some(&citizen)).await.0, 401);
+    let (status, problem) = lookup("bad%20id", Some(INTERNAL), None).await;
+    assert_eq!((status, problem["errors"][0]["field"].as_str()), (422, Some("unionid")), "{problem}");
+    app.stop().await;
+}

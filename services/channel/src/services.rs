@@ -82,6 +82,11 @@ pub trait CityServices: Send + Sync + 'static {
     /// The citizen whose WeChat identity is this Service Account openid; `None` when the follower
     /// never signed in.
     async fn citizen_for_openid(&self, openid: &str) -> Result<Option<String>, ServiceError>;
+    /// The citizen with this WeChat unionid (signed in through any of our apps); `None` when
+    /// nobody did. The default (doubles that do not care) knows none.
+    async fn citizen_for_unionid(&self, _unionid: &str) -> Result<Option<String>, ServiceError> {
+        Ok(None)
+    }
     /// The citizen's next appointment, if any.
     async fn next_appointment(&self, citizen_id: &str) -> Result<Option<Appointment>, ServiceError>;
     /// The citizen's unpaid bills and fines.
@@ -254,6 +259,11 @@ impl CityServices for HttpCityServices {
 
     async fn citizen_for_openid(&self, openid: &str) -> Result<Option<String>, ServiceError> {
         let path = format!("/v1/internal/identity/oa-followers/{}", segment(openid));
+        Ok(self.get_json::<FollowerBody>(&self.bases.identity, path).await?.map(|b| b.citizen_id))
+    }
+
+    async fn citizen_for_unionid(&self, unionid: &str) -> Result<Option<String>, ServiceError> {
+        let path = format!("/v1/internal/identity/unionids/{}", segment(unionid));
         Ok(self.get_json::<FollowerBody>(&self.bases.identity, path).await?.map(|b| b.citizen_id))
     }
 

@@ -152,6 +152,18 @@ impl WechatApi {
         self.api(reqwest::Method::GET, "/cgi-bin/menu/get", None).await
     }
 
+    /// `GET /cgi-bin/user/info`: a Service Account follower's unionid, `None` when WeChat gives
+    /// none (not bound to the Open Platform, or not following).
+    pub async fn follower_unionid(&self, openid: &str) -> Result<Option<String>, WechatApiError> {
+        // Openids are letters, digits, '-' and '_'; anything else is nobody (and stays out of the URL).
+        if openid.is_empty() || !openid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Ok(None);
+        }
+        let path = format!("/cgi-bin/user/info?openid={openid}&lang=zh_CN");
+        let info = self.api(reqwest::Method::GET, &path, None).await?;
+        Ok(info["unionid"].as_str().filter(|u| !u.is_empty()).map(str::to_owned))
+    }
+
     /// `GET /cgi-bin/menu/delete`.
     pub async fn menu_delete(&self) -> Result<(), WechatApiError> {
         self.api(reqwest::Method::GET, "/cgi-bin/menu/delete", None).await.map(drop)

@@ -32,6 +32,7 @@ const OPERATIONS: &[(&str, &str, &str, Body)] = &[
     ("post", "/cgi-bin/menu/create", "Set the Service Account menu", Body::Json),
     ("get", "/cgi-bin/menu/get", "Read the Service Account menu", Body::None),
     ("get", "/cgi-bin/menu/delete", "Delete the Service Account menu", Body::None),
+    ("get", "/cgi-bin/user/info", "A Service Account follower: subscribe, openid, unionid", Body::None),
     (
         "post",
         "/cgi-bin/material/add_material",

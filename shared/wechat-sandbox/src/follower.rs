@@ -7,6 +7,9 @@
 //! `health`, or an appid) writes to that Service Account instead of the city's: the push goes to
 //! its callback (`/wechat/callback/<key>`), signed with its token, and opens its window.
 //!
+//! `"unionid"` in place of the openid writes as the person with that unionid (their openid in
+//! that account, answered as `openid`), whom `GET /cgi-bin/user/info` then tells by unionid.
+//!
 //! [`Callback`] is the one way the sandbox pushes to the channel (broadcast job results too).
 
 use std::collections::HashMap;
@@ -19,10 +22,12 @@ use city_platform::time::now_ms;
 use city_wechat::crypto::official_account::{new_nonce, url_signature, EncodingAesKey, MessageCrypt, ServerToken};
 use parking_lot::Mutex;
 use poem::http::StatusCode;
-use poem::web::{Data, Json};
-use poem::{handler, post, EndpointExt, IntoResponse, Response, Route};
+use poem::web::{Data, Json, Query};
+use poem::{get, handler, post, EndpointExt, IntoResponse, Response, Route};
 use serde::Deserialize;
 use serde_json::json;
+
+use crate::platform::IssuedTokens;
 
 /// The Service Account's original id, as WeChat names it in pushes.
 pub(crate) const OA_ID: &str = "gh_0123456789ab";
@@ -126,10 +131,11 @@ struct State {
     callbacks: Vec<(String, String, Callback)>,
     interactions: Interactions,
     next_msgid: AtomicU64,
+    tokens: IssuedTokens,
 }
 
-/// Adds `/_test/oa/say`.
-pub(crate) fn mount(route: Route, settings: &Settings, interactions: Interactions) -> Route {
+/// Adds `/_test/oa/say` and `/cgi-bin/user/info`.
+pub(crate) fn mount(route: Route, settings: &Settings, interactions: Interactions, tokens: IssuedTokens) -> Route {
     let state = Arc::new(State {
         callbacks: service_accounts(settings)
             .into_iter()
@@ -141,13 +147,64 @@ pub(crate) fn mount(route: Route, settings: &Settings, interactions: Interaction
         interactions,
         // Distinct from real MsgIds and from one sandbox run to the next (the channel dedupes on them).
         next_msgid: AtomicU64::new(u64::try_from(now_ms()).unwrap_or_default() * 1000),
+        tokens,
     });
-    route.at("/_test/oa/say", post(say).data(state))
+    route.at("/_test/oa/say", post(say).data(state.clone())).at("/cgi-bin/user/info", get(user_info).data(state))
+}
+
+#[derive(Deserialize)]
+struct UserInfoQuery {
+    access_token: Option<String>,
+    openid: Option<String>,
+}
+
+/// `GET /cgi-bin/user/info?access_token=&openid=&lang=`: a Service Account's follower, as
+/// WeChat tells it: `subscribe` 1 with the unionid where the person has one (their openid
+/// in this account), `subscribe` 0 and the openid alone for someone who never wrote to it.
+#[handler]
+fn user_info(Data(s): Data<&Arc<State>>, Query(q): Query<UserInfoQuery>) -> Response {
+    let appid = match s.tokens.appid_of(q.access_token.as_deref()) {
+        Ok(appid) => appid,
+        Err(e) => return e,
+    };
+    if !s.tokens.is_service_account(&appid) {
+        return Json(json!({"errcode": 48001, "errmsg": "api unauthorized"})).into_response();
+    }
+    let openid = q.openid.unwrap_or_default();
+    if !valid_openid(&openid) {
+        return Json(json!({"errcode": 40003, "errmsg": "invalid openid"})).into_response();
+    }
+    let unionid = s.tokens.unionid_of(&appid, &openid);
+    let wrote = s.interactions.lock().get(&(appid.clone(), openid.clone())).copied();
+    match wrote {
+        None => Json(json!({"subscribe": 0, "openid": openid})).into_response(),
+        Some(at) => {
+            let mut body = json!({
+                "subscribe": 1, "openid": openid, "language": "zh_CN", "subscribe_time": at / 1000,
+                "remark": "", "groupid": 0, "tagid_list": [], "subscribe_scene": "ADD_SCENE_SEARCH",
+                "qr_scene": 0, "qr_scene_str": "",
+            });
+            if let Some(u) = unionid {
+                body["unionid"] = json!(u);
+            }
+            Json(body).into_response()
+        }
+    }
+}
+
+fn valid_openid(openid: &str) -> bool {
+    !openid.is_empty()
+        && openid.len() <= 64
+        && openid.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 #[derive(Deserialize)]
 struct Say {
+    /// The follower; or give `unionid`.
+    #[serde(default)]
     openid: String,
+    /// The person's unionid: writes as their openid in the account.
+    unionid: Option<String>,
     text: Option<String>,
     location: Option<Location>,
     /// The Service Account written to (key or appid); the city's when absent.
@@ -167,13 +224,6 @@ fn cdata(text: &str) -> String {
 
 #[handler]
 async fn say(Data(s): Data<&Arc<State>>, body: Json<Say>) -> Response {
-    let openid = body.openid.trim();
-    if openid.is_empty()
-        || openid.len() > 64
-        || !openid.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        return (StatusCode::BAD_REQUEST, Json(json!({"errcode": 40003, "errmsg": "invalid openid"}))).into_response();
-    }
     let found = match body.account.as_deref() {
         None => s.callbacks.first(),
         Some(a) => s.callbacks.iter().find(|(key, appid, _)| key == a || appid == a),
@@ -182,6 +232,17 @@ async fn say(Data(s): Data<&Arc<State>>, body: Json<Say>) -> Response {
         return (StatusCode::BAD_REQUEST, Json(json!({"errcode": 40013, "errmsg": "invalid appid: no such account"})))
             .into_response();
     };
+    let derived;
+    let openid = match body.unionid.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        Some(u) if body.openid.trim().is_empty() && valid_openid(u) => {
+            derived = s.tokens.openid_for(appid, u);
+            derived.as_str()
+        }
+        _ => body.openid.trim(),
+    };
+    if !valid_openid(openid) {
+        return (StatusCode::BAD_REQUEST, Json(json!({"errcode": 40003, "errmsg": "invalid openid"}))).into_response();
+    }
     let ts = now_ms() / 1000;
     let msg_id = s.next_msgid.fetch_add(1, Ordering::Relaxed);
     let gh = &callback.gh;
@@ -207,7 +268,7 @@ async fn say(Data(s): Data<&Arc<State>>, body: Json<Say>) -> Response {
     s.interactions.lock().insert((appid.clone(), openid.to_owned()), now_ms());
     match callback.push(&xml, openid).await {
         Ok((status, reply)) => {
-            Json(json!({"msg_id": msg_id, "callback_status": status, "reply": reply})).into_response()
+            Json(json!({"msg_id": msg_id, "openid": openid, "callback_status": status, "reply": reply})).into_response()
         }
         Err(e) => (StatusCode::BAD_GATEWAY, Json(json!({"errcode": -1, "errmsg": e}))).into_response(),
     }

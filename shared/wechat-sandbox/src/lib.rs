@@ -33,7 +33,7 @@ pub fn endpoint(settings: &Settings) -> Result<Route, String> {
     let (platform_routes, tokens) = platform::routes_and_tokens(settings);
     let route = mass::mount(Route::new(), tokens.clone(), settings);
     let interactions = follower::Interactions::default();
-    let route = follower::mount(route, settings, interactions.clone());
+    let route = follower::mount(route, settings, interactions.clone(), tokens.clone());
     let links_max = usize::try_from(settings.channel.miniprogram_links_max).unwrap_or(10);
     Ok(messages::mount(route, tokens, interactions, links_max)
         .nest("/pay", pay::routes(settings)?)

@@ -87,6 +87,9 @@ struct Sandbox {
     phone_codes: Mutex<HashMap<String, PhoneCode>>,
     stable_tokens: Mutex<HashMap<String, StableToken>>,
     web_tokens: Mutex<HashMap<String, WebToken>>,
+    /// People with a unionid WeChat has seen, by (appid, openid): what `/cgi-bin/user/info`
+    /// tells of a follower of any of our apps (issue #20).
+    people: Mutex<HashMap<(String, String), String>>,
 }
 
 type State = Arc<Sandbox>;
@@ -156,6 +159,14 @@ impl Sandbox {
         })
     }
 
+    /// The person with `unionid` in every app of ours (one openid per app, as WeChat gives).
+    fn remember(&self, unionid: &str) {
+        let mut people = self.people.lock();
+        for appid in self.apps.keys() {
+            people.insert((appid.clone(), derived_openid(appid, unionid)), unionid.to_owned());
+        }
+    }
+
     fn mint_code(&self, appid: &str, openid: Option<String>, unionid: Option<String>, scope: &'static str) -> String {
         let code = random_text(32);
         let unionid = unionid.filter(|u| !u.is_empty());
@@ -164,6 +175,9 @@ impl Sandbox {
             Some(u) => derived_openid(appid, u),
             None => format!("o{}", random_text(27)),
         });
+        if let Some(u) = &unionid {
+            self.remember(u);
+        }
         let entry = Code { appid: appid.into(), openid, unionid, created_ms: self.now(), used: false, scope };
         self.login_codes.lock().insert(code.clone(), entry);
         code
@@ -211,6 +225,18 @@ impl IssuedTokens {
         &self.0.mp_appid
     }
 
+    /// The openid of the person with `unionid` in `appid` (remembered, so `/cgi-bin/user/info`
+    /// tells that unionid back).
+    pub fn openid_for(&self, appid: &str, unionid: &str) -> String {
+        self.0.remember(unionid);
+        derived_openid(appid, unionid)
+    }
+
+    /// The unionid of `appid`'s user `openid`, when WeChat knows one.
+    pub fn unionid_of(&self, appid: &str, openid: &str) -> Option<String> {
+        self.0.people.lock().get(&(appid.to_owned(), openid.to_owned())).cloned()
+    }
+
     /// Whether `appid` is one of the Service Accounts (the city's or a departmental one).
     pub fn is_service_account(&self, appid: &str) -> bool {
         self.0.oa_appids.iter().any(|a| a == appid)
@@ -243,6 +269,7 @@ pub fn routes_and_tokens(settings: &Settings) -> (Route, IssuedTokens) {
         phone_codes: Mutex::default(),
         stable_tokens: Mutex::default(),
         web_tokens: Mutex::default(),
+        people: Mutex::default(),
     });
     let tokens = IssuedTokens(state.clone());
     let route = Route::new()

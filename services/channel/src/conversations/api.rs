@@ -147,7 +147,7 @@ impl ConversationsApi {
         let lookup = async {
             let citizen = match &conv.citizen_id {
                 Some(id) => Some(id.clone()),
-                None => c.services.citizen_for_openid(&conv.openid).await.ok().flatten(),
+                None => c.citizen_of(&conv.account, &conv.openid).await,
             };
             if let Some(citizen) = citizen {
                 ctx.signed_in = true;

@@ -44,6 +44,8 @@ pub struct Conversations {
 
 /// A score is taken as the answer to the satisfaction question this long after the close.
 const SURVEY_MS: i64 = 24 * 3600 * 1000;
+/// A follower WeChat gave no unionid is asked about again after this long.
+const NO_UNIONID_MS: i64 = 10 * 60 * 1000;
 /// How long classifying a new conversation may wait for the other services.
 const CLASSIFY_BUDGET: Duration = Duration::from_millis(1500);
 
@@ -154,7 +156,7 @@ impl Conversations {
         let (topic, citizen) = if store::open_for(&self.db, m.account, m.openid).await?.is_some() {
             ("general", None)
         } else {
-            self.classify(m.openid, topic).await
+            self.classify(m.account, m.openid, topic).await
         };
         let kept = store::keep_incoming(&self.db, m, topic, citizen.as_deref()).await?;
         if kept.new_message {
@@ -168,9 +170,14 @@ impl Conversations {
 
     /// The group of a new conversation: what the message says, else the citizen's recent
     /// activity (an appointment tomorrow, something unpaid, an open ticket), else general; and the citizen.
-    async fn classify(&self, openid: &str, said: Option<&'static str>) -> (&'static str, Option<String>) {
+    async fn classify(
+        &self,
+        account: &str,
+        openid: &str,
+        said: Option<&'static str>,
+    ) -> (&'static str, Option<String>) {
         let lookup = async {
-            let citizen = self.services.citizen_for_openid(openid).await.ok().flatten()?;
+            let citizen = self.citizen_of(account, openid).await?;
             if said.is_some() {
                 return Some((said, citizen));
             }
@@ -191,6 +198,41 @@ impl Conversations {
         match tokio::time::timeout(CLASSIFY_BUDGET, lookup).await {
             Ok(Some((topic, citizen))) => (topic.unwrap_or("general"), Some(citizen)),
             _ => (said.unwrap_or("general"), None),
+        }
+    }
+
+    /// The citizen behind `account`'s follower `openid`: identity knows the city account's
+    /// openids; for any account, the unionid WeChat gives (`/cgi-bin/user/info`, kept a while)
+    /// finds the same citizen whichever account they wrote to.
+    pub(crate) async fn citizen_of(&self, account: &str, openid: &str) -> Option<String> {
+        if let Ok(Some(citizen)) = self.services.citizen_for_openid(openid).await {
+            return Some(citizen);
+        }
+        let unionid = self.unionid_of(account, openid).await?;
+        self.services.citizen_for_unionid(&unionid).await.ok().flatten()
+    }
+
+    /// The follower's unionid: the one kept, else WeChat's answer (kept; "none" only for
+    /// [`NO_UNIONID_MS`], as the follower may bind or sign in later).
+    async fn unionid_of(&self, account: &str, openid: &str) -> Option<String> {
+        let now = now_ms();
+        match store::kept_unionid(&self.db, account, openid).await {
+            Ok(Some((Some(unionid), _))) => return Some(unionid),
+            Ok(Some((None, at))) if now - at < NO_UNIONID_MS => return None,
+            _ => {}
+        }
+        let client = &self.accounts.by_appid(account)?.api;
+        match client.follower_unionid(openid).await {
+            Ok(unionid) => {
+                if let Err(e) = store::keep_unionid(&self.db, account, openid, unionid.as_deref(), now).await {
+                    tracing::warn!(error = %e, "could not keep a follower's unionid");
+                }
+                unionid
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "WeChat's user/info did not answer; the follower's context is partial");
+                None
+            }
         }
     }
 

@@ -671,3 +671,35 @@ pub async fn idle(db: &Db, before: i64) -> Result<Vec<String>, sqlx::Error> {
         .fetch_all(&db.pool)
         .await
 }
+
+/// The unionid kept for `account`'s follower `openid` (`None` inside: WeChat gave none) and
+/// when it was asked; `None` when never asked.
+pub async fn kept_unionid(db: &Db, account: &str, openid: &str) -> Result<Option<(Option<String>, i64)>, sqlx::Error> {
+    let row = sqlx::query("SELECT unionid, fetched_at FROM follower_unionids WHERE account = $1 AND openid = $2")
+        .bind(account)
+        .bind(openid)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.map(|r| Ok((r.try_get("unionid")?, r.try_get("fetched_at")?))).transpose()
+}
+
+/// Keeps WeChat's answer about a follower's unionid (the latest answer wins).
+pub async fn keep_unionid(
+    db: &Db,
+    account: &str,
+    openid: &str,
+    unionid: Option<&str>,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO follower_unionids (account, openid, unionid, fetched_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (account, openid) DO UPDATE SET unionid = excluded.unionid, fetched_at = excluded.fetched_at",
+    )
+    .bind(account)
+    .bind(openid)
+    .bind(unionid)
+    .bind(at)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}

@@ -22,6 +22,13 @@ pub struct IdentityOaFollower {
     pub citizen_id: String,
 }
 
+/// The citizen with a unionid (internal).
+#[derive(Debug, Object)]
+pub struct IdentityUnionCitizen {
+    /// The citizen id.
+    pub citizen_id: String,
+}
+
 /// Where a citizen can be reached (internal; openids leave identity only this way, to the
 /// channel service that delivers notifications).
 #[derive(Debug, Object)]
@@ -86,6 +93,30 @@ impl InternalApi {
         match store::citizen_by_openid(&self.state.db, &w.oa_appid, openid).await? {
             Some(citizen_id) => Ok(Json(IdentityOaFollower { citizen_id: citizen_id.into_string() })),
             None => Err(Problem::not_found("citizen linked to that Service Account follower").into()),
+        }
+    }
+
+    /// Internal: the citizen with a unionid
+    ///
+    /// For the channel's view of a follower across every Service Account: the citizen who signed
+    /// in through any of our apps with this unionid (WeChat's `/cgi-bin/user/info` gives it for a
+    /// departmental account's follower, whose openid identity never saw). 404 when none. Needs
+    /// `X-Internal-Token`.
+    #[oai(
+        path = "/v1/internal/identity/unionids/:unionid",
+        method = "get",
+        operation_id = "get_internal_unionid_citizen"
+    )]
+    async fn internal_unionid_citizen(
+        &self,
+        _auth: InternalAuth,
+        /// The WeChat unionid.
+        unionid: Path<String>,
+    ) -> Result<Json<IdentityUnionCitizen>, Failure<LookupErrors>> {
+        let unionid = wechat_id("unionid", &unionid.0)?;
+        match store::citizen_by_unionid(&self.state.db, unionid).await? {
+            Some(citizen_id) => Ok(Json(IdentityUnionCitizen { citizen_id: citizen_id.into_string() })),
+            None => Err(Problem::not_found("citizen with that unionid").into()),
         }
     }
 

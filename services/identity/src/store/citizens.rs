@@ -167,6 +167,14 @@ pub async fn citizen_by_openid(db: &Db, appid: &str, openid: &str) -> Result<Opt
     Ok(id.map(CitizenId::new))
 }
 
+/// The citizen with `unionid` (the same person through any app bound to our Open Platform
+/// account), if any.
+pub async fn citizen_by_unionid(db: &Db, unionid: &str) -> Result<Option<CitizenId>, sqlx::Error> {
+    let id: Option<String> =
+        sqlx::query_scalar("SELECT id FROM citizens WHERE unionid = $1").bind(unionid).fetch_optional(&db.pool).await?;
+    Ok(id.map(CitizenId::new))
+}
+
 /// The citizen's openid in each app they signed in through (the latest one per app), or `None`
 /// when there is no such citizen.
 pub async fn openids_of(db: &Db, citizen_id: &CitizenId) -> Result<Option<Vec<(String, String)>>, sqlx::Error> {
