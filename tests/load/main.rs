@@ -10,6 +10,7 @@
 //! - `LOAD_JSON=path` keeps the report; `LOAD_BASELINE=path` prints the change against one;
 //! - `LOAD_SMOKE=1`: short scenarios that must answer without an unexpected status (CI);
 //! - `LOAD_CURVE=dir`: also bookings/s and p99 against 1..256 clients, as PNG charts in `dir`.
+//! - `LOAD_CITY_BIN=path`: run that `city` binary instead of this build's (a before/after pair).
 //!
 //! Layout: `servers` starts the processes, `crowd` is the simulated citizens, `schedule`
 //! prepares slots as a scheduler does, `measure` drives the load and reads /proc, `pgbench`

@@ -38,7 +38,10 @@ impl Backend {
 
     /// `city ARGS` on this backend's stores (the operator's command line, as tests use it).
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_city"));
+        // LOAD_CITY_BIN runs another build of `city` (a copy kept from before a change) under the
+        // same harness, for a before/after pair measured the same way.
+        let bin = std::env::var("LOAD_CITY_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_city").to_owned());
+        let mut cmd = Command::new(bin);
         cmd.args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
