@@ -94,6 +94,12 @@ const PLATFORM_TABLES: &[&str] = &[
     )",
 ];
 
+/// (table, column, type) added to [`PLATFORM_TABLES`] later.
+const PLATFORM_COLUMNS: &[(&str, &str, &str)] = &[
+    // A replayed answer carries its `ETag` too (issue #16: the incidents queue's POSTs declare one).
+    ("platform_idempotency", "etag", "TEXT"),
+];
+
 impl Db {
     /// Opens (creating when needed) the store of `service` and runs its migrations.
     pub async fn open(settings: &Settings, service: &'static str, migrator: &Migrator) -> Result<Self, DbError> {
@@ -166,6 +172,17 @@ impl Db {
                 Backend::Postgres => (*ddl).into(),
             };
             sqlx::query(&ddl).execute(&self.pool).await.map_err(|source| DbError::Sql { service, source })?;
+        }
+        // Columns added to the platform's tables after they first shipped; neither SQLite nor every
+        // PostgreSQL this runs on may say `ADD COLUMN IF NOT EXISTS`, so the column is looked for.
+        for (table, column, ty) in PLATFORM_COLUMNS {
+            let probe = format!("SELECT {column} FROM {table} WHERE 1 = 0");
+            if sqlx::query(&probe).fetch_optional(&self.pool).await.is_err() {
+                sqlx::query(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|source| DbError::Sql { service, source })?;
+            }
         }
         migrator.run(&self.pool).await.map_err(|source| DbError::Migrate { service, source })
     }

@@ -52,6 +52,9 @@ pub struct StoredResponse {
     pub content_type: Option<String>,
     /// `Location`, if any (a created resource).
     pub location: Option<String>,
+    /// `ETag`, if any (the version a later `If-Match` names); absent in records stored before it was kept.
+    #[serde(default)]
+    pub etag: Option<String>,
     /// The body bytes.
     pub body: Vec<u8>,
 }
@@ -132,7 +135,7 @@ impl IdempotencyStore for SqlIdempotencyStore {
                 return Ok(Claim::Acquired);
             }
             let row = sqlx::query(
-                "SELECT request_hash, state, status, content_type, location, body, expires_at
+                "SELECT request_hash, state, status, content_type, location, etag, body, expires_at
                  FROM platform_idempotency WHERE key_hash = $1",
             )
             .bind(key)
@@ -161,6 +164,7 @@ impl IdempotencyStore for SqlIdempotencyStore {
                     status: status as u16,
                     content_type: row.try_get("content_type")?,
                     location: row.try_get("location")?,
+                    etag: row.try_get("etag")?,
                     body: row.try_get::<Option<Vec<u8>>, _>("body")?.unwrap_or_default(),
                 },
             });
@@ -177,7 +181,7 @@ impl IdempotencyStore for SqlIdempotencyStore {
     ) -> Result<(), Problem> {
         sqlx::query(
             "UPDATE platform_idempotency SET state = 'done', status = $2, content_type = $3, location = $4,
-             body = $5, expires_at = $6 WHERE key_hash = $1",
+             body = $5, expires_at = $6, etag = $7 WHERE key_hash = $1",
         )
         .bind(key)
         .bind(i64::from(response.status))
@@ -185,6 +189,7 @@ impl IdempotencyStore for SqlIdempotencyStore {
         .bind(response.location.clone())
         .bind(response.body.clone())
         .bind(now_ms() + ttl.as_millis() as i64)
+        .bind(response.etag.clone())
         .execute(&self.db.pool)
         .await?;
         Ok(())
@@ -402,6 +407,7 @@ pub async fn idempotent<E: Endpoint>(ep: Arc<E>, mut req: Request, cfg: Idempote
         status: parts.status.as_u16(),
         content_type: parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned),
         location: parts.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        etag: parts.headers.get(header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned),
         body: secrets.seal(&bytes),
     };
     cfg.store.complete(&key_hash, &request_hash, &stored, cfg.ttl).await?;
@@ -492,6 +498,9 @@ fn replay(stored: StoredResponse) -> Response {
     if let Some(loc) = stored.location {
         resp = resp.header(header::LOCATION, loc);
     }
+    if let Some(etag) = stored.etag {
+        resp = resp.header(header::ETAG, etag);
+    }
     resp.body(stored.body)
 }
 
@@ -553,6 +562,34 @@ mod tests {
             self.0.lock().remove(key);
             Ok(())
         }
+    }
+
+    #[tokio::test]
+    async fn a_replayed_answer_carries_the_versions_etag_and_location() {
+        let cfg = Idempotency {
+            store: Arc::new(Kept::default()),
+            server_secret: ServerSecret::derive(b"the internal token"),
+            ttl: Duration::from_secs(60),
+            trusted_proxies: Arc::new([]),
+        };
+        let ep = Arc::new(poem::endpoint::make_sync(|_| {
+            Response::builder()
+                .status(StatusCode::CREATED)
+                .header(header::ETAG, "\"7\"")
+                .header(header::LOCATION, "/v1/things/1")
+                .body("{}")
+        }));
+        let call = || {
+            let req = Request::builder().method(Method::POST).header(HEADER, "note-1").body("{}");
+            idempotent(ep.clone(), req, cfg.clone())
+        };
+        let first = call().await.unwrap();
+        let again = call().await.unwrap();
+        assert_eq!(again.headers().get(REPLAYED_HEADER).unwrap(), "true");
+        for h in [header::ETAG, header::LOCATION] {
+            assert_eq!(again.headers().get(&h), first.headers().get(&h), "{h} replayed");
+        }
+        assert_eq!(again.status(), StatusCode::CREATED);
     }
 
     #[tokio::test]

@@ -254,6 +254,8 @@ async fn idempotency_stores_claim_once_replay_and_release() {
             status: 201,
             content_type: Some("application/json".into()),
             location: None,
+            // Replayed with the answer, so a retried change still tells the caller its version.
+            etag: Some("\"v3\"".into()),
             body: b"{}".to_vec(),
         };
         store.complete(&key, "h1", &resp, Duration::from_secs(60)).await.unwrap();
