@@ -507,3 +507,76 @@ async fn a_citizen_is_known_by_unionid_whichever_account_they_write_to() {
     assert_eq!((status, problem["errors"][0]["field"].as_str()), (422, Some("unionid")), "{problem}");
     app.stop().await;
 }
+
+/// A conversation idle past `idle_close_minutes` closes itself on the next sweep (every 30 s)
+/// and the citizen is told, once, then asked the satisfaction question; one idle for less
+/// stays open. The store's clock is the real one, so the test dates the last message back.
+#[tokio::test]
+async fn a_conversation_idle_past_the_setting_closes_itself_and_the_citizen_is_told_once() {
+    let app = spawn_app_with(|s| {
+        let c = &mut s.channel.conversations;
+        c.opens = "00:00".into();
+        c.closes = "23:59".into();
+        c.days = vec![1, 2, 3, 4, 5, 6, 7];
+        c.idle_close_minutes = 5;
+    })
+    .await;
+    let admin = staff(&app, "idle.admin", &["admin"]).await;
+    let (_, agent_id) = agent(&app, &admin, "idle.agent", &[], 4).await;
+    let (idle, recent) = ("oIdleFollower00000000000001", "oIdleFollower00000000000002");
+    say(&app, None, idle, "转人工").await;
+    say(&app, None, recent, "转人工").await;
+    let db = city_platform::Db::open(&app.settings, "wechat", &city_channel::MIGRATOR).await.expect("channel's store");
+    for (openid, minutes) in [(idle, 6), (recent, 4)] {
+        let back = now_ms() - minutes * 60_000;
+        sqlx::query("UPDATE conversations SET last_message_at = $1, last_citizen_at = $1 WHERE openid = $2")
+            .bind(back)
+            .bind(openid)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+    let all = conversations(&app, &admin, "view=all").await;
+    let id_of = |openid: &str| {
+        let masked = format!("{}…{}", &openid[..4], &openid[openid.len() - 3..]);
+        all.iter().find(|c| c["follower"]["openid_masked"] == masked.as_str()).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (idle_id, recent_id) = (id_of(idle), id_of(recent));
+
+    let city = appid_of(&app, "city");
+    let told = |texts: &[Value]| {
+        texts
+            .iter()
+            .filter(|m| m["body"]["text"]["content"].as_str().unwrap_or_default().contains("长时间没有新消息"))
+            .count()
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(45);
+    let closed = loop {
+        let (status, conv) = send(&app, "GET", &format!("/v1/conversations/{idle_id}"), Some(&admin), None).await;
+        assert_eq!(status, 200, "{conv}");
+        if conv["state"] == "closed" {
+            break conv;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not closed within a sweep: {conv}");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    assert_eq!(closed["outcome"], "no-reply", "{closed}");
+    let sent = delivered_from(&app, idle, &city).await;
+    assert_eq!(told(&sent), 1, "{sent:?}");
+    assert!(sent.iter().any(|m| m["body"]["text"]["content"].as_str().unwrap_or_default().contains("1–5")), "{sent:?}");
+
+    // Another sweep later: still told once; the other conversation, idle 4 of 5 minutes, open;
+    // the agent holds only it.
+    tokio::time::sleep(std::time::Duration::from_secs(31)).await;
+    assert_eq!(told(&delivered_from(&app, idle, &city).await), 1);
+    let (_, other) = send(&app, "GET", &format!("/v1/conversations/{recent_id}"), Some(&admin), None).await;
+    assert_eq!(other["state"], "assigned", "{other}");
+    assert_eq!(told(&delivered_from(&app, recent, &city).await), 0);
+    let (_, agents) = send(&app, "GET", "/v1/agents", Some(&admin), None).await;
+    let me = agents["items"].as_array().unwrap().iter().find(|a| a["staff_id"] == agent_id.as_str()).unwrap().clone();
+    assert_eq!(me["active"], 1, "{me}");
+    app.stop().await;
+}

@@ -287,10 +287,27 @@ impl Conversations {
 
     /// Closes a conversation, asks the satisfaction question, and lets the next waiting one in.
     pub async fn close(&self, id: &str, agent: Option<&str>, outcome: &str) -> Result<bool, sqlx::Error> {
+        self.close_saying(id, agent, outcome, None).await
+    }
+
+    /// [`Conversations::close`], telling the citizen `notice` first. Only the call that closed
+    /// it speaks, so replicas sweeping at once tell the citizen once.
+    async fn close_saying(
+        &self,
+        id: &str,
+        agent: Option<&str>,
+        outcome: &str,
+        notice: Option<String>,
+    ) -> Result<bool, sqlx::Error> {
         let now = now_ms();
         let Some(held) = store::close(&self.db, id, agent, outcome, now).await? else { return Ok(false) };
         let conv = store::conversation(&self.db, id).await?;
         if let Some(conv) = &conv {
+            if let Some(text) = notice {
+                let delivery = self.send_text(&conv.account, &conv.openid, &text).await;
+                store::add_outgoing(&self.db, id, &conv.openid, "system", None, "text", &text, delivery.as_str(), now)
+                    .await?;
+            }
             let question = domain::satisfaction_question();
             let delivery = self.send_text(&conv.account, &conv.openid, &question).await;
             store::add_outgoing(&self.db, id, &conv.openid, "system", None, "text", &question, delivery.as_str(), now)
@@ -324,23 +341,7 @@ impl Conversations {
         if self.settings.idle_close_minutes > 0 {
             let before = now_ms() - i64::from(self.settings.idle_close_minutes) * 60_000;
             for id in store::idle(&self.db, before).await? {
-                if let Some(conv) = store::conversation(&self.db, &id).await? {
-                    let text = domain::idle_closed();
-                    let delivery = self.send_text(&conv.account, &conv.openid, &text).await;
-                    store::add_outgoing(
-                        &self.db,
-                        &id,
-                        &conv.openid,
-                        "system",
-                        None,
-                        "text",
-                        &text,
-                        delivery.as_str(),
-                        now_ms(),
-                    )
-                    .await?;
-                }
-                self.close(&id, None, "no-reply").await?;
+                self.close_saying(&id, None, "no-reply", Some(domain::idle_closed())).await?;
             }
         }
         for g in domain::GROUPS {
