@@ -580,3 +580,62 @@ async fn a_conversation_idle_past_the_setting_closes_itself_and_the_citizen_is_t
     assert_eq!(me["active"], 1, "{me}");
     app.stop().await;
 }
+
+/// Agents' actions are in the audit trail (service `channel`): who accepted, replied,
+/// transferred and closed which conversation, without the words said or the transfer's note.
+#[tokio::test]
+async fn agents_accepting_replying_transferring_and_closing_are_audited_without_the_words() {
+    let app = app().await;
+    let admin = staff(&app, "audit.admin", &["admin"]).await;
+    let (first, first_id) = agent(&app, &admin, "audit.first", &["health"], 4).await;
+    let openid = "oAuditFollower0000000000001";
+    say(&app, Some("health"), openid, "转人工").await;
+    let id = conversations(&app, &first, "view=mine").await[0]["id"].as_str().unwrap().to_owned();
+    let (second, second_id) = agent(&app, &admin, "audit.second", &["health"], 4).await;
+    let path = |what: &str| format!("/v1/conversations/{id}/{what}");
+    assert_eq!(send(&app, "POST", &path("accept"), Some(&first), None).await.0, 200);
+    let (status, m) =
+        send(&app, "POST", &path("messages"), Some(&first), Some(json!({"text": "李先生您好，秘密内容"}))).await;
+    assert_eq!(status, 201, "{m}");
+    let moved = json!({"to_agent_id": second_id, "note": "转给同事 私人备注"});
+    assert_eq!(send(&app, "POST", &path("transfer"), Some(&first), Some(moved)).await.0, 200);
+    let (status, closed) =
+        send(&app, "POST", &path("close"), Some(&second), Some(json!({"outcome": "resolved"}))).await;
+    assert_eq!(status, 200, "{closed}");
+
+    let target = format!("conversation:{id}");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, entries) =
+            send(&app, "GET", "/v1/staff/audit?service=channel&limit=500", Some(&admin), None).await;
+        assert_eq!(status, 200, "{entries}");
+        let ours: Vec<&Value> = entries.as_array().unwrap().iter().filter(|e| e["target"] == target.as_str()).collect();
+        let by = |action: &str| ours.iter().find(|e| e["action"] == action).map(|e| (*e).clone());
+        let found = (
+            by("accept_conversation"),
+            by("reply_conversation"),
+            by("transfer_conversation"),
+            by("close_conversation"),
+        );
+        if let (Some(accepted), Some(replied), Some(transferred), Some(closed)) = found {
+            assert_eq!(accepted["actor_name"], "audit.first");
+            assert_eq!(
+                (replied["actor_name"].as_str(), replied["after"]["delivery"].as_str()),
+                (Some("audit.first"), Some("sent"))
+            );
+            assert_eq!(transferred["actor_name"], "audit.first");
+            assert_eq!(transferred["before"]["agent_id"], first_id.as_str(), "{transferred}");
+            assert_eq!(transferred["after"]["agent_id"], second_id.as_str(), "{transferred}");
+            assert_eq!(
+                (closed["actor_name"].as_str(), closed["after"]["outcome"].as_str()),
+                (Some("audit.second"), Some("resolved"))
+            );
+            let all = serde_json::to_string(&ours).unwrap();
+            assert!(!all.contains("秘密") && !all.contains("私人备注") && !all.contains(openid), "{all}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not audited: {ours:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    app.stop().await;
+}

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use city_platform::audit::AuditEntry;
 use city_platform::auth::{Role, Staff, StaffAuth};
 use city_platform::coords::Gcj02;
 use city_platform::time::now_ms;
@@ -383,7 +384,10 @@ impl ConversationsApi {
         let c = &self.conversations;
         let me = agent_of(c, &auth.0).await?;
         visible(c, &auth.0, &me, &id.0).await?;
-        match store::accept(&c.db, &id.0, &me.staff_id, now_ms()).await? {
+        let entry =
+            AuditEntry::by_staff(&auth.0, AUDIT_SERVICE, "accept_conversation", format!("conversation:{}", id.0))
+                .with_change(None, Some(json!({"agent_id": me.staff_id})));
+        match store::accept(&c.db, &id.0, &me.staff_id, now_ms(), Some(&entry)).await? {
             store::Accepted::Yours => {}
             store::Accepted::Taken => return Err(ConvError::Taken.into()),
             store::Accepted::Full => return Err(ConvError::Full.into()),
@@ -418,6 +422,10 @@ impl ConversationsApi {
         let conv = held(c, &auth.0, &me, &id.0).await?;
         // From the account the citizen wrote to, whichever account's agent answers.
         let delivery = c.send_text(&conv.account, &conv.openid, &text).await;
+        // What was sent, not its words (they may name the citizen).
+        let entry =
+            AuditEntry::by_staff(&auth.0, AUDIT_SERVICE, "reply_conversation", format!("conversation:{}", conv.id))
+                .with_change(None, Some(json!({"kind": "text", "delivery": delivery.as_str()})));
         let msg = store::add_outgoing(
             &c.db,
             &conv.id,
@@ -428,10 +436,11 @@ impl ConversationsApi {
             &text,
             delivery.as_str(),
             now_ms(),
+            Some(&entry),
         )
         .await?;
         // Replying is accepting.
-        store::accept(&c.db, &conv.id, &me.staff_id, now_ms()).await?;
+        store::accept(&c.db, &conv.id, &me.staff_id, now_ms(), None).await?;
         c.changed(&conv.id).await;
         match delivery {
             Delivery::Sent => Ok(CreatedMessage::Created(Json(msg.into()))),
@@ -469,6 +478,9 @@ impl ConversationsApi {
                 Delivery::Failed
             }
         };
+        let entry =
+            AuditEntry::by_staff(&auth.0, AUDIT_SERVICE, "reply_conversation", format!("conversation:{}", conv.id))
+                .with_change(None, Some(json!({"kind": "template", "delivery": delivery.as_str()})));
         let msg = store::add_outgoing(
             &c.db,
             &conv.id,
@@ -479,6 +491,7 @@ impl ConversationsApi {
             &body.0.text,
             delivery.as_str(),
             now_ms(),
+            Some(&entry),
         )
         .await?;
         c.changed(&conv.id).await;
@@ -535,8 +548,21 @@ impl ConversationsApi {
                 return Err(ConvError::Invalid("to_agent_id", "give to_agent_id or to_group, one of them".into()).into())
             }
         };
-        held(c, &auth.0, &me, &id.0).await?;
-        if !store::transfer(&c.db, &id.0, &me.staff_id, &to, &body.0.note, now_ms()).await? {
+        let before = held(c, &auth.0, &me, &id.0).await?;
+        // Where it went, not the note (free text).
+        let after = match &to {
+            TransferTo::Agent(a) => json!({"agent_id": a}),
+            TransferTo::Group(g, account) => {
+                json!({"group": g, "account": account.as_deref().unwrap_or(&before.handled_by_account)})
+            }
+        };
+        let entry =
+            AuditEntry::by_staff(&auth.0, AUDIT_SERVICE, "transfer_conversation", format!("conversation:{}", id.0))
+                .with_change(
+                    Some(json!({"agent_id": me.staff_id, "group": before.topic, "account": before.handled_by_account})),
+                    Some(after),
+                );
+        if !store::transfer(&c.db, &id.0, &me.staff_id, &to, &body.0.note, now_ms(), Some(&entry)).await? {
             // We held it a moment ago: the target had no room (or it moved meanwhile).
             return Err(match to {
                 TransferTo::Agent(_) => ConvError::Full,
@@ -570,13 +596,22 @@ impl ConversationsApi {
         let conv = visible(c, &auth.0, &me, &id.0).await?;
         // Admins close any open conversation; agents their own.
         let only = if is_admin(&auth.0) { None } else { Some(me.staff_id.as_str()) };
-        if !c.close(&conv.id, only, &body.0.outcome).await? {
+        let entry =
+            AuditEntry::by_staff(&auth.0, AUDIT_SERVICE, "close_conversation", format!("conversation:{}", conv.id))
+                .with_change(
+                    Some(json!({"state": conv.state, "agent_id": conv.agent_id})),
+                    Some(json!({"state": "closed", "outcome": body.0.outcome})),
+                );
+        if !c.close(&conv.id, only, &body.0.outcome, Some(&entry)).await? {
             return Err(ConvError::NotYours.into());
         }
         let conv = store::conversation(&c.db, &id.0).await?.ok_or(ConvError::NotFound)?;
         Ok(Json(self.full(conv).await?))
     }
 }
+
+/// The audit trail's name of this service (as announcements write it).
+const AUDIT_SERVICE: &str = "channel";
 
 /// The Service Account's template for agents' replies outside the window.
 pub const TEMPLATE_ID: &str = "TPL_OA_CONVERSATION_0001";

@@ -22,6 +22,7 @@ pub use crate::store::conversations as store;
 use std::sync::Arc;
 use std::time::Duration;
 
+use city_platform::audit::AuditEntry;
 use city_platform::config::ConversationSettings;
 use city_platform::time::now_ms;
 use city_platform::{Db, Platform};
@@ -286,8 +287,14 @@ impl Conversations {
     }
 
     /// Closes a conversation, asks the satisfaction question, and lets the next waiting one in.
-    pub async fn close(&self, id: &str, agent: Option<&str>, outcome: &str) -> Result<bool, sqlx::Error> {
-        self.close_saying(id, agent, outcome, None).await
+    pub async fn close(
+        &self,
+        id: &str,
+        agent: Option<&str>,
+        outcome: &str,
+        audit: Option<&AuditEntry>,
+    ) -> Result<bool, sqlx::Error> {
+        self.close_saying(id, agent, outcome, None, audit).await
     }
 
     /// [`Conversations::close`], telling the citizen `notice` first. Only the call that closed
@@ -298,20 +305,43 @@ impl Conversations {
         agent: Option<&str>,
         outcome: &str,
         notice: Option<String>,
+        audit: Option<&AuditEntry>,
     ) -> Result<bool, sqlx::Error> {
         let now = now_ms();
-        let Some(held) = store::close(&self.db, id, agent, outcome, now).await? else { return Ok(false) };
+        let Some(held) = store::close(&self.db, id, agent, outcome, now, audit).await? else { return Ok(false) };
         let conv = store::conversation(&self.db, id).await?;
         if let Some(conv) = &conv {
             if let Some(text) = notice {
                 let delivery = self.send_text(&conv.account, &conv.openid, &text).await;
-                store::add_outgoing(&self.db, id, &conv.openid, "system", None, "text", &text, delivery.as_str(), now)
-                    .await?;
+                store::add_outgoing(
+                    &self.db,
+                    id,
+                    &conv.openid,
+                    "system",
+                    None,
+                    "text",
+                    &text,
+                    delivery.as_str(),
+                    now,
+                    None,
+                )
+                .await?;
             }
             let question = domain::satisfaction_question();
             let delivery = self.send_text(&conv.account, &conv.openid, &question).await;
-            store::add_outgoing(&self.db, id, &conv.openid, "system", None, "text", &question, delivery.as_str(), now)
-                .await?;
+            store::add_outgoing(
+                &self.db,
+                id,
+                &conv.openid,
+                "system",
+                None,
+                "text",
+                &question,
+                delivery.as_str(),
+                now,
+                None,
+            )
+            .await?;
         }
         self.changed(id).await;
         if let Some(agent) = held {
@@ -341,7 +371,7 @@ impl Conversations {
         if self.settings.idle_close_minutes > 0 {
             let before = now_ms() - i64::from(self.settings.idle_close_minutes) * 60_000;
             for id in store::idle(&self.db, before).await? {
-                self.close_saying(&id, None, "no-reply", Some(domain::idle_closed())).await?;
+                self.close_saying(&id, None, "no-reply", Some(domain::idle_closed()), None).await?;
             }
         }
         for g in domain::GROUPS {

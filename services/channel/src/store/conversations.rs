@@ -8,6 +8,7 @@
 //! (`state = 'waiting'`); either fails and both roll back, so across tasks and replicas a
 //! conversation is assigned once and no agent goes over their maximum.
 
+use city_platform::audit::{self, AuditEntry};
 use city_platform::db::is_unique_violation;
 use city_platform::{ids::new_id, Db};
 use sqlx::any::AnyRow;
@@ -303,9 +304,13 @@ pub async fn add_outgoing(
     text: &str,
     delivery: &str,
     at: i64,
+    audit: Option<&AuditEntry>,
 ) -> Result<MessageRow, sqlx::Error> {
     let id = new_id();
     let mut tx = db.begin_write().await?;
+    if let Some(entry) = audit {
+        audit::record(&mut tx, entry).await?;
+    }
     sqlx::query(
         "INSERT INTO wechat_conversations (id, dedupe_key, openid, msg_type, content, received_at, answered, \
          conversation_id, sender, agent_id, delivery) VALUES ($1, $1, $2, $3, $4, $5, TRUE, $6, $7, NULLIF($8, ''), $9)",
@@ -471,21 +476,27 @@ pub enum Accepted {
 }
 
 /// An agent accepts a conversation assigned to them, or takes a waiting one.
-pub async fn accept(db: &Db, conv: &str, agent: &str, now: i64) -> Result<Accepted, sqlx::Error> {
+pub async fn accept(
+    db: &Db,
+    conv: &str,
+    agent: &str,
+    now: i64,
+    audit: Option<&AuditEntry>,
+) -> Result<Accepted, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
     let mine = sqlx::query(
         "UPDATE conversations SET accepted_at = COALESCE(accepted_at, $3) WHERE id = $1 AND state = 'assigned' AND agent_id = $2",
     )
     .bind(conv)
     .bind(agent)
     .bind(now)
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await?
     .rows_affected();
-    if mine == 1 {
-        return Ok(Accepted::Yours);
-    }
-    let mut tx = db.begin_write().await?;
-    if claim(&mut tx, conv, agent, now).await? {
+    if mine == 1 || claim(&mut tx, conv, agent, now).await? {
+        if let Some(entry) = audit {
+            audit::record(&mut tx, entry).await?;
+        }
         tx.commit().await?;
         return Ok(Accepted::Yours);
     }
@@ -516,6 +527,7 @@ pub async fn close(
     agent: Option<&str>,
     outcome: &str,
     now: i64,
+    audit: Option<&AuditEntry>,
 ) -> Result<Option<Option<String>>, sqlx::Error> {
     let mut tx = db.begin_write().await?;
     let held: Option<Option<String>> = sqlx::query_scalar(
@@ -543,6 +555,9 @@ pub async fn close(
     if let Some(a) = &held {
         release(&mut tx, a).await?;
     }
+    if let Some(entry) = audit {
+        audit::record(&mut tx, entry).await?;
+    }
     tx.commit().await?;
     Ok(Some(held))
 }
@@ -565,6 +580,7 @@ pub async fn transfer(
     to: &TransferTo,
     note: &str,
     now: i64,
+    audit: Option<&AuditEntry>,
 ) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin_write().await?;
     let moved = match to {
@@ -630,6 +646,9 @@ pub async fn transfer(
     .bind(to_account)
     .execute(&mut *tx)
     .await?;
+    if let Some(entry) = audit {
+        audit::record(&mut tx, entry).await?;
+    }
     tx.commit().await?;
     Ok(true)
 }
