@@ -639,3 +639,44 @@ async fn agents_accepting_replying_transferring_and_closing_are_audited_without_
     }
     app.stop().await;
 }
+
+/// A closed account takes with it the conversations the unionid found to be the citizen's in
+/// a departmental account, and the unionid kept for that follower; others' stay.
+#[tokio::test]
+async fn closing_an_account_erases_its_conversations_found_by_unionid_in_other_accounts() {
+    let app = app().await;
+    let citizen = app.citizen_token("conv-union-erased").await;
+    let body = json!({"unionid": "conv-union-erased", "account": "health", "text": "转人工 请删除"});
+    let said: Value =
+        app.http.post(app.url("/sandbox/wechat/_test/oa/say")).json(&body).send().await.unwrap().json().await.unwrap();
+    assert_eq!(said["callback_status"], 200, "{said}");
+    let openid = said["openid"].as_str().unwrap().to_owned();
+    let other = "oUnionStays000000000000001";
+    say(&app, Some("health"), other, "转人工 留下").await;
+    let db = city_platform::Db::open(&app.settings, "wechat", &city_channel::MIGRATOR).await.expect("channel's store");
+    let count = |table: &'static str, openid: String| {
+        let pool = db.pool.clone();
+        async move {
+            let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE openid = $1"))
+                .bind(openid)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            n
+        }
+    };
+    assert_eq!(count("conversations", openid.clone()).await, 1);
+    assert_eq!(count("follower_unionids", openid.clone()).await, 1);
+
+    let (status, body) = send(&app, "DELETE", "/v1/me", Some(&citizen), None).await;
+    assert_eq!(status, 204, "{body}");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while count("conversations", openid.clone()).await > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the conversation outlived the account");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(count("follower_unionids", openid.clone()).await, 0);
+    assert_eq!(count("wechat_conversations", openid.clone()).await, 0);
+    assert_eq!(count("conversations", other.to_owned()).await, 1, "another follower's stays");
+    app.stop().await;
+}
