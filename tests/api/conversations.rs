@@ -522,3 +522,47 @@ async fn a_follower_typing_through_the_sandbox_reaches_an_agent_who_answers_in_t
         assert_eq!(status, 400, "{problem}");
     }
 }
+
+/// An agent of `languages` (group general, up to 3), put online now; their id.
+async fn speaker(app: &TestApp, admin: &str, username: &str, languages: &[&str]) -> String {
+    let token = staff(app, username, &["agent"]).await;
+    let (_, me) = send(app, "GET", "/v1/agents/me", Some(&token), None).await;
+    let id = me["staff_id"].as_str().unwrap().to_owned();
+    let body = json!({"groups": ["general"], "languages": languages, "max_concurrent": 3});
+    let (status, a) = send(app, "PUT", &format!("/v1/agents/{id}"), Some(admin), Some(body)).await;
+    assert_eq!(status, 200, "{a}");
+    let (status, _) = send(app, "PUT", "/v1/agents/me/status", Some(&token), Some(json!({"status": "online"}))).await;
+    assert_eq!(status, 200);
+    id
+}
+
+#[tokio::test]
+async fn a_conversation_goes_to_an_agent_who_speaks_its_language_before_a_less_busy_one() {
+    let app = app().await;
+    let admin = staff(&app, "lang.admin", &["admin"]).await;
+    // The English speaker comes online first: without languages, ties and load would favour them.
+    let english = speaker(&app, &admin, "lang.en", &["en"]).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let chinese = speaker(&app, &admin, "lang.zh", &["zh"]).await;
+    let writes = [
+        (40, "转人工，我想问社保卡的事"),
+        (41, "人工客服，请问居住证怎么续签"),
+        (42, "I need to talk to a person about my permit"),
+    ];
+    for (n, words) in writes {
+        interacted(&app, &follower(n)).await;
+        push(&app, &text(&follower(n), 9_000 + n as i64, words)).await.expect("a passive reply");
+    }
+    let all = conversations(&app, &admin, "view=all").await;
+    let of = |n: usize| {
+        let masked = format!("oCon…{:03}", n);
+        all.iter().find(|c| c["follower"]["openid_masked"] == masked.as_str()).unwrap().clone()
+    };
+    for (n, language, agent) in [(40, "zh", &chinese), (41, "zh", &chinese), (42, "en", &english)] {
+        let c = of(n);
+        assert_eq!(c["language"], language, "{c}");
+        assert_eq!(c["state"], "assigned", "{c}");
+        // The second Chinese one too, though the English speaker had nobody.
+        assert_eq!(c["agent_id"], agent.as_str(), "follower {n}: {c}");
+    }
+}

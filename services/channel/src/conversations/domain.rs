@@ -86,6 +86,18 @@ pub fn wants_person(text: &str) -> bool {
         || t.split(|c: char| !c.is_alphanumeric()).any(|w| matches!(w, "agent" | "human" | "person" | "operator"))
 }
 
+/// The language a conversation opened by `text` is in: `en` for Latin letters and no Chinese
+/// character, else `zh` (the city's own; also for media, which carry no words).
+pub fn language_of(kind: &str, text: &str) -> &'static str {
+    let chinese =
+        text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3400}'..='\u{4dbf}').contains(&c));
+    if kind == "text" && !chinese && text.chars().any(|c| c.is_ascii_alphabetic()) {
+        "en"
+    } else {
+        "zh"
+    }
+}
+
 /// The group a text is about, by the words the FAQ's intents use; `None` when nothing says.
 pub fn topic_of_text(text: &str) -> Option<&'static str> {
     const WORDS: &[(&str, &[&str])] = &[
@@ -244,6 +256,15 @@ pub fn idle_closed() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_conversations_language_is_english_only_for_latin_words_without_chinese() {
+        assert_eq!(language_of("text", "I need to talk to a person"), "en");
+        assert_eq!(language_of("text", "转人工"), "zh");
+        assert_eq!(language_of("text", "agent 你好"), "zh");
+        assert_eq!(language_of("text", "12345"), "zh");
+        assert_eq!(language_of("image", "media-id-abc"), "zh");
+    }
 
     #[test]
     fn emergencies_are_recognised_in_both_languages_and_answered_with_the_number() {

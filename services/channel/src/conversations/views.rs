@@ -145,6 +145,8 @@ pub struct Summary {
     pub follower: FollowerView,
     /// Skill group.
     pub group: String,
+    /// `zh` or `en`, from the citizen's first text; agents speaking it are offered it first.
+    pub language: String,
     /// `waiting`, `assigned` or `closed`.
     pub state: String,
     /// The agent holding it.
@@ -180,6 +182,7 @@ impl From<ConversationRow> for Summary {
             handled_by_account: account_ref(&c.handled_by_account),
             id: c.id,
             group: c.topic,
+            language: c.language,
             state: c.state,
             agent_id: c.agent_id,
             opened_at_ms: c.opened_at,

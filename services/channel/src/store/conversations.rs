@@ -32,6 +32,8 @@ pub struct ConversationRow {
     pub citizen_id: Option<String>,
     /// Its skill group.
     pub topic: String,
+    /// `zh` or `en`, from the citizen's first text: agents speaking it are offered it first.
+    pub language: String,
     /// `waiting`, `assigned` or `closed`.
     pub state: String,
     /// The agent it is assigned to.
@@ -91,7 +93,7 @@ pub struct TransferRow {
 }
 
 const CONV_COLS: &str =
-    "c.id, c.account, c.handled_by_account, c.openid, c.citizen_id, c.topic, c.state, c.agent_id, c.accepted_at, c.opened_at, \
+    "c.id, c.account, c.handled_by_account, c.openid, c.citizen_id, c.topic, c.language, c.state, c.agent_id, c.accepted_at, c.opened_at, \
      c.last_message_at, c.last_citizen_at, c.preview, c.outcome, c.satisfaction, \
      CASE WHEN c.state = 'waiting' THEN (SELECT COUNT(*) FROM conversations q WHERE q.state = 'waiting' \
      AND q.topic = c.topic AND q.handled_by_account = c.handled_by_account AND (q.queued_at < c.queued_at OR (q.queued_at = c.queued_at AND q.id <= c.id))) END \
@@ -105,6 +107,7 @@ fn conversation_row(r: &AnyRow) -> Result<ConversationRow, sqlx::Error> {
         openid: r.try_get("openid")?,
         citizen_id: r.try_get("citizen_id")?,
         topic: r.try_get("topic")?,
+        language: r.try_get("language")?,
         state: r.try_get("state")?,
         agent_id: r.try_get("agent_id")?,
         accepted_at: r.try_get("accepted_at")?,
@@ -243,8 +246,8 @@ async fn try_keep_incoming(
             let id = new_id();
             sqlx::query(
                 "INSERT INTO conversations (id, account, handled_by_account, openid, citizen_id, topic, state, \
-                 queued_at, opened_at, last_message_at, last_citizen_at, preview, survey_pending) \
-                 VALUES ($1, $2, $2, $3, NULLIF($4, ''), $5, 'waiting', $6, $6, $6, $6, '', 0)",
+                 queued_at, opened_at, last_message_at, last_citizen_at, preview, survey_pending, language) \
+                 VALUES ($1, $2, $2, $3, NULLIF($4, ''), $5, 'waiting', $6, $6, $6, $6, '', 0, $7)",
             )
             .bind(&id)
             .bind(m.account)
@@ -252,6 +255,7 @@ async fn try_keep_incoming(
             .bind(citizen_id.unwrap_or_default())
             .bind(topic)
             .bind(m.at)
+            .bind(crate::conversations::domain::language_of(m.kind, m.content))
             .execute(&mut *tx)
             .await?;
             (id, true)
@@ -405,22 +409,27 @@ pub async fn assign_next(db: &Db, topic: &str, account: &str) -> Result<Option<(
     // our read and our update; the conditional updates see it and we look again.
     for _ in 0..16 {
         let mut tx = db.begin_write().await?;
-        let conv: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM conversations WHERE state = 'waiting' AND topic = $1 AND handled_by_account = $2 \
+        let conv: Option<(String, String)> = sqlx::query_as(
+            "SELECT id, language FROM conversations WHERE state = 'waiting' AND topic = $1 AND handled_by_account = $2 \
              ORDER BY queued_at, id LIMIT 1",
         )
         .bind(topic)
         .bind(account)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(conv) = conv else { return Ok(None) };
+        let Some((conv, language)) = conv else { return Ok(None) };
+        // Agents speaking the conversation's language first (an agent who named none speaks the
+        // city's Chinese), then the least loaded; one who does not speak it still beats a wait.
         let agent: Option<String> = sqlx::query_scalar(
             "SELECT staff_id FROM conversation_agents WHERE status = 'online' AND skill_groups LIKE $1 \
-             AND (accounts = '' OR accounts LIKE $2) \
-             AND active < max_concurrent ORDER BY active, status_changed_at, staff_id LIMIT 1",
+             AND (accounts = '' OR accounts LIKE $2) AND active < max_concurrent \
+             ORDER BY CASE WHEN languages LIKE $3 OR (languages IN ('', ',,') AND $4 = 'zh') THEN 0 ELSE 1 END, \
+             active, status_changed_at, staff_id LIMIT 1",
         )
         .bind(format!("%,{topic},%"))
         .bind(format!("%,{account},%"))
+        .bind(format!("%,{language},%"))
+        .bind(&language)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(agent) = agent else { return Ok(None) };
