@@ -259,10 +259,10 @@ async fn a_datum_is_one_of_the_three_the_document_names_and_bd09_is_one() {
                 .unwrap()
         }
     };
-    // In the body, a declared rule broken: 422.
+    // In the body: 422 naming the field's whole path and the three datums.
     let problem = expect_problem(report(json!({"lat": 30.6587, "lon": 104.0898, "coord": "utm"})).await, 422).await;
-    // poem-openapi's message names the field but not its parent object.
-    assert!(problem["errors"][0]["field"].as_str().unwrap().ends_with("coord"), "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "location.coord", "{problem}");
+    assert!(problem["errors"][0]["message"].as_str().unwrap().contains("bd09"), "{problem}");
     // Neither given: the refusal names all three.
     let problem = expect_problem(report(json!({"lat": 30.6587, "lon": 104.0898})).await, 422).await;
     assert_eq!(problem["errors"][0]["field"], "location.coord", "{problem}");

@@ -67,14 +67,14 @@ pub struct IncidentPin {
     /// Longitude in degrees.
     pub lon: f64,
     /// Datum: `gcj02` (what WeChat's map gives), `wgs84` or `bd09`; one of `coord` and `crs` is
-    /// required.
+    /// required. Checked by the handler rather than a declared pattern: a refusal inside this
+    /// nested object then names its whole path (`location.coord`), which a validator cannot.
     #[serde(default)]
-    #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))]
     pub coord: Option<String>,
     /// Deprecated alias of `coord` (the portal's one name, issue #22), still accepted; when both
     /// are sent they must agree.
     #[serde(default)]
-    #[oai(deprecated, validator(pattern = "^(gcj02|wgs84|bd09)$"))]
+    #[oai(deprecated)]
     pub crs: Option<String>,
 }
 
