@@ -15,7 +15,7 @@ const PASSWORD: &str = "correct horse battery";
 const GH: &str = "gh_0123456789ab";
 
 /// Agents on duty around the clock, so the answers do not depend on when the test runs.
-async fn app() -> TestApp {
+pub(crate) async fn app() -> TestApp {
     spawn_app_with(|s| {
         let c = &mut s.channel.conversations;
         c.opens = "00:00".into();
@@ -25,7 +25,13 @@ async fn app() -> TestApp {
     .await
 }
 
-async fn send(app: &TestApp, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+pub(crate) async fn send(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut req = app.http.request(method.parse().unwrap(), app.url(path));
     if let Some(token) = token {
         req = req.bearer_auth(token);
@@ -41,7 +47,7 @@ async fn send(app: &TestApp, method: &str, path: &str, token: Option<&str>, body
 
 /// A staff member with `roles`, signed in; the command runs off the runtime thread, which also
 /// serves the portal.
-async fn staff(app: &TestApp, username: &str, roles: &[&str]) -> String {
+pub(crate) async fn staff(app: &TestApp, username: &str, roles: &[&str]) -> String {
     let settings = app.settings.clone();
     let mut args: Vec<String> =
         ["staff", "create", "--username", username, "--password", PASSWORD, "--district", "510104"]

@@ -8,58 +8,9 @@ use city_platform::time::now_ms;
 use futures::future::join_all;
 use serde_json::{json, Value};
 
-use crate::harness::{city_command, spawn_app_with, TestApp};
-
-const PASSWORD: &str = "correct horse battery";
-
-/// Agents on duty around the clock, so the answers do not depend on when the test runs.
-async fn app() -> TestApp {
-    spawn_app_with(|s| {
-        let c = &mut s.channel.conversations;
-        c.opens = "00:00".into();
-        c.closes = "23:59".into();
-        c.days = vec![1, 2, 3, 4, 5, 6, 7];
-    })
-    .await
-}
-
-async fn send(app: &TestApp, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-    let mut req = app.http.request(method.parse().unwrap(), app.url(path));
-    if let Some(token) = token {
-        req = req.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-/// A staff member with `roles`, signed in.
-async fn staff(app: &TestApp, username: &str, roles: &[&str]) -> String {
-    let settings = app.settings.clone();
-    let mut args: Vec<String> =
-        ["staff", "create", "--username", username, "--password", PASSWORD, "--district", "510104"]
-            .iter()
-            .map(|a| a.to_string())
-            .collect();
-    for r in roles {
-        args.extend(["--role".to_owned(), r.to_string()]);
-    }
-    let out = tokio::task::spawn_blocking(move || {
-        city_command(&settings, &args.iter().map(String::as_str).collect::<Vec<_>>()).output()
-    })
-    .await
-    .unwrap()
-    .expect("the city binary runs");
-    assert!(out.status.success(), "city staff create {username}: {}", String::from_utf8_lossy(&out.stderr));
-    let (status, session) =
-        send(app, "POST", "/v1/staff/sessions", None, Some(json!({"username": username, "password": PASSWORD}))).await;
-    assert_eq!(status, 200, "{session}");
-    session["token"].as_str().unwrap().to_owned()
-}
+// The conversations suite's own set-up: the same portal, callers and staff.
+use crate::conversations::{app, send, staff};
+use crate::harness::{spawn_app_with, TestApp};
 
 /// An agent of group general serving `accounts` (keys; empty: all), `max`, online; (token, id).
 async fn agent(app: &TestApp, admin: &str, username: &str, accounts: &[&str], max: i64) -> (String, String) {
