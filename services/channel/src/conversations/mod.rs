@@ -311,7 +311,8 @@ impl Conversations {
         let Some(held) = store::close(&self.db, id, agent, outcome, now, audit).await? else { return Ok(false) };
         let conv = store::conversation(&self.db, id).await?;
         if let Some(conv) = &conv {
-            if let Some(text) = notice {
+            // The notice (if any), then the one satisfaction question, from the account written to.
+            for text in notice.into_iter().chain([domain::satisfaction_question()]) {
                 let delivery = self.send_text(&conv.account, &conv.openid, &text).await;
                 store::add_outgoing(
                     &self.db,
@@ -327,21 +328,6 @@ impl Conversations {
                 )
                 .await?;
             }
-            let question = domain::satisfaction_question();
-            let delivery = self.send_text(&conv.account, &conv.openid, &question).await;
-            store::add_outgoing(
-                &self.db,
-                id,
-                &conv.openid,
-                "system",
-                None,
-                "text",
-                &question,
-                delivery.as_str(),
-                now,
-                None,
-            )
-            .await?;
         }
         self.changed(id).await;
         if let Some(agent) = held {
