@@ -45,18 +45,15 @@ pub async fn bookings(run: &mut Run<'_>, staff: &str, dir: &str, backend: &str) 
     std::fs::write(Path::new(dir).join("bookings.json"), text).expect("bookings.json");
     let series = |f: fn(&Point) -> f64| points.iter().map(|p| (p.clients as f64, f(p))).collect::<Vec<_>>();
     let caption = |what: &str| format!("{what} ({backend})");
-    draw(
-        &Path::new(dir).join("bookings-rate.png"),
-        &caption("bookings/s"),
-        "bookings/s",
-        &series(|p| p.bookings_per_s),
-    );
-    draw(&Path::new(dir).join("bookings-p99.png"), &caption("booking p99"), "p99 ms", &series(|p| p.p99_ms));
+    let path = |name: &str| Path::new(dir).join(name);
+    draw(&path("bookings-rate.png"), &caption("bookings/s"), "clients", "bookings/s", &series(|p| p.bookings_per_s));
+    draw(&path("bookings-p99.png"), &caption("booking p99"), "clients", "p99 ms", &series(|p| p.p99_ms));
     println!("  charts and points written to {dir}/");
 }
 
-/// One line chart against clients on a log₂ axis.
-fn draw(path: &Path, caption: &str, y_label: &str, points: &[(f64, f64)]) {
+/// One line chart of `points` (x, y) with a logarithmic x axis spanning the points' x values
+/// (clients, reports, stations all grow by factors). Every curve of the harness uses it.
+pub fn draw(path: &Path, caption: &str, x_label: &str, y_label: &str, points: &[(f64, f64)]) {
     register_font();
     let (width, height) = (800u32, 480u32);
     let mut pixels = vec![0u8; (width * height * 3) as usize];
@@ -64,16 +61,18 @@ fn draw(path: &Path, caption: &str, y_label: &str, points: &[(f64, f64)]) {
         let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
         root.fill(&WHITE).expect("a white background");
         let y_max = points.iter().map(|(_, y)| *y).fold(0.0, f64::max).max(1.0) * 1.1;
+        let x_min = points.iter().map(|(x, _)| *x).fold(f64::INFINITY, f64::min).clamp(1.0, f64::MAX);
+        let x_max = points.iter().map(|(x, _)| *x).fold(x_min * 2.0, f64::max);
         let mut chart = ChartBuilder::on(&root)
             .caption(caption, ("sans-serif", 22))
             .margin(16)
             .x_label_area_size(40)
             .y_label_area_size(64)
-            .build_cartesian_2d((1.0f64..256.0).log_scale(), 0.0..y_max)
+            .build_cartesian_2d((x_min..x_max).log_scale(), 0.0..y_max)
             .expect("the chart's axes");
         chart
             .configure_mesh()
-            .x_desc("clients")
+            .x_desc(x_label)
             .y_desc(y_label)
             .x_label_formatter(&|x| format!("{x:.0}"))
             .draw()

@@ -6,10 +6,13 @@
 //!   `LOAD_RATE` requests/s offered (an open loop; unset: a closed loop);
 //! - `LOAD_DATABASE_URL` / `LOAD_REDIS_URL`: PostgreSQL + Redis (else the embedded stores);
 //!   pgbench's floors need the former;
-//! - `LOAD_ONLY=reads,bookings,stampede` a subset; `LOAD_BOOKINGS` prepared slots (6000);
+//! - `LOAD_ONLY=reads,bookings,stampede,reports,map,pushes,notifications,split` a subset (all by
+//!   default); `LOAD_BOOKINGS` prepared slots (6000);
 //! - `LOAD_JSON=path` keeps the report; `LOAD_BASELINE=path` prints the change against one;
 //! - `LOAD_SMOKE=1`: short scenarios that must answer without an unexpected status (CI);
-//! - `LOAD_CURVE=dir`: also bookings/s and p99 against 1..256 clients, as PNG charts in `dir`.
+//! - `LOAD_CURVE=dir`: also the curves as PNG charts in `dir` (`LOAD_CURVES=bookings,map,stations`
+//!   picks some): bookings/s and p99 against clients, map p99 and RSS against reports, nearest
+//!   p99 against stations.
 //! - `LOAD_CITY_BIN=path`: run that `city` binary instead of this build's (a before/after pair).
 //!
 //! Layout: `servers` starts the processes, `crowd` is the simulated citizens, `schedule`
@@ -18,12 +21,16 @@
 
 mod crowd;
 mod curve;
+mod incidents;
 mod measure;
 mod pgbench;
+mod processes;
 mod report;
 mod scenarios;
 mod schedule;
 mod servers;
+mod stations;
+mod wechat;
 
 use std::time::Duration;
 
@@ -53,7 +60,8 @@ async fn harness() {
         warmup: if smoke { Duration::from_millis(500) } else { Duration::from_secs(1) },
         rate: var("LOAD_RATE"),
     };
-    let only = std::env::var("LOAD_ONLY").unwrap_or_else(|_| "reads,bookings,stampede".into());
+    let only = std::env::var("LOAD_ONLY")
+        .unwrap_or_else(|_| "reads,bookings,stampede,reports,map,pushes,notifications,split".into());
     let wanted = |name: &str| only.split(',').any(|o| o.trim() == name);
 
     let backend = servers::Backend::from_env();
@@ -88,7 +96,9 @@ async fn harness() {
         scenarios::reads(&mut run).await;
     }
     let curve = std::env::var("LOAD_CURVE").ok();
-    if wanted("bookings") || wanted("stampede") || curve.is_some() {
+    let curves = std::env::var("LOAD_CURVES").unwrap_or_else(|_| "bookings,map,stations".into());
+    let curve_of = |name: &str| curve.as_ref().filter(|_| curves.split(',').any(|c| c.trim() == name));
+    if wanted("bookings") || wanted("stampede") || curve_of("bookings").is_some() {
         let staff = schedule::scheduler(&backend, &run.crowd).await;
         if wanted("bookings") {
             scenarios::bookings(&mut run, &staff).await;
@@ -96,10 +106,33 @@ async fn harness() {
         if wanted("stampede") {
             scenarios::stampede(&mut run, &staff).await;
         }
-        if let Some(dir) = &curve {
+        if let Some(dir) = curve_of("bookings") {
             println!("\nbookings against clients ({} slots a point):", run.n_bookings);
             curve::bookings(&mut run, &staff, dir, backend.name()).await;
+            run.load = load;
         }
+    }
+    if wanted("reports") {
+        incidents::reports(&mut run).await;
+    }
+    if wanted("map") {
+        incidents::map(&mut run).await;
+    }
+    if wanted("pushes") {
+        wechat::pushes(&mut run).await;
+    }
+    if wanted("notifications") {
+        wechat::notifications(&mut run).await;
+    }
+    if let Some(dir) = curve_of("map") {
+        incidents::curves(&mut run, dir).await;
+    }
+    if let Some(dir) = curve_of("stations") {
+        stations::curve(&mut run, dir).await;
+    }
+    // Last: it starts processes of its own beside the all-in-one portal, which idles meanwhile.
+    if wanted("split") {
+        processes::split(&mut run).await;
     }
     let report = Report {
         backend: backend.name().into(),
