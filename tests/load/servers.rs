@@ -139,6 +139,8 @@ pub async fn start_portal(backend: &Backend) -> (Server, Server, Duration) {
         .env("CITY_WECHAT__PAY_API_BASE", format!("{}/sandbox/wechat/pay", wechat.base))
         // The demo's air feed keeps readings coming as a real feed would.
         .env("CITY_AIR__DEMO_FEED", "true")
+        // Production's Service Account callback mode (a demo defaults to compatible).
+        .env("CITY_WECHAT__OA_CALLBACK_MODE", "safe")
         .stdout(Stdio::null())
         .spawn()
         .expect("the city binary starts");
