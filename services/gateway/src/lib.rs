@@ -8,6 +8,7 @@
 //! fixed here and nowhere else.
 
 pub mod cli;
+pub mod compress;
 mod document;
 pub mod errors;
 pub mod h5;
@@ -64,10 +65,46 @@ struct Started {
     authenticator: SharedAuthenticator,
 }
 
+/// Identity's people, read in this process for booking (all-in-one): the very document
+/// `GET /v1/me/people/{id}` answers, without the second trip through the HTTP stack.
+struct LocalPeople {
+    identity: Db,
+}
+
+#[async_trait::async_trait]
+impl city_booking::people::PeopleDirectory for LocalPeople {
+    async fn person(
+        &self,
+        citizen_id: &str,
+        _authorization: &str,
+        person_id: &str,
+    ) -> Result<Option<city_booking::people::Person>, city_platform::Problem> {
+        let shown = city_identity::person_as_shown(&self.identity, citizen_id, person_id).await.map_err(|err| {
+            tracing::error!(error = %err, "reading a citizen's people failed");
+            city_platform::Problem::unavailable("the identity store could not answer")
+        })?;
+        shown
+            .map(|doc| {
+                serde_json::from_value(doc).map_err(|err| {
+                    tracing::error!(error = %err, "identity's person did not read as booking's");
+                    city_platform::Problem::internal()
+                })
+            })
+            .transpose()
+    }
+}
+
 /// Starts every service over one platform (all-in-one).
 async fn start_all(platform: &Platform) -> anyhow::Result<Started> {
     let (identity, identity_db, authenticator) = city_identity::IdentityService::start(platform.clone()).await?;
-    let (booking, booking_db) = city_booking::BookingService::start(platform.clone()).await?;
+    // Booking reads a citizen's patients from identity's store in this process, instead of
+    // asking identity over HTTP on the portal's own address (issue #24).
+    let mut booking_options = city_booking::BookingOptions::for_platform(platform);
+    booking_options.people = Arc::new(city_booking::people::CachedPeople::new(
+        LocalPeople { identity: identity_db.clone() },
+        Duration::from_secs(60),
+    ));
+    let (booking, booking_db, _) = city_booking::BookingService::start_with(platform.clone(), booking_options).await?;
     let (payments, payments_db) = city_payments::PaymentsService::start(platform.clone()).await?;
     let (incidents, incidents_db) = city_incidents::IncidentsService::start(platform.clone()).await?;
     let open311 = incidents.open311_routes();
@@ -422,6 +459,11 @@ pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<App> {
     let with_rate_limit = !matches!(mode, Mode::Only(_));
     let endpoint = edge::stack(route, &settings, limiter, with_rate_limit, with_idempotency.then_some(idem));
     let endpoint = endpoint.with(security::SecurityHeaders::new(proxies)).boxed();
+    // Compressed once, at the edge: a service behind the gateway answers it uncompressed.
+    let endpoint = match mode {
+        Mode::Only(_) => endpoint,
+        _ => endpoint.with(compress::Compression).boxed(),
+    };
     Ok(App { endpoint, spec, trigger, tasks, backend, profile: settings.profile, demo_secrets })
 }
 

@@ -45,7 +45,7 @@ use city_platform::config::Profile;
 use city_platform::{Db, Platform};
 use sqlx::migrate::Migrator;
 
-pub use api::IdentityApi;
+pub use api::{person_as_shown, IdentityApi};
 pub use domain::real_name::{RealNameCheck, RealNameUnavailable, RealNameVerdict, SandboxRealName};
 pub use errors::KINDS as ERROR_KINDS;
 pub use password::ARGON2_PARAMS;

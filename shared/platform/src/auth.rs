@@ -163,7 +163,29 @@ fn authenticator(req: &Request) -> Result<&SharedAuthenticator, poem::Error> {
     })
 }
 
+/// The principal the edge's limiter already verified for this request's bearer token, kept in
+/// the request's extensions (which only the server writes) so the operation's own check does
+/// not ask the token store a second time (issue #24: a booking looked its token up thrice).
+#[derive(Debug, Clone)]
+pub struct VerifiedBearer {
+    token: Arc<str>,
+    principal: Principal,
+}
+
+impl VerifiedBearer {
+    /// `principal`, verified for `token` by this request's edge.
+    pub fn new(token: &str, principal: Principal) -> Self {
+        Self { token: token.into(), principal }
+    }
+}
+
 async fn principal(req: &Request, bearer: &Bearer) -> Result<Principal, poem::Error> {
+    // Only for the very token the edge checked: a request carries one Authorization header.
+    if let Some(v) = req.extensions().get::<VerifiedBearer>() {
+        if *v.token == *bearer.token {
+            return Ok(v.principal.clone());
+        }
+    }
     match authenticator(req)?.bearer(&bearer.token).await? {
         Some(p) => Ok(p),
         None => Err(Problem::unauthorized("the token is unknown, expired or revoked").into()),

@@ -150,6 +150,11 @@ impl Db {
                 let pool = AnyPoolOptions::new()
                     .max_connections(settings.db_max_connections.max(1))
                     .acquire_timeout(Duration::from_secs(10))
+                    // No ping before each acquire: it was a round trip per acquire (three per
+                    // booking, 8-12% of the portal's CPU under load, issue #24). sqlx still pings
+                    // on release, so a broken connection leaves the pool after the query that
+                    // found it broken, and the callers' retries (idempotent) take a fresh one.
+                    .test_before_acquire(false)
                     .after_connect(move |conn, _| {
                         let set_path = set_path.clone();
                         Box::pin(async move {

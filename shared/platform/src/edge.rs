@@ -12,6 +12,7 @@ use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Result}
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
+use crate::auth::VerifiedBearer;
 use crate::cache::Cache;
 use crate::caller::{client_ip, Cidr};
 use crate::config::RateLimitSettings;
@@ -219,7 +220,8 @@ impl RateLimiter {
 
     /// Whose budget a request spends besides its address's: the principal behind a live
     /// credential, or nobody.
-    async fn verified_identity(&self, req: &Request) -> Option<String> {
+    /// The bearer token's principal, when the request has a live one (kept for the operation).
+    async fn verified_identity(&self, req: &Request) -> Option<(String, Option<VerifiedBearer>)> {
         use crate::auth::Principal;
         let auth = self.authenticator.as_ref()?;
         if let Some(header) = req.header(poem::http::header::AUTHORIZATION) {
@@ -227,28 +229,34 @@ impl RateLimiter {
             if !scheme.eq_ignore_ascii_case("bearer") {
                 return None;
             }
-            return match auth.bearer(token.trim()).await {
-                Ok(Some(Principal::Citizen(c))) => Some(format!("citizen:{}", c.citizen_id)),
-                Ok(Some(Principal::Staff(s))) => Some(format!("staff:{}", s.staff_id)),
-                Ok(Some(Principal::Integrator(i))) => Some(format!("key:{}", i.key_id)),
-                _ => None,
+            let principal = auth.bearer(token.trim()).await.ok()??;
+            let identity = match &principal {
+                Principal::Citizen(c) => format!("citizen:{}", c.citizen_id),
+                Principal::Staff(s) => format!("staff:{}", s.staff_id),
+                Principal::Integrator(i) => format!("key:{}", i.key_id),
             };
+            return Some((identity, Some(VerifiedBearer::new(token.trim(), principal))));
         }
         let key = req.header("x-api-key")?;
         match auth.api_key(key.trim()).await {
-            Ok(Some(i)) => Some(format!("key:{}", i.key_id)),
+            Ok(Some(i)) => Some((format!("key:{}", i.key_id), None)),
             _ => None,
         }
     }
 
     /// Counts this request; `Err` with a 429 problem when a limit is exceeded.
     pub async fn check(&self, req: &Request) -> std::result::Result<(), Problem> {
+        self.check_verified(req).await.map(|_| ())
+    }
+
+    /// [`Self::check`], also returning the principal it verified on the way, if any.
+    pub async fn check_verified(&self, req: &Request) -> std::result::Result<Option<VerifiedBearer>, Problem> {
         if !self.settings.enabled || is_operational(req.uri().path()) {
-            return Ok(());
+            return Ok(None);
         }
         if let (Some(internal), Some(presented)) = (&self.internal, req.header(crate::auth::INTERNAL_TOKEN_HEADER)) {
             if internal.matches(presented) {
-                return Ok(());
+                return Ok(None);
             }
         }
         let window = self.settings.window_secs.max(1);
@@ -281,17 +289,21 @@ impl RateLimiter {
         }
         // Only within the address's budget is a credential looked up, so made-up tokens cannot
         // buy more lookups than requests.
-        if let Some(identity) = self.verified_identity(req).await {
+        if let Some((identity, verified)) = self.verified_identity(req).await {
             let id = hex::encode(&Sha256::digest(identity.as_bytes())[..12]);
             spend(format!("rl:id:{id}:{slot}"), self.settings.per_identity, "these credentials").await?;
+            return Ok(verified);
         }
-        Ok(())
+        Ok(None)
     }
 }
 
-/// The rate-limit middleware body.
-pub async fn rate_limit<E: Endpoint>(ep: Arc<E>, req: Request, limiter: RateLimiter) -> Result<Response> {
-    limiter.check(&req).await?;
+/// The rate-limit middleware body. The principal it verified goes on with the request, so the
+/// operation behind it (in this process) does not look the token up again.
+pub async fn rate_limit<E: Endpoint>(ep: Arc<E>, mut req: Request, limiter: RateLimiter) -> Result<Response> {
+    if let Some(verified) = limiter.check_verified(&req).await? {
+        req.extensions_mut().insert(verified);
+    }
     ep.call(req).await.map(IntoResponse::into_response)
 }
 

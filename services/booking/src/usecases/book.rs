@@ -41,6 +41,12 @@ impl BookingState {
             return Err(BookingError::Unknown { what: Unknown::Slot, in_body: true });
         };
         check_bookable(&ctx, now)?;
+        // Already taken when read: the same answer the conditional take would give, without the
+        // transaction (four round trips). In a stampede on the day's last numbers nearly every
+        // try ends here (issue #24); a free slot still goes to the store, which decides.
+        if matches!(ctx.status.as_str(), "booked" | "held") {
+            return Err(store::StoreError::SlotTaken { first: true }.into());
+        }
         let person = person?;
         let appointment = match store::book(&self.db, &ctx, citizen_id, &person, &self.options.limits, now).await {
             Ok(a) => a,

@@ -111,6 +111,19 @@ fn person_view(p: PersonRow) -> PersonView {
     }
 }
 
+/// One of `citizen_id`'s family members exactly as `GET /v1/me/people/{person_id}` shows it
+/// (`None` for anyone else's), read from the store: booking's lookup when both run in one
+/// process, which otherwise costs a second request through the whole HTTP stack (issue #24).
+pub async fn person_as_shown(
+    db: &city_platform::Db,
+    citizen_id: &str,
+    person_id: &str,
+) -> Result<Option<serde_json::Value>, sqlx::Error> {
+    let row = store::person_of(db, &CitizenId::new(citizen_id), person_id).await?;
+    // The operation's own serialisation, so both ways give booking the same document.
+    Ok(row.and_then(|p| poem_openapi::types::ToJSON::to_json(&person_view(p))))
+}
+
 fn citizen_of(c: &Citizen) -> CitizenId {
     CitizenId::new(c.citizen_id.clone())
 }

@@ -24,6 +24,8 @@ mod contacts;
 mod internal;
 mod keys;
 mod me;
+
+pub use me::person_as_shown;
 mod problems;
 mod staff;
 
