@@ -365,7 +365,8 @@ async fn pgbench(
         let mut out = run();
         // Other runs on the same PostgreSQL may hold its connections for a while: wait for them.
         for _ in 0..20 {
-            if out.status.success() || !String::from_utf8_lossy(&out.stderr).contains("too many clients") {
+            let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            if out.status.success() || !said.contains("too many clients") {
                 break;
             }
             std::thread::sleep(Duration::from_secs(3));
@@ -947,16 +948,23 @@ pub async fn curves(run: &mut Run<'_>, dir: &str) {
             "rss_end_mb": city.rss_end_mb,
         }));
     }
-    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{dir}: {e}"));
+    // cargo runs benches in the package's folder: a relative folder is the workspace's, as the
+    // documented command (`LOAD_CURVE=docs/performance`) means it.
+    let dir = match Path::new(dir).is_relative() {
+        true => Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(dir),
+        false => PathBuf::from(dir),
+    };
+    let dir = dir.as_path();
+    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let backend = run.backend.name();
     let json = json!({"backend": backend, "secs": run.load.duration.as_secs(),
         "concurrency": run.load.concurrency, "points": points});
     let text = serde_json::to_string_pretty(&json).expect("the points as JSON") + "\n";
-    std::fs::write(Path::new(dir).join("map.json"), text).expect("map.json");
+    std::fs::write(dir.join("map.json"), text).expect("map.json");
     let series = |f: &dyn Fn(&Value) -> f64| {
         points.iter().map(|p| (p["reports"].as_f64().unwrap_or(0.0), f(p))).collect::<Vec<_>>()
     };
-    let path = |name: &str| Path::new(dir).join(name);
+    let path = |name: &str| dir.join(name);
     let p99 = |what: &'static str| move |p: &Value| p[what]["p99_ms"].as_f64().unwrap_or(0.0);
     curve::draw(
         &path("map-p99-block.png"),
@@ -984,5 +992,5 @@ pub async fn curves(run: &mut Run<'_>, dir: &str) {
         .map(|p| p["block"]["errors"].as_u64().unwrap_or(0) + p["clusters"]["errors"].as_u64().unwrap_or(0))
         .sum();
     assert_eq!(failed, 0, "the map curve met unexpected answers: {points:#?}");
-    println!("  charts and points written to {dir}/");
+    println!("  charts and points written to {}/", dir.display());
 }
