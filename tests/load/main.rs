@@ -95,7 +95,11 @@ async fn harness() {
     if wanted("reads") {
         scenarios::reads(&mut run).await;
     }
-    let curve = std::env::var("LOAD_CURVE").ok();
+    // A relative folder is the workspace's: cargo runs benches in the crate's own folder.
+    let curve = std::env::var("LOAD_CURVE").ok().map(|dir| {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        root.join(dir).to_string_lossy().into_owned()
+    });
     let curves = std::env::var("LOAD_CURVES").unwrap_or_else(|_| "bookings,map,stations".into());
     let curve_of = |name: &str| curve.as_ref().filter(|_| curves.split(',').any(|c| c.trim() == name));
     if wanted("bookings") || wanted("stampede") || curve_of("bookings").is_some() {

@@ -47,7 +47,9 @@ impl Backend {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("CITY_DATA_DIR", self.dir.path())
             .env("CITY_LOG", "warn")
-            .env("CITY_DEMO_ACTIVITY", "false");
+            .env("CITY_DEMO_ACTIVITY", "false")
+            // As the image sets it (deploy/Dockerfile): freed pages go back after 1 s.
+            .env("_RJEM_MALLOC_CONF", "dirty_decay_ms:1000");
         if let Some((url, prefix)) = &self.database {
             cmd.env("CITY_DATABASE_URL", url).env("CITY_SCHEMA_PREFIX", prefix);
         }
@@ -123,6 +125,9 @@ pub async fn start_portal(backend: &Backend) -> (Server, Server, Duration) {
     let child = backend
         .command(&["serve", "--only", "sandbox", "--listen", &format!("127.0.0.1:{wechat_port}")])
         .env("CITY_RATE_LIMIT__ENABLED", "false")
+        // Its stores see a few writes a second; PostgreSQL's 100 connections are for the portal
+        // and the pgbench floors (the portal's pools reach 10 a store under load).
+        .env("CITY_DB_MAX_CONNECTIONS", "2")
         .stdout(Stdio::null())
         .spawn()
         .expect("the WeChat sandbox starts");
