@@ -683,8 +683,9 @@ async fn seed(run: &Run<'_>, from: u64, to: u64) -> u64 {
         let row = sqlx::query(&sql).fetch_one(&mut conn).await.expect("the seeded reports (PostgreSQL)");
         let (inserted, on_map): (i64, i64) = (row.get(0), row.get(1));
         assert_eq!(inserted as u64, to - from, "every seeded report inserted");
-        // As autovacuum would after a million new rows: the planner sees the table as it is.
-        sqlx::query("ANALYZE incident_reports").execute(&mut conn).await.expect("ANALYZE");
+        // As autovacuum does after a million new rows: statistics for the planner, and the
+        // visibility map, so index-only reads work as on a table autovacuum has passed.
+        sqlx::query("VACUUM ANALYZE incident_reports").execute(&mut conn).await.expect("VACUUM ANALYZE");
         sqlx::query("ANALYZE incident_map_cells").execute(&mut conn).await.expect("ANALYZE");
         on_map as u64
     };

@@ -959,7 +959,7 @@ async fn the_map_counts_equal_a_grouping_of_the_reports_after_writes_of_every_ki
 
     // A bulk seed large enough to rebuild the indexes adds to the same table.
     let indexes = report_indexes(&w).await;
-    for name in ["incident_reports_map", "incident_reports_pending"] {
+    for name in ["incident_reports_map_pins", "incident_reports_pending"] {
         assert!(indexes.iter().any(|i| i == name), "{name} in {indexes:?}");
     }
     assert!(!indexes.iter().any(|i| i == "incident_reports_lat_lon" || i == "incident_reports_moderation"));
