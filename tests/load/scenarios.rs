@@ -193,7 +193,9 @@ async fn pg_floor(run: &Run<'_>, target: Target) -> Option<Sample> {
         Target::OneRow => 1,
     };
     pgbench::prepare(url, &schema, n_slots).await;
-    let (url, concurrency, duration) = (url.clone(), run.load.concurrency, run.load.duration);
+    // As many clients as the scenario, up to 48: PostgreSQL's 100 connections also hold the
+    // portal's pools (10 a store), and past a few dozen clients pgbench on 2 cores only queues.
+    let (url, concurrency, duration) = (url.clone(), run.load.concurrency.min(48), run.load.duration);
     Some(
         tokio::task::spawn_blocking(move || pgbench::run(&url, &schema, target, concurrency, duration))
             .await
