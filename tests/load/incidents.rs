@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -19,14 +18,13 @@ use city_incidents::domain::grid::{self, Bbox, CellRange, FINE_ZOOM};
 use city_incidents::domain::Catalogue;
 use city_platform::coords::{Crs, LatLon};
 use city_platform::districts::Districts;
-use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 use sqlx::{AnyConnection, Connection, Row as _};
 
 use crate::crowd::{status_of, Crowd};
 use crate::curve;
 use crate::measure::{drive, Sample, Usage, Watch};
-use crate::report::{self, Row};
+use crate::report::Row;
 use crate::scenarios::Run;
 
 /// Hot spots reports gather around (a street's potholes, a market's rubbish), and points spread
@@ -244,29 +242,6 @@ where
     (sample, watch.finish().await)
 }
 
-fn keep(run: &mut Run<'_>, row: Row) -> Row {
-    report::print(&row);
-    run.rows.push(row.clone());
-    row
-}
-
-/// The bare handler's row of this run (measured now when the reads scenario did not run).
-async fn bare_anchor(run: &mut Run<'_>) -> Row {
-    const NAME: &str = "bare poem-openapi handler (anchor)";
-    if let Some(row) = run.rows.iter().find(|r| r.scenario == NAME) {
-        return row.clone();
-    }
-    let bare = Crowd::new(&run.hello.base, &run.hello.base, run.load.concurrency);
-    let watch = Watch::start(run.hello.pid());
-    let sample = drive(run.load, move |_| {
-        let bare = bare.clone();
-        async move { Some(bare.get("/hello").await) }
-    })
-    .await;
-    let usage = watch.finish().await;
-    keep(run, Row::new(NAME, &sample, Some(usage), |s| s == 200))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Report creation
 
@@ -308,14 +283,14 @@ pub async fn reports(run: &mut Run<'_>) {
             let floor =
                 pgbench(url, &schema, "incidents-report.pgbench.sql", run.load.concurrency, run.load.duration, &[])
                     .await;
-            keep(run, Row::new("pgbench: a report's writes (floor)", &floor, None, |s| s == 200))
+            run.keep(Row::new("pgbench: a report's writes (floor)", &floor, None, |s| s == 200))
         }
         None => {
             println!("  (pgbench floor skipped on the embedded backend: the bare handler is the anchor)");
-            bare_anchor(run).await
+            run.bare_anchor().await
         }
     };
-    let row = keep(run, row.against(&anchor));
+    let row = run.keep(row.against(&anchor));
     println!("  (goal ≥ 500 reports/s: {:.0}/s)", row.rps);
 }
 
@@ -334,7 +309,6 @@ async fn prepare_report_floor(url: &str, source: &str, schema: &str) {
 
 /// Runs `script` (in tests/load) with pgbench, `clients` connections for `duration`, the
 /// search path set to `schema` (then the portal's incidents schema); latencies from its log.
-/// Modelled on `pgbench::run`, which runs the booking script only.
 async fn pgbench(
     url: &str,
     schema: &str,
@@ -346,61 +320,8 @@ async fn pgbench(
     let (url, schema, script) = (url.to_owned(), schema.to_owned(), script.to_owned());
     let defines: Vec<String> = defines.iter().map(|(k, v)| format!("-D{k}={v}")).collect();
     tokio::task::spawn_blocking(move || {
-        let logs = tempfile::tempdir().expect("a directory for pgbench's logs");
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/load").join(&script);
-        let run = || {
-            Command::new("pgbench")
-                .args(["-n", "-M", "prepared", "-j", "2", "-l"])
-                .arg(format!("--log-prefix={}", logs.path().join("tx").display()))
-                .arg(format!("-c{clients}"))
-                .arg(format!("-T{}", duration.as_secs().max(1)))
-                .args(&defines)
-                .arg("-f")
-                .arg(&path)
-                .arg(&url)
-                .env("PGOPTIONS", format!("-c search_path={schema}"))
-                .output()
-                .expect("pgbench runs (apt-get install postgresql-client)")
-        };
-        let mut out = run();
-        // Other runs on the same PostgreSQL may hold its connections for a while: wait for them.
-        for _ in 0..20 {
-            let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-            if out.status.success() || !said.contains("too many clients") {
-                break;
-            }
-            std::thread::sleep(Duration::from_secs(3));
-            for entry in std::fs::read_dir(logs.path()).expect("pgbench's logs").flatten() {
-                let _ = std::fs::remove_file(entry.path());
-            }
-            out = run();
-        }
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "pgbench {script}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-        let field = |prefix: &str, nth: usize| {
-            stdout
-                .lines()
-                .find(|l| l.starts_with(prefix))
-                .and_then(|l| l.split_whitespace().nth(nth))
-                .map(str::to_owned)
-        };
-        let tps: f64 = field("tps = ", 2).and_then(|v| v.parse().ok()).expect("pgbench reports tps");
-        let failed: u64 = field("number of failed transactions:", 4).and_then(|v| v.parse().ok()).unwrap_or(0);
-        let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
-        for entry in std::fs::read_dir(logs.path()).expect("pgbench's logs").flatten() {
-            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-            // client_id transaction_no time(µs) script_no epoch µs
-            for micros in text.lines().filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok()) {
-                hist.saturating_record(micros.max(1));
-            }
-        }
-        let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
-        let mut statuses = BTreeMap::new();
-        statuses.insert(200, hist.len());
-        if failed > 0 {
-            statuses.insert(500, failed);
-        }
-        Sample { rps: tps, p50_ms: ms(0.5), p99_ms: ms(0.99), p999_ms: ms(0.999), statuses, total: hist.len() }
+        crate::pgbench::run_script(&url, &schema, &path, clients, duration, &defines)
     })
     .await
     .expect("pgbench")
@@ -831,16 +752,16 @@ pub async fn map(run: &mut Run<'_>) {
     let reports = SEEDED.load(Ordering::Relaxed);
     match (block_floor, city_floor) {
         (Some(bf), Some(cf)) => {
-            let bf = keep(run, Row::new("pgbench: map SQL of a block (floor)", &bf, None, |s| s == 200));
-            keep(run, block.against(&bf));
-            let cf = keep(run, Row::new("pgbench: map SQL of the city (floor)", &cf, None, |s| s == 200));
-            keep(run, city.against(&cf));
+            let bf = run.keep(Row::new("pgbench: map SQL of a block (floor)", &bf, None, |s| s == 200));
+            run.keep(block.against(&bf));
+            let cf = run.keep(Row::new("pgbench: map SQL of the city (floor)", &cf, None, |s| s == 200));
+            run.keep(city.against(&cf));
         }
         _ => {
             println!("  (pgbench floors skipped on the embedded backend: the bare handler is the anchor)");
-            let bare = bare_anchor(run).await;
-            keep(run, block.against(&bare));
-            keep(run, city.against(&bare));
+            let bare = run.bare_anchor().await;
+            run.keep(block.against(&bare));
+            run.keep(city.against(&bare));
         }
     }
     let p99 = |name: &str| run.rows.iter().rev().find(|r| r.scenario == name).map_or(0.0, |r| r.p99_ms);

@@ -47,38 +47,61 @@ pub async fn prepare(url: &str, schema: &str, n_slots: u64) {
 
 /// Runs the booking script for `duration` with `clients` connections.
 pub fn run(url: &str, schema: &str, target: Target, clients: usize, duration: Duration) -> Sample {
-    let logs = tempfile::tempdir().expect("a directory for pgbench's logs");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/load/booking.pgbench.sql");
     let one_row = match target {
         Target::Distinct => 0,
         Target::OneRow => 1,
     };
-    let out = Command::new("pgbench")
-        .args(["-n", "-M", "prepared", "-j", "2", "-l"])
-        .arg(format!("--log-prefix={}", logs.path().join("tx").display()))
-        .arg(format!("-c{clients}"))
-        .arg(format!("-T{}", duration.as_secs().max(1)))
-        .arg(format!("-Done_row={one_row}"))
-        .arg("-f")
-        .arg(&script)
-        .arg(url)
-        .env("PGOPTIONS", format!("-c search_path={schema}"))
-        .output()
-        .expect("pgbench runs (apt-get install postgresql-client)");
+    run_script(url, schema, &script, clients, duration, &[format!("-Done_row={one_row}")])
+}
+
+/// Runs the pgbench `script` with `clients` connections for `duration`, the search path set to
+/// `schema`, `defines` passed as they are (`-Dname=value`). Other runs on the same PostgreSQL may
+/// hold its connections a while: "too many clients" is waited out. Latencies come from pgbench's
+/// per-transaction log; failed transactions count as 500s.
+pub fn run_script(
+    url: &str,
+    schema: &str,
+    script: &Path,
+    clients: usize,
+    duration: Duration,
+    defines: &[String],
+) -> Sample {
+    let logs = tempfile::tempdir().expect("a directory for pgbench's logs");
+    let run = || {
+        Command::new("pgbench")
+            .args(["-n", "-M", "prepared", "-j", "2", "-l"])
+            .arg(format!("--log-prefix={}", logs.path().join("tx").display()))
+            .arg(format!("-c{clients}"))
+            .arg(format!("-T{}", duration.as_secs().max(1)))
+            .args(defines)
+            .arg("-f")
+            .arg(script)
+            .arg(url)
+            .env("PGOPTIONS", format!("-c search_path={schema}"))
+            .output()
+            .expect("pgbench runs (apt-get install postgresql-client)")
+    };
+    let mut out = run();
+    for _ in 0..20 {
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        if out.status.success() || !said.contains("too many clients") {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(3));
+        for entry in std::fs::read_dir(logs.path()).expect("pgbench's logs").flatten() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+        out = run();
+    }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "pgbench failed ({target:?}): {}{}", stdout, String::from_utf8_lossy(&out.stderr));
-    let tps = stdout
-        .lines()
-        .find(|l| l.starts_with("tps = "))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|v| v.parse::<f64>().ok())
-        .expect("pgbench reports tps");
-    let failed: u64 = stdout
-        .lines()
-        .find(|l| l.starts_with("number of failed transactions:"))
-        .and_then(|l| l.split_whitespace().nth(4))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let name = script.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    assert!(out.status.success(), "pgbench {name} failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let field = |prefix: &str, nth: usize| {
+        stdout.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.split_whitespace().nth(nth)).map(str::to_owned)
+    };
+    let tps: f64 = field("tps = ", 2).and_then(|v| v.parse().ok()).expect("pgbench reports tps");
+    let failed: u64 = field("number of failed transactions:", 4).and_then(|v| v.parse().ok()).unwrap_or(0);
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
     for entry in std::fs::read_dir(logs.path()).expect("pgbench's logs").flatten() {
         let text = std::fs::read_to_string(entry.path()).unwrap_or_default();

@@ -19,9 +19,9 @@ use serde_json::json;
 
 use crate::crowd::{address, status_of, Crowd};
 use crate::measure::{cpu_time, drive, rss_kib, Sample, Usage};
-use crate::pgbench::{self, Target};
+use crate::pgbench::Target;
 use crate::report::{self, Row};
-use crate::scenarios::Run;
+use crate::scenarios::{self, Run};
 use crate::schedule;
 use crate::servers::Server;
 
@@ -29,8 +29,7 @@ use crate::servers::Server;
 /// ask it about tokens and people); the gateway comes last, in front of them.
 const SERVICES: &[&str] = &["identity", "booking", "payments", "incidents", "air", "channel"];
 
-/// Anchor rows the all-in-one scenarios print, found again by name.
-const BARE: &str = "bare poem-openapi handler (anchor)";
+/// The bookings floor's row, found again by name when the bookings scenario ran.
 const PG_FLOOR: &str = "pgbench: booking transaction (floor)";
 
 /// Goals from issue #24 for each process of the split.
@@ -69,7 +68,7 @@ pub async fn split(run: &mut Run<'_>) {
     // The anchors first, when the all-in-one's scenarios did not measure them: pgbench's clients
     // would otherwise compete with the split's pools for PostgreSQL's connections (100 by
     // default; seven processes' pools of up to 10 each plus the all-in-one's leave too few).
-    let bare = anchor_bare(run).await;
+    let bare = run.bare_anchor().await;
     let floor = anchor_pg(run).await;
     let split = start(run).await;
     // Idle: nothing asked of any of them for a second after the last became ready.
@@ -95,7 +94,7 @@ pub async fn split(run: &mut Run<'_>) {
             async move { Some(crowd.get(&paths[seq as usize % paths.len()]).await) }
         })
         .await;
-        keep(run, Row::new(name, &sample, Some(usage), |s| s == 200).against(&bare));
+        run.keep(Row::new(name, &sample, Some(usage), |s| s == 200).against(&bare));
         println!("{by_process}");
     }
 
@@ -104,7 +103,7 @@ pub async fn split(run: &mut Run<'_>) {
         Some(floor) => row.against(floor),
         None => row,
     };
-    keep(run, row);
+    run.keep(row);
     println!("{by_process}");
     drop(split);
 }
@@ -332,44 +331,14 @@ where
     (sample, usage, format!("  (CPU µs/req by process: {})", shares.join(", ")))
 }
 
-fn keep(run: &mut Run<'_>, row: Row) -> Row {
-    report::print(&row);
-    run.rows.push(row.clone());
-    row
-}
-
-/// The bare handler's row from this run, measured now when the reads scenario did not run.
-async fn anchor_bare(run: &mut Run<'_>) -> Row {
-    if let Some(row) = run.rows.iter().find(|r| r.scenario == BARE) {
-        return row.clone();
-    }
-    let bare = Crowd::new(&run.hello.base, &run.hello.base, run.load.concurrency);
-    let watch = crate::measure::Watch::start(run.hello.pid());
-    let sample = drive(run.load, move |_| {
-        let bare = bare.clone();
-        async move { Some(bare.get("/hello").await) }
-    })
-    .await;
-    let usage = watch.finish().await;
-    keep(run, Row::new(BARE, &sample, Some(usage), |s| s == 200))
-}
-
 /// pgbench's booking floor from this run, measured now when the bookings scenario did not run.
 async fn anchor_pg(run: &mut Run<'_>) -> Option<Row> {
     if let Some(row) = run.rows.iter().find(|r| r.scenario == PG_FLOOR) {
         return Some(row.clone());
     }
-    let (url, prefix) = run.backend.database.clone()?;
-    let schema = format!("{prefix}pgbench");
-    // As many slots as the all-in-one's floor prepares: more than pgbench can take in the time.
-    let n_slots = 20_000 * (run.load.duration + run.load.warmup).as_secs().max(1);
-    pgbench::prepare(&url, &schema, n_slots).await;
-    let (concurrency, duration) = (run.load.concurrency, run.load.duration);
-    let sample =
-        tokio::task::spawn_blocking(move || pgbench::run(&url, &schema, Target::Distinct, concurrency, duration))
-            .await
-            .expect("pgbench");
-    Some(keep(run, Row::new(PG_FLOOR, &sample, None, |s| s == 200)))
+    run.backend.database.as_ref()?;
+    let sample = scenarios::pg_floor(run, Target::Distinct).await?;
+    Some(run.keep(Row::new(PG_FLOOR, &sample, None, |s| s == 200)))
 }
 
 /// A scheduler of the bookings hospital signed in through the split gateway (an account of

@@ -43,10 +43,22 @@ impl Run<'_> {
         (sample, watch.finish().await)
     }
 
-    fn keep(&mut self, row: Row) -> Row {
+    /// Prints `row` and keeps it in the run's report.
+    pub fn keep(&mut self, row: Row) -> Row {
         report::print(&row);
         self.rows.push(row.clone());
         row
+    }
+
+    /// The bare handler's row of this run: the one `reads` measured, else measured now (every
+    /// scenario run alone still has its anchor).
+    pub async fn bare_anchor(&mut self) -> Row {
+        if let Some(row) = self.rows.iter().find(|r| r.scenario == BARE) {
+            return row.clone();
+        }
+        let bare = Crowd::new(&self.hello.base, &self.hello.base, self.load.concurrency);
+        let (sample, usage) = self.reads(&bare, self.hello.pid(), vec!["/hello".into()]).await;
+        self.keep(Row::new(BARE, &sample, Some(usage), |s| s == 200))
     }
 
     /// Anonymous GETs of `paths` (taken in turn), every sender its own address.
@@ -60,11 +72,12 @@ impl Run<'_> {
     }
 }
 
+/// The anchor row's name.
+pub const BARE: &str = "bare poem-openapi handler (anchor)";
+
 /// The catalogue, a district lookup and the nearest air station, against the bare handler.
 pub async fn reads(run: &mut Run<'_>) {
-    let bare = Crowd::new(&run.hello.base, &run.hello.base, run.load.concurrency);
-    let (sample, usage) = run.reads(&bare, run.hello.pid(), vec!["/hello".into()]).await;
-    let anchor = run.keep(Row::new("bare poem-openapi handler (anchor)", &sample, Some(usage), |s| s == 200));
+    let anchor = run.bare_anchor().await;
     // Points across the city's districts, so the nearest answer is not one cached key.
     let points: Vec<String> = (0..16)
         .map(|i| {
@@ -182,7 +195,7 @@ pub async fn stampede(run: &mut Run<'_>, staff: &str) {
 }
 
 /// pgbench on this run's PostgreSQL, in a scratch schema; `None` (and a line) when embedded.
-async fn pg_floor(run: &Run<'_>, target: Target) -> Option<Sample> {
+pub async fn pg_floor(run: &Run<'_>, target: Target) -> Option<Sample> {
     let Some((url, prefix)) = &run.backend.database else {
         println!("  (pgbench floor skipped: the embedded backend has no PostgreSQL; set LOAD_DATABASE_URL)");
         return None;

@@ -66,7 +66,7 @@ struct Point {
 /// `nearest-rate-stations.png` and `stations.json` in `dir`.
 pub async fn curve(run: &mut Run<'_>, dir: &str) {
     println!("\nnearest station against the network's size:");
-    let anchor = bare_anchor(run).await;
+    let anchor = run.bare_anchor().await;
     let admin = admin_token(run).await;
     let mut known = demo_network(&run.crowd).await;
     let city_count = known.len();
@@ -112,21 +112,6 @@ pub async fn curve(run: &mut Run<'_>, dir: &str) {
     }
     let _ = conn.close().await;
     write(run, dir, &anchor, city_count, &curve);
-}
-
-/// The bare poem-openapi handler in this run: the anchor every point is held against.
-async fn bare_anchor(run: &mut Run<'_>) -> Row {
-    let bare = Crowd::new(&run.hello.base, &run.hello.base, run.load.concurrency);
-    let watch = Watch::start(run.hello.pid());
-    let sample = drive(run.load, move |_| {
-        let bare = bare.clone();
-        async move { Some(bare.get("/hello").await) }
-    })
-    .await;
-    let row = Row::new("bare poem-openapi handler (anchor)", &sample, Some(watch.finish().await), |s| s == 200);
-    report::print(&row);
-    run.rows.push(row.clone());
-    row
 }
 
 /// Waits (up to 90 s) until the portal is idle: at start the demo feed backfills 30 days in the

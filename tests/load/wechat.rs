@@ -20,10 +20,9 @@ use sha2::{Digest as _, Sha256};
 
 use crate::crowd::{status_of, Crowd};
 use crate::measure::{drive, Sample, Usage, Watch};
-use crate::report::{self, Row};
+use crate::report::Row;
 use crate::scenarios::Run;
 
-const ANCHOR: &str = "bare poem-openapi handler (anchor)";
 /// How long the portal waits for a push's words before answering `success` (channel's
 /// `reply_budget`, within WeChat's 5 s).
 const REPLY_BUDGET: std::time::Duration = std::time::Duration::from_secs(4);
@@ -32,7 +31,7 @@ const GH: &str = "gh_c1t7load0001";
 
 /// Service Account pushes in safe mode (goal ≥ 5k/s).
 pub async fn pushes(run: &mut Run<'_>) {
-    let anchor = anchor(run).await;
+    let anchor = run.bare_anchor().await;
     let n: usize = var("LOAD_PUSHES").unwrap_or(if smoke() { 4_000 } else { 60_000 });
     let demo = demo_set(run);
     let crypt = {
@@ -91,7 +90,7 @@ pub async fn pushes(run: &mut Run<'_>) {
         println!("  (all {n} prepared pushes were sent before the time ran out: LOAD_PUSHES raises them)");
     }
     let row = Row::new("POST /wechat/callback (safe mode)", &sample, Some(usage), |s| s == 200).against(&anchor);
-    keep(run, row);
+    run.keep(row);
 
     // Effects: every hand-over text answered kept exactly one message, its repeats none.
     let handovers: Vec<&Push> = pushes
@@ -147,7 +146,7 @@ pub async fn pushes(run: &mut Run<'_>) {
 
 /// WeChat Pay v3 payment notifications (goal ≥ 1k/s).
 pub async fn notifications(run: &mut Run<'_>) {
-    let anchor = anchor(run).await;
+    let anchor = run.bare_anchor().await;
     let n: usize = var("LOAD_NOTIFICATIONS").unwrap_or(if smoke() { 300 } else { 6_000 });
     let demo = demo_set(run);
     let orders = prepare_orders(run, n).await;
@@ -200,12 +199,12 @@ pub async fn notifications(run: &mut Run<'_>) {
         );
     }
     let row = Row::new("POST /v1/payments/wechatpay/notify", &sample, Some(usage), |s| s == 204);
-    keep(run, row.clone().against(&anchor));
+    run.keep(row.clone().against(&anchor));
     if let Some(floor) = notify_floor(run).await {
-        let floor = keep(run, Row::new("pgbench: order paid, ledger, outbox (floor)", &floor, None, |s| s == 200));
+        let floor = run.keep(Row::new("pgbench: order paid, ledger, outbox (floor)", &floor, None, |s| s == 200));
         let mut against_floor = row.against(&floor);
         against_floor.scenario = "  the same notifications against the floor".into();
-        keep(run, against_floor);
+        run.keep(against_floor);
     }
     refused.assert_none("notifications");
     check_paid_once(run, &orders, &sent, balance_before).await;
@@ -234,12 +233,6 @@ fn demo_set(run: &Run<'_>) -> DemoSecrets {
         .expect("`city demo-secrets init` wrote the demo set")
 }
 
-fn keep(run: &mut Run<'_>, row: Row) -> Row {
-    report::print(&row);
-    run.rows.push(row.clone());
-    row
-}
-
 async fn measure<F, Fut>(run: &Run<'_>, job: F) -> (Sample, Usage)
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
@@ -248,22 +241,6 @@ where
     let watch = Watch::start(run.portal.pid());
     let sample = drive(run.load, job).await;
     (sample, watch.finish().await)
-}
-
-/// The bare handler's row of this run: the one `reads` measured, else measured now.
-async fn anchor(run: &mut Run<'_>) -> Row {
-    if let Some(row) = run.rows.iter().find(|r| r.scenario == ANCHOR) {
-        return row.clone();
-    }
-    let bare = Crowd::new(&run.hello.base, &run.hello.base, run.load.concurrency);
-    let watch = Watch::start(run.hello.pid());
-    let sample = drive(run.load, move |_| {
-        let bare = bare.clone();
-        async move { Some(bare.get("/hello").await) }
-    })
-    .await;
-    let usage = watch.finish().await;
-    keep(run, Row::new(ANCHOR, &sample, Some(usage), |s| s == 200))
 }
 
 /// The status and body of a request; 0 and nothing when there was no answer.
@@ -787,37 +764,7 @@ SELECT id FROM paid;
         let dir = tempfile::tempdir().expect("a directory for pgbench");
         let file = dir.path().join("paid.sql");
         std::fs::write(&file, script).expect("the pgbench script");
-        let out = std::process::Command::new("pgbench")
-            .args(["-n", "-M", "prepared", "-j", "2", "-l"])
-            .arg(format!("--log-prefix={}", dir.path().join("tx").display()))
-            .arg(format!("-c{clients}"))
-            .arg(format!("-T{secs}"))
-            .arg("-f")
-            .arg(&file)
-            .arg(&url)
-            .env("PGOPTIONS", format!("-c search_path={schema}"))
-            .output()
-            .expect("pgbench runs (apt-get install postgresql-client)");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "pgbench failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-        let tps = stdout
-            .lines()
-            .find(|l| l.starts_with("tps = "))
-            .and_then(|l| l.split_whitespace().nth(2))
-            .and_then(|v| v.parse::<f64>().ok())
-            .expect("pgbench reports tps");
-        let mut hist = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
-        for entry in std::fs::read_dir(dir.path()).expect("pgbench's logs").flatten() {
-            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-            // Each line: client, transaction, latency in µs, ...
-            for micros in text.lines().filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok()) {
-                hist.saturating_record(micros.max(1));
-            }
-        }
-        let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
-        let mut statuses = std::collections::BTreeMap::new();
-        statuses.insert(200, hist.len());
-        Sample { rps: tps, p50_ms: ms(0.5), p99_ms: ms(0.99), p999_ms: ms(0.999), statuses, total: hist.len() }
+        crate::pgbench::run_script(&url, &schema, &file, clients, std::time::Duration::from_secs(secs), &[])
     })
     .await
     .expect("pgbench");
