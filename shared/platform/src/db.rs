@@ -100,6 +100,9 @@ const PLATFORM_COLUMNS: &[(&str, &str, &str)] = &[
     ("platform_idempotency", "etag", "TEXT"),
 ];
 
+/// How long a pooled PostgreSQL connection may sit unused before it is pinged on acquire.
+const PING_AFTER_IDLE: Duration = Duration::from_millis(100);
+
 impl Db {
     /// Opens (creating when needed) the store of `service` and runs its migrations.
     pub async fn open(settings: &Settings, service: &'static str, migrator: &Migrator) -> Result<Self, DbError> {
@@ -150,11 +153,19 @@ impl Db {
                 let pool = AnyPoolOptions::new()
                     .max_connections(settings.db_max_connections.max(1))
                     .acquire_timeout(Duration::from_secs(10))
-                    // No ping before each acquire: it was a round trip per acquire (three per
-                    // booking, 8-12% of the portal's CPU under load, issue #24). sqlx still pings
-                    // on release, so a broken connection leaves the pool after the query that
-                    // found it broken, and the callers' retries (idempotent) take a fresh one.
+                    // A ping before an acquire only when the connection sat idle: under load a
+                    // ping per acquire was a round trip each (three per booking, 8-12% of the
+                    // portal's CPU, issue #24), while a connection idle across a PostgreSQL
+                    // restart must still be found dead before a query meets it.
                     .test_before_acquire(false)
+                    .before_acquire(|conn, meta| {
+                        Box::pin(async move {
+                            if meta.idle_for > PING_AFTER_IDLE {
+                                sqlx::Connection::ping(conn).await?;
+                            }
+                            Ok(true)
+                        })
+                    })
                     .after_connect(move |conn, _| {
                         let set_path = set_path.clone();
                         Box::pin(async move {
