@@ -9,7 +9,7 @@ use std::sync::Arc;
 use city_notify::wechat::WechatApiError;
 use city_platform::auth::{Role, StaffAuth};
 use city_platform::problem::{kind, ErrorKind, ErrorSet};
-use city_platform::{Failure, IntoProblem, JsonBody, Problem};
+use city_platform::{Failure, IntoProblem, JsonBody, Matching, Problem};
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
@@ -18,6 +18,11 @@ use serde_json::{json, Value};
 
 use crate::accounts::Account;
 use crate::state::ChannelState;
+
+city_platform::pattern!(
+    /// A Mini Program appid's shape.
+    pub AppidShape = "^wx[0-9A-Za-z]{1,30}$"
+);
 
 /// The account key names no Service Account of this deployment.
 pub const UNKNOWN_ACCOUNT: ErrorKind = ErrorKind::new(
@@ -94,8 +99,7 @@ pub struct LinkList {
 #[oai(rename = "MiniProgramLinkInput")]
 pub struct LinkInput {
     /// Its appid (`wx` and letters or digits).
-    #[oai(validator(pattern = "^wx[0-9A-Za-z]{1,30}$"))]
-    pub appid: String,
+    pub appid: Matching<AppidShape>,
     /// Tell followers of the link.
     #[oai(default)]
     #[serde(default)]
@@ -238,7 +242,7 @@ impl LinksApi {
     ) -> Result<Linked, Failure<LinkErrors>> {
         let account = self.account(&auth.0, &account.0)?;
         let before = self.list_of(&account).await?;
-        if before.items.iter().any(|l| l.appid == body.0.appid) {
+        if before.items.iter().any(|l| l.appid == *body.0.appid) {
             return Err(LinkError::Already.into());
         }
         if i64::try_from(before.items.len()).unwrap_or(i64::MAX) >= self.max() {

@@ -54,6 +54,11 @@ pub struct Bd09 {
     lon: f64,
 }
 
+crate::pattern!(
+    /// A datum's name as a client may send it (see [`Crs::parse`]).
+    pub CrsName = "^(gcj02|wgs84|bd09)$"
+);
+
 /// The datum a client declares for the coordinates it sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Crs {

@@ -12,6 +12,7 @@
 //! - [`edge`], [`idempotency`], [`request_id`], [`telemetry`]: cross-cutting HTTP concerns.
 //! - [`districts`], [`coords`]: the city's map reference data.
 //! - [`time`], [`money`], [`ids`]: UTC instants and Beijing days, fen, UUIDv7.
+//! - [`matching`]: strings held to a pattern, compiled once (poem-openapi's validator compiles per check).
 //!
 //! Invariants: no module here knows any service's tables or types; nothing reads the
 //! environment after [`config::Settings::load`].
@@ -30,6 +31,7 @@ pub mod edge;
 pub mod erasure;
 pub mod idempotency;
 pub mod ids;
+pub mod matching;
 pub mod money;
 pub mod outbox;
 pub mod peers;
@@ -49,6 +51,7 @@ use std::sync::Arc;
 pub use body::{CachedJson, JsonBody};
 pub use config::Settings;
 pub use db::Db;
+pub use matching::Matching;
 pub use problem::{ErrorKind, ErrorSet, Failure, IntoProblem, Problem, ProblemResponse};
 
 use bus::{EventBus, MemoryBus, RedisBus};

@@ -1,6 +1,8 @@
 //! The request and response bodies of the air API (schema names are global across the portal).
 
+use city_platform::coords::CrsName;
 use city_platform::time::{from_ms, rfc3339};
+use city_platform::Matching;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object};
 use serde::{Deserialize, Serialize};
@@ -38,8 +40,7 @@ pub struct StationInput {
     pub lon: f64,
     /// Datum of `lat`/`lon`: `wgs84` (default; official station lists use it), `gcj02` or `bd09`.
     #[serde(default)]
-    #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))]
-    pub coord: Option<String>,
+    pub coord: Option<Matching<CrsName>>,
     /// Who runs it.
     #[serde(default)]
     #[oai(validator(max_length = 100))]
@@ -256,8 +257,7 @@ pub struct SubscriptionInput {
     pub lon: Option<f64>,
     /// Datum of `lat`/`lon`: `gcj02` (default, as WeChat reports it), `wgs84` or `bd09`.
     #[serde(default)]
-    #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))]
-    pub coord: Option<String>,
+    pub coord: Option<Matching<CrsName>>,
     /// The citizen's name for it, e.g. "home".
     #[serde(default)]
     #[oai(validator(max_length = 40))]

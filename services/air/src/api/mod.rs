@@ -10,10 +10,10 @@ mod share;
 use std::sync::Arc;
 
 use city_platform::auth::{ApiKeyAuth, CitizenAuth, Role, StaffAuth};
-use city_platform::coords::{Crs, LatLon};
+use city_platform::coords::{Crs, CrsName, LatLon};
 use city_platform::problem::FieldError;
 use city_platform::time::{from_ms, now_ms, rfc3339};
-use city_platform::{CachedJson, Failure, JsonBody, Problem};
+use city_platform::{CachedJson, Failure, JsonBody, Matching, Problem};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{OpenApi, Tags};
@@ -29,6 +29,11 @@ use problems::{
     StationWriteErrors, SubscribeErrors, UnsubscribeErrors,
 };
 use readings::{check_rows, labelled_rows};
+
+city_platform::pattern!(
+    /// An index scheme's name as a client may ask for it (see [`Scheme`]).
+    pub SchemeName = "^(cn-2026|cn-2012|us)$"
+);
 pub use readings::{ReadingsBody, MAX_BATCH_ROWS};
 pub use share::AirApi;
 
@@ -116,7 +121,7 @@ impl CoreApi {
     async fn get_station(
         &self,
         code: Path<String>,
-        #[oai(validator(pattern = "^(cn-2026|cn-2012|us)$"))] scheme: Query<Option<String>>,
+        scheme: Query<Option<Matching<SchemeName>>>,
     ) -> Result<Json<StationDetail>, Failure<StationReadErrors>> {
         let scheme = parse_scheme(scheme.0.as_deref())?;
         let Some(row) = self.state.station(&code.0).await? else {
@@ -231,8 +236,8 @@ impl CoreApi {
         &self,
         lat: Query<f64>,
         lon: Query<f64>,
-        #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))] coord: Query<Option<String>>,
-        #[oai(validator(pattern = "^(cn-2026|cn-2012|us)$"))] scheme: Query<Option<String>>,
+        coord: Query<Option<Matching<CrsName>>>,
+        scheme: Query<Option<Matching<SchemeName>>>,
     ) -> Result<CachedJson<NearestView>, Failure<NearestErrors>> {
         let scheme = parse_scheme(scheme.0.as_deref())?;
         let at = parse_point(lat.0, lon.0, coord.0.as_deref())?;
@@ -254,39 +259,9 @@ impl CoreApi {
     #[oai(path = "/districts", method = "get", operation_id = "list_district_air_quality")]
     async fn districts(
         &self,
-        #[oai(validator(pattern = "^(cn-2026|cn-2012|us)$"))] scheme: Query<Option<String>>,
+        scheme: Query<Option<Matching<SchemeName>>>,
     ) -> Result<Json<DistrictsView>, Failure<SchemeReadErrors>> {
-        let scheme = parse_scheme(scheme.0.as_deref())?;
-        let (hit, token) = self.state.cached::<DistrictsView>("districts", scheme).await;
-        if let Some(hit) = hit {
-            return Ok(Json(hit));
-        }
-        let (_, areas) = self.state.areas_now(scheme, now_ms()).await?;
-        let view = DistrictsView {
-            scheme: scheme.id().into(),
-            method: "Per pollutant and hour, the arithmetic mean concentration over the district's active stations that \
-                     reported the latest hour (HJ 663 practice for city values); the index is then computed from the means \
-                     with the scheme's rules. Not the maximum or mean of station indices."
-                .into(),
-            districts: areas
-                .iter()
-                .map(|(code, area)| {
-                    let d = self.state.platform.districts.get(code);
-                    let (observed_at, report) = area_view(area);
-                    DistrictAqiView {
-                        code: code.clone(),
-                        name_zh: d.map(|d| d.name_zh.clone()).unwrap_or_default(),
-                        name_en: d.map(|d| d.name_en.clone()).unwrap_or_default(),
-                        observed_at,
-                        report,
-                        stations_contributing: area.contributing.clone(),
-                        stations_missing: area.missing.clone(),
-                    }
-                })
-                .collect(),
-        };
-        self.state.remember("districts", scheme, token, &view).await;
-        Ok(Json(view))
+        self.districts_now(scheme.0.as_deref()).await
     }
 
     /// The city's air quality at a glance
@@ -296,69 +271,9 @@ impl CoreApi {
     #[oai(path = "/summary", method = "get", operation_id = "get_air_summary")]
     async fn summary(
         &self,
-        #[oai(validator(pattern = "^(cn-2026|cn-2012|us)$"))] scheme: Query<Option<String>>,
+        scheme: Query<Option<Matching<SchemeName>>>,
     ) -> Result<Json<SummaryView>, Failure<SchemeReadErrors>> {
-        let scheme = parse_scheme(scheme.0.as_deref())?;
-        let (hit, token) = self.state.cached::<SummaryView>("summary", scheme).await;
-        if let Some(hit) = hit {
-            return Ok(Json(hit));
-        }
-        let (city, areas) = self.state.areas_now(scheme, now_ms()).await?;
-        let districts = &self.state.platform.districts;
-        let ranked: Vec<(u16, &str)> = areas
-            .iter()
-            .filter_map(|(code, a)| a.report.as_ref().and_then(|r| r.aqi).map(|aqi| (aqi, code.as_str())))
-            .collect();
-        let name = |code: &str| districts.get(code).map(|d| (d.name_zh.clone(), d.name_en.clone()));
-        let best = ranked.iter().min_by_key(|(aqi, code)| (*aqi, *code)).and_then(|(_, c)| name(c));
-        let worst = ranked.iter().max_by_key(|(aqi, code)| (*aqi, std::cmp::Reverse(*code))).and_then(|(_, c)| name(c));
-        let (observed_at, report) = area_view(&city);
-        let city_name = districts.city.clone();
-        let (text_zh, text_en) = match report.as_ref().and_then(|r| r.aqi.map(|aqi| (aqi, r))) {
-            Some((aqi, r)) => {
-                let c = r.category.clone().unwrap_or(CategoryView {
-                    level: 0,
-                    level_zh: String::new(),
-                    name_zh: String::new(),
-                    name_en: String::new(),
-                });
-                let primary_zh: Vec<&str> = r.primary_pollutants.iter().map(|p| p.label.as_str()).collect();
-                let advice = r.advice.clone();
-                let mut zh = format!("{city_name}当前空气质量指数 {aqi}，{}", c.name_zh);
-                let mut en = format!("Air quality in {city_name} now: AQI {aqi}, {}", c.name_en.to_lowercase());
-                if !primary_zh.is_empty() {
-                    zh.push_str(&format!("，首要污染物 {}", primary_zh.join("、")));
-                    en.push_str(&format!(", primary pollutant {}", primary_zh.join(", ")));
-                }
-                zh.push('。');
-                en.push('.');
-                if let (Some(b), Some(w)) = (&best, &worst) {
-                    zh.push_str(&format!("最好：{}；最差：{}。", b.0, w.0));
-                    en.push_str(&format!(" Best: {}; worst: {}.", b.1, w.1));
-                }
-                if let Some(a) = advice {
-                    zh.push_str(&a.zh);
-                    en.push(' ');
-                    en.push_str(&a.en);
-                }
-                (zh, en)
-            }
-            None => {
-                (format!("{city_name}暂无最新空气质量数据。"), format!("No recent air-quality data for {city_name}."))
-            }
-        };
-        let view = SummaryView {
-            scheme: scheme.id().into(),
-            city: city_name,
-            observed_at,
-            report,
-            best_district: best.map(|b| b.1),
-            worst_district: worst.map(|w| w.1),
-            text_zh,
-            text_en,
-        };
-        self.state.remember("summary", scheme, token, &view).await;
-        Ok(Json(view))
+        self.summary_now(scheme.0.as_deref()).await
     }
 
     /// Subscribe to air-quality alerts
@@ -437,5 +352,115 @@ impl CoreApi {
         } else {
             Err(Problem::not_found("alert subscription").into())
         }
+    }
+}
+
+// The read models behind two operations, also drawn by the share cards (share.rs), which take the
+// scheme as given and leave an unknown one to `parse_scheme`'s 422.
+impl CoreApi {
+    /// Each district's index for the latest hour, under `scheme` (default cn-2026).
+    pub(crate) async fn districts_now(
+        &self,
+        scheme: Option<&str>,
+    ) -> Result<Json<DistrictsView>, Failure<SchemeReadErrors>> {
+        let scheme = parse_scheme(scheme)?;
+        let (hit, token) = self.state.cached::<DistrictsView>("districts", scheme).await;
+        if let Some(hit) = hit {
+            return Ok(Json(hit));
+        }
+        let (_, areas) = self.state.areas_now(scheme, now_ms()).await?;
+        let view = DistrictsView {
+            scheme: scheme.id().into(),
+            method: "Per pollutant and hour, the arithmetic mean concentration over the district's active stations that \
+                     reported the latest hour (HJ 663 practice for city values); the index is then computed from the means \
+                     with the scheme's rules. Not the maximum or mean of station indices."
+                .into(),
+            districts: areas
+                .iter()
+                .map(|(code, area)| {
+                    let d = self.state.platform.districts.get(code);
+                    let (observed_at, report) = area_view(area);
+                    DistrictAqiView {
+                        code: code.clone(),
+                        name_zh: d.map(|d| d.name_zh.clone()).unwrap_or_default(),
+                        name_en: d.map(|d| d.name_en.clone()).unwrap_or_default(),
+                        observed_at,
+                        report,
+                        stations_contributing: area.contributing.clone(),
+                        stations_missing: area.missing.clone(),
+                    }
+                })
+                .collect(),
+        };
+        self.state.remember("districts", scheme, token, &view).await;
+        Ok(Json(view))
+    }
+
+    /// The city at a glance, under `scheme` (default cn-2026).
+    pub(crate) async fn summary_now(
+        &self,
+        scheme: Option<&str>,
+    ) -> Result<Json<SummaryView>, Failure<SchemeReadErrors>> {
+        let scheme = parse_scheme(scheme)?;
+        let (hit, token) = self.state.cached::<SummaryView>("summary", scheme).await;
+        if let Some(hit) = hit {
+            return Ok(Json(hit));
+        }
+        let (city, areas) = self.state.areas_now(scheme, now_ms()).await?;
+        let districts = &self.state.platform.districts;
+        let ranked: Vec<(u16, &str)> = areas
+            .iter()
+            .filter_map(|(code, a)| a.report.as_ref().and_then(|r| r.aqi).map(|aqi| (aqi, code.as_str())))
+            .collect();
+        let name = |code: &str| districts.get(code).map(|d| (d.name_zh.clone(), d.name_en.clone()));
+        let best = ranked.iter().min_by_key(|(aqi, code)| (*aqi, *code)).and_then(|(_, c)| name(c));
+        let worst = ranked.iter().max_by_key(|(aqi, code)| (*aqi, std::cmp::Reverse(*code))).and_then(|(_, c)| name(c));
+        let (observed_at, report) = area_view(&city);
+        let city_name = districts.city.clone();
+        let (text_zh, text_en) = match report.as_ref().and_then(|r| r.aqi.map(|aqi| (aqi, r))) {
+            Some((aqi, r)) => {
+                let c = r.category.clone().unwrap_or(CategoryView {
+                    level: 0,
+                    level_zh: String::new(),
+                    name_zh: String::new(),
+                    name_en: String::new(),
+                });
+                let primary_zh: Vec<&str> = r.primary_pollutants.iter().map(|p| p.label.as_str()).collect();
+                let advice = r.advice.clone();
+                let mut zh = format!("{city_name}当前空气质量指数 {aqi}，{}", c.name_zh);
+                let mut en = format!("Air quality in {city_name} now: AQI {aqi}, {}", c.name_en.to_lowercase());
+                if !primary_zh.is_empty() {
+                    zh.push_str(&format!("，首要污染物 {}", primary_zh.join("、")));
+                    en.push_str(&format!(", primary pollutant {}", primary_zh.join(", ")));
+                }
+                zh.push('。');
+                en.push('.');
+                if let (Some(b), Some(w)) = (&best, &worst) {
+                    zh.push_str(&format!("最好：{}；最差：{}。", b.0, w.0));
+                    en.push_str(&format!(" Best: {}; worst: {}.", b.1, w.1));
+                }
+                if let Some(a) = advice {
+                    zh.push_str(&a.zh);
+                    en.push(' ');
+                    en.push_str(&a.en);
+                }
+                (zh, en)
+            }
+            None => {
+                (format!("{city_name}暂无最新空气质量数据。"), format!("No recent air-quality data for {city_name}."))
+            }
+        };
+        let view = SummaryView {
+            scheme: scheme.id().into(),
+            city: city_name,
+            observed_at,
+            report,
+            best_district: best.map(|b| b.1),
+            worst_district: worst.map(|w| w.1),
+            text_zh,
+            text_en,
+        };
+        self.state.remember("summary", scheme, token, &view).await;
+        Ok(Json(view))
     }
 }

@@ -160,7 +160,7 @@ impl ShareApi {
             return Err(Problem::not_found("district"));
         };
         let rings = d.area.0.iter().map(|p| p.exterior().0.iter().map(|c| (c.x, c.y)).collect()).collect();
-        let all = self.core.districts(Query(scheme)).await.map_err(Failure::into_problem)?.0;
+        let all = self.core.districts_now(scheme.as_deref()).await.map_err(Failure::into_problem)?.0;
         let view =
             all.districts.iter().find(|v| v.code == code).cloned().ok_or_else(|| Problem::not_found("district"))?;
         Ok((view, rings, districts.city.clone(), all.scheme))
@@ -168,7 +168,7 @@ impl ShareApi {
 
     /// The public summary, with the best and worst district named in Chinese for the card.
     async fn summary(&self, scheme: Option<String>) -> Result<SummaryView, Problem> {
-        let mut view = self.core.summary(Query(scheme)).await.map_err(Failure::into_problem)?.0;
+        let mut view = self.core.summary_now(scheme.as_deref()).await.map_err(Failure::into_problem)?.0;
         let districts = self.core.state.platform.districts.all();
         let zh = |en: &mut Option<String>| {
             if let Some(d) = en.as_ref().and_then(|en| districts.iter().find(|d| &d.name_en == en)) {

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use city_platform::auth::StaffAuth;
-use city_platform::coords::{Crs, LatLon};
+use city_platform::coords::{Crs, CrsName, LatLon};
 use city_platform::time::{city_date, from_ms, rfc3339};
-use city_platform::{Failure, JsonBody, Problem};
+use city_platform::{Failure, JsonBody, Matching, Problem};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::ToJSON;
@@ -24,6 +24,10 @@ use crate::store::{self, DoctorFilter, HospitalRow, RuleOverrides};
 use crate::usecases::parse_date;
 use crate::usecases::{BookingError, HospitalRulesChange, Unknown};
 
+city_platform::pattern!(
+    /// A calendar day as `YYYY-MM-DD` (its validity is checked by `parse_date`).
+    pub IsoDay = r"^\d{4}-\d{2}-\d{2}$"
+);
 /// Hospitals, departments, doctors, sessions and slots.
 pub struct CatalogueApi {
     pub(super) state: Arc<BookingState>,
@@ -43,7 +47,7 @@ impl CatalogueApi {
         district: Query<Option<String>>,
         lat: Query<Option<f64>>,
         lon: Query<Option<f64>>,
-        #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))] coord: Query<Option<String>>,
+        coord: Query<Option<Matching<CrsName>>>,
         radius_m: Query<Option<f64>>,
     ) -> Result<Json<Vec<HospitalView>>, Failure<SearchErrors>> {
         let (crs, origin) = point(lat.0, lon.0, coord.0.as_deref())?;
@@ -71,7 +75,7 @@ impl CatalogueApi {
     async fn get_hospital(
         &self,
         hospital_id: Path<String>,
-        #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))] coord: Query<Option<String>>,
+        coord: Query<Option<Matching<CrsName>>>,
     ) -> Result<Json<HospitalDetail>, Failure<HospitalErrors>> {
         let crs = parse_crs(coord.0.as_deref())?;
         let Some(h) = store::get_hospital(&self.state.db, &hospital_id.0).await? else {
@@ -154,7 +158,7 @@ impl CatalogueApi {
         title: Query<Option<String>>,
         lat: Query<Option<f64>>,
         lon: Query<Option<f64>>,
-        #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))] coord: Query<Option<String>>,
+        coord: Query<Option<Matching<CrsName>>>,
         radius_m: Query<Option<f64>>,
         limit: Query<Option<u32>>,
     ) -> Result<Json<Vec<DoctorView>>, Failure<SearchErrors>> {
@@ -210,7 +214,7 @@ impl CatalogueApi {
     async fn list_sessions(
         &self,
         doctor_id: Path<String>,
-        #[oai(validator(pattern = r"^\d{4}-\d{2}-\d{2}$"))] from: Query<Option<String>>,
+        from: Query<Option<Matching<IsoDay>>>,
         days: Query<Option<u32>>,
     ) -> Result<Json<Vec<ClinicSessionView>>, Failure<DoctorErrors>> {
         let today = city_date(from_ms(self.state.options.clock.now_ms()));
@@ -234,7 +238,7 @@ impl CatalogueApi {
     async fn list_slots(
         &self,
         doctor_id: Path<String>,
-        #[oai(validator(pattern = r"^\d{4}-\d{2}-\d{2}$"))] date: Query<String>,
+        date: Query<Matching<IsoDay>>,
     ) -> Result<RawJson<SlotsView>, Failure<SlotListErrors>> {
         let day = parse_date("date", &date.0)?;
         let now = self.state.options.clock.now_ms();
@@ -264,7 +268,7 @@ impl CatalogueApi {
         let slots = store::list_slots(&self.state.db, &doctor.id, &date.0).await?;
         let view = SlotsView {
             doctor_id: doctor.id,
-            date: date.0.clone(),
+            date: date.0.as_str().to_owned(),
             opens_at: rfc3339(from_ms(rules.opens_at(day))),
             n_free: slots.iter().filter(|s| s.free).count() as i64,
             slots: slots

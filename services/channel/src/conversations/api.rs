@@ -9,7 +9,7 @@ use city_platform::audit::AuditEntry;
 use city_platform::auth::{Role, Staff, StaffAuth};
 use city_platform::coords::Gcj02;
 use city_platform::time::now_ms;
-use city_platform::{Failure, JsonBody};
+use city_platform::{Failure, JsonBody, Matching};
 use poem::web::sse::Event;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{EventStream, Json};
@@ -22,6 +22,15 @@ use super::store::{self, AgentRow, ConversationRow, Filter, TransferTo};
 use super::views::*;
 use super::Conversations;
 use super::Delivery;
+
+city_platform::pattern!(
+    /// Whose conversations an agent lists.
+    pub ViewName = "^(mine|queue|all)$"
+);
+city_platform::pattern!(
+    /// A conversation's state, as a filter.
+    pub StateName = "^(waiting|assigned|closed)$"
+);
 
 #[derive(Tags)]
 enum ConversationTags {
@@ -279,11 +288,9 @@ impl ConversationsApi {
         &self,
         auth: StaffAuth,
         /// `mine`, `queue` or `all`.
-        #[oai(validator(pattern = "^(mine|queue|all)$"))]
-        view: Query<Option<String>>,
+        view: Query<Option<Matching<ViewName>>>,
         /// `waiting`, `assigned` or `closed`.
-        #[oai(validator(pattern = "^(waiting|assigned|closed)$"))]
-        state: Query<Option<String>>,
+        state: Query<Option<Matching<StateName>>>,
         /// 1 to 200 (50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<i64>>,
@@ -296,11 +303,13 @@ impl ConversationsApi {
         let groups = (!is_admin(&auth.0)).then(|| me.groups.clone());
         let accounts = (!is_admin(&auth.0)).then(|| me.accounts.clone());
         let filter = match view.0.as_deref().unwrap_or("mine") {
-            "mine" => Filter { agent_id: Some(me.staff_id), state: state.0, ..Default::default() },
+            "mine" => {
+                Filter { agent_id: Some(me.staff_id), state: state.0.map(Matching::into_string), ..Default::default() }
+            }
             "queue" => {
                 Filter { groups, accounts, state: Some("waiting".into()), queue_order: true, ..Default::default() }
             }
-            _ => Filter { groups, accounts, state: state.0, ..Default::default() },
+            _ => Filter { groups, accounts, state: state.0.map(Matching::into_string), ..Default::default() },
         };
         let (rows, total) = store::list(&c.db, &filter, limit.0.unwrap_or(50), offset.0.unwrap_or(0)).await?;
         Ok(Json(SummaryPage { items: rows.into_iter().map(Into::into).collect(), total }))

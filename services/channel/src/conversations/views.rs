@@ -5,13 +5,22 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 
 use city_platform::problem::{kind, ErrorKind, ErrorSet};
-use city_platform::{IntoProblem, Problem};
+use city_platform::{IntoProblem, Matching, Problem};
 use poem_openapi::Object;
 use serde::Deserialize;
 
 use super::domain::{mask_openid, WINDOW_MS};
 use super::kinds::*;
 use super::store::{AgentRow, CannedRow, ConversationRow, MessageRow, TransferRow};
+
+city_platform::pattern!(
+    /// An agent's status as set.
+    pub AgentStatusName = "^(online|away)$"
+);
+city_platform::pattern!(
+    /// How a conversation ended.
+    pub OutcomeName = "^(resolved|referred|no-reply|spam)$"
+);
 
 /// An agent.
 #[derive(Debug, Clone, Object)]
@@ -63,8 +72,7 @@ pub struct AgentList {
 #[oai(rename = "ConversationStatusInput")]
 pub struct StatusInput {
     /// `online` (routed to) or `away`.
-    #[oai(validator(pattern = "^(online|away)$"))]
-    pub status: String,
+    pub status: Matching<AgentStatusName>,
 }
 
 /// An admin's settings for an agent.
@@ -419,8 +427,7 @@ pub struct TransferInput {
 #[oai(rename = "ConversationCloseInput")]
 pub struct CloseInput {
     /// `resolved`, `referred`, `no-reply` or `spam`.
-    #[oai(validator(pattern = "^(resolved|referred|no-reply|spam)$"))]
-    pub outcome: String,
+    pub outcome: Matching<OutcomeName>,
 }
 
 /// A canned reply.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use city_platform::auth::{CitizenAuth, Principal, StaffAuth};
 use city_platform::problem::kind;
-use city_platform::{error_set, Failure, JsonBody};
+use city_platform::{error_set, Failure, JsonBody, Matching};
 use poem_openapi::param::{Header, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme};
@@ -16,13 +16,18 @@ use crate::signin::{self, AuthorizeError, OauthError, SignInError};
 use crate::state::IdentityState;
 use crate::store::CitizenRow;
 
+city_platform::pattern!(
+    /// Visible ASCII, as WeChat's codes are.
+    pub VisibleAscii = "^[!-~]+$"
+);
+
 /// A WeChat code from the client (`wx.login`, the phone button, or a Service Account OAuth code).
 #[derive(Debug, Object, Deserialize)]
 pub struct CodeRequest {
     /// The code, single use, valid five minutes: visible ASCII, as WeChat issues them (a blank
     /// code would reach WeChat as a missing one).
-    #[oai(validator(min_length = 1, max_length = 256, pattern = "^[!-~]+$"))]
-    pub code: String,
+    #[oai(validator(min_length = 1, max_length = 256))]
+    pub code: Matching<VisibleAscii>,
 }
 
 /// A citizen as they see themselves. No openid, ever.

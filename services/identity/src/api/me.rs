@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use city_platform::auth::{Citizen, CitizenAuth};
 use city_platform::problem::kind;
-use city_platform::{error_set, Failure, JsonBody, Problem};
+use city_platform::{error_set, Failure, JsonBody, Matching, Problem};
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
@@ -17,6 +17,11 @@ use crate::people::{self, PeopleError, PersonInput};
 use crate::signin::{self, LinkError, SignInError};
 use crate::state::IdentityState;
 use crate::store::{self, PersonRow};
+
+city_platform::pattern!(
+    /// A resident ID number's shape (GB 11643); its check character is verified after.
+    pub ResidentIdShape = "^[0-9]{17}[0-9Xx]$"
+);
 
 /// How a family member relates to the citizen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
@@ -60,8 +65,8 @@ pub struct NewPersonRequest {
     #[oai(validator(min_length = 1, max_length = 50))]
     pub name: String,
     /// Resident ID number (GB 11643): 17 digits and a check character (a digit or `X`).
-    #[oai(validator(min_length = 18, max_length = 18, pattern = "^[0-9]{17}[0-9Xx]$"))]
-    pub id_number: String,
+    #[oai(validator(min_length = 18, max_length = 18))]
+    pub id_number: Matching<ResidentIdShape>,
     /// Relation to you.
     pub relation: Relation,
     /// Mainland mobile number.
@@ -297,7 +302,7 @@ impl MeApi {
         let b = body.0;
         let input = PersonInput {
             name: b.name,
-            id_number: b.id_number,
+            id_number: b.id_number.into_string(),
             relation: b.relation.as_str(),
             phone: b.phone,
             phone_code: b.phone_code,

@@ -17,9 +17,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use city_platform::auth::{CitizenAuth, Staff, StaffAuth};
-use city_platform::coords::{Crs, LatLon};
+use city_platform::coords::{Crs, CrsName, LatLon};
 use city_platform::time::{from_ms, now_ms, rfc3339};
-use city_platform::{Failure, JsonBody, Problem};
+use city_platform::{Failure, JsonBody, Matching, Problem};
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{Attachment, AttachmentType, Binary, Json};
 use poem_openapi::{OpenApi, Tags};
@@ -176,11 +176,10 @@ impl CoreApi {
         lon: Query<f64>,
         category: Query<String>,
         /// `gcj02`, `wgs84` (the default) or `bd09`; also the datum of the answer.
-        #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))]
-        coord: Query<Option<String>>,
+        coord: Query<Option<Matching<CrsName>>>,
         /// Deprecated alias of `coord`.
-        #[oai(deprecated, validator(pattern = "^(gcj02|wgs84|bd09)$"))]
-        crs: Query<Option<String>>,
+        #[oai(deprecated)]
+        crs: Query<Option<Matching<CrsName>>>,
         /// Search radius in metres (1 to 1000).
         radius_m: Query<Option<f64>>,
     ) -> Result<Json<Vec<NearbyIncident>>, Failure<QueryErrors>> {
@@ -266,11 +265,10 @@ impl CoreApi {
         &self,
         auth: CitizenAuth,
         /// `gcj02`, `wgs84` (the default) or `bd09`; also the datum of the answer.
-        #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))]
-        coord: Query<Option<String>>,
+        coord: Query<Option<Matching<CrsName>>>,
         /// Deprecated alias of `coord`.
-        #[oai(deprecated, validator(pattern = "^(gcj02|wgs84|bd09)$"))]
-        crs: Query<Option<String>>,
+        #[oai(deprecated)]
+        crs: Query<Option<Matching<CrsName>>>,
     ) -> Result<Json<Vec<Incident>>, Failure<MineErrors>> {
         let crs = parse_coord(coord.0.as_deref(), crs.0.as_deref(), "")?;
         let mine = read::mine(&self.state, &auth.0.citizen_id).await?;
@@ -298,11 +296,10 @@ impl CoreApi {
         bbox: Query<String>,
         zoom: Query<u8>,
         /// `gcj02`, `wgs84` (the default) or `bd09`; also the datum of the answer.
-        #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))]
-        coord: Query<Option<String>>,
+        coord: Query<Option<Matching<CrsName>>>,
         /// Deprecated alias of `coord`.
-        #[oai(deprecated, validator(pattern = "^(gcj02|wgs84|bd09)$"))]
-        crs: Query<Option<String>>,
+        #[oai(deprecated)]
+        crs: Query<Option<Matching<CrsName>>>,
         /// Comma-separated category codes.
         category: Query<Option<String>>,
         /// Comma-separated states.
@@ -324,11 +321,10 @@ impl CoreApi {
         &self,
         id: Path<String>,
         /// `gcj02`, `wgs84` (the default) or `bd09`; also the datum of the answer.
-        #[oai(validator(pattern = "^(gcj02|wgs84|bd09)$"))]
-        coord: Query<Option<String>>,
+        coord: Query<Option<Matching<CrsName>>>,
         /// Deprecated alias of `coord`.
-        #[oai(deprecated, validator(pattern = "^(gcj02|wgs84|bd09)$"))]
-        crs: Query<Option<String>>,
+        #[oai(deprecated)]
+        crs: Query<Option<Matching<CrsName>>>,
     ) -> Result<Json<Incident>, Failure<PublicReadErrors>> {
         let crs = parse_coord(coord.0.as_deref(), crs.0.as_deref(), "")?;
         let seen = read::public(&self.state, &ReportId::from(id.0)).await?;

@@ -310,7 +310,7 @@ pub fn problem_from_error(err: poem::Error) -> Problem {
         return p.clone();
     }
     if let Some(e) = err.downcast_ref::<ParseParamError>() {
-        return Problem::malformed(Some(e.name), e.reason.clone());
+        return Problem::malformed(Some(e.name), tidy_param_reason(&e.reason));
     }
     if let Some(e) = err.downcast_ref::<ParsePathError>() {
         return Problem::malformed(Some(e.name), e.reason.clone());
@@ -348,6 +348,19 @@ pub fn problem_from_error(err: poem::Error) -> Problem {
             Problem::internal()
         }
     }
+}
+
+/// A parameter's reason without poem-openapi's wrapping that says nothing the field name does not:
+/// `failed to parse "string": ` before a string's own message, and `(occurred while parsing
+/// "optional_string")` after it. Other types keep their prefix, which names the expected type.
+fn tidy_param_reason(reason: &str) -> String {
+    let mut text = reason.strip_prefix("failed to parse \"string\": ").unwrap_or(reason);
+    if let Some(at) = text.rfind(" (occurred while parsing \"") {
+        if text.ends_with("\")") {
+            text = &text[..at];
+        }
+    }
+    text.to_owned()
 }
 
 /// poem-openapi says which field failed in its reason text (`failed to parse "Foo": field `bar`…`
@@ -397,6 +410,14 @@ mod tests {
     #[test]
     fn field_names_are_found_in_poem_openapi_reasons() {
         assert_eq!(field_in_reason("failed to parse \"X\": field `slot_id` missing").as_deref(), Some("slot_id"));
+        assert_eq!(
+            tidy_param_reason(
+                "failed to parse \"string\": must match the pattern ^(us)$ (occurred while parsing \"optional_string\")"
+            ),
+            "must match the pattern ^(us)$"
+        );
+        let number = "failed to parse \"integer(uint32)\": invalid digit found in string";
+        assert_eq!(tidy_param_reason(number), number);
         assert_eq!(field_in_reason("expects an object"), None);
     }
 
