@@ -29,13 +29,13 @@ use problems::{
     StationWriteErrors, SubscribeErrors, UnsubscribeErrors,
 };
 use readings::{check_rows, labelled_rows};
+pub use readings::{ReadingsBody, MAX_BATCH_ROWS};
+pub use share::AirApi;
 
 city_platform::pattern!(
     /// An index scheme's name as a client may ask for it (see [`Scheme`]).
     pub SchemeName = "^(cn-2026|cn-2012|us)$"
 );
-pub use readings::{ReadingsBody, MAX_BATCH_ROWS};
-pub use share::AirApi;
 
 #[derive(Tags)]
 enum AirTags {
